@@ -1,0 +1,3 @@
+//! ai-session-persist: see README.md.
+#![forbid(unsafe_code)]
+#![doc = include_str!("../README.md")]

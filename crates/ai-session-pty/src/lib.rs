@@ -1,0 +1,2 @@
+//! ai-session-pty: see README.md.
+#![doc = include_str!("../README.md")]

@@ -1,0 +1,25 @@
+//! Project automation. Run `cargo xtask --help`.
+#![forbid(unsafe_code)]
+
+mod ci;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "ai-session project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// The full check CI runs: fmt check, clippy -D warnings, all tests.
+    Ci(ci::CiArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Ci(args) => ci::run(&args),
+    }
+}
