@@ -1,0 +1,339 @@
+//! A rendering of one command's output for an agent, under a token budget.
+//!
+//! Layout: a headline with the parsed facts (status, counts), then the kept
+//! output lines in their original order with `… N lines omitted …` markers,
+//! then how to read the rest. Lines are chosen by priority: the parser's
+//! must-keep lines (errors with locations, failing tests, summaries) and the
+//! tail first, then its context lines, then lines matching error or warning
+//! patterns, then the head, then anything else in order.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::parsers::{self, Parse, Priority};
+use crate::{DigestOptions, OutputKind, tokens};
+
+/// Lines longer than this are cut in the digest (a minified JSON blob must not
+/// eat the whole budget).
+const MAX_LINE_CHARS: usize = 320;
+/// Tail lines always kept.
+const TAIL_LINES: usize = 4;
+/// Head lines offered when there is room.
+const HEAD_LINES: usize = 6;
+/// At most this many pattern-matched lines are considered (bounded work on huge logs).
+const MAX_PATTERN_LINES: usize = 4000;
+
+static ERROR_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:error|errors|fatal|panic|panicked|exception|traceback|failed|failure|fail|denied|refused|not found|no such file|timed out|timeout|segmentation fault|core dumped|abort|aborted|critical|unable to|cannot|could not)\b",
+    )
+    .expect("error pattern is a valid regex")
+});
+static WARNING_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:warn|warning|warnings|deprecated)\b")
+        .expect("warning pattern is a valid regex")
+});
+
+/// Render a digest of normalised text with the parsers' knowledge of `kind`.
+///
+/// ```
+/// use ai_session_output::{digest, DigestOptions, OutputKind, tokens};
+/// let text: String = (0..500).map(|i| format!("line {i}\n")).collect();
+/// let d = digest(&text, OutputKind::Unknown, "./tool", &DigestOptions { budget: 60, ..Default::default() });
+/// assert!(tokens::count(&d) <= 60);
+/// assert!(d.contains("line 499"));
+/// ```
+pub fn digest(normalized: &str, kind: OutputKind, command: &str, opts: &DigestOptions) -> String {
+    let parse = parsers::parse(kind, command, normalized, opts.exit_code);
+    render(normalized, kind, &parse, opts)
+}
+
+/// Render with an existing parse.
+pub(crate) fn render(text: &str, _kind: OutputKind, parse: &Parse, opts: &DigestOptions) -> String {
+    let lines = parsers::split_lines(text);
+    if let Some(whole) = whole_output_if_it_fits(&lines, opts.budget) {
+        return whole;
+    }
+    let candidates = candidates(text, &lines, parse);
+    select_and_render(&lines, parse, &candidates, opts)
+}
+
+/// Small outputs are shown whole (trailing blanks trimmed): nothing to choose.
+fn whole_output_if_it_fits(lines: &[&str], budget: usize) -> Option<String> {
+    // o200k never packs more than ~16 bytes of ordinary text into a token, so
+    // anything longer cannot fit; skip counting 100 MB just to find that out.
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    if bytes > budget.saturating_mul(16) {
+        return None;
+    }
+    let mut out = String::with_capacity(bytes);
+    let mut blank_run = 0;
+    for line in lines {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let out = out.trim_matches('\n').to_owned();
+    (tokens::count(&out) <= budget).then_some(out)
+}
+
+/// A line offered to the digest; lower ranks are taken first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    priority: Priority,
+    /// Within a priority: 0 = parser-chosen, 1 = tail, 2 = error pattern,
+    /// 3 = warning pattern, 4 = head, 5 = filler.
+    source: u8,
+    line: usize,
+}
+
+fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
+    let mut best: BTreeMap<usize, Candidate> = BTreeMap::new();
+    let mut offer = |line: usize, priority: Priority, source: u8| {
+        if line >= lines.len() || lines[line].trim().is_empty() || is_decoration(lines[line]) {
+            return;
+        }
+        let candidate = Candidate {
+            priority,
+            source,
+            line,
+        };
+        best.entry(line)
+            .and_modify(|c| *c = (*c).min(candidate))
+            .or_insert(candidate);
+    };
+    for keep in &parse.keep {
+        offer(keep.line, keep.priority, 0);
+    }
+    let non_empty_tail = lines
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, l)| !l.trim().is_empty() && !is_decoration(l))
+        .take(TAIL_LINES);
+    for (index, _) in non_empty_tail {
+        offer(index, Priority::Must, 1);
+    }
+    let starts = line_starts(lines);
+    for (pattern, source) in [(&*ERROR_PATTERN, 2u8), (&*WARNING_PATTERN, 3u8)] {
+        let mut last_line = usize::MAX;
+        let mut taken = 0;
+        for m in pattern.find_iter(text) {
+            let line = starts
+                .partition_point(|&s| s <= m.start())
+                .saturating_sub(1);
+            if line == last_line {
+                continue;
+            }
+            last_line = line;
+            offer(line, Priority::Normal, source);
+            taken += 1;
+            if taken >= MAX_PATTERN_LINES {
+                break;
+            }
+        }
+    }
+    for index in 0..HEAD_LINES.min(lines.len()) {
+        offer(index, Priority::Normal, 4);
+    }
+    let mut all: Vec<Candidate> = best.into_values().collect();
+    all.sort();
+    all
+}
+
+fn line_starts(lines: &[&str]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut offset = 0;
+    for line in lines {
+        starts.push(offset);
+        offset += line.len() + 1;
+    }
+    starts
+}
+
+/// Rules and padding (`=====`, `_ _ _`, `----`) say nothing.
+fn is_decoration(line: &str) -> bool {
+    let trimmed = line.trim();
+    trimmed.len() >= 3
+        && trimmed.chars().all(|c| {
+            matches!(
+                c,
+                '=' | '-'
+                    | '_'
+                    | '*'
+                    | '#'
+                    | '~'
+                    | '.'
+                    | ' '
+                    | '\u{2500}'
+                    | '\u{2501}'
+                    | '\u{2014}'
+            )
+        })
+}
+
+fn clip(line: &str) -> std::borrow::Cow<'_, str> {
+    let line = line.trim_end();
+    if line.chars().count() <= MAX_LINE_CHARS {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let keep_end = line.floor_char_boundary(MAX_LINE_CHARS - 40);
+    let omitted = line[keep_end..].chars().count();
+    std::borrow::Cow::Owned(format!("{}…[+{omitted} chars]", &line[..keep_end]))
+}
+
+fn select_and_render(
+    lines: &[&str],
+    parse: &Parse,
+    candidates: &[Candidate],
+    opts: &DigestOptions,
+) -> String {
+    let budget = opts.budget;
+    let headline = clip(&parse.headline).into_owned();
+    // Reserve room for the headline, the closing hint and a few gap markers.
+    let fixed = tokens::count(&headline)
+        + tokens::count(&closing_line(lines.len(), lines.len(), false, opts))
+        + 2;
+    let mut used = fixed;
+    let mut chosen: BTreeMap<usize, Priority> = BTreeMap::new();
+    let mut dropped_must = 0usize;
+    // Stop scanning filler after a run of lines that do not fit (bounded work).
+    let mut misses = 0usize;
+    for candidate in candidates {
+        let cost =
+            tokens::count(&clip(lines[candidate.line])) + 1 + gap_cost(&chosen, candidate.line);
+        if used + cost <= budget {
+            used += cost;
+            chosen.insert(candidate.line, candidate.priority);
+            misses = 0;
+        } else if candidate.priority == Priority::Must {
+            dropped_must += 1;
+        } else {
+            misses += 1;
+            if misses > 64 {
+                break;
+            }
+        }
+    }
+    // Filler: lines after the head, in order, while they fit.
+    if used < budget {
+        for (index, line) in lines.iter().enumerate().take(50_000) {
+            if chosen.contains_key(&index) || line.trim().is_empty() || is_decoration(line) {
+                continue;
+            }
+            let cost = tokens::count(&clip(line)) + 1 + gap_cost(&chosen, index);
+            if used + cost > budget {
+                break;
+            }
+            used += cost;
+            chosen.insert(index, Priority::Normal);
+        }
+    }
+    loop {
+        let text = assemble(lines, &headline, &chosen, dropped_must, opts);
+        if tokens::count(&text) <= budget {
+            return text;
+        }
+        // Estimates were off (tokens merge across lines): drop the least important line.
+        let victim = chosen
+            .iter()
+            .max_by_key(|(line, priority)| (**priority, std::cmp::Reverse(**line)))
+            .map(|(line, priority)| (*line, *priority));
+        match victim {
+            Some((line, priority)) => {
+                if priority == Priority::Must {
+                    dropped_must += 1;
+                }
+                chosen.remove(&line);
+            }
+            None => return truncate_to_budget(&text, budget),
+        }
+    }
+}
+
+/// A new gap marker costs about this many tokens.
+fn gap_cost(chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
+    let before = line.checked_sub(1).is_some_and(|l| chosen.contains_key(&l));
+    let after = chosen.contains_key(&(line + 1));
+    if before || after { 0 } else { 9 }
+}
+
+fn assemble(
+    lines: &[&str],
+    headline: &str,
+    chosen: &BTreeMap<usize, Priority>,
+    dropped_must: usize,
+    opts: &DigestOptions,
+) -> String {
+    let mut out = String::new();
+    out.push_str(headline);
+    out.push('\n');
+    let mut next = 0usize;
+    for &index in chosen.keys() {
+        if index > next {
+            push_gap(&mut out, next, index);
+        }
+        out.push_str(&clip(lines[index]));
+        out.push('\n');
+        next = index + 1;
+    }
+    if next < lines.len() {
+        push_gap(&mut out, next, lines.len());
+    }
+    out.push_str(&closing_line(
+        chosen.len(),
+        lines.len(),
+        dropped_must > 0,
+        opts,
+    ));
+    out
+}
+
+fn push_gap(out: &mut String, from: usize, to: usize) {
+    let count = to - from;
+    if count == 1 {
+        out.push_str(&format!("… 1 line omitted (line {}) …\n", from + 1));
+    } else {
+        out.push_str(&format!(
+            "… {count} lines omitted (lines {}-{}) …\n",
+            from + 1,
+            to
+        ));
+    }
+}
+
+fn closing_line(shown: usize, total: usize, truncated_facts: bool, opts: &DigestOptions) -> String {
+    let mut line = format!("[digest: {shown} of {total} lines shown");
+    if truncated_facts {
+        line.push_str("; budget too small for all key lines, some omitted");
+    }
+    if let Some(hint) = &opts.more_hint {
+        line.push_str("; full output: ");
+        line.push_str(hint);
+    }
+    line.push(']');
+    line
+}
+
+/// Last resort when even the headline and closing line exceed the budget.
+fn truncate_to_budget(text: &str, budget: usize) -> String {
+    let mut end = text.len();
+    while end > 0 {
+        end = text.floor_char_boundary(end * 3 / 4);
+        let cut = &text[..end];
+        if tokens::count(cut) < budget {
+            return format!("{cut}…");
+        }
+    }
+    String::new()
+}

@@ -1,0 +1,123 @@
+//! One module per tool family. Each turns normalised text into a
+//! [`ParsedOutput`] plus the lines a digest must keep.
+//!
+//! Parsers are linear in the input and cheap per line (prefix and substring
+//! checks before any regex), never index without checking, and cap stored
+//! lists at [`crate::MAX_ITEMS`].
+
+pub(crate) mod gcc;
+pub(crate) mod generic;
+pub(crate) mod logs;
+
+use crate::{OutputKind, ParsedOutput, Status};
+
+/// How much a line matters to the digest; lower sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Status, counts, errors with locations, failing tests: kept whatever the budget.
+    Must,
+    /// Context that explains a must-keep line (labels, assertion values, warnings).
+    High,
+    /// Worth showing when there is room.
+    Normal,
+}
+
+/// A line (0-based index into the normalised text's lines) the digest should keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Line index.
+    pub line: usize,
+    /// Importance.
+    pub priority: Priority,
+}
+
+/// What a parser returns.
+#[derive(Debug, Clone)]
+pub struct Parse {
+    /// Structured facts.
+    pub output: ParsedOutput,
+    /// Lines the digest should keep.
+    pub keep: Vec<Keep>,
+    /// One-line summary of the facts for the top of the digest.
+    pub headline: String,
+}
+
+impl Parse {
+    pub(crate) fn new(output: ParsedOutput, headline: String) -> Self {
+        Self {
+            output,
+            keep: Vec::new(),
+            headline,
+        }
+    }
+
+    pub(crate) fn keep(&mut self, line: usize, priority: Priority) {
+        self.keep.push(Keep { line, priority });
+    }
+}
+
+/// Input shared by all parsers.
+pub(crate) struct Input<'a> {
+    #[allow(dead_code)]
+    pub command: &'a str,
+    pub lines: Vec<&'a str>,
+    pub exit_code: Option<i32>,
+}
+
+impl Input<'_> {
+    /// Status from the exit code alone.
+    pub fn exit_status(&self) -> Status {
+        match self.exit_code {
+            Some(0) => Status::Success,
+            Some(_) => Status::Failed,
+            None => Status::Unknown,
+        }
+    }
+
+    /// `, exit N` for headlines.
+    pub fn exit_suffix(&self) -> String {
+        self.exit_code
+            .map(|code| format!(" (exit {code})"))
+            .unwrap_or_default()
+    }
+}
+
+/// Split normalised text into lines (no trailing empty line).
+pub(crate) fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// Parse normalised output of a command of the given kind.
+pub(crate) fn parse(kind: OutputKind, command: &str, text: &str, exit_code: Option<i32>) -> Parse {
+    let input = Input {
+        command,
+        lines: split_lines(text),
+        exit_code,
+    };
+    match kind {
+        OutputKind::JsonLog | OutputKind::TracingLog | OutputKind::Syslog => {
+            logs::parse(&input, kind)
+        }
+        _ => generic::parse(&input),
+    }
+}
+
+/// Parse normalised output into structured facts (the same parsers `analyze` uses).
+///
+/// ```
+/// use ai_session_output::{OutputKind, ParsedOutput, parse_output};
+/// let parsed = parse_output(OutputKind::Unknown, "./tool", "hello\n", Some(0));
+/// assert!(matches!(parsed, ParsedOutput::Custom(_)));
+/// ```
+pub fn parse_output(
+    kind: OutputKind,
+    command: &str,
+    normalized: &str,
+    exit_code: Option<i32>,
+) -> ParsedOutput {
+    parse(kind, command, normalized, exit_code).output
+}
