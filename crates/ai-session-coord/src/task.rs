@@ -2,14 +2,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordError, Result};
 
-/// A task id: 12 hex digits of submit time in ms, then 8 random hex digits, so ids sort by
-/// submission and are unique across processes and machines.
+/// A task id: 14 hex digits of submit time in µs (strictly increasing within a process), then
+/// 6 random hex digits, so ids sort by submission and are unique across processes and machines.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(pub String);
@@ -17,11 +18,16 @@ pub struct TaskId(pub String);
 impl TaskId {
     /// A fresh id.
     pub fn generate() -> Self {
-        Self(format!(
-            "{:012x}{:08x}",
-            unix_millis(),
-            rand::random::<u32>()
-        ))
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let now = unix_micros();
+        let previous = LAST
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        let stamp = now.max(previous + 1);
+        let random = rand::random::<u32>() & 0xff_ffff;
+        Self(format!("{stamp:014x}{random:06x}"))
     }
 }
 
@@ -35,6 +41,12 @@ impl From<&str> for TaskId {
     fn from(id: &str) -> Self {
         Self(id.to_owned())
     }
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Milliseconds since the Unix epoch (wall clock, for records shown to people).
