@@ -51,7 +51,21 @@ pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 fn is_stop_word(word: &str) -> bool {
     matches!(
         word,
-        "a" | "an" | "the" | "to" | "of" | "and" | "or" | "in" | "on" | "is" | "it" | "for" | "with" | "be" | "this" | "that"
+        "a" | "an"
+            | "the"
+            | "to"
+            | "of"
+            | "and"
+            | "or"
+            | "in"
+            | "on"
+            | "is"
+            | "it"
+            | "for"
+            | "with"
+            | "be"
+            | "this"
+            | "that"
     )
 }
 
@@ -78,7 +92,11 @@ impl Bm25 {
             })
             .collect();
         let total: f64 = docs.iter().map(|d| f64::from(d.length)).sum();
-        let average_length = if docs.is_empty() { 1.0 } else { (total / n).max(1.0) };
+        let average_length = if docs.is_empty() {
+            1.0
+        } else {
+            (total / n).max(1.0)
+        };
         Self {
             query,
             average_length,
@@ -105,7 +123,19 @@ mod tests {
     #[test]
     fn splits_paths_and_identifiers() {
         let got: Vec<String> = terms("test tests::slugify_spaces at src/lib.rs:42").collect();
-        assert_eq!(got, ["test", "tests", "slugify_spaces", "at", "src", "lib", "rs", "42"]);
+        assert_eq!(
+            got,
+            [
+                "test",
+                "tests",
+                "slugify_spaces",
+                "at",
+                "src",
+                "lib",
+                "rs",
+                "42"
+            ]
+        );
     }
 
     #[test]

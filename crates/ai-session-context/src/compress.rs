@@ -51,8 +51,17 @@ impl SessionContext {
 
     /// Indexes of live entries inside the sliding window, plus every system message.
     fn protected_window(&self) -> Vec<bool> {
-        let mut protected: Vec<bool> = self.messages.iter().map(|e| e.role == Role::System).collect();
-        let live = self.messages.iter().enumerate().rev().filter(|(_, e)| e.fidelity != Fidelity::Evicted);
+        let mut protected: Vec<bool> = self
+            .messages
+            .iter()
+            .map(|e| e.role == Role::System)
+            .collect();
+        let live = self
+            .messages
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, e)| e.fidelity != Fidelity::Evicted);
         for (index, _) in live.take(self.config.window) {
             protected[index] = true;
         }
@@ -67,12 +76,12 @@ impl SessionContext {
     }
 
     fn digest_oldest(&mut self, protected: &[bool], target: usize, report: &mut CompressionReport) {
-        for index in 0..self.messages.len() {
+        for (index, &is_protected) in protected.iter().enumerate() {
             if self.current_tokens <= target {
                 return;
             }
             let entry = &self.messages[index];
-            if protected[index] || entry.fidelity != Fidelity::Verbatim {
+            if is_protected || entry.fidelity != Fidelity::Verbatim {
                 continue;
             }
             if entry.digest.tokens() < entry.live_tokens() {
@@ -82,13 +91,26 @@ impl SessionContext {
         }
     }
 
-    fn lower_least_relevant(&mut self, protected: &[bool], to: Fidelity, target: usize, report: &mut CompressionReport) {
+    fn lower_least_relevant(
+        &mut self,
+        protected: &[bool],
+        to: Fidelity,
+        target: usize,
+        report: &mut CompressionReport,
+    ) {
         if self.current_tokens <= target {
             return;
         }
         let query = self.task_query();
         // Ascending relevance over all tasks: an entry of another task is as compressible as any.
-        let mut scored = score_entries(&self.messages, &self.terms, &self.task_contexts, None, &query, &self.config.weights);
+        let mut scored = score_entries(
+            &self.messages,
+            &self.terms,
+            &self.task_contexts,
+            None,
+            &query,
+            &self.config.weights,
+        );
         scored.reverse();
         for s in scored {
             if self.current_tokens <= target {
@@ -109,12 +131,12 @@ impl SessionContext {
 
     fn shrink_window(&mut self, protected: &[bool], target: usize, report: &mut CompressionReport) {
         for to in [Fidelity::Digest, Fidelity::Summary] {
-            for index in 0..self.messages.len() {
+            for (index, &is_protected) in protected.iter().enumerate() {
                 if self.current_tokens <= target {
                     return;
                 }
                 let entry = &self.messages[index];
-                if !protected[index] || entry.role == Role::System || entry.fidelity >= to {
+                if !is_protected || entry.role == Role::System || entry.fidelity >= to {
                     continue;
                 }
                 let before = entry.live_tokens();

@@ -10,7 +10,9 @@ pub enum ContextError {
     #[error("no task `{0}`; create it with `new` first")]
     UnknownTask(String),
     /// A serialised context could not be read.
-    #[error("cannot decode a saved context ({source}); the blob is damaged or from another version")]
+    #[error(
+        "cannot decode a saved context ({source}); the blob is damaged or from another version"
+    )]
     Decode {
         /// The decoder's error.
         #[source]

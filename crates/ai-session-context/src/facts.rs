@@ -45,7 +45,10 @@ impl KeyFacts {
             push_unique(&mut self.failing_tests, name, MAX_TESTS);
         }
         if is_counts_line(line) {
-            self.counts = Some(truncate_chars(line.trim_matches(|c| c == '=' || c == ' '), 160));
+            self.counts = Some(truncate_chars(
+                line.trim_matches(|c| c == '=' || c == ' '),
+                160,
+            ));
         }
         if is_error_line(line) {
             push_unique(&mut self.errors, &truncate_chars(line, 160), MAX_ERRORS);
@@ -84,7 +87,11 @@ fn failing_test_name(line: &str) -> Option<&str> {
     }
     // pytest short summary: `FAILED tests/test_x.py::test_name - AssertionError`
     if let Some(rest) = line.strip_prefix("FAILED ") {
-        return rest.split(" - ").next().map(str::trim).filter(|n| !n.contains(' '));
+        return rest
+            .split(" - ")
+            .next()
+            .map(str::trim)
+            .filter(|n| !n.contains(' '));
     }
     // unittest: `FAIL: test_name (module.Class.test_name)` and `ERROR: ...`
     for prefix in ["FAIL: ", "ERROR: "] {
@@ -179,17 +186,21 @@ fn is_location(word: &str) -> bool {
     let Some(line_no) = parts.next() else {
         return false;
     };
-    let column_ok = parts.next().is_none_or(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()));
+    let column_ok = parts
+        .next()
+        .is_none_or(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()));
     let path = path.strip_prefix("file://").unwrap_or(path);
     column_ok
         && parts.next().is_none()
         && !line_no.is_empty()
         && line_no.bytes().all(|b| b.is_ascii_digit())
-        && path
-            .rsplit_once('.')
-            .is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && path.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty() && !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
         && path.bytes().any(|b| b.is_ascii_alphabetic())
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
 }
 
 /// `File "x.py", line 12, in f` as `x.py:12`.
@@ -205,7 +216,13 @@ fn python_frame_location(line: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn check(text: &str, counts: Option<&str>, tests: &[&str], errors: &[&str], locations: &[&str]) {
+    fn check(
+        text: &str,
+        counts: Option<&str>,
+        tests: &[&str],
+        errors: &[&str],
+        locations: &[&str],
+    ) {
         let facts = KeyFacts::extract(text);
         assert_eq!(facts.counts.as_deref(), counts, "counts of {text:?}");
         assert_eq!(facts.failing_tests, tests, "tests of {text:?}");

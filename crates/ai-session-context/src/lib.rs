@@ -17,7 +17,9 @@ pub mod tokens;
 pub mod workspace;
 
 pub use compress::CompressionReport;
-pub use entry::{CommandMeta, ContextEntry, EntryId, Fidelity, Importance, OriginRef, Rendition, Role};
+pub use entry::{
+    CommandMeta, ContextEntry, EntryId, Fidelity, Importance, OriginRef, Rendition, Role,
+};
 pub use error::ContextError;
 pub use pack::{PackedContext, PackedEntry, SEPARATOR};
 pub use relevance::RelevanceWeights;

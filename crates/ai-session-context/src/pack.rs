@@ -72,7 +72,11 @@ pub(crate) struct Packer<'a> {
 }
 
 impl<'a> Packer<'a> {
-    pub(crate) fn new(entries: &'a [ContextEntry], candidates: &'a [Scored], budget: usize) -> Self {
+    pub(crate) fn new(
+        entries: &'a [ContextEntry],
+        candidates: &'a [Scored],
+        budget: usize,
+    ) -> Self {
         Self {
             entries,
             candidates,
@@ -100,7 +104,12 @@ impl<'a> Packer<'a> {
     }
 
     fn cost_with_separator(&self, tokens: usize) -> usize {
-        tokens + if self.blocks > 0 { self.separator_tokens } else { 0 }
+        tokens
+            + if self.blocks > 0 {
+                self.separator_tokens
+            } else {
+                0
+            }
     }
 
     fn try_place(&mut self, candidate: usize, fidelities: &[Fidelity]) -> bool {
@@ -218,7 +227,12 @@ fn available(entry: &ContextEntry, fidelity: Fidelity) -> Option<&crate::entry::
     }
 }
 
-fn join(entries: &[ContextEntry], candidates: &[Scored], workspace: Option<&str>, placed: &[Placed]) -> String {
+fn join(
+    entries: &[ContextEntry],
+    candidates: &[Scored],
+    workspace: Option<&str>,
+    placed: &[Placed],
+) -> String {
     let mut parts: Vec<&str> = Vec::with_capacity(placed.len() + 1);
     parts.extend(workspace);
     for p in placed {

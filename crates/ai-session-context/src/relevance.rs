@@ -71,13 +71,19 @@ pub fn score_entries(
         .filter_map(|(&(index, member), raw)| {
             let entry = &entries[index];
             let match_strength = if best > 0.0 { raw / best } else { 0.0 };
-            let importance = if entry.role == Role::System { 1.0 } else { entry.importance.weight() };
+            let importance = if entry.role == Role::System {
+                1.0
+            } else {
+                entry.importance.weight()
+            };
             if member == Membership::Inherited && match_strength == 0.0 && importance == 0.0 {
                 return None;
             }
             let age = newest.saturating_sub(entry.id) as f64;
             let recency = 0.5_f64.powf(age / weights.half_life.max(1e-9));
-            let score = weights.bm25 * match_strength + weights.recency * recency + weights.importance * importance;
+            let score = weights.bm25 * match_strength
+                + weights.recency * recency
+                + weights.importance * importance;
             Some(Scored {
                 index,
                 score,

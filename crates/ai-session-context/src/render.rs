@@ -1,7 +1,9 @@
 //! Building entries: the verbatim, digest and summary texts of messages and commands.
 
 use crate::analysis::Analyzed;
-use crate::entry::{CommandMeta, ContextEntry, EntryId, Fidelity, Importance, OriginRef, Rendition, Role};
+use crate::entry::{
+    CommandMeta, ContextEntry, EntryId, Fidelity, Importance, OriginRef, Rendition, Role,
+};
 use crate::facts::{KeyFacts, truncate_chars};
 
 /// Limits on rendered texts.
@@ -26,14 +28,24 @@ impl Default for RenderLimits {
 }
 
 /// A message entry.
-pub(crate) fn message(id: EntryId, role: Role, task: Option<String>, text: &str, decision: bool, limits: &RenderLimits) -> ContextEntry {
+pub(crate) fn message(
+    id: EntryId,
+    role: Role,
+    task: Option<String>,
+    text: &str,
+    decision: bool,
+    limits: &RenderLimits,
+) -> ContextEntry {
     let header = format!("[#{id} {}]", role.as_str());
     let body = text.trim();
     let verbatim = Rendition::new(format!("{header} {body}"));
     let digest = if body.chars().count() <= limits.message_digest_chars {
         verbatim.clone()
     } else {
-        Rendition::new(format!("{header} {}", extract_message(body, limits.message_digest_chars)))
+        Rendition::new(format!(
+            "{header} {}",
+            extract_message(body, limits.message_digest_chars)
+        ))
     };
     let first_line = body.lines().next().unwrap_or("");
     let mut summary_text = truncate_chars(first_line, limits.summary_chars);
@@ -49,7 +61,10 @@ pub(crate) fn message(id: EntryId, role: Role, task: Option<String>, text: &str,
     let importance = Importance {
         error: false,
         failure: false,
-        decision: decision || lower.starts_with("decision:") || lower.contains("decided") || lower.starts_with("plan:"),
+        decision: decision
+            || lower.starts_with("decision:")
+            || lower.contains("decided")
+            || lower.starts_with("plan:"),
     };
     ContextEntry {
         id,
@@ -82,7 +97,10 @@ fn extract_message(body: &str, max_chars: usize) -> String {
     }
     for (i, line) in lines.iter().enumerate() {
         let lower = line.to_lowercase();
-        if ["error", "fail", "decid", "must", "todo", "because"].iter().any(|k| lower.contains(k)) {
+        if ["error", "fail", "decid", "must", "todo", "because"]
+            .iter()
+            .any(|k| lower.contains(k))
+        {
             keep(i, &mut kept);
         }
     }
@@ -119,18 +137,40 @@ pub(crate) struct CommandParts<'a> {
 
 /// A command entry.
 pub(crate) fn command(parts: CommandParts<'_>, limits: &RenderLimits) -> ContextEntry {
-    let CommandParts { id, task, meta, analyzed, facts, origin } = parts;
-    let status = meta.exit_code.map_or_else(|| "running".to_string(), |c| format!("exit {c}"));
-    let cwd = meta.cwd.as_deref().map(|c| format!(", cwd {c}")).unwrap_or_default();
+    let CommandParts {
+        id,
+        task,
+        meta,
+        analyzed,
+        facts,
+        origin,
+    } = parts;
+    let status = meta
+        .exit_code
+        .map_or_else(|| "running".to_string(), |c| format!("exit {c}"));
+    let cwd = meta
+        .cwd
+        .as_deref()
+        .map(|c| format!(", cwd {c}"))
+        .unwrap_or_default();
     let header = format!("[#{id} tool] $ {}", meta.command);
-    let verbatim = Rendition::new(format!("{header} ({status}{cwd})\n{}", analyzed.normalized.trim_end()));
+    let verbatim = Rendition::new(format!(
+        "{header} ({status}{cwd})\n{}",
+        analyzed.normalized.trim_end()
+    ));
     let digest_text = format!("{header} ({status})\n{}", analyzed.digest.trim_end());
     let digest = if digest_text.len() >= verbatim.text().len() {
         verbatim.clone()
     } else {
         Rendition::new(digest_text)
     };
-    let summary = Rendition::new(summary_line(&header, &status, facts, origin.as_ref(), limits));
+    let summary = Rendition::new(summary_line(
+        &header,
+        &status,
+        facts,
+        origin.as_ref(),
+        limits,
+    ));
     let failed = meta.exit_code.is_some_and(|c| c != 0);
     let importance = Importance {
         error: failed || !facts.errors.is_empty(),
@@ -151,7 +191,13 @@ pub(crate) fn command(parts: CommandParts<'_>, limits: &RenderLimits) -> Context
     }
 }
 
-fn summary_line(header: &str, status: &str, facts: &KeyFacts, origin: Option<&OriginRef>, limits: &RenderLimits) -> String {
+fn summary_line(
+    header: &str,
+    status: &str,
+    facts: &KeyFacts,
+    origin: Option<&OriginRef>,
+    limits: &RenderLimits,
+) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(counts) = &facts.counts {
         parts.push(counts.clone());

@@ -154,7 +154,9 @@ impl SessionContext {
 
     /// The task new entries are recorded under.
     pub fn current_task(&self) -> Option<&TaskContext> {
-        self.current_task.as_ref().and_then(|id| self.task_contexts.get(id))
+        self.current_task
+            .as_ref()
+            .and_then(|id| self.task_contexts.get(id))
     }
 
     /// Agent capabilities and preferences.
@@ -179,7 +181,10 @@ impl SessionContext {
 
     /// The entry with `id`.
     pub fn entry(&self, id: EntryId) -> Option<&ContextEntry> {
-        self.messages.binary_search_by_key(&id, |e| e.id).ok().map(|i| &self.messages[i])
+        self.messages
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| &self.messages[i])
     }
 
     /// Records a message; returns its id.
@@ -194,7 +199,14 @@ impl SessionContext {
 
     fn push_message(&mut self, role: Role, text: &str, decision: bool) -> EntryId {
         let id = self.take_id();
-        let entry = render::message(id, role, self.current_task.clone(), text, decision, &self.config.limits);
+        let entry = render::message(
+            id,
+            role,
+            self.current_task.clone(),
+            text,
+            decision,
+            &self.config.limits,
+        );
         self.push(entry)
     }
 
@@ -202,11 +214,23 @@ impl SessionContext {
     /// extracts key facts, updates the workspace state; returns the entry id.
     pub fn add_command(&mut self, input: CommandInput<'_>) -> EntryId {
         let more_hint = input.origin.map(|o| format!("full output: {}", o.label()));
-        let analyzed = analysis::analyze(input.command, input.output, input.exit_code, self.config.limits.digest_budget, more_hint);
+        let analyzed = analysis::analyze(
+            input.command,
+            input.output,
+            input.exit_code,
+            self.config.limits.digest_budget,
+            more_hint,
+        );
         let facts = KeyFacts::extract(&analyzed.normalized);
         let id = self.take_id();
-        self.workspace_state
-            .observe(id, input.command, input.exit_code, input.cwd, &analyzed.normalized, &facts.locations);
+        self.workspace_state.observe(
+            id,
+            input.command,
+            input.exit_code,
+            input.cwd,
+            &analyzed.normalized,
+            &facts.locations,
+        );
         let parts = CommandParts {
             id,
             task: self.current_task.clone(),
@@ -275,9 +299,17 @@ impl SessionContext {
     pub fn context(&self, budget: usize, task_text: Option<&str>) -> PackedContext {
         let query = task_text.map_or_else(|| self.task_query(), str::to_string);
         let current_task = self.current_task.as_deref();
-        let scored = score_entries(&self.messages, &self.terms, &self.task_contexts, current_task, &query, &self.config.weights);
+        let scored = score_entries(
+            &self.messages,
+            &self.terms,
+            &self.task_contexts,
+            current_task,
+            &query,
+            &self.config.weights,
+        );
         let workspace = self.workspace_summary();
-        Packer::new(&self.messages, &scored, budget).pack(workspace.as_deref(), self.current_task.clone())
+        Packer::new(&self.messages, &scored, budget)
+            .pack(workspace.as_deref(), self.current_task.clone())
     }
 
     /// One block describing the workspace, or `None` when nothing is known yet.
@@ -297,13 +329,21 @@ impl SessionContext {
             parts.push(format!("recent files {}", list(&ws.recent_files, 8)));
         }
         if let Some(failing) = &ws.last_failing_command {
-            parts.push(format!("last failing `{}` (exit {}, #{})", failing.command, failing.exit_code, failing.entry));
+            parts.push(format!(
+                "last failing `{}` (exit {}, #{})",
+                failing.command, failing.exit_code, failing.entry
+            ));
         }
         (!parts.is_empty()).then(|| format!("[workspace] {}", parts.join("; ")))
     }
 
     /// Creates a task context. Entries recorded after [`Self::switch_task`] belong to it.
-    pub fn new_task(&mut self, id: &str, description: &str, parent: Option<&str>) -> Result<&TaskContext, ContextError> {
+    pub fn new_task(
+        &mut self,
+        id: &str,
+        description: &str,
+        parent: Option<&str>,
+    ) -> Result<&TaskContext, ContextError> {
         if self.task_contexts.contains_key(id) {
             return Err(ContextError::TaskExists(id.to_string()));
         }
@@ -355,7 +395,14 @@ impl SessionContext {
                 }
             }
         }
-        let live: usize = self.messages.iter().map(|e| e.rendition(e.fidelity).map_or(0, |r| tokens::count(r.text()))).sum();
+        let live: usize = self
+            .messages
+            .iter()
+            .map(|e| {
+                e.rendition(e.fidelity)
+                    .map_or(0, |r| tokens::count(r.text()))
+            })
+            .sum();
         if live != self.current_tokens {
             mismatches.push(TokenMismatch {
                 entry: 0,
@@ -374,7 +421,8 @@ impl SessionContext {
 
     /// Restores a context saved with [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContextError> {
-        let mut context: SessionContext = serde_json::from_slice(bytes).map_err(|source| ContextError::Decode { source })?;
+        let mut context: SessionContext =
+            serde_json::from_slice(bytes).map_err(|source| ContextError::Decode { source })?;
         context.terms = context.messages.iter().map(term_vector).collect();
         Ok(context)
     }

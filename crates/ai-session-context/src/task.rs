@@ -55,7 +55,11 @@ pub enum Membership {
 }
 
 /// Classifies an entry recorded under `owner` for a context built for `current`.
-pub fn membership(tasks: &BTreeMap<String, TaskContext>, current: Option<&str>, owner: Option<&str>) -> Membership {
+pub fn membership(
+    tasks: &BTreeMap<String, TaskContext>,
+    current: Option<&str>,
+    owner: Option<&str>,
+) -> Membership {
     match (current, owner) {
         (None, _) => Membership::Own,
         (Some(current), Some(owner)) if current == owner => Membership::Own,
@@ -76,7 +80,11 @@ mod tests {
 
     fn tasks() -> BTreeMap<String, TaskContext> {
         let mut tasks = BTreeMap::new();
-        for (id, parent) in [("root-task", None), ("child", Some("root-task")), ("other", None)] {
+        for (id, parent) in [
+            ("root-task", None),
+            ("child", Some("root-task")),
+            ("other", None),
+        ] {
             tasks.insert(
                 id.to_string(),
                 TaskContext {
@@ -94,10 +102,22 @@ mod tests {
     fn inheritance_follows_parents_only() {
         let tasks = tasks();
         assert_eq!(ancestry(&tasks, "child"), ["child", "root-task"]);
-        assert_eq!(membership(&tasks, Some("child"), Some("child")), Membership::Own);
-        assert_eq!(membership(&tasks, Some("child"), Some("root-task")), Membership::Inherited);
-        assert_eq!(membership(&tasks, Some("child"), None), Membership::Inherited);
-        assert_eq!(membership(&tasks, Some("child"), Some("other")), Membership::Foreign);
+        assert_eq!(
+            membership(&tasks, Some("child"), Some("child")),
+            Membership::Own
+        );
+        assert_eq!(
+            membership(&tasks, Some("child"), Some("root-task")),
+            Membership::Inherited
+        );
+        assert_eq!(
+            membership(&tasks, Some("child"), None),
+            Membership::Inherited
+        );
+        assert_eq!(
+            membership(&tasks, Some("child"), Some("other")),
+            Membership::Foreign
+        );
         assert_eq!(membership(&tasks, None, Some("other")), Membership::Own);
     }
 }

@@ -1,12 +1,6 @@
-//! Exact o200k token counts.
+//! Exact o200k token counts: the output crate's tokenizer, so every count in the project agrees.
 //!
-//! TEMPORARY shim: delegates to `ai_session_output::tokens::count` once that crate lands.
+//! `tiktoken` 4.x was measured against `tiktoken-rs` and `bpe-openai` on the corpus (all three
+//! give identical counts; tiktoken 4.x is 4-6x faster), see `docs/performance.md`.
 
-use std::sync::LazyLock;
-
-static O200K: LazyLock<tiktoken::CoreBpe> = LazyLock::new(tiktoken::encoding::o200k_base);
-
-/// Number of o200k tokens in `text`.
-pub fn count(text: &str) -> usize {
-    O200K.count(text)
-}
+pub use ai_session_output::tokens::count;

@@ -55,7 +55,12 @@ impl WorkspaceState {
                     entry,
                 });
             }
-            Some(_) if self.last_failing_command.as_ref().is_some_and(|f| f.command == command) => {
+            Some(_)
+                if self
+                    .last_failing_command
+                    .as_ref()
+                    .is_some_and(|f| f.command == command) =>
+            {
                 self.last_failing_command = None;
             }
             _ => {}
@@ -94,20 +99,18 @@ impl WorkspaceState {
                     self.git_branch = Some((*branch).to_string());
                 }
             }
-            ["commit", ..] if succeeded => {
-                // A commit with -a takes every tracked change; otherwise we cannot know without a new status.
-                if args.iter().any(|a| *a == "-a" || *a == "--all" || (a.starts_with('-') && !a.starts_with("--") && a.contains('a'))) {
-                    self.dirty_files.clear();
-                }
-            }
+            // A commit with -a takes every tracked change; otherwise only a new status can tell.
+            ["commit", rest @ ..] if succeeded && commits_all(rest) => self.dirty_files.clear(),
             _ => {}
         }
     }
 
     fn observe_git_status(&mut self, args: &[&str], output: &str) {
-        let short = args
-            .iter()
-            .any(|a| *a == "--short" || a.starts_with("--porcelain") || (a.starts_with('-') && !a.starts_with("--") && a.contains('s')));
+        let short = args.iter().any(|a| {
+            *a == "--short"
+                || a.starts_with("--porcelain")
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
+        });
         let mut dirty = Vec::new();
         for line in output.lines() {
             if let Some(branch) = line.strip_prefix("On branch ") {
@@ -127,30 +130,47 @@ impl WorkspaceState {
     }
 }
 
+fn commits_all(args: &[&str]) -> bool {
+    args.iter()
+        .any(|a| *a == "--all" || (a.starts_with('-') && !a.starts_with("--") && a.contains('a')))
+}
+
 /// `Switched to branch 'x'` / `Switched to a new branch 'x'` as `x`.
 fn switched_branch(output: &str) -> Option<String> {
     output.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("Switched to ")?;
-        let rest = rest.strip_prefix("a new ").unwrap_or(rest).strip_prefix("branch '")?;
+        let rest = rest
+            .strip_prefix("a new ")
+            .unwrap_or(rest)
+            .strip_prefix("branch '")?;
         rest.split_once('\'').map(|(branch, _)| branch.to_string())
     })
 }
 
 /// A file from a long-format `git status` line: `\tmodified:   src/x.rs` or an untracked `\tnotes.txt`.
 fn long_status_file(line: &str) -> Option<String> {
-    let entry = line.strip_prefix('\t').or_else(|| line.strip_prefix("        "))?.trim();
+    let entry = line
+        .strip_prefix('\t')
+        .or_else(|| line.strip_prefix("        "))?
+        .trim();
     if entry.is_empty() || entry.starts_with('(') {
         return None;
     }
+    const STATES: &[&str] = &[
+        "modified",
+        "new file",
+        "deleted",
+        "renamed",
+        "typechange",
+        "both modified",
+        "both added",
+        "added by us",
+        "added by them",
+        "deleted by us",
+        "deleted by them",
+    ];
     let file = match entry.split_once(':') {
-        Some((state, file))
-            if matches!(
-                state,
-                "modified" | "new file" | "deleted" | "renamed" | "typechange" | "both modified" | "both added" | "added by us" | "added by them" | "deleted by us" | "deleted by them"
-            ) =>
-        {
-            file.trim()
-        }
+        Some((state, file)) if STATES.contains(&state) => file.trim(),
         _ => entry,
     };
     let file = file.rsplit(" -> ").next().unwrap_or(file);
@@ -160,13 +180,44 @@ fn long_status_file(line: &str) -> Option<String> {
 /// Files a command line names as the things it edits or creates.
 fn touched_files<'a>(words: &[&'a str]) -> Vec<&'a str> {
     let operands = |skip: usize| -> Vec<&'a str> {
-        words.iter().skip(skip).copied().filter(|w| !w.starts_with('-') && !w.contains(['|', '>', '<', '&', ';', '$'])).collect()
+        words
+            .iter()
+            .skip(skip)
+            .copied()
+            .filter(|w| !w.starts_with('-') && !w.contains(['|', '>', '<', '&', ';', '$']))
+            .collect()
     };
     match words {
-        [editor, ..] if matches!(*editor, "vim" | "vi" | "nvim" | "nano" | "emacs" | "code" | "touch" | "rm" | "mkdir" | "cp" | "mv") => operands(1),
-        ["sed", ..] if words.iter().any(|w| w.starts_with("-i")) => operands(1).into_iter().skip(1).collect(),
-        ["git", "add" | "rm" | "mv" | "restore" | "checkout", "--", ..] => operands(3),
-        ["git", "add" | "rm" | "mv" | "restore", ..] => operands(2).into_iter().filter(|w| *w != ".").collect(),
+        [editor, ..]
+            if matches!(
+                *editor,
+                "vim"
+                    | "vi"
+                    | "nvim"
+                    | "nano"
+                    | "emacs"
+                    | "code"
+                    | "touch"
+                    | "rm"
+                    | "mkdir"
+                    | "cp"
+                    | "mv"
+            ) =>
+        {
+            operands(1)
+        }
+        ["sed", ..] if words.iter().any(|w| w.starts_with("-i")) => {
+            operands(1).into_iter().skip(1).collect()
+        }
+        [
+            "git",
+            "add" | "rm" | "mv" | "restore" | "checkout",
+            "--",
+            ..,
+        ] => operands(3),
+        ["git", "add" | "rm" | "mv" | "restore", ..] => {
+            operands(2).into_iter().filter(|w| *w != ".").collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -196,7 +247,12 @@ mod tests {
     #[test]
     fn git_status_short_format() {
         let mut state = WorkspaceState::default();
-        observe(&mut state, "git status -sb", 0, "## dev...origin/dev\n M a.rs\n?? b.rs\n");
+        observe(
+            &mut state,
+            "git status -sb",
+            0,
+            "## dev...origin/dev\n M a.rs\n?? b.rs\n",
+        );
         assert_eq!(state.git_branch.as_deref(), Some("dev"));
         assert_eq!(state.dirty_files, ["a.rs", "b.rs"]);
     }
@@ -207,8 +263,14 @@ mod tests {
         observe(&mut state, "vim src/lib.rs", 0, "");
         observe(&mut state, "git add src/main.rs README.md", 0, "");
         observe(&mut state, "cargo test", 101, "");
-        assert_eq!(state.recent_files, ["README.md", "src/main.rs", "src/lib.rs"]);
-        assert_eq!(state.last_failing_command.as_ref().map(|f| f.exit_code), Some(101));
+        assert_eq!(
+            state.recent_files,
+            ["README.md", "src/main.rs", "src/lib.rs"]
+        );
+        assert_eq!(
+            state.last_failing_command.as_ref().map(|f| f.exit_code),
+            Some(101)
+        );
         observe(&mut state, "cargo test", 0, "");
         assert_eq!(state.last_failing_command, None);
     }
@@ -218,7 +280,12 @@ mod tests {
         let mut state = WorkspaceState::default();
         observe(&mut state, "git checkout -b feature/x", 0, "");
         assert_eq!(state.git_branch.as_deref(), Some("feature/x"));
-        observe(&mut state, "git branch -a -v", 0, "  feature/x 1 msg\n* main      2 msg\n");
+        observe(
+            &mut state,
+            "git branch -a -v",
+            0,
+            "  feature/x 1 msg\n* main      2 msg\n",
+        );
         assert_eq!(state.git_branch.as_deref(), Some("main"));
     }
 }

@@ -48,7 +48,11 @@ fn load_corpus() -> Vec<Capture> {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 30, "expected the 33 corpus captures in {dir:?}, found {}", names.len());
+    assert!(
+        names.len() >= 30,
+        "expected the 33 corpus captures in {dir:?}, found {}",
+        names.len()
+    );
     names
         .into_iter()
         .map(|name| {
@@ -61,9 +65,11 @@ fn load_corpus() -> Vec<Capture> {
                 .and_then(|c| c.trim().parse().ok())
                 .expect("exit=N line");
             let raw = std::fs::read(dir.join(format!("{name}.raw"))).expect("read .raw");
-            let expected: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dir.join(format!("expected/{name}.json"))).expect("read expected json"))
-                    .expect("parse expected json");
+            let expected: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join(format!("expected/{name}.json")))
+                    .expect("read expected json"),
+            )
+            .expect("parse expected json");
             let must_keep = expected["must_keep"]
                 .as_array()
                 .expect("must_keep")
@@ -85,8 +91,14 @@ fn load_corpus() -> Vec<Capture> {
 /// conversation around it, so relevance (not recency) has to find the facts.
 fn long_session(corpus: &[Capture]) -> SessionContext {
     let mut ctx = SessionContext::new(24_000);
-    ctx.add_message(Role::System, "You are a coding agent working in a terminal. Keep changes small and run the tests.");
-    ctx.add_message(Role::User, "CI is red on the testcrate. Please investigate and get it green.");
+    ctx.add_message(
+        Role::System,
+        "You are a coding agent working in a terminal. Keep changes small and run the tests.",
+    );
+    ctx.add_message(
+        Role::User,
+        "CI is red on the testcrate. Please investigate and get it green.",
+    );
     let mut offset = 0u64;
     let mut record = 0u64;
     let mut add = |ctx: &mut SessionContext, capture: &Capture| {
@@ -106,18 +118,35 @@ fn long_session(corpus: &[Capture]) -> SessionContext {
             origin: Some(&origin),
         });
     };
-    let relevant = corpus.iter().find(|c| c.name == "cargo_test_mixed").expect("cargo_test_mixed capture");
-    ctx.add_message(Role::Assistant, "Running the test suite first to see what fails.");
+    let relevant = corpus
+        .iter()
+        .find(|c| c.name == "cargo_test_mixed")
+        .expect("cargo_test_mixed capture");
+    ctx.add_message(
+        Role::Assistant,
+        "Running the test suite first to see what fails.",
+    );
     add(&mut ctx, relevant);
-    ctx.add_decision("Decided to look at the build and the repository state before touching lib.rs.");
+    ctx.add_decision(
+        "Decided to look at the build and the repository state before touching lib.rs.",
+    );
     for round in 0..2 {
         for capture in corpus.iter().filter(|c| c.name != "cargo_test_mixed") {
-            ctx.add_message(Role::Assistant, &format!("Round {round}: checking `{}` to understand the environment.", capture.command));
+            ctx.add_message(
+                Role::Assistant,
+                &format!(
+                    "Round {round}: checking `{}` to understand the environment.",
+                    capture.command
+                ),
+            );
             add(&mut ctx, capture);
             ctx.add_message(Role::User, "ok, continue");
         }
     }
-    ctx.add_message(Role::User, "Any progress? Remember the goal is the red test.");
+    ctx.add_message(
+        Role::User,
+        "Any progress? Remember the goal is the red test.",
+    );
     ctx
 }
 
@@ -125,17 +154,39 @@ fn long_session(corpus: &[Capture]) -> SessionContext {
 fn packed_context_keeps_task_facts_within_budget() {
     let corpus = load_corpus();
     let ctx = long_session(&corpus);
-    assert!(ctx.compressions() > 0, "the long session must have triggered compression");
-    assert!(ctx.current_tokens() <= ctx.max_tokens(), "{} > {}", ctx.current_tokens(), ctx.max_tokens());
+    assert!(
+        ctx.compressions() > 0,
+        "the long session must have triggered compression"
+    );
+    assert!(
+        ctx.current_tokens() <= ctx.max_tokens(),
+        "{} > {}",
+        ctx.current_tokens(),
+        ctx.max_tokens()
+    );
     let test_entry = ctx
         .messages()
         .iter()
-        .find(|e| e.command.as_ref().is_some_and(|c| c.command == "cargo test"))
+        .find(|e| {
+            e.command
+                .as_ref()
+                .is_some_and(|c| c.command == "cargo test")
+        })
         .expect("cargo test entry");
-    assert_ne!(test_entry.fidelity, Fidelity::Verbatim, "the old test run should have been compressed");
-    assert!(test_entry.origin.is_some(), "compressed entries keep their origin");
+    assert_ne!(
+        test_entry.fidelity,
+        Fidelity::Verbatim,
+        "the old test run should have been compressed"
+    );
+    assert!(
+        test_entry.origin.is_some(),
+        "compressed entries keep their origin"
+    );
 
-    let relevant: Vec<&Capture> = corpus.iter().filter(|c| RELEVANT.contains(&c.name.as_str())).collect();
+    let relevant: Vec<&Capture> = corpus
+        .iter()
+        .filter(|c| RELEVANT.contains(&c.name.as_str()))
+        .collect();
     for budget in [500, 2000, 8000] {
         let packed = ctx.context(budget, Some(TASK));
         let exact = tokens::count(&packed.text);
@@ -147,16 +198,36 @@ fn packed_context_keeps_task_facts_within_budget() {
             packed.entries.first().map_or(0, |e| e.id),
             packed.entries.first().map(|e| e.fidelity)
         );
-        assert_eq!(packed.tokens, exact, "reported tokens must be the exact count");
+        assert_eq!(
+            packed.tokens, exact,
+            "reported tokens must be the exact count"
+        );
         assert!(exact <= budget, "budget {budget} exceeded: {exact}");
-        assert_eq!(packed.entries.first().map(|e| e.id), Some(test_entry.id), "most relevant first at {budget}");
-        for fact in ["tests::slugify_spaces", "tests::divide_by_zero_returns_zero", "src/lib.rs:42:9"] {
-            assert!(packed.text.contains(fact), "budget {budget}: missing {fact:?}\n{}", packed.text);
+        assert_eq!(
+            packed.entries.first().map(|e| e.id),
+            Some(test_entry.id),
+            "most relevant first at {budget}"
+        );
+        for fact in [
+            "tests::slugify_spaces",
+            "tests::divide_by_zero_returns_zero",
+            "src/lib.rs:42:9",
+        ] {
+            assert!(
+                packed.text.contains(fact),
+                "budget {budget}: missing {fact:?}\n{}",
+                packed.text
+            );
         }
         if budget >= 2000 {
             for capture in &relevant {
                 for fact in &capture.must_keep {
-                    assert!(packed.text.contains(fact.as_str()), "budget {budget}: missing must-keep {fact:?} of {}\n{}", capture.name, packed.text);
+                    assert!(
+                        packed.text.contains(fact.as_str()),
+                        "budget {budget}: missing must-keep {fact:?} of {}\n{}",
+                        capture.name,
+                        packed.text
+                    );
                 }
             }
         }
@@ -181,8 +252,18 @@ fn cached_token_counts_equal_fresh_counts_on_the_corpus() {
         });
         let entry = single.entry(id).expect("entry");
         let verbatim = entry.verbatim.as_ref().expect("verbatim kept");
-        assert_eq!(verbatim.tokens(), tokens::count(verbatim.text()), "{}", capture.name);
-        assert_eq!(single.current_tokens(), verbatim.tokens(), "{}", capture.name);
+        assert_eq!(
+            verbatim.tokens(),
+            tokens::count(verbatim.text()),
+            "{}",
+            capture.name
+        );
+        assert_eq!(
+            single.current_tokens(),
+            verbatim.tokens(),
+            "{}",
+            capture.name
+        );
     }
 }
 
@@ -195,10 +276,17 @@ fn workspace_state_comes_from_command_records() {
     // `git status` ran after `git branch -a -v` in name order; both say main.
     assert_eq!(ws.git_branch.as_deref(), Some("main"));
     for file in ["report.py", "app.py", "config.yaml", "notes.txt", "tmp/"] {
-        assert!(ws.dirty_files.iter().any(|f| f == file), "dirty files {:?} lack {file}", ws.dirty_files);
+        assert!(
+            ws.dirty_files.iter().any(|f| f == file),
+            "dirty files {:?} lack {file}",
+            ws.dirty_files
+        );
     }
     let failing = ws.last_failing_command.as_ref().expect("a failing command");
-    assert_eq!((failing.command.as_str(), failing.exit_code), ("python3 -m unittest -v test_inventory", 1));
+    assert_eq!(
+        (failing.command.as_str(), failing.exit_code),
+        ("python3 -m unittest -v test_inventory", 1)
+    );
     assert!(!ws.recent_files.is_empty());
 }
 
@@ -209,5 +297,8 @@ fn saved_context_restores_identically() {
     let bytes = ctx.to_bytes().expect("encode");
     let restored = SessionContext::from_bytes(&bytes).expect("decode");
     assert_eq!(restored.current_tokens(), ctx.current_tokens());
-    assert_eq!(restored.context(2000, Some(TASK)), ctx.context(2000, Some(TASK)));
+    assert_eq!(
+        restored.context(2000, Some(TASK)),
+        ctx.context(2000, Some(TASK))
+    );
 }
