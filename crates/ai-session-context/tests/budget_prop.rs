@@ -48,7 +48,8 @@ fn build(steps: &[Step], max_tokens: usize) -> SessionContext {
     for step in steps {
         match step {
             Step::Message(role, text) => {
-                let role = [Role::User, Role::Assistant, Role::System, Role::Tool][usize::from(*role)];
+                let role =
+                    [Role::User, Role::Assistant, Role::System, Role::Tool][usize::from(*role)];
                 ctx.add_message(role, text);
             }
             Step::Command(command, exit, output) => {
@@ -72,7 +73,8 @@ fn build(steps: &[Step], max_tokens: usize) -> SessionContext {
                     ctx.switch_task(Some(id)).expect("existing task");
                 } else {
                     let parent = ctx.current_task().map(|t| t.id.clone());
-                    ctx.new_task(id, "fix slugify_spaces", parent.as_deref()).expect("new task");
+                    ctx.new_task(id, "fix slugify_spaces", parent.as_deref())
+                        .expect("new task");
                     ctx.switch_task(Some(id)).expect("new task");
                 }
             }
