@@ -1,2 +1,30 @@
 //! ai-session-pty: see README.md.
 #![doc = include_str!("../README.md")]
+
+mod config;
+mod error;
+mod exec;
+mod input_wait;
+mod keys;
+mod marks;
+mod nonce;
+mod reader;
+mod record;
+mod screen;
+mod scrollback;
+mod session;
+mod shell_rc;
+mod spawn;
+mod state;
+
+pub use config::{Integration, SessionConfig, ShellKind, Size, agent_env_defaults};
+pub use error::{PtyError, Result};
+pub use input_wait::{TtyWait, probe as probe_terminal_read};
+pub use keys::{UnknownKey, encode_key, encode_keys};
+pub use marks::{Mark, MarkParser, Piece};
+pub use nix::sys::signal::Signal;
+pub use record::{ByteRange, CommandRecord, ExecOptions, ExecOutcome, ExecState};
+pub use screen::{Cursor, ScreenSnapshot};
+pub use scrollback::{ReadChunk, Scrollback};
+pub use session::{ExitInfo, PtySession};
+pub use state::{Progress, ShellPhase};

@@ -1,0 +1,286 @@
+//! `exec`: write a command at the prompt and wait for its end mark, for a blocked terminal read,
+//! or for the timeout (then interrupt it step by step).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::{Instant, sleep_until};
+
+use crate::error::{PtyError, Result};
+use crate::input_wait::{TtyWait, probe};
+use crate::record::{CommandRecord, ExecOptions, ExecOutcome, ExecState, now_ms};
+use crate::session::{Inner, PtySession};
+use crate::shell_rc::command_line;
+use crate::state::{Pending, ShellPhase};
+
+/// First `/proc` probe after the output has been quiet this long.
+const PROBE_AFTER_IDLE: Duration = Duration::from_millis(50);
+/// Probe interval while quiet.
+const PROBE_INTERVAL: Duration = Duration::from_millis(80);
+/// A read must be seen twice, this far apart with no output between, to count.
+const PROBE_CONFIRM: Duration = Duration::from_millis(100);
+/// After the shell exits, how long to wait for the last output to drain.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
+/// How long a still-running earlier command may take to finish before `exec` reports Busy.
+const BUSY_GRACE: Duration = Duration::from_millis(1000);
+
+impl PtySession {
+    /// Run `command` in the shell and wait until it ends, blocks reading the terminal
+    /// ([`ExecState::AwaitingInput`]), or times out ([`ExecState::TimedOut`]; interrupted with
+    /// SIGINT, SIGTERM, SIGKILL). One exec at a time: a concurrent call gets [`PtyError::Busy`].
+    pub async fn exec(&self, command: &str, options: ExecOptions) -> Result<ExecOutcome> {
+        let inner = &self.inner;
+        let Some(shell) = inner.shell else {
+            return Err(PtyError::NoShellIntegration {
+                program: inner.program.clone(),
+            });
+        };
+        let _exclusive = inner.exec_lock.try_lock().map_err(|_| PtyError::Busy {
+            reason: "another exec is running in this session".into(),
+        })?;
+        wait_for_prompt(inner, options.ready_timeout).await?;
+
+        let id = {
+            let mut state = inner.state();
+            let id = state.take_id();
+            state.pending = Some(Pending {
+                id,
+                command: command.to_owned(),
+                started_at: now_ms(),
+                write_offset: state.scrollback.end(),
+                output_start: None,
+            });
+            id
+        };
+        let started = Instant::now();
+        if let Err(error) = inner
+            .write_all(command_line(shell, command).as_bytes())
+            .await
+        {
+            inner.state().pending = None;
+            return Err(error);
+        }
+        let deadline = options.timeout.map(|t| started + t);
+        match wait_for_end(inner, id, started, deadline, &options).await {
+            Waited::Ended(outcome) => Ok(outcome),
+            Waited::Timeout => Ok(interrupt(inner, id, &options).await),
+        }
+    }
+}
+
+enum Waited {
+    Ended(ExecOutcome),
+    Timeout,
+}
+
+/// Wait for the shell to show a prompt with no command running.
+pub(crate) async fn wait_for_prompt(inner: &Arc<Inner>, timeout: Duration) -> Result<()> {
+    let begun = Instant::now();
+    let mut progress = inner.progress.subscribe();
+    let mut exit = inner.exit.subscribe();
+    loop {
+        let (ready, earlier_command) = {
+            let state = inner.state();
+            (
+                state.phase == ShellPhase::Prompt && state.pending.is_none(),
+                state.pending.as_ref().map(|p| (p.id, p.command.clone())),
+            )
+        };
+        if ready {
+            return Ok(());
+        }
+        if let Some(info) = inner.exit_info() {
+            return Err(PtyError::Exited {
+                status: Some(info.status()),
+            });
+        }
+        let limit = if earlier_command.is_some() {
+            BUSY_GRACE.min(timeout)
+        } else {
+            timeout
+        };
+        if begun.elapsed() >= limit {
+            return Err(match earlier_command {
+                Some((id, command)) => PtyError::Busy {
+                    reason: format!("command {id} ({command:?}) is still running"),
+                },
+                None => PtyError::NotReady { waited: limit },
+            });
+        }
+        tokio::select! {
+            _ = progress.changed() => {}
+            _ = exit.changed() => {}
+            _ = sleep_until(begun + limit) => {}
+        }
+    }
+}
+
+async fn wait_for_end(
+    inner: &Arc<Inner>,
+    id: u64,
+    started: Instant,
+    deadline: Option<Instant>,
+    options: &ExecOptions,
+) -> Waited {
+    let mut progress = inner.progress.subscribe();
+    let mut exit = inner.exit.subscribe();
+    // When a probe first saw the terminal being read, and the output offset at that moment.
+    let mut reading_since: Option<(Instant, u64)> = None;
+    let mut next_probe = started + PROBE_AFTER_IDLE;
+    loop {
+        if let Some(outcome) = finished(inner, id, options) {
+            return Waited::Ended(outcome);
+        }
+        if inner.exit_info().is_some() {
+            return Waited::Ended(shell_exited(inner, id, options).await);
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Waited::Timeout;
+        }
+        let (last_output, end_offset) = {
+            let state = inner.state();
+            (Instant::from_std(state.last_output), state.scrollback.end())
+        };
+        let quiet_since = last_output.max(started);
+        if options.detect_input_wait && now >= next_probe && now >= quiet_since + PROBE_AFTER_IDLE {
+            if terminal_read_pending(inner).await {
+                match reading_since {
+                    Some((first, offset))
+                        if offset == end_offset && now.duration_since(first) >= PROBE_CONFIRM =>
+                    {
+                        return Waited::Ended(awaiting_input(inner, id, options));
+                    }
+                    Some((_, offset)) if offset == end_offset => {}
+                    _ => reading_since = Some((now, end_offset)),
+                }
+            } else {
+                reading_since = None;
+            }
+            next_probe = Instant::now() + PROBE_INTERVAL;
+        }
+        let mut wake = if options.detect_input_wait {
+            next_probe.max(quiet_since + PROBE_AFTER_IDLE)
+        } else {
+            now + Duration::from_secs(3600)
+        };
+        if let Some(d) = deadline {
+            wake = wake.min(d);
+        }
+        tokio::select! {
+            _ = progress.changed() => {}
+            _ = exit.changed() => {}
+            _ = sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Ask `/proc` (on a blocking thread) whether the foreground group waits for terminal input.
+async fn terminal_read_pending(inner: &Arc<Inner>) -> bool {
+    let Some(pgid) = inner.foreground_pgrp() else {
+        return false;
+    };
+    let shell_pid = inner.pid;
+    let tty = inner.tty_path.clone();
+    let result = tokio::task::spawn_blocking(move || probe(pgid, shell_pid, &tty)).await;
+    matches!(result, Ok(TtyWait::Reading { .. }))
+}
+
+fn outcome(
+    inner: &Inner,
+    state: ExecState,
+    record: CommandRecord,
+    options: &ExecOptions,
+) -> ExecOutcome {
+    let st = inner.state();
+    let output = st.scrollback.slice(record.output.start..record.output.end);
+    ExecOutcome {
+        state,
+        record,
+        output,
+        screen_tail: st.screen_tail(options.tail_lines),
+        session_exited: inner.exit_info().is_some(),
+    }
+}
+
+fn finished(inner: &Inner, id: u64, options: &ExecOptions) -> Option<ExecOutcome> {
+    let record = inner.state().finished_record(id).cloned()?;
+    Some(outcome(inner, ExecState::Exited, record, options))
+}
+
+fn awaiting_input(inner: &Inner, id: u64, options: &ExecOptions) -> ExecOutcome {
+    let record = running_record(inner, id);
+    tracing::debug!(id, "command awaits terminal input");
+    outcome(inner, ExecState::AwaitingInput, record, options)
+}
+
+fn running_record(inner: &Inner, id: u64) -> CommandRecord {
+    let state = inner.state();
+    state
+        .pending_record()
+        .filter(|r| r.id == id)
+        .or_else(|| state.finished_record(id).cloned())
+        .unwrap_or_else(|| CommandRecord {
+            id,
+            command: String::new(),
+            started_at: now_ms(),
+            ended_at: None,
+            exit_code: None,
+            cwd: state.cwd_string(),
+            output: Default::default(),
+        })
+}
+
+/// The shell itself exited while the command ran (e.g. `exit 3`): its status is the command's.
+async fn shell_exited(inner: &Arc<Inner>, id: u64, options: &ExecOptions) -> ExecOutcome {
+    let mut progress = inner.progress.subscribe();
+    let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, progress.wait_for(|p| p.closed)).await;
+    let status = inner.exit_info().map(|info| info.status());
+    {
+        let mut state = inner.state();
+        if state.pending.as_ref().is_some_and(|p| p.id == id) {
+            state.finish_pending(status);
+        }
+    }
+    let record = running_record(inner, id);
+    outcome(inner, ExecState::Exited, record, options)
+}
+
+/// The timeout hit: SIGINT, SIGTERM, SIGKILL to the foreground group, `kill_grace` apart, until
+/// the command ends. The shell itself is never sent SIGTERM/SIGKILL, so the session survives.
+async fn interrupt(inner: &Arc<Inner>, id: u64, options: &ExecOptions) -> ExecOutcome {
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
+        let pgid = inner.foreground_pgrp().unwrap_or(inner.pid);
+        if pgid == inner.pid && signal != Signal::SIGINT {
+            // A builtin or loop in the shell itself: only SIGINT is safe.
+            continue;
+        }
+        tracing::debug!(id, pgid, %signal, "exec timed out; signalling the foreground group");
+        if let Err(error) = inner.signal_group(pgid, signal) {
+            tracing::warn!(%error, "could not signal the foreground group");
+        }
+        let grace = Instant::now() + options.kill_grace;
+        let mut progress = inner.progress.subscribe();
+        loop {
+            if let Some(mut done) = finished(inner, id, options) {
+                done.state = ExecState::TimedOut;
+                return done;
+            }
+            if inner.exit_info().is_some() || Instant::now() >= grace {
+                break;
+            }
+            tokio::select! {
+                _ = progress.changed() => {}
+                _ = sleep_until(grace) => {}
+            }
+        }
+        if inner.exit_info().is_some() {
+            let mut done = shell_exited(inner, id, options).await;
+            done.state = ExecState::TimedOut;
+            return done;
+        }
+    }
+    let record = running_record(inner, id);
+    outcome(inner, ExecState::TimedOut, record, options)
+}

@@ -1,0 +1,232 @@
+//! The session state the reader updates and the API reads: scrollback, screen, shell phase,
+//! the running command and the history of finished ones.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Size;
+use crate::marks::{Mark, Piece};
+use crate::record::{ByteRange, CommandRecord, now_ms};
+use crate::scrollback::Scrollback;
+use crate::shell_rc::RcFiles;
+
+/// History keeps at most this many records (oldest dropped first).
+const HISTORY_LIMIT: usize = 10_000;
+
+/// Where the shell is in its read-run cycle, as told by the marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShellPhase {
+    /// No prompt shown: the shell starts up, or a command just ended and the next prompt is on
+    /// its way (also the permanent phase of programs without integration).
+    Starting,
+    /// The prompt is shown; the shell waits for a command.
+    Prompt,
+    /// A command runs (its C mark arrived, no D yet).
+    Running,
+}
+
+/// A snapshot of progress, published on every change (see `PtySession::subscribe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Offset one past the newest output byte.
+    pub end_offset: u64,
+    /// Number of commands finished so far.
+    pub commands_finished: u64,
+    /// Shell phase.
+    pub phase: ShellPhase,
+    /// The output stream has ended (every process holding the terminal is gone).
+    pub closed: bool,
+}
+
+/// A command between its `exec` write (or C mark) and its D mark.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub id: u64,
+    pub command: String,
+    pub started_at: u64,
+    /// Stream offset when the command was written (fallback start when no C mark comes).
+    pub write_offset: u64,
+    /// Offset of the C mark.
+    pub output_start: Option<u64>,
+}
+
+pub(crate) struct State {
+    pub scrollback: Scrollback,
+    pub screen: vt100::Parser,
+    /// With output post-processing off, the screen model does the LF -> CRLF itself.
+    pub lf_is_crlf: bool,
+    pub cwd: Option<PathBuf>,
+    pub phase: ShellPhase,
+    pub pending: Option<Pending>,
+    pub history: VecDeque<CommandRecord>,
+    pub next_id: u64,
+    pub commands_finished: u64,
+    pub last_output: Instant,
+    pub closed: bool,
+    /// Deleted once the shell has read them (first prompt).
+    pub rc_files: Option<RcFiles>,
+}
+
+impl State {
+    pub fn new(
+        size: Size,
+        scrollback_limit: usize,
+        lf_is_crlf: bool,
+        rc_files: Option<RcFiles>,
+    ) -> Self {
+        Self {
+            scrollback: Scrollback::new(scrollback_limit),
+            screen: vt100::Parser::new(size.rows, size.cols, 0),
+            lf_is_crlf,
+            cwd: None,
+            phase: ShellPhase::Starting,
+            pending: None,
+            history: VecDeque::new(),
+            next_id: 1,
+            commands_finished: 0,
+            last_output: Instant::now(),
+            closed: false,
+            rc_files,
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress {
+            end_offset: self.scrollback.end(),
+            commands_finished: self.commands_finished,
+            phase: self.phase,
+            closed: self.closed,
+        }
+    }
+
+    pub fn apply(&mut self, piece: Piece) {
+        match piece {
+            Piece::Data(bytes) => self.append_output(&bytes),
+            Piece::Mark(mark) => self.apply_mark(mark),
+        }
+    }
+
+    fn append_output(&mut self, bytes: &[u8]) {
+        self.scrollback.append(bytes);
+        if self.lf_is_crlf && bytes.contains(&b'\n') {
+            let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+            for &b in bytes {
+                if b == b'\n' {
+                    converted.push(b'\r');
+                }
+                converted.push(b);
+            }
+            self.screen.process(&converted);
+        } else {
+            self.screen.process(bytes);
+        }
+        self.last_output = Instant::now();
+    }
+
+    fn apply_mark(&mut self, mark: Mark) {
+        match mark {
+            Mark::PromptStart => {}
+            Mark::CommandStart => {
+                self.phase = ShellPhase::Prompt;
+                if let Some(files) = self.rc_files.take() {
+                    files.remove();
+                }
+            }
+            Mark::OutputStart => {
+                self.phase = ShellPhase::Running;
+                let offset = self.scrollback.end();
+                match &mut self.pending {
+                    Some(pending) => {
+                        pending.output_start.get_or_insert(offset);
+                    }
+                    None => {
+                        // A command typed by a person (via write/attach).
+                        let id = self.take_id();
+                        self.pending = Some(Pending {
+                            id,
+                            command: String::new(),
+                            started_at: now_ms(),
+                            write_offset: offset,
+                            output_start: Some(offset),
+                        });
+                    }
+                }
+            }
+            Mark::CommandEnd { exit_code } => {
+                // A D without a pending command is the first prompt or C-c at an empty prompt.
+                if self.pending.is_some() {
+                    self.finish_pending(exit_code);
+                }
+                if self.phase == ShellPhase::Running {
+                    self.phase = ShellPhase::Starting;
+                }
+            }
+            Mark::Cwd(path) => self.cwd = Some(path),
+        }
+    }
+
+    pub fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The running command as a record (not ended yet).
+    pub fn pending_record(&self) -> Option<CommandRecord> {
+        let pending = self.pending.as_ref()?;
+        Some(CommandRecord {
+            id: pending.id,
+            command: pending.command.clone(),
+            started_at: pending.started_at,
+            ended_at: None,
+            exit_code: None,
+            cwd: self.cwd_string(),
+            output: ByteRange {
+                start: pending.output_start.unwrap_or(pending.write_offset),
+                end: self.scrollback.end(),
+            },
+        })
+    }
+
+    /// End the running command with `exit_code` and move it to the history.
+    pub fn finish_pending(&mut self, exit_code: Option<i32>) {
+        let Some(mut record) = self.pending_record() else {
+            return;
+        };
+        self.pending = None;
+        record.ended_at = Some(now_ms());
+        record.exit_code = exit_code;
+        self.commands_finished += 1;
+        if self.history.len() == HISTORY_LIMIT {
+            self.history.pop_front();
+        }
+        self.history.push_back(record);
+    }
+
+    pub fn finished_record(&self, id: u64) -> Option<&CommandRecord> {
+        self.history.iter().rev().find(|r| r.id == id)
+    }
+
+    pub fn cwd_string(&self) -> Option<String> {
+        self.cwd.as_ref().map(|p| p.display().to_string())
+    }
+
+    /// The last `n` lines of the screen up to the cursor, trailing blank lines dropped.
+    pub fn screen_tail(&self, n: usize) -> Vec<String> {
+        let screen = self.screen.screen();
+        let (_, cols) = screen.size();
+        let mut lines: Vec<String> = screen
+            .rows(0, cols)
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
+    }
+}
