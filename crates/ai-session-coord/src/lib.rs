@@ -6,6 +6,8 @@ pub mod bus;
 pub mod distributor;
 pub mod error;
 pub mod local;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod queue;
 pub mod registry;
 pub mod session;

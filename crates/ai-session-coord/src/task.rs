@@ -93,7 +93,8 @@ pub fn validate_capability(name: &str) -> Result<()> {
     }
 }
 
-/// Task priority: higher is leased first; FIFO within one priority.
+/// Task priority: higher is leased first; FIFO among tasks of one priority and one set of
+/// required capabilities.
 ///
 /// Four levels, because the NATS backend keeps one work-queue subject per level and polls
 /// them in order; exact ordering over 256 levels would cost 256 polls per lease.
@@ -229,8 +230,6 @@ pub enum TaskState {
     },
     /// Gave up after `max_attempts` deliveries; final.
     DeadLettered {
-        /// Deliveries made.
-        attempts: u32,
         /// The last failure, e.g. "lease expired" or the worker's nak reason.
         reason: String,
     },

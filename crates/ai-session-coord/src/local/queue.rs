@@ -126,7 +126,6 @@ impl State {
         if task.info.attempts >= task.info.spec.max_attempts {
             let attempts = task.info.attempts;
             task.info.set_state(TaskState::DeadLettered {
-                attempts,
                 reason: reason.to_owned(),
             });
             tracing::warn!(task = %id, attempts, reason, "task dead-lettered");
