@@ -7,6 +7,7 @@
 //! tail first, then its context lines, then lines matching error or warning
 //! patterns, then the head, then anything else in order.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -121,8 +122,13 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
         .rev()
         .filter(|(_, l)| !l.trim().is_empty() && !is_decoration(l))
         .take(TAIL_LINES);
-    for (index, _) in non_empty_tail {
-        offer(index, Priority::Must, 1);
+    for (rank, (index, _)) in non_empty_tail.enumerate() {
+        let priority = if rank < 2 {
+            Priority::Must
+        } else {
+            Priority::High
+        };
+        offer(index, priority, 1);
     }
     let starts = line_starts(lines);
     for (pattern, source) in [(&*ERROR_PATTERN, 2u8), (&*WARNING_PATTERN, 3u8)] {
@@ -182,14 +188,52 @@ fn is_decoration(line: &str) -> bool {
         })
 }
 
-fn clip(line: &str) -> std::borrow::Cow<'_, str> {
+/// Shorten a line for the digest: trailing blanks dropped, rule runs
+/// (`=====`, `_____`) shortened to three characters, and very long lines cut.
+fn clip(line: &str) -> Cow<'_, str> {
     let line = line.trim_end();
+    let line = squeeze_rules(line);
     if line.chars().count() <= MAX_LINE_CHARS {
-        return std::borrow::Cow::Borrowed(line);
+        return line;
     }
     let keep_end = line.floor_char_boundary(MAX_LINE_CHARS - 40);
     let omitted = line[keep_end..].chars().count();
-    std::borrow::Cow::Owned(format!("{}…[+{omitted} chars]", &line[..keep_end]))
+    Cow::Owned(format!("{}…[+{omitted} chars]", &line[..keep_end]))
+}
+
+fn is_rule_char(c: char) -> bool {
+    matches!(
+        c,
+        '=' | '_' | '-' | '*' | '~' | '#' | '\u{2500}' | '\u{2501}'
+    )
+}
+
+fn squeeze_rules(line: &str) -> Cow<'_, str> {
+    let has_run = line.as_bytes().windows(4).any(|w| {
+        w[0] == w[1]
+            && w[1] == w[2]
+            && w[2] == w[3]
+            && matches!(w[0], b'=' | b'_' | b'-' | b'*' | b'~' | b'#')
+    }) || line.contains("\u{2500}\u{2500}\u{2500}\u{2500}")
+        || line.contains("\u{2501}\u{2501}\u{2501}\u{2501}");
+    if !has_run {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut previous = None;
+    let mut run = 0;
+    for c in line.chars() {
+        if Some(c) == previous && is_rule_char(c) {
+            run += 1;
+        } else {
+            run = 1;
+        }
+        previous = Some(c);
+        if run <= 3 {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn select_and_render(
@@ -206,6 +250,8 @@ fn select_and_render(
         + 2;
     let mut used = fixed;
     let mut chosen: BTreeMap<usize, Priority> = BTreeMap::new();
+    // Order of choice, so that over-budget trimming undoes the least important pick.
+    let mut picked: Vec<usize> = Vec::new();
     let mut dropped_must = 0usize;
     // Stop scanning filler after a run of lines that do not fit (bounded work).
     let mut misses = 0usize;
@@ -215,6 +261,7 @@ fn select_and_render(
         if used + cost <= budget {
             used += cost;
             chosen.insert(candidate.line, candidate.priority);
+            picked.push(candidate.line);
             misses = 0;
         } else if candidate.priority == Priority::Must {
             dropped_must += 1;
@@ -237,6 +284,7 @@ fn select_and_render(
             }
             used += cost;
             chosen.insert(index, Priority::Normal);
+            picked.push(index);
         }
     }
     loop {
@@ -244,17 +292,12 @@ fn select_and_render(
         if tokens::count(&text) <= budget {
             return text;
         }
-        // Estimates were off (tokens merge across lines): drop the least important line.
-        let victim = chosen
-            .iter()
-            .max_by_key(|(line, priority)| (**priority, std::cmp::Reverse(**line)))
-            .map(|(line, priority)| (*line, *priority));
-        match victim {
-            Some((line, priority)) => {
-                if priority == Priority::Must {
+        // Estimates were off (tokens merge across lines): undo the last pick.
+        match picked.pop() {
+            Some(line) => {
+                if chosen.remove(&line) == Some(Priority::Must) {
                     dropped_must += 1;
                 }
-                chosen.remove(&line);
             }
             None => return truncate_to_budget(&text, budget),
         }
@@ -265,7 +308,7 @@ fn select_and_render(
 fn gap_cost(chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
     let before = line.checked_sub(1).is_some_and(|l| chosen.contains_key(&l));
     let after = chosen.contains_key(&(line + 1));
-    if before || after { 0 } else { 9 }
+    if before || after { 0 } else { 7 }
 }
 
 fn assemble(
@@ -300,15 +343,10 @@ fn assemble(
 }
 
 fn push_gap(out: &mut String, from: usize, to: usize) {
-    let count = to - from;
-    if count == 1 {
-        out.push_str(&format!("… 1 line omitted (line {}) …\n", from + 1));
+    if to - from == 1 {
+        out.push_str(&format!("… (line {} omitted)\n", from + 1));
     } else {
-        out.push_str(&format!(
-            "… {count} lines omitted (lines {}-{}) …\n",
-            from + 1,
-            to
-        ));
+        out.push_str(&format!("… (lines {}-{} omitted)\n", from + 1, to));
     }
 }
 

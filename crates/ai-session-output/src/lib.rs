@@ -4,6 +4,7 @@
 
 mod analyze;
 mod digest;
+pub mod expect;
 mod kind;
 mod normalize;
 mod parsed;

@@ -5,9 +5,16 @@
 //! checks before any regex), never index without checking, and cap stored
 //! lists at [`crate::MAX_ITEMS`].
 
+pub(crate) mod cargo;
 pub(crate) mod gcc;
 pub(crate) mod generic;
+pub(crate) mod gotest;
 pub(crate) mod logs;
+pub(crate) mod node;
+pub(crate) mod pytest;
+pub(crate) mod traceback;
+pub(crate) mod unittest;
+pub(crate) mod util;
 
 use crate::{OutputKind, ParsedOutput, Status};
 
@@ -102,6 +109,17 @@ pub(crate) fn parse(kind: OutputKind, command: &str, text: &str, exit_code: Opti
         OutputKind::JsonLog | OutputKind::TracingLog | OutputKind::Syslog => {
             logs::parse(&input, kind)
         }
+        OutputKind::Cargo | OutputKind::Clippy | OutputKind::Rustc => {
+            cargo::parse_build(&input, kind)
+        }
+        OutputKind::CargoTest => cargo::parse_test(&input),
+        OutputKind::Gcc | OutputKind::Make | OutputKind::GoBuild => gcc::parse(&input, kind),
+        OutputKind::Pytest => pytest::parse(&input),
+        OutputKind::Unittest => unittest::parse(&input),
+        OutputKind::NodeTest => node::parse_node_test(&input),
+        OutputKind::Jest => node::parse_jest(&input),
+        OutputKind::GoTest => gotest::parse(&input),
+        OutputKind::PythonTraceback => traceback::parse(&input),
         _ => generic::parse(&input),
     }
 }
