@@ -11,11 +11,14 @@ pub enum UnknownKey {
     Error,
 }
 
-/// Encode one key name. `application_cursor` selects `ESC O A` over `ESC [ A` for the cursor keys
+/// Encode one key name (a single character stands for itself). `application_cursor` selects `ESC O A` over `ESC [ A` for the cursor keys
 /// (programs such as `less` and `vim` switch the terminal into that mode).
 pub fn encode_key(name: &str, application_cursor: bool) -> Option<Vec<u8>> {
     if let Some(bytes) = plain_key(name, application_cursor) {
         return Some(bytes);
+    }
+    if let Some(c) = single_char(name) {
+        return Some(c.into_bytes());
     }
     let (mods, base) = split_modifiers(name)?;
     if mods == Modifiers::default() {
@@ -189,6 +192,7 @@ mod tests {
             ("S-Up", b"\x1b[1;2A"),
             ("C-Left", b"\x1b[1;5D"),
             ("PageDown", b"\x1b[6~"),
+            ("q", b"q"),
         ];
         for (name, bytes) in cases {
             assert_eq!(encode_key(name, false).as_deref(), Some(*bytes), "{name}");
