@@ -1,2 +1,11 @@
-//! ai-session-security: see README.md.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod policy;
+pub mod sandbox;
+
+pub use policy::{PolicyError, Preset, SecurityPolicy};
+pub use sandbox::{
+    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, Step, run_sandboxed, sandbox_argv,
+    sandbox_exec_main,
+};

@@ -1,0 +1,280 @@
+//! A per-launch cgroup with memory, pids and cpu limits, created by the supervisor (which
+//! keeps its host rights) and removed when the sandbox has exited.
+//!
+//! cgroup v2 is used when its hierarchy offers all three controllers to our cgroup;
+//! otherwise the v1 `memory`, `pids` and `cpu` hierarchies, each found in
+//! `/proc/self/mountinfo` and `/proc/self/cgroup`, whichever of them are writable.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use super::{SandboxError, Step, StepContext};
+use crate::policy::{CgroupMode, ResourceLimits};
+
+/// The directories of one launch's cgroup (one per v1 controller, or one v2 group).
+#[derive(Debug)]
+pub(super) struct Cgroup {
+    dirs: Vec<PathBuf>,
+}
+
+/// One limit file to write: (controller, file, value).
+type LimitWrite = (&'static str, &'static str, String);
+
+fn limit_writes(limits: &ResourceLimits, v2: bool) -> Vec<LimitWrite> {
+    let mut writes = Vec::new();
+    if let Some(mib) = limits.memory_mib {
+        let bytes = (mib * 1024 * 1024).to_string();
+        writes.push((
+            "memory",
+            if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            },
+            bytes,
+        ));
+        if v2 {
+            // Without this the limit would only push memory to swap.
+            writes.push(("memory", "memory.swap.max", "0".to_owned()));
+        }
+    }
+    if let Some(pids) = limits.pids {
+        writes.push(("pids", "pids.max", pids.to_string()));
+    }
+    if let Some(percent) = limits.cpu_percent {
+        let period = 100_000u64;
+        let quota = period * u64::from(percent) / 100;
+        if v2 {
+            writes.push(("cpu", "cpu.max", format!("{quota} {period}")));
+        } else {
+            writes.push(("cpu", "cpu.cfs_period_us", period.to_string()));
+            writes.push(("cpu", "cpu.cfs_quota_us", quota.to_string()));
+        }
+    }
+    writes
+}
+
+fn controllers_needed(limits: &ResourceLimits) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if limits.memory_mib.is_some() {
+        needed.push("memory");
+    }
+    if limits.pids.is_some() {
+        needed.push("pids");
+    }
+    if limits.cpu_percent.is_some() {
+        needed.push("cpu");
+    }
+    needed
+}
+
+/// (mount point, fs type, super options) of every cgroup mount.
+fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount_point = left.split(' ').nth(4)?;
+            let mut right = right.split(' ');
+            let fs_type = right.next()?;
+            let super_options = right.nth(1).unwrap_or("");
+            fs_type.starts_with("cgroup").then(|| {
+                (
+                    PathBuf::from(mount_point),
+                    fs_type.to_owned(),
+                    super_options.to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Our cgroup path in the hierarchy holding `controller` ("" for v2).
+fn own_path(controller: &str) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controller.is_empty() {
+            list.is_empty()
+        } else {
+            list.split(',').any(|c| c == controller)
+        };
+        matches.then(|| path.trim_start_matches('/').to_owned())
+    })
+}
+
+fn group_name() -> String {
+    format!("ai-session-sandbox-{}", std::process::id())
+}
+
+impl Cgroup {
+    /// Creates the cgroup for this launch per the policy's [`CgroupMode`].
+    pub(super) fn create(limits: &ResourceLimits) -> Result<Option<Cgroup>, SandboxError> {
+        let needed = controllers_needed(limits);
+        if limits.cgroup == CgroupMode::Off || needed.is_empty() {
+            return Ok(None);
+        }
+        let attempt = Self::create_v2(limits, &needed).or_else(|v2_error| {
+            Self::create_v1(limits, &needed)
+                .map_err(|v1_error| format!("cgroup v2: {v2_error}; cgroup v1: {v1_error}"))
+        });
+        match attempt {
+            Ok(cgroup) => Ok(Some(cgroup)),
+            Err(reason) if limits.cgroup == CgroupMode::Required => Err(SandboxError::new(
+                Step::Cgroup,
+                format!(
+                    "no writable cgroup hierarchy with {needed:?} ({reason}); set resource_limits.cgroup = \"if-available\" to rely on rlimits"
+                ),
+            )),
+            Err(reason) => {
+                tracing::debug!(%reason, "no writable cgroup; relying on rlimits");
+                Ok(None)
+            }
+        }
+    }
+
+    fn create_v2(limits: &ResourceLimits, needed: &[&str]) -> Result<Cgroup, String> {
+        let (mount, _, _) = cgroup_mounts()
+            .into_iter()
+            .find(|(_, fs_type, _)| fs_type == "cgroup2")
+            .ok_or("no cgroup2 mount")?;
+        let parent = mount.join(own_path("").ok_or("not in a v2 cgroup")?);
+        let available =
+            fs::read_to_string(parent.join("cgroup.controllers")).map_err(|e| e.to_string())?;
+        if let Some(missing) = needed
+            .iter()
+            .find(|c| !available.split_whitespace().any(|a| a == **c))
+        {
+            return Err(format!(
+                "controller {missing} not available in {}",
+                parent.display()
+            ));
+        }
+        let enable: Vec<String> = needed.iter().map(|c| format!("+{c}")).collect();
+        fs::write(parent.join("cgroup.subtree_control"), enable.join(" "))
+            .map_err(|e| format!("enabling {needed:?} in {}: {e}", parent.display()))?;
+        let dir = parent.join(group_name());
+        fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let cgroup = Cgroup {
+            dirs: vec![dir.clone()],
+        };
+        for (_, file, value) in limit_writes(limits, true) {
+            if let Err(e) = fs::write(dir.join(file), &value) {
+                cgroup.remove();
+                return Err(format!(
+                    "writing {value} to {}: {e}",
+                    dir.join(file).display()
+                ));
+            }
+        }
+        Ok(cgroup)
+    }
+
+    fn create_v1(limits: &ResourceLimits, needed: &[&str]) -> Result<Cgroup, String> {
+        let mounts = cgroup_mounts();
+        let mut cgroup = Cgroup { dirs: Vec::new() };
+        let writes = limit_writes(limits, false);
+        for controller in needed {
+            let Some((mount, _, _)) = mounts
+                .iter()
+                .find(|(_, t, opts)| t == "cgroup" && opts.split(',').any(|o| o == *controller))
+            else {
+                cgroup.remove();
+                return Err(format!("no v1 hierarchy for {controller}"));
+            };
+            let parent = mount.join(own_path(controller).unwrap_or_default());
+            let dir = parent.join(group_name());
+            if let Err(e) = fs::create_dir(&dir) {
+                cgroup.remove();
+                return Err(format!("mkdir {}: {e}", dir.display()));
+            }
+            cgroup.dirs.push(dir.clone());
+            for (_, file, value) in writes.iter().filter(|(c, _, _)| c == controller) {
+                if let Err(e) = fs::write(dir.join(file), value) {
+                    cgroup.remove();
+                    return Err(format!(
+                        "writing {value} to {}: {e}",
+                        dir.join(file).display()
+                    ));
+                }
+            }
+        }
+        Ok(cgroup)
+    }
+
+    /// Moves `pid` (the sandbox init, before it runs anything) into the group.
+    pub(super) fn add(&self, pid: Pid) -> Result<(), SandboxError> {
+        for dir in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, pid.to_string()).step(Step::Cgroup, || {
+                format!("adding {pid} to {}", procs.display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes the group once its processes are gone (they may still be exiting just
+    /// after the init was reaped, so an `EBUSY` is retried for a short while).
+    pub(super) fn remove(&self) {
+        for dir in &self.dirs {
+            remove_dir_when_empty(dir);
+        }
+    }
+
+    /// The cgroup directories (for tests and diagnostics).
+    #[cfg(test)]
+    pub(super) fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+}
+
+fn remove_dir_when_empty(dir: &Path) {
+    for _ in 0..200 {
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    tracing::warn!(dir = %dir.display(), "could not remove the sandbox cgroup");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Preset, SecurityPolicy};
+
+    #[test]
+    fn v1_and_v2_limit_files() {
+        let limits = SecurityPolicy::preset(Preset::Strict).resource_limits;
+        let v1 = limit_writes(&limits, false);
+        assert!(v1.contains(&("pids", "pids.max", "256".to_owned())));
+        assert!(v1.contains(&("cpu", "cpu.cfs_quota_us", "100000".to_owned())));
+        assert!(v1.contains(&(
+            "memory",
+            "memory.limit_in_bytes",
+            (1024u64 << 20).to_string()
+        )));
+        let v2 = limit_writes(&limits, true);
+        assert!(v2.contains(&("cpu", "cpu.max", "100000 100000".to_owned())));
+    }
+
+    #[test]
+    fn a_created_cgroup_is_removed_again() {
+        let limits = SecurityPolicy::preset(Preset::Strict).resource_limits;
+        let Ok(Some(cgroup)) = Cgroup::create(&limits) else {
+            eprintln!("no writable cgroup hierarchy here; nothing to check");
+            return;
+        };
+        let dirs = cgroup.dirs().to_vec();
+        assert!(dirs.iter().all(|d| d.is_dir()));
+        cgroup.remove();
+        assert!(dirs.iter().all(|d| !d.exists()));
+    }
+}

@@ -1,0 +1,131 @@
+//! The sandbox's pid 1: builds the filesystem view, starts the program, then reaps
+//! orphans and forwards signals until the program exits, and exits with its status
+//! (the kernel then kills whatever is left in the pid namespace).
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, Signal};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use super::supervisor::{FORWARDED_SIGNALS, LaunchPlan, exit_code, wait_signal, waited_signals};
+use super::{EXIT_SANDBOX_FAILED, SandboxError, Step, StepContext, netdev, program, rootfs};
+use crate::policy::NetworkMode;
+
+/// Hostname inside the sandbox's UTS namespace.
+pub const SANDBOX_HOSTNAME: &str = "ai-session-sandbox";
+
+/// Body of the cloned init process; the return value is its exit status.
+pub(super) fn main(plan: &LaunchPlan) -> isize {
+    let _ = nix::unistd::close(plan.go_write);
+    let _ = nix::unistd::close(plan.err_read);
+    match setup_and_supervise(plan) {
+        Ok(code) => code as isize,
+        Err(error) => {
+            report(plan.err_write, &error);
+            EXIT_SANDBOX_FAILED as isize
+        }
+    }
+}
+
+/// Sends a failed step to the supervisor over the error pipe.
+pub(super) fn report(fd: RawFd, error: &SandboxError) {
+    // SAFETY: `fd` is the error pipe's write end, open in this process until it exits.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let _ = nix::unistd::write(fd, &error.encode());
+}
+
+fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
+    // If the supervisor dies, so does the sandbox (and with its init, all of it).
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .step(Step::Sync, || "PR_SET_PDEATHSIG".into())?;
+    wait_for_go(plan.go_read)?;
+    install_forwarding_handlers()?;
+    nix::unistd::sethostname(SANDBOX_HOSTNAME).step(Step::Hostname, || "sethostname".into())?;
+    if plan.policy.network_policy.mode == NetworkMode::Loopback {
+        netdev::loopback_up().step(Step::Loopback, || "bringing up `lo`".into())?;
+    }
+    rootfs::build(plan)?;
+    // SAFETY: this process is single-threaded (a fresh clone of a single-threaded
+    // supervisor), so the child may run arbitrary code after fork.
+    let fork = unsafe { nix::unistd::fork() }.step(Step::Fork, || "fork of the program".into())?;
+    let program = match fork {
+        ForkResult::Child => program::main(plan),
+        ForkResult::Parent { child } => child,
+    };
+    let _ = nix::unistd::close(plan.err_write);
+    supervise(program)
+}
+
+fn wait_for_go(fd: RawFd) -> Result<(), SandboxError> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(
+            // SAFETY: `fd` is the go pipe's read end, owned by this process.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            &mut byte,
+        ) {
+            Ok(1) => break,
+            Ok(_) => {
+                return Err(SandboxError::new(
+                    Step::Sync,
+                    "the supervisor exited before the sandbox was set up",
+                ));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(SandboxError::new(
+                    Step::Sync,
+                    format!("reading the go pipe: {e}"),
+                ));
+            }
+        }
+    }
+    let _ = nix::unistd::close(fd);
+    Ok(())
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// pid 1 of a namespace only receives signals it has a handler for; the handler is never
+/// run (the signals stay blocked and are taken with `sigwaitinfo`), it only makes them
+/// deliverable.
+fn install_forwarding_handlers() -> Result<(), SandboxError> {
+    let action = SigAction::new(
+        SigHandler::Handler(ignore_signal),
+        SaFlags::SA_RESTART,
+        signal::SigSet::empty(),
+    );
+    for sig in FORWARDED_SIGNALS.into_iter().chain([Signal::SIGCHLD]) {
+        // SAFETY: `ignore_signal` is async-signal-safe (it does nothing).
+        unsafe { signal::sigaction(sig, &action) }
+            .step(Step::Signals, || format!("sigaction({sig})"))?;
+    }
+    Ok(())
+}
+
+fn supervise(program: Pid) -> Result<i32, SandboxError> {
+    let waited = waited_signals();
+    loop {
+        let (sig, from_process) = wait_signal(&waited)?;
+        if sig != Signal::SIGCHLD {
+            if from_process {
+                let _ = signal::kill(program, sig);
+            }
+            continue;
+        }
+        // Reap everything that exited: the program and any orphan re-parented to us.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(status) if status.pid() == Some(program) => {
+                    if let Some(code) = exit_code(status) {
+                        return Ok(code);
+                    }
+                }
+                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The sandbox launcher behind `ai-session __sandbox-exec` and `ai-session sandbox`.
+//!
+//! Process tree of one launch (see `docs/security.md` for every step):
+//!
+//! ```text
+//! supervisor (host namespaces)   cgroup, uid/gid maps, signal forwarding, exit status, cleanup
+//!  └─ init (pid 1 of the sandbox)  hostname, loopback, new root, /proc, /dev, /tmp; reaps orphans
+//!      └─ program                  rlimits, capabilities, no_new_privs, Landlock, seccomp, execve
+//! ```
+
+mod args;
+mod cgroup;
+mod init;
+mod landlock_rules;
+mod netdev;
+mod program;
+mod rootfs;
+mod seccomp;
+mod supervisor;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use args::{SANDBOX_EXEC_SUBCOMMAND, parse_sandbox_exec_args};
+pub use seccomp::{DEFAULT_DENIED_SYSCALLS, syscall_number};
+
+use crate::policy::SecurityPolicy;
+
+/// Exit status of a launch that failed in one of the sandbox steps (before the program ran).
+pub const EXIT_SANDBOX_FAILED: i32 = 125;
+/// Exit status when the program exists but could not be executed.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the program was not found inside the sandbox.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// One step of the launch, named in every error so a failure says exactly what broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the `__sandbox-exec` arguments.
+    Arguments,
+    /// Resolving the workspace and extra paths.
+    Paths,
+    /// Creating the cgroup and writing its limits.
+    Cgroup,
+    /// Blocking and forwarding signals.
+    Signals,
+    /// `clone(2)` with user, mount, pid, net, ipc and uts namespaces.
+    Namespaces,
+    /// Writing `setgroups`, `uid_map`, `gid_map`.
+    UidMap,
+    /// Waiting for the supervisor's go-ahead.
+    Sync,
+    /// Setting the sandbox hostname.
+    Hostname,
+    /// Bringing up the private loopback interface.
+    Loopback,
+    /// Building the new root from bind mounts.
+    MountRoot,
+    /// Mounting a fresh `/proc`.
+    Proc,
+    /// Building the minimal `/dev`.
+    Dev,
+    /// Mounting the private `/tmp`.
+    Tmp,
+    /// `pivot_root(2)` and detaching the old root.
+    PivotRoot,
+    /// Starting the program process.
+    Fork,
+    /// Applying rlimits.
+    Rlimits,
+    /// Dropping every capability.
+    Capabilities,
+    /// `PR_SET_NO_NEW_PRIVS`.
+    NoNewPrivs,
+    /// Applying the Landlock ruleset.
+    Landlock,
+    /// Installing the seccomp filter.
+    Seccomp,
+    /// `execve(2)` of the program.
+    Exec,
+}
+
+impl Step {
+    /// The step's name as printed in errors and documented in `docs/security.md`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Arguments => "arguments",
+            Step::Paths => "paths",
+            Step::Cgroup => "cgroup",
+            Step::Signals => "signals",
+            Step::Namespaces => "namespaces",
+            Step::UidMap => "uid-map",
+            Step::Sync => "sync",
+            Step::Hostname => "hostname",
+            Step::Loopback => "loopback",
+            Step::MountRoot => "mount-root",
+            Step::Proc => "proc",
+            Step::Dev => "dev",
+            Step::Tmp => "tmp",
+            Step::PivotRoot => "pivot-root",
+            Step::Fork => "fork",
+            Step::Rlimits => "rlimits",
+            Step::Capabilities => "capabilities",
+            Step::NoNewPrivs => "no-new-privs",
+            Step::Landlock => "landlock",
+            Step::Seccomp => "seccomp",
+            Step::Exec => "exec",
+        }
+    }
+
+    const ALL: [Step; 21] = [
+        Step::Arguments,
+        Step::Paths,
+        Step::Cgroup,
+        Step::Signals,
+        Step::Namespaces,
+        Step::UidMap,
+        Step::Sync,
+        Step::Hostname,
+        Step::Loopback,
+        Step::MountRoot,
+        Step::Proc,
+        Step::Dev,
+        Step::Tmp,
+        Step::PivotRoot,
+        Step::Fork,
+        Step::Rlimits,
+        Step::Capabilities,
+        Step::NoNewPrivs,
+        Step::Landlock,
+        Step::Seccomp,
+        Step::Exec,
+    ];
+
+    fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A launch that did not reach the program: which step failed and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("sandbox step '{step}' failed: {detail}")]
+pub struct SandboxError {
+    /// The step that failed.
+    pub step: Step,
+    /// What failed, on which input.
+    pub detail: String,
+    /// The exit status the launcher exits with (125, or 126/127 for `exec`).
+    pub exit_code: i32,
+}
+
+impl SandboxError {
+    pub(crate) fn new(step: Step, detail: impl Into<String>) -> Self {
+        SandboxError {
+            step,
+            detail: detail.into(),
+            exit_code: EXIT_SANDBOX_FAILED,
+        }
+    }
+
+    /// Encodes for the error pipe between the sandbox processes and the supervisor.
+    fn encode(&self) -> Vec<u8> {
+        format!("{}\0{}\0{}", self.step.name(), self.exit_code, self.detail).into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> SandboxError {
+        let text = String::from_utf8_lossy(bytes);
+        let mut parts = text.splitn(3, '\0');
+        let step = parts.next().and_then(Step::from_name).unwrap_or(Step::Sync);
+        let exit_code = parts
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(EXIT_SANDBOX_FAILED);
+        let detail = parts.next().unwrap_or("(no detail)").to_owned();
+        SandboxError {
+            step,
+            detail,
+            exit_code,
+        }
+    }
+}
+
+/// Adds the step name to a fallible call's error.
+pub(crate) trait StepContext<T> {
+    fn step(self, step: Step, what: impl FnOnce() -> String) -> Result<T, SandboxError>;
+}
+
+impl<T, E: fmt::Display> StepContext<T> for Result<T, E> {
+    fn step(self, step: Step, what: impl FnOnce() -> String) -> Result<T, SandboxError> {
+        self.map_err(|e| SandboxError::new(step, format!("{}: {e}", what())))
+    }
+}
+
+/// Everything one launch needs: the policy, the workspace and the program.
+#[derive(Debug, Clone)]
+pub struct SandboxRequest {
+    /// The policy to enforce.
+    pub policy: SecurityPolicy,
+    /// The directory visible (and writable unless the policy says otherwise) inside.
+    pub workspace: PathBuf,
+    /// Program and arguments; the program is looked up in the sandbox's `PATH`.
+    pub argv: Vec<OsString>,
+}
+
+/// Runs `request.argv` inside the sandbox in the foreground, with inherited stdio, and
+/// returns its exit status (128 + N when killed by signal N).
+///
+/// A `trusted` policy (no sandbox) replaces the current process with the program and
+/// only returns on failure. Any failed sandbox step returns the [`SandboxError`] naming
+/// the step; the program never runs with less isolation than asked for.
+///
+/// Must be called from a single-threaded process (the launcher forks).
+pub fn run_sandboxed(request: &SandboxRequest) -> Result<i32, SandboxError> {
+    if request.argv.is_empty() {
+        return Err(SandboxError::new(
+            Step::Arguments,
+            "no program given after `--`",
+        ));
+    }
+    if !request.policy.sandbox {
+        return Err(program::exec_unsandboxed(&request.argv));
+    }
+    supervisor::run(request)
+}
+
+/// Entry point of the hidden `ai-session __sandbox-exec` subcommand: `args` are the
+/// arguments after the subcommand name (`--policy-json J | --policy P | --policy-file F`,
+/// `--workspace DIR`, `--`, program argv). Returns the exit status for the caller to
+/// exit with; prints a failed step to stderr as `sandbox step '<step>' failed: ...`.
+pub fn sandbox_exec_main<I, S>(args: I) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let outcome = parse_sandbox_exec_args(args).and_then(|request| run_sandboxed(&request));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("ai-session: {error}");
+            error.exit_code
+        }
+    }
+}
+
+/// The argv that runs `program_argv` under `policy` with `workspace`, through the
+/// current executable's hidden `__sandbox-exec` subcommand. A `trusted` policy returns
+/// `program_argv` unchanged.
+pub fn sandbox_argv(
+    policy: &SecurityPolicy,
+    workspace: &Path,
+    program_argv: &[String],
+) -> Vec<String> {
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "ai-session".to_owned());
+    sandbox_argv_with_exe(&exe, policy, workspace, program_argv)
+}
+
+/// [`sandbox_argv`] with an explicit launcher executable (for tools other than
+/// `ai-session` that embed the launcher).
+pub fn sandbox_argv_with_exe(
+    exe: &str,
+    policy: &SecurityPolicy,
+    workspace: &Path,
+    program_argv: &[String],
+) -> Vec<String> {
+    if !policy.sandbox {
+        return program_argv.to_vec();
+    }
+    let policy_json = serde_json::to_string(policy).unwrap_or_default();
+    let mut argv = vec![
+        exe.to_owned(),
+        SANDBOX_EXEC_SUBCOMMAND.to_owned(),
+        "--policy-json".to_owned(),
+        policy_json,
+        "--workspace".to_owned(),
+        workspace.to_string_lossy().into_owned(),
+        "--".to_owned(),
+    ];
+    argv.extend(program_argv.iter().cloned());
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Preset;
+
+    #[test]
+    fn errors_survive_the_pipe_encoding() {
+        let error = SandboxError {
+            step: Step::Landlock,
+            detail: "kernel said no".into(),
+            exit_code: 125,
+        };
+        let back = SandboxError::decode(&error.encode());
+        assert_eq!(
+            back.to_string(),
+            "sandbox step 'landlock' failed: kernel said no"
+        );
+        assert_eq!(back.exit_code, 125);
+    }
+
+    #[test]
+    fn sandbox_argv_round_trips_through_the_parser() {
+        let policy = SecurityPolicy::preset(Preset::Strict);
+        let argv = sandbox_argv_with_exe(
+            "/bin/ai-session",
+            &policy,
+            Path::new("/work/ws"),
+            &["bash".into(), "-c".into(), "echo hi".into()],
+        );
+        assert_eq!(argv[1], SANDBOX_EXEC_SUBCOMMAND);
+        let request = parse_sandbox_exec_args(argv.into_iter().skip(2)).unwrap();
+        assert_eq!(request.policy, policy);
+        assert_eq!(request.workspace, Path::new("/work/ws"));
+        assert_eq!(request.argv, ["bash", "-c", "echo hi"].map(OsString::from));
+    }
+
+    #[test]
+    fn trusted_policy_leaves_argv_alone() {
+        let policy = SecurityPolicy::preset(Preset::Trusted);
+        let argv = sandbox_argv_with_exe("x", &policy, Path::new("/"), &["true".into()]);
+        assert_eq!(argv, ["true"]);
+    }
+}

@@ -1,0 +1,323 @@
+//! The supervisor: the process the caller started. It stays in the host namespaces so it
+//! can write the uid/gid maps, place the sandbox in a cgroup and remove that cgroup
+//! afterwards, and it reports the program's exit status as its own.
+
+use std::ffi::{CString, OsString};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::cgroup::Cgroup;
+use super::{SandboxError, SandboxRequest, Step, StepContext, init};
+use crate::policy::SecurityPolicy;
+
+/// Signals a `kill(2)` from outside is forwarded for. Terminal-generated signals are not
+/// forwarded: the kernel already delivers them to the whole foreground process group.
+pub(super) const FORWARDED_SIGNALS: [Signal; 7] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// The signals the supervisor and the sandbox init wait for synchronously.
+pub(super) fn waited_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED_SIGNALS {
+        set.add(sig);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Everything the sandbox processes need, computed before `clone(2)` so the children
+/// only execute the plan.
+pub(super) struct LaunchPlan {
+    pub policy: SecurityPolicy,
+    /// Canonical workspace path (the same path inside and outside).
+    pub workspace: PathBuf,
+    /// Working directory of the program inside the sandbox.
+    pub cwd: PathBuf,
+    /// Extra binds: (host path, writable).
+    pub extra_binds: Vec<(PathBuf, bool)>,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    /// `PATH` used to find the program.
+    pub search_path: String,
+    /// The signal mask to restore before `execve`.
+    pub original_mask: SigSet,
+    pub go_read: RawFd,
+    pub go_write: RawFd,
+    pub err_read: RawFd,
+    pub err_write: RawFd,
+}
+
+fn cstring(bytes: &[u8], what: &str) -> Result<CString, SandboxError> {
+    CString::new(bytes).step(Step::Arguments, || format!("{what} contains a NUL byte"))
+}
+
+fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_owned(),
+    }
+}
+
+fn build_env(policy: &SecurityPolicy, workspace: &Path) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = policy
+        .environment
+        .pass
+        .iter()
+        .filter_map(|name| std::env::var_os(name).map(|v| (OsString::from(name), v)))
+        .collect();
+    let home_visible = env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .is_some_and(|(_, home)| Path::new(home).starts_with(workspace));
+    env.retain(|(k, _)| k != "HOME" || home_visible);
+    if !home_visible {
+        // The host home is not mounted; a private, writable home keeps tools working.
+        env.push(("HOME".into(), "/tmp".into()));
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    }
+    for (k, v) in &policy.environment.set {
+        env.retain(|(name, _)| name != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    env.push(("AI_SESSION_SANDBOX".into(), policy.name.clone().into()));
+    env
+}
+
+impl LaunchPlan {
+    fn new(request: &SandboxRequest, fds: &Pipes) -> Result<Self, SandboxError> {
+        let workspace = request.workspace.canonicalize().step(Step::Paths, || {
+            format!(
+                "workspace {} is not an existing directory",
+                request.workspace.display()
+            )
+        })?;
+        if !workspace.is_dir() {
+            return Err(SandboxError::new(
+                Step::Paths,
+                format!("workspace {} is not a directory", workspace.display()),
+            ));
+        }
+        let cwd = std::env::current_dir()
+            .ok()
+            .filter(|dir| dir.starts_with(&workspace))
+            .unwrap_or_else(|| workspace.clone());
+        let fs = &request.policy.fs_permissions;
+        let mut extra_binds = Vec::new();
+        for (list, writable) in [(&fs.read_only, false), (&fs.read_write, true)] {
+            for path in list {
+                let host = expand_home(path).canonicalize().step(Step::Paths, || {
+                    format!("policy path {} does not exist", path.display())
+                })?;
+                extra_binds.push((host, writable));
+            }
+        }
+        let env_pairs = build_env(&request.policy, &workspace);
+        let search_path = env_pairs
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let env = env_pairs
+            .iter()
+            .map(|(k, v)| {
+                let mut entry = k.as_bytes().to_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(v.as_bytes());
+                cstring(&entry, "an environment variable")
+            })
+            .collect::<Result<_, _>>()?;
+        let argv = request
+            .argv
+            .iter()
+            .map(|a| cstring(a.as_bytes(), "a program argument"))
+            .collect::<Result<_, _>>()?;
+        Ok(LaunchPlan {
+            policy: request.policy.clone(),
+            workspace,
+            cwd,
+            extra_binds,
+            argv,
+            env,
+            search_path,
+            original_mask: SigSet::empty(),
+            go_read: fds.go.0.as_raw_fd(),
+            go_write: fds.go.1.as_raw_fd(),
+            err_read: fds.err.0.as_raw_fd(),
+            err_write: fds.err.1.as_raw_fd(),
+        })
+    }
+}
+
+struct Pipes {
+    /// Supervisor -> init: one byte once the uid map and cgroup are in place.
+    go: (OwnedFd, OwnedFd),
+    /// Sandbox -> supervisor: an encoded [`SandboxError`], or EOF when `execve` succeeded.
+    err: (OwnedFd, OwnedFd),
+}
+
+/// Runs one sandboxed launch to completion.
+pub(super) fn run(request: &SandboxRequest) -> Result<i32, SandboxError> {
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).step(Step::Namespaces, || "pipe2".into());
+    let pipes = Pipes {
+        go: pipe()?,
+        err: pipe()?,
+    };
+    let mut plan = LaunchPlan::new(request, &pipes)?;
+    let cgroup = Cgroup::create(&request.policy.resource_limits)?;
+    let waited = waited_signals();
+    let mut original = SigSet::empty();
+    signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), Some(&mut original))
+        .step(Step::Signals, || "blocking signals".into())?;
+    plan.original_mask = original;
+    let outcome = launch(&plan, pipes, cgroup.as_ref(), &waited);
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&original), None);
+    if let Some(cgroup) = cgroup {
+        cgroup.remove();
+    }
+    outcome
+}
+
+fn launch(
+    plan: &LaunchPlan,
+    pipes: Pipes,
+    cgroup: Option<&Cgroup>,
+    waited: &SigSet,
+) -> Result<i32, SandboxError> {
+    // The init process runs Rust code (mount setup, then a fork for the program) on
+    // this stack; it is touched lazily so the size costs address space, not memory.
+    let mut stack = vec![0u8; 8 << 20];
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    // SAFETY: the caller is single-threaded (documented on `run_sandboxed`), and without
+    // CLONE_VM the child gets its own copy of the address space, so the callback's
+    // borrows of `plan` stay valid in the child exactly as after fork(2).
+    let child = unsafe {
+        nix::sched::clone(
+            Box::new(|| init::main(plan)),
+            &mut stack,
+            flags,
+            Some(Signal::SIGCHLD as i32),
+        )
+    }
+    .step(Step::Namespaces, || {
+        "clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS) (are unprivileged user namespaces enabled?)"
+            .into()
+    })?;
+    let Pipes { go, err } = pipes;
+    drop(go.0);
+    drop(err.1);
+    let setup = (|| {
+        if let Some(cgroup) = cgroup {
+            cgroup.add(child)?;
+        }
+        write_id_maps(child)?;
+        nix::unistd::write(&go.1, b"1").step(Step::Sync, || "signalling the sandbox init".into())
+    })();
+    if let Err(error) = setup {
+        let _ = signal::kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(error);
+    }
+    drop(go.1);
+    let mut report = Vec::new();
+    let _ = std::fs::File::from(err.0).read_to_end(&mut report);
+    let status = wait_forwarding(child, waited);
+    if !report.is_empty() {
+        return Err(SandboxError::decode(&report));
+    }
+    status
+}
+
+fn write_id_maps(child: Pid) -> Result<(), SandboxError> {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    let proc = PathBuf::from(format!("/proc/{child}"));
+    let write = |file: &str, text: String| {
+        std::fs::write(proc.join(file), &text).step(Step::UidMap, || {
+            format!("writing {text:?} to /proc/{child}/{file}")
+        })
+    };
+    // setgroups must be denied before an unprivileged gid_map write is accepted.
+    write("setgroups", "deny".into())?;
+    write("uid_map", format!("{uid} {uid} 1"))?;
+    write("gid_map", format!("{gid} {gid} 1"))
+}
+
+/// Converts a wait status into a shell-style exit code.
+pub(super) fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Waits for `child`, forwarding signals sent to us with `kill(2)`, and returns its
+/// exit code.
+fn wait_forwarding(child: Pid, waited: &SigSet) -> Result<i32, SandboxError> {
+    loop {
+        let (sig, from_process) = wait_signal(waited)?;
+        if sig == Signal::SIGCHLD {
+            match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+                Ok(status) => {
+                    if let Some(code) = exit_code(status) {
+                        return Ok(code);
+                    }
+                }
+                Err(Errno::ECHILD) => {
+                    return Err(SandboxError::new(Step::Sync, "sandbox init vanished"));
+                }
+                Err(_) => {}
+            }
+        } else if from_process {
+            let _ = signal::kill(child, sig);
+        }
+    }
+}
+
+/// Blocks until one of `set` is pending; returns it and whether a process sent it (as
+/// opposed to the kernel, e.g. a terminal's ^C).
+pub(super) fn wait_signal(set: &SigSet) -> Result<(Signal, bool), SandboxError> {
+    loop {
+        // SAFETY: siginfo_t is plain data for which all-zero is a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t and `info` a valid out-pointer for the call.
+        let rc = unsafe { libc::sigwaitinfo(set.as_ref(), &mut info) };
+        if rc < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(SandboxError::new(
+                Step::Signals,
+                format!("sigwaitinfo: {}", Errno::last()),
+            ));
+        }
+        let Ok(sig) = Signal::try_from(rc) else {
+            continue;
+        };
+        // SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6): sent by a process.
+        return Ok((sig, info.si_code <= 0));
+    }
+}
