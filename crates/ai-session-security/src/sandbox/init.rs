@@ -47,6 +47,8 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
         netdev::loopback_up().step(Step::Loopback, || "bringing up `lo`".into())?;
     }
     rootfs::build(plan)?;
+    wait_for_go(plan.go_read)?;
+    let _ = nix::unistd::close(plan.go_read);
     // SAFETY: this process is single-threaded (a fresh clone of a single-threaded
     // supervisor), so the child may run arbitrary code after fork.
     let fork = unsafe { nix::unistd::fork() }.step(Step::Fork, || "fork of the program".into())?;
@@ -82,7 +84,6 @@ fn wait_for_go(fd: RawFd) -> Result<(), SandboxError> {
             }
         }
     }
-    let _ = nix::unistd::close(fd);
     Ok(())
 }
 

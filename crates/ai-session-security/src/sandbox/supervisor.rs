@@ -167,7 +167,7 @@ impl LaunchPlan {
 }
 
 struct Pipes {
-    /// Supervisor -> init: one byte once the uid map and cgroup are in place.
+    /// Supervisor -> init: a byte once the uid map is written, another once the cgroup is joined.
     go: (OwnedFd, OwnedFd),
     /// Sandbox -> supervisor: an encoded [`SandboxError`], or EOF when `execve` succeeded.
     err: (OwnedFd, OwnedFd),
@@ -228,12 +228,18 @@ fn launch(
     let Pipes { go, err } = pipes;
     drop(go.0);
     drop(err.1);
+    // Two go-aheads: the first once the uid map exists (the init can then build the
+    // root), the second once the init is in the cgroup (it may then start the program).
+    // Joining a cgroup waits for an RCU grace period (milliseconds), so it overlaps the
+    // mount work instead of preceding it.
     let setup = (|| {
+        write_id_maps(child)?;
+        nix::unistd::write(&go.1, b"1")
+            .step(Step::Sync, || "signalling the sandbox init".into())?;
         if let Some(cgroup) = cgroup {
             cgroup.add(child)?;
         }
-        write_id_maps(child)?;
-        nix::unistd::write(&go.1, b"1").step(Step::Sync, || "signalling the sandbox init".into())
+        nix::unistd::write(&go.1, b"2").step(Step::Sync, || "signalling the sandbox init".into())
     })();
     if let Err(error) = setup {
         let _ = signal::kill(child, Signal::SIGKILL);
