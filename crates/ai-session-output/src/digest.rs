@@ -18,7 +18,10 @@ use crate::{DigestOptions, OutputKind, tokens};
 
 /// Lines longer than this are cut in the digest (a minified JSON blob must not
 /// eat the whole budget).
-const MAX_LINE_CHARS: usize = 320;
+const MAX_LINE_CHARS: usize = 260;
+/// Bytes kept from the start and end of a clipped line.
+const CLIP_HEAD: usize = 170;
+const CLIP_TAIL: usize = 70;
 /// Tail lines always kept.
 const TAIL_LINES: usize = 4;
 /// Head lines offered when there is room.
@@ -124,7 +127,7 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
         .take(TAIL_LINES);
     for (rank, (index, _)) in non_empty_tail.enumerate() {
         let priority = if rank < 2 {
-            Priority::Must
+            parse.tail_priority
         } else {
             Priority::High
         };
@@ -193,12 +196,19 @@ fn is_decoration(line: &str) -> bool {
 fn clip(line: &str) -> Cow<'_, str> {
     let line = line.trim_end();
     let line = squeeze_rules(line);
-    if line.chars().count() <= MAX_LINE_CHARS {
+    let chars = line.chars().count();
+    if chars <= MAX_LINE_CHARS {
         return line;
     }
-    let keep_end = line.floor_char_boundary(MAX_LINE_CHARS - 40);
-    let omitted = line[keep_end..].chars().count();
-    Cow::Owned(format!("{}…[+{omitted} chars]", &line[..keep_end]))
+    // Keep both ends: long lines often end with the error (a JSON `exc`, a path).
+    let head_end = line.floor_char_boundary(CLIP_HEAD);
+    let tail_start = line.ceil_char_boundary(line.len() - CLIP_TAIL.min(line.len() - head_end));
+    let omitted = line[head_end..tail_start].chars().count();
+    Cow::Owned(format!(
+        "{} …[{omitted} chars]… {}",
+        &line[..head_end],
+        &line[tail_start..]
+    ))
 }
 
 fn is_rule_char(c: char) -> bool {
@@ -236,6 +246,40 @@ fn squeeze_rules(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A chosen piece of the digest: a synthesised note or an output line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Note(usize),
+    Line(usize),
+}
+
+/// What has been chosen so far.
+#[derive(Default)]
+struct Selection {
+    lines: BTreeMap<usize, Priority>,
+    notes: BTreeMap<usize, Priority>,
+    /// Order of choice, so that over-budget trimming undoes the least important pick.
+    picked: Vec<Slot>,
+}
+
+impl Selection {
+    fn add(&mut self, slot: Slot, priority: Priority) {
+        match slot {
+            Slot::Note(i) => self.notes.insert(i, priority),
+            Slot::Line(i) => self.lines.insert(i, priority),
+        };
+        self.picked.push(slot);
+    }
+
+    /// Undo the most recent pick; returns its priority.
+    fn undo(&mut self) -> Option<Priority> {
+        match self.picked.pop()? {
+            Slot::Note(i) => self.notes.remove(&i),
+            Slot::Line(i) => self.lines.remove(&i),
+        }
+    }
+}
+
 fn select_and_render(
     lines: &[&str],
     parse: &Parse,
@@ -249,21 +293,40 @@ fn select_and_render(
         + tokens::count(&closing_line(lines.len(), lines.len(), false, opts))
         + 2;
     let mut used = fixed;
-    let mut chosen: BTreeMap<usize, Priority> = BTreeMap::new();
-    // Order of choice, so that over-budget trimming undoes the least important pick.
-    let mut picked: Vec<usize> = Vec::new();
+    let mut selection = Selection::default();
     let mut dropped_must = 0usize;
-    // Stop scanning filler after a run of lines that do not fit (bounded work).
+    // Notes and lines in one priority order: notes first within a priority.
+    let mut order: Vec<(Priority, u8, Slot)> = parse
+        .notes
+        .iter()
+        .enumerate()
+        .map(|(i, (_, priority))| (*priority, 0, Slot::Note(i)))
+        .collect();
+    order.extend(
+        candidates
+            .iter()
+            .map(|c| (c.priority, c.source + 1, Slot::Line(c.line))),
+    );
+    order.sort_by_key(|(priority, source, slot)| {
+        let position = match slot {
+            Slot::Note(i) | Slot::Line(i) => *i,
+        };
+        (*priority, *source, position)
+    });
+    // Stop scanning after a run of candidates that do not fit (bounded work).
     let mut misses = 0usize;
-    for candidate in candidates {
-        let cost =
-            tokens::count(&clip(lines[candidate.line])) + 1 + gap_cost(&chosen, candidate.line);
+    for (priority, _, slot) in order {
+        let cost = match slot {
+            Slot::Note(i) => tokens::count(&clip(&parse.notes[i].0)) + 1,
+            Slot::Line(line) => {
+                tokens::count(&clip(lines[line])) + 1 + gap_cost(&selection.lines, line)
+            }
+        };
         if used + cost <= budget {
             used += cost;
-            chosen.insert(candidate.line, candidate.priority);
-            picked.push(candidate.line);
+            selection.add(slot, priority);
             misses = 0;
-        } else if candidate.priority == Priority::Must {
+        } else if priority == Priority::Must {
             dropped_must += 1;
         } else {
             misses += 1;
@@ -272,33 +335,30 @@ fn select_and_render(
             }
         }
     }
-    // Filler: lines after the head, in order, while they fit.
+    // Filler: lines from the top, in order, while they fit.
     if used < budget {
         for (index, line) in lines.iter().enumerate().take(50_000) {
-            if chosen.contains_key(&index) || line.trim().is_empty() || is_decoration(line) {
+            if selection.lines.contains_key(&index) || line.trim().is_empty() || is_decoration(line)
+            {
                 continue;
             }
-            let cost = tokens::count(&clip(line)) + 1 + gap_cost(&chosen, index);
+            let cost = tokens::count(&clip(line)) + 1 + gap_cost(&selection.lines, index);
             if used + cost > budget {
                 break;
             }
             used += cost;
-            chosen.insert(index, Priority::Normal);
-            picked.push(index);
+            selection.add(Slot::Line(index), Priority::Normal);
         }
     }
     loop {
-        let text = assemble(lines, &headline, &chosen, dropped_must, opts);
+        let text = assemble(lines, parse, &headline, &selection, dropped_must, opts);
         if tokens::count(&text) <= budget {
             return text;
         }
         // Estimates were off (tokens merge across lines): undo the last pick.
-        match picked.pop() {
-            Some(line) => {
-                if chosen.remove(&line) == Some(Priority::Must) {
-                    dropped_must += 1;
-                }
-            }
+        match selection.undo() {
+            Some(Priority::Must) => dropped_must += 1,
+            Some(_) => {}
             None => return truncate_to_budget(&text, budget),
         }
     }
@@ -313,16 +373,21 @@ fn gap_cost(chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
 
 fn assemble(
     lines: &[&str],
+    parse: &Parse,
     headline: &str,
-    chosen: &BTreeMap<usize, Priority>,
+    selection: &Selection,
     dropped_must: usize,
     opts: &DigestOptions,
 ) -> String {
     let mut out = String::new();
     out.push_str(headline);
     out.push('\n');
+    for &index in selection.notes.keys() {
+        out.push_str(&clip(&parse.notes[index].0));
+        out.push('\n');
+    }
     let mut next = 0usize;
-    for &index in chosen.keys() {
+    for &index in selection.lines.keys() {
         if index > next {
             push_gap(&mut out, next, index);
         }
@@ -334,7 +399,7 @@ fn assemble(
         push_gap(&mut out, next, lines.len());
     }
     out.push_str(&closing_line(
-        chosen.len(),
+        selection.lines.len(),
         lines.len(),
         dropped_must > 0,
         opts,

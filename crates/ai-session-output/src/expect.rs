@@ -86,7 +86,7 @@ pub fn check(expected: &Value, analysis: &Analysis) -> FactCheck {
             k if k.starts_with("must_contain") => check_contains(want, &actual_text, k),
             _ => match actual.get(key) {
                 Some(got) => compare(want, got, key),
-                None if want.is_null() => Ok(()),
+                None if is_empty(want) => Ok(()),
                 None => Err(format!("{key}: missing (expected {want})")),
             },
         };
@@ -144,6 +144,11 @@ fn check_contains(want: &Value, haystack: &str, key: &str) -> Result<(), String>
     }
 }
 
+/// `null` and `[]` expect "nothing", which an omitted field also says.
+fn is_empty(value: &Value) -> bool {
+    value.is_null() || value.as_array().is_some_and(Vec::is_empty)
+}
+
 /// Subset comparison: objects by expected keys, arrays element-wise, numbers numerically.
 fn compare(want: &Value, got: &Value, path: &str) -> Result<(), String> {
     match (want, got) {
@@ -186,7 +191,7 @@ fn compare_objects(
         let sub = format!("{path}.{key}");
         match got.get(key) {
             Some(g) => compare(w, g, &sub)?,
-            None if w.is_null() => {}
+            None if is_empty(w) => {}
             None => return Err(format!("{sub}: missing (expected {w})")),
         }
     }

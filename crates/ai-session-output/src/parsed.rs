@@ -223,6 +223,8 @@ pub struct LogReport {
     pub counts: BTreeMap<String, usize>,
     /// Warning-or-worse entries (capped at [`MAX_ITEMS`]).
     pub entries: Vec<LogEntry>,
+    /// One-line summaries of the `error` entries, in order.
+    pub error_summaries: Vec<String>,
 }
 
 /// git results; which fields are set depends on `operation`.

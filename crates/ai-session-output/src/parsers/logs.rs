@@ -159,40 +159,58 @@ fn severity_rank(level: &str) -> u8 {
     }
 }
 
-/// A JSON line's message with its notable fields, for `entries`.
+/// A JSON line's message in one short line: `msg`, then the error or
+/// exception's last line, else request facts (method, path, status, id), else
+/// the remaining fields.
 fn json_message(line: &str) -> String {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(line) else {
         return line.to_owned();
     };
+    let text = |key: &str| -> Option<String> {
+        match map.get(key)? {
+            serde_json::Value::String(s) => {
+                Some(s.lines().last().unwrap_or_default().trim().to_owned())
+            }
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
     let msg = ["msg", "message", "event", "text"]
         .iter()
-        .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
-        .unwrap_or_default()
-        .to_owned();
+        .find_map(|k| text(k))
+        .unwrap_or_default();
+    if let Some(error) = ["error", "err"].iter().find_map(|k| text(k)) {
+        return format!("{msg}: {error}");
+    }
+    if let Some(exception) = ["exc", "exc_info", "exception", "stack", "stacktrace"]
+        .iter()
+        .find_map(|k| text(k))
+    {
+        return format!("{msg} ({exception})");
+    }
+    let request: Vec<String> = [
+        ("method", ""),
+        ("path", ""),
+        ("status", "status "),
+        ("request_id", ""),
+    ]
+    .iter()
+    .filter_map(|(key, label)| text(key).map(|v| format!("{label}{v}")))
+    .collect();
+    if request.len() >= 2 {
+        let (first, rest) = request.split_at(request.len().min(3));
+        let head = first.join(" ");
+        return if rest.is_empty() {
+            format!("{msg} ({head})")
+        } else {
+            format!("{msg} ({head}, {})", rest.join(", "))
+        };
+    }
     let extras: Vec<String> = map
         .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "msg"
-                    | "message"
-                    | "event"
-                    | "text"
-                    | "ts"
-                    | "time"
-                    | "timestamp"
-                    | "level"
-                    | "lvl"
-                    | "severity"
-                    | "levelname"
-                    | "logger"
-            )
-        })
+        .filter(|(k, _)| !is_envelope_key(k))
         .map(|(k, v)| match v {
-            serde_json::Value::String(s) => {
-                let last = s.lines().last().unwrap_or_default();
-                format!("{k}={last}")
-            }
+            serde_json::Value::String(s) => format!("{k}={}", s.lines().last().unwrap_or_default()),
             other => format!("{k}={other}"),
         })
         .collect();
@@ -201,6 +219,26 @@ fn json_message(line: &str) -> String {
     } else {
         format!("{msg} ({})", extras.join(", "))
     }
+}
+
+fn is_envelope_key(key: &str) -> bool {
+    matches!(
+        key,
+        "msg"
+            | "message"
+            | "event"
+            | "text"
+            | "ts"
+            | "time"
+            | "timestamp"
+            | "@timestamp"
+            | "level"
+            | "lvl"
+            | "severity"
+            | "levelname"
+            | "logger"
+            | "target"
+    )
 }
 
 pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
@@ -215,6 +253,8 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
     let mut worst: Option<&'static str> = None;
     let mut non_empty = 0usize;
     let mut keep = Vec::new();
+    let mut error_summaries = Vec::new();
+    let mut notes = Vec::new();
     for (index, line) in input.lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -228,27 +268,43 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
             worst = Some(level);
         }
         let rank = severity_rank(level);
-        if rank >= 3 {
-            keep.push((
-                index,
-                if rank >= 4 {
+        if rank < 3 {
+            continue;
+        }
+        let json = kind == OutputKind::JsonLog;
+        // JSON lines are long: their one-line summaries (notes) carry the
+        // must-keep facts, raw error lines follow when there is room.
+        let priority = match (rank >= 4, json) {
+            (true, false) => Priority::Must,
+            (false, false) | (true, true) => Priority::High,
+            (false, true) => Priority::Normal,
+        };
+        keep.push((index, priority));
+        if entries.len() < MAX_ITEMS {
+            let message = if json {
+                json_message(line)
+            } else {
+                line.trim().to_owned()
+            };
+            if level == "error" && error_summaries.len() < MAX_ITEMS {
+                error_summaries.push(message.clone());
+            }
+            if json && notes.len() < MAX_ITEMS {
+                let note_priority = if rank >= 4 {
                     Priority::Must
                 } else {
                     Priority::High
-                },
-            ));
-            if entries.len() < MAX_ITEMS {
-                let message = if kind == OutputKind::JsonLog {
-                    json_message(line)
-                } else {
-                    line.trim().to_owned()
                 };
-                entries.push(LogEntry {
-                    line: index + 1,
-                    level: level.to_owned(),
-                    message,
-                });
+                notes.push((
+                    format!("{level} (line {}): {message}", index + 1),
+                    note_priority,
+                ));
             }
+            entries.push(LogEntry {
+                line: index + 1,
+                level: level.to_owned(),
+                message,
+            });
         }
     }
     let counts_text: Vec<String> = ["critical", "error", "warn", "info", "debug", "trace"]
@@ -270,10 +326,17 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         lines: non_empty,
         counts,
         entries,
+        error_summaries,
     };
     let mut parse = Parse::new(ParsedOutput::StructuredLog(report), headline);
+    if kind == OutputKind::JsonLog {
+        parse.tail_priority = Priority::High;
+    }
     for (line, priority) in keep {
         parse.keep(line, priority);
+    }
+    for (text, priority) in notes {
+        parse.note(text, priority);
     }
     parse
 }
@@ -349,5 +412,27 @@ mod tests {
         assert_eq!(report.counts.get("error"), Some(&1));
         assert_eq!(report.level.as_deref(), Some("error"));
         assert_eq!(parse.keep.len(), 2);
+    }
+
+    #[test]
+    fn json_summaries() {
+        let cases = [
+            (
+                r#"{"level":"error","msg":"request completed","method":"GET","path":"/o","status":500,"request_id":"r-1"}"#,
+                "request completed (GET /o status 500, r-1)",
+            ),
+            (
+                r#"{"level":"error","msg":"job failed","exc":"Traceback...\nKeyError: 'x'"}"#,
+                "job failed (KeyError: 'x')",
+            ),
+            (
+                r#"{"level":"error","msg":"lost","error":"closed"}"#,
+                "lost: closed",
+            ),
+            (r#"{"level":"warn","msg":"slow","ms":5}"#, "slow (ms=5)"),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(json_message(line), expected);
+        }
     }
 }

@@ -6,12 +6,19 @@
 //! lists at [`crate::MAX_ITEMS`].
 
 pub(crate) mod cargo;
+pub(crate) mod files;
 pub(crate) mod gcc;
 pub(crate) mod generic;
+pub(crate) mod git;
 pub(crate) mod gotest;
+pub(crate) mod install;
 pub(crate) mod logs;
+pub(crate) mod misc;
 pub(crate) mod node;
+pub(crate) mod process;
 pub(crate) mod pytest;
+pub(crate) mod sockets;
+pub(crate) mod table;
 pub(crate) mod traceback;
 pub(crate) mod unittest;
 pub(crate) mod util;
@@ -47,6 +54,11 @@ pub struct Parse {
     pub keep: Vec<Keep>,
     /// One-line summary of the facts for the top of the digest.
     pub headline: String,
+    /// Synthesised lines shown under the headline (compact tables, log
+    /// summaries) when they fit, with their importance.
+    pub notes: Vec<(String, Priority)>,
+    /// Importance of the last output lines (must-keep unless notes cover them).
+    pub tail_priority: Priority,
 }
 
 impl Parse {
@@ -55,17 +67,22 @@ impl Parse {
             output,
             keep: Vec::new(),
             headline,
+            notes: Vec::new(),
+            tail_priority: Priority::Must,
         }
     }
 
     pub(crate) fn keep(&mut self, line: usize, priority: Priority) {
         self.keep.push(Keep { line, priority });
     }
+
+    pub(crate) fn note(&mut self, text: String, priority: Priority) {
+        self.notes.push((text, priority));
+    }
 }
 
 /// Input shared by all parsers.
 pub(crate) struct Input<'a> {
-    #[allow(dead_code)]
     pub command: &'a str,
     pub lines: Vec<&'a str>,
     pub exit_code: Option<i32>,
@@ -120,7 +137,18 @@ pub(crate) fn parse(kind: OutputKind, command: &str, text: &str, exit_code: Opti
         OutputKind::Jest => node::parse_jest(&input),
         OutputKind::GoTest => gotest::parse(&input),
         OutputKind::PythonTraceback => traceback::parse(&input),
-        _ => generic::parse(&input),
+        OutputKind::Git => git::parse(&input),
+        OutputKind::Ps | OutputKind::Top => process::parse(&input, kind),
+        OutputKind::Ls | OutputKind::Find | OutputKind::Df | OutputKind::Du => {
+            files::parse(&input, kind)
+        }
+        OutputKind::Sockets => sockets::parse(&input),
+        OutputKind::Free => misc::free(&input),
+        OutputKind::Env => misc::env(&input),
+        OutputKind::NpmInstall => install::npm(&input),
+        OutputKind::PipInstall => install::pip(&input),
+        OutputKind::AptInstall => install::apt(&input),
+        OutputKind::Unknown => generic::parse(&input),
     }
 }
 
