@@ -20,7 +20,7 @@ const SESSION: &str = "crash";
 
 /// Deterministic content of record `seq`, so the reader knows exactly what each must hold.
 fn expected_record(seq: u64) -> (RecordKind, Vec<u8>) {
-    let kind = if seq % 3 == 0 {
+    let kind = if seq.is_multiple_of(3) {
         RecordKind::Command
     } else {
         RecordKind::Scrollback
@@ -82,7 +82,7 @@ fn crash_writer_child() {
         let durable = log.sync().unwrap();
         writeln!(out, "@@ ack {durable}").unwrap();
         out.flush().unwrap();
-        if rng % 4 == 0 {
+        if rng.is_multiple_of(4) {
             let state = WriterState {
                 acked: durable,
                 padding: "x".repeat((rng % 5000) as usize),
@@ -189,7 +189,7 @@ fn crash_test_kills_writer_at_random_points() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         // One kill in eight lands during start-up (open and recovery), the rest mid-stream.
-        let before_start = rng % 8 == 0;
+        let before_start = rng.is_multiple_of(8);
         let delay = Duration::from_micros(rng % 60_000);
         let kill = run_and_kill(home.path(), &key_hex, before_start, delay);
         if let Some(start) = kill.start {
