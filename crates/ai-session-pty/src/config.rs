@@ -81,6 +81,10 @@ pub struct SessionConfig {
     pub user_rc: bool,
     /// Shell integration (command boundaries, exit codes, cwd).
     pub integration: Integration,
+    /// Keep the kernel's output post-processing (`OPOST`/`ONLCR`: LF becomes CRLF). Turning it
+    /// off makes bulk output several times faster, but programs then emit bare LF (the screen
+    /// model compensates; the stored bytes keep the bare LF). See docs/performance.md, "PTY".
+    pub output_processing: bool,
 }
 
 impl Default for SessionConfig {
@@ -93,6 +97,7 @@ impl Default for SessionConfig {
             scrollback_limit: 4 * 1024 * 1024,
             user_rc: false,
             integration: Integration::Auto,
+            output_processing: true,
         }
     }
 }

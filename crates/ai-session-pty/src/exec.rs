@@ -193,7 +193,7 @@ fn outcome(
     record: CommandRecord,
     options: &ExecOptions,
 ) -> ExecOutcome {
-    let st = inner.state();
+    let mut st = inner.state();
     let output = st.scrollback.slice(record.output.start..record.output.end);
     ExecOutcome {
         state,

@@ -54,3 +54,135 @@ impl ScreenSnapshot {
         self.lines[..end].join("\n")
     }
 }
+
+/// Output bytes not yet applied to the screen; applied on demand, or when this many pile up.
+const BACKLOG_LIMIT: usize = 256 * 1024;
+
+/// The vt100 screen, fed lazily: bulk output is buffered and, when a large backlog is plain text
+/// (no escape sequences), only the lines that can still be visible are parsed. Parsing every
+/// byte of a multi-megabyte dump would cost more than reading it from the kernel.
+pub(crate) struct ScreenModel {
+    parser: vt100::Parser,
+    backlog: Vec<u8>,
+    /// With output post-processing off, programs emit bare LF; treat it as CRLF.
+    lf_is_crlf: bool,
+}
+
+impl ScreenModel {
+    pub fn new(size: Size, lf_is_crlf: bool) -> Self {
+        Self {
+            parser: vt100::Parser::new(size.rows, size.cols, 0),
+            backlog: Vec::new(),
+            lf_is_crlf,
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.backlog.extend_from_slice(bytes);
+        if self.backlog.len() >= BACKLOG_LIMIT {
+            self.catch_up();
+        }
+    }
+
+    /// The up-to-date parser.
+    pub fn parser(&mut self) -> &vt100::Parser {
+        self.catch_up();
+        &self.parser
+    }
+
+    pub fn set_size(&mut self, size: Size) {
+        self.catch_up();
+        self.parser.screen_mut().set_size(size.rows, size.cols);
+    }
+
+    fn catch_up(&mut self) {
+        if self.backlog.is_empty() {
+            return;
+        }
+        let backlog = std::mem::take(&mut self.backlog);
+        let start = self.skippable_prefix(&backlog);
+        let tail = &backlog[start..];
+        if self.lf_is_crlf && tail.contains(&b'\n') {
+            let mut converted = Vec::with_capacity(tail.len() + tail.len() / 8);
+            for &b in tail {
+                if b == b'\n' {
+                    converted.push(b'\r');
+                }
+                converted.push(b);
+            }
+            self.parser.process(&converted);
+        } else {
+            self.parser.process(tail);
+        }
+        // Reuse the allocation for the next backlog.
+        self.backlog = backlog;
+        self.backlog.clear();
+    }
+
+    /// How many leading bytes cannot influence the final screen: everything before the last
+    /// `2 * rows` lines, if it holds no escape sequence (which could switch modes or screens).
+    fn skippable_prefix(&self, bytes: &[u8]) -> usize {
+        let (rows, _) = self.parser.screen().size();
+        if bytes.len() < 64 * 1024 || self.parser.screen().alternate_screen() {
+            return 0;
+        }
+        let keep_lines = 2 * usize::from(rows) + 1;
+        let Some(split) = bytes
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(keep_lines)
+            .map(|(i, _)| i + 1)
+        else {
+            return 0;
+        };
+        if bytes[..split].contains(&0x1b) {
+            return 0;
+        }
+        split
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visible(model: &mut ScreenModel) -> String {
+        model.parser().screen().contents()
+    }
+
+    #[test]
+    fn skipping_bulk_text_gives_the_same_screen() {
+        let size = Size { cols: 40, rows: 10 };
+        let text: String = (0..50_000).map(|i| format!("line {i}\r\n")).collect();
+        let mut lazy = ScreenModel::new(size, false);
+        for chunk in text.as_bytes().chunks(4096) {
+            lazy.feed(chunk);
+        }
+        let mut full = vt100::Parser::new(size.rows, size.cols, 0);
+        full.process(text.as_bytes());
+        assert_eq!(visible(&mut lazy), full.screen().contents());
+        assert_eq!(
+            lazy.parser().screen().cursor_position(),
+            full.screen().cursor_position()
+        );
+    }
+
+    #[test]
+    fn escapes_in_the_backlog_are_not_skipped() {
+        let size = Size { cols: 40, rows: 10 };
+        let mut text: String = (0..30_000).map(|i| format!("l{i}\r\n")).collect();
+        text.insert_str(10, "\x1b[?1049h");
+        let mut lazy = ScreenModel::new(size, false);
+        lazy.feed(text.as_bytes());
+        assert!(lazy.parser().screen().alternate_screen());
+    }
+
+    #[test]
+    fn bare_lf_is_treated_as_crlf_when_asked() {
+        let mut model = ScreenModel::new(Size { cols: 20, rows: 5 }, true);
+        model.feed(b"ab\ncd\n");
+        assert_eq!(visible(&mut model), "ab\ncd");
+    }
+}

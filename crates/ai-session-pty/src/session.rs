@@ -170,7 +170,7 @@ impl PtySession {
             cwd: config.cwd.as_deref(),
             env,
             size: config.size,
-            output_processing: true,
+            output_processing: config.output_processing,
         })?;
         // SAFETY: `OwnedFd` owns a valid open fd and `AsyncFd` owns the `OwnedFd`, so the fd stays
         // open and unchanged until the `AsyncFd` is dropped.
@@ -181,7 +181,12 @@ impl PtySession {
             action: "registering the PTY master with the tokio reactor",
             source: error.into(),
         })?;
-        let state = State::new(config.size, config.scrollback_limit, false, rc_files);
+        let state = State::new(
+            config.size,
+            config.scrollback_limit,
+            !config.output_processing,
+            rc_files,
+        );
         let (progress, _) = watch::channel(state.progress());
         let (exit, _) = watch::channel(None);
         let inner = Arc::new(Inner {
@@ -255,7 +260,13 @@ impl PtySession {
     /// Write named keys and text, tmux style (`["echo hi", "Enter"]`, `["C-c"]`). Cursor keys
     /// follow the application-cursor mode of the screen.
     pub async fn send_keys<S: AsRef<str>>(&self, words: &[S], unknown: UnknownKey) -> Result<()> {
-        let app_cursor = self.inner.state().screen.screen().application_cursor();
+        let app_cursor = self
+            .inner
+            .state()
+            .screen
+            .parser()
+            .screen()
+            .application_cursor();
         let bytes = encode_keys(words, unknown, app_cursor)?;
         self.write(&bytes).await
     }
@@ -275,7 +286,7 @@ impl PtySession {
 
     /// The current screen as text.
     pub fn screen(&self) -> ScreenSnapshot {
-        ScreenSnapshot::of(&self.inner.state().screen)
+        ScreenSnapshot::of(self.inner.state().screen.parser())
     }
 
     /// The last `n` non-empty screen lines.
@@ -297,11 +308,7 @@ impl PtySession {
     /// Resize the terminal (and the screen model); the program gets SIGWINCH.
     pub fn resize(&self, size: crate::config::Size) -> Result<()> {
         set_window_size(self.inner.master.get_ref().as_fd(), size)?;
-        self.inner
-            .state()
-            .screen
-            .screen_mut()
-            .set_size(size.rows, size.cols);
+        self.inner.state().screen.set_size(size);
         Ok(())
     }
 

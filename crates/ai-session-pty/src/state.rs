@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Size;
 use crate::marks::{Mark, Piece};
 use crate::record::{ByteRange, CommandRecord, now_ms};
+use crate::screen::ScreenModel;
 use crate::scrollback::Scrollback;
 use crate::shell_rc::RcFiles;
 
@@ -56,9 +57,7 @@ pub(crate) struct Pending {
 
 pub(crate) struct State {
     pub scrollback: Scrollback,
-    pub screen: vt100::Parser,
-    /// With output post-processing off, the screen model does the LF -> CRLF itself.
-    pub lf_is_crlf: bool,
+    pub screen: ScreenModel,
     pub cwd: Option<PathBuf>,
     pub phase: ShellPhase,
     pub pending: Option<Pending>,
@@ -80,8 +79,7 @@ impl State {
     ) -> Self {
         Self {
             scrollback: Scrollback::new(scrollback_limit),
-            screen: vt100::Parser::new(size.rows, size.cols, 0),
-            lf_is_crlf,
+            screen: ScreenModel::new(size, lf_is_crlf),
             cwd: None,
             phase: ShellPhase::Starting,
             pending: None,
@@ -112,18 +110,7 @@ impl State {
 
     fn append_output(&mut self, bytes: &[u8]) {
         self.scrollback.append(bytes);
-        if self.lf_is_crlf && bytes.contains(&b'\n') {
-            let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 16);
-            for &b in bytes {
-                if b == b'\n' {
-                    converted.push(b'\r');
-                }
-                converted.push(b);
-            }
-            self.screen.process(&converted);
-        } else {
-            self.screen.process(bytes);
-        }
+        self.screen.feed(bytes);
         self.last_output = Instant::now();
     }
 
@@ -216,8 +203,8 @@ impl State {
     }
 
     /// The last `n` lines of the screen up to the cursor, trailing blank lines dropped.
-    pub fn screen_tail(&self, n: usize) -> Vec<String> {
-        let screen = self.screen.screen();
+    pub fn screen_tail(&mut self, n: usize) -> Vec<String> {
+        let screen = self.screen.parser().screen();
         let (_, cols) = screen.size();
         let mut lines: Vec<String> = screen
             .rows(0, cols)
