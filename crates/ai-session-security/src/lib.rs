@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod permissions;
 pub mod policy;
 pub mod sandbox;
 
+pub use audit::{AuditEvent, AuditLog, AuditRecord, AuditResult};
+pub use permissions::{AgentCapabilities, Permission, PermissionDenied};
 pub use policy::{PolicyError, Preset, SecurityPolicy};
 pub use sandbox::{
     SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, Step, run_sandboxed, sandbox_argv,
