@@ -51,30 +51,16 @@ pub fn probe(pgid: i32, shell_pid: i32, tty: &Path) -> TtyWait {
     reader.map_or(TtyWait::Busy, |pid| TtyWait::Reading { pid })
 }
 
-/// Processes of group `pgid` among `shell_pid` and its descendants (found through
-/// `/proc/<pid>/task/<tid>/children`); falls back to scanning all of `/proc`.
+/// Processes of group `pgid` among `shell_pid` and its descendants; falls back to scanning all
+/// of `/proc` when the children lists are unavailable.
 fn group_members(pgid: i32, shell_pid: i32) -> Vec<i32> {
-    let mut members = Vec::new();
-    let mut queue = vec![shell_pid];
-    let mut walked_children = false;
-    while let Some(pid) = queue.pop() {
-        if process_group(pid) == Some(pgid) {
-            members.push(pid);
-        }
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(text) = fs::read_to_string(task.path().join("children")) {
-                walked_children = true;
-                queue.extend(
-                    text.split_whitespace()
-                        .filter_map(|s| s.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    if !walked_children && members.is_empty() {
+    let tree = crate::proctree::descendants(shell_pid);
+    let members: Vec<i32> = tree
+        .iter()
+        .copied()
+        .filter(|&pid| process_group(pid) == Some(pgid))
+        .collect();
+    if members.is_empty() && tree.len() <= 1 {
         return scan_all(pgid);
     }
     members

@@ -8,6 +8,7 @@ mod input_wait;
 mod keys;
 mod marks;
 mod nonce;
+mod proctree;
 mod reader;
 mod record;
 mod screen;

@@ -22,7 +22,7 @@ use crate::screen::ScreenSnapshot;
 use crate::scrollback::ReadChunk;
 use crate::spawn::{SpawnRequest, set_window_size, spawn};
 use crate::state::{Progress, State};
-use crate::{nonce, reader, shell_rc};
+use crate::{nonce, proctree, reader, shell_rc};
 
 /// How the session's program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,51 +346,74 @@ impl PtySession {
         crate::exec::wait_for_prompt(&self.inner, timeout).await
     }
 
-    /// Kill the session: SIGHUP to the shell's and the foreground process group (bash passes it
-    /// on to its jobs), SIGKILL to both after 200 ms if still alive, then wait for the reap.
+    /// Kill the session and everything it started: SIGHUP to every process in the shell's tree
+    /// (bash passes it on to its jobs), SIGKILL after 200 ms to whatever is still alive, then wait
+    /// for the reap. Returns how the shell ended.
     pub async fn kill(&self) -> ExitInfo {
         if let Some(info) = self.inner.exit_info() {
             return info;
         }
-        self.hang_up(Signal::SIGHUP);
+        let root = self.inner.pid;
+        let tree = tokio::task::spawn_blocking(move || proctree::descendants(root))
+            .await
+            .unwrap_or_default();
+        self.inner.hang_up(&tree, Signal::SIGHUP);
         let exited = tokio::time::timeout(Duration::from_millis(200), self.wait_exit()).await;
-        match exited {
+        let info = match exited {
             Ok(info) => info,
             Err(_) => {
-                self.hang_up(Signal::SIGKILL);
+                self.inner.hang_up(&tree, Signal::SIGKILL);
                 self.wait_exit().await
             }
+        };
+        // Jobs that ignore SIGHUP (nohup) outlive the shell; they were ours, so end them.
+        for &pid in tree.iter().skip(1) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+        info
     }
+}
 
-    fn hang_up(&self, signal: Signal) {
-        if self.inner.exit_info().is_some() {
-            return; // the pid may be reused after the reap
+impl Inner {
+    /// Signal the foreground group, the shell's group and every process in `tree`, unless the
+    /// shell is already reaped (its pid may then belong to someone else).
+    fn hang_up(&self, tree: &[i32], signal: Signal) {
+        if self.exit_info().is_some() {
+            return;
         }
-        if let Some(pg) = self.inner.foreground_pgrp() {
+        if let Some(pg) = self.foreground_pgrp() {
             let _ = killpg(Pid::from_raw(pg), signal);
         }
-        let _ = killpg(Pid::from_raw(self.inner.pid), signal);
-        let _ = kill(Pid::from_raw(self.inner.pid), signal);
+        let _ = killpg(Pid::from_raw(self.pid), signal);
+        for &pid in tree {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
     }
 }
 
 impl Drop for PtySession {
     fn drop(&mut self) {
         self.reader.abort();
-        if self.inner.exit_info().is_none() {
-            self.hang_up(Signal::SIGHUP);
-            let inner = Arc::clone(&self.inner);
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if self.inner.exit_info().is_some() {
+            return;
+        }
+        let tree = proctree::descendants(self.inner.pid);
+        self.inner.hang_up(&tree, Signal::SIGHUP);
+        let inner = Arc::clone(&self.inner);
+        let finish = move || {
+            inner.hang_up(&tree, Signal::SIGKILL);
+            for &pid in tree.iter().skip(1) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
                 runtime.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    if inner.exit_info().is_none() {
-                        let _ = killpg(Pid::from_raw(inner.pid), Signal::SIGKILL);
-                    }
+                    finish();
                 });
-            } else {
-                let _ = killpg(Pid::from_raw(self.inner.pid), Signal::SIGKILL);
             }
+            Err(_) => finish(),
         }
     }
 }
@@ -413,4 +436,11 @@ async fn reap(mut child: tokio::process::Child, inner: Arc<Inner>) {
     };
     tracing::debug!(pid = inner.pid, ?info, "session child reaped");
     inner.exit.send_replace(Some(info));
+    // Wake progress watchers too (wait/attach loops), which may not watch the exit channel.
+    let progress = {
+        let mut state = inner.state();
+        state.exited = true;
+        state.progress()
+    };
+    inner.progress.send_replace(progress);
 }

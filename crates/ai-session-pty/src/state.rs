@@ -41,6 +41,8 @@ pub struct Progress {
     pub phase: ShellPhase,
     /// The output stream has ended (every process holding the terminal is gone).
     pub closed: bool,
+    /// The session's program has exited and been reaped.
+    pub exited: bool,
 }
 
 /// A command between its `exec` write (or C mark) and its D mark.
@@ -66,6 +68,7 @@ pub(crate) struct State {
     pub commands_finished: u64,
     pub last_output: Instant,
     pub closed: bool,
+    pub exited: bool,
     /// Deleted once the shell has read them (first prompt).
     pub rc_files: Option<RcFiles>,
 }
@@ -88,6 +91,7 @@ impl State {
             commands_finished: 0,
             last_output: Instant::now(),
             closed: false,
+            exited: false,
             rc_files,
         }
     }
@@ -98,6 +102,7 @@ impl State {
             commands_finished: self.commands_finished,
             phase: self.phase,
             closed: self.closed,
+            exited: self.exited,
         }
     }
 

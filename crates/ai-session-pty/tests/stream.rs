@@ -185,3 +185,59 @@ async fn programs_without_integration_still_stream() {
         .unwrap();
     assert_eq!(exit.code, Some(0));
 }
+
+fn alive(pid: i32) -> bool {
+    // A zombie (already exited, waiting for its new parent to reap it) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat[stat.rfind(')').unwrap() + 1..]
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn kill_ends_background_jobs_too() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    let mut pids = Vec::new();
+    for cmd in [
+        "sleep 300 & echo $!",
+        "nohup sleep 301 >/dev/null 2>&1 & echo $!",
+        "setsid sleep 302 & echo $!",
+    ] {
+        let out = session.exec(cmd, opts()).await.unwrap();
+        // Interactive bash also prints the job line "[1] <pid>" before our echo.
+        let text = String::from_utf8_lossy(&out.output).into_owned();
+        let pid: i32 = text.lines().last().unwrap().trim().parse().unwrap();
+        pids.push(pid);
+    }
+    assert!(pids.iter().all(|&p| alive(p)));
+    let began = std::time::Instant::now();
+    session.kill().await;
+    assert!(began.elapsed() < Duration::from_secs(5));
+    for _ in 0..100 {
+        if pids.iter().all(|&p| !alive(p)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for pid in pids {
+        assert!(!alive(pid), "background job {pid} survived kill");
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_session_kills_it() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    session.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let pid = session.pid();
+    drop(session);
+    for _ in 0..200 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("shell {pid} survived drop");
+}
