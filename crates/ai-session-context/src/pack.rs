@@ -58,7 +58,8 @@ struct Placed {
     tokens: usize,
 }
 
-/// Greedy packer: strongly relevant entries get their digest, then every candidate its summary,
+/// Greedy packer: strongly relevant entries and standing (system) instructions get their digest,
+/// then every candidate its summary,
 /// then upgrades in score order while they fit; the final text is counted exactly and trimmed
 /// from the least relevant end until it fits.
 pub(crate) struct Packer<'a> {
@@ -137,7 +138,9 @@ impl<'a> Packer<'a> {
         let best = self.candidates.first().map_or(0.0, |c| c.score);
         for candidate in 0..self.candidates.len() {
             let scored = self.candidates[candidate];
-            if scored.score < best * STRONG_SHARE || scored.match_strength == 0.0 {
+            let standing = self.entries[scored.index].role == Role::System;
+            let strong = scored.score >= best * STRONG_SHARE && scored.match_strength > 0.0;
+            if !(strong || standing) {
                 continue;
             }
             self.try_place(candidate, &[Fidelity::Digest, Fidelity::Summary]);

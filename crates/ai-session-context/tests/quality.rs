@@ -198,6 +198,18 @@ fn packed_context_keeps_task_facts_within_budget() {
             packed.entries.first().map_or(0, |e| e.id),
             packed.entries.first().map(|e| e.fidelity)
         );
+        if std::env::var_os("AI_SESSION_SHOW_CONTEXT").is_some() {
+            eprintln!("{}\n", packed.text);
+        }
+        let relevant_kept = relevant
+            .iter()
+            .flat_map(|c| &c.must_keep)
+            .filter(|fact| packed.text.contains(fact.as_str()))
+            .count();
+        let relevant_total: usize = relevant.iter().map(|c| c.must_keep.len()).sum();
+        eprintln!(
+            "budget {budget}: must-keep facts of task-relevant commands present: {relevant_kept}/{relevant_total}"
+        );
         assert_eq!(
             packed.tokens, exact,
             "reported tokens must be the exact count"
@@ -207,6 +219,10 @@ fn packed_context_keeps_task_facts_within_budget() {
             packed.entries.first().map(|e| e.id),
             Some(test_entry.id),
             "most relevant first at {budget}"
+        );
+        assert!(
+            packed.text.contains("You are a coding agent"),
+            "budget {budget}: standing system instructions missing"
         );
         for fact in [
             "tests::slugify_spaces",
