@@ -1,5 +1,6 @@
 //! ai-session-context: see README.md.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 
 mod analysis;

@@ -1,6 +1,6 @@
 //! Relevance of each entry to a task: BM25 against the task text, recency and importance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::bm25::{Bm25, TermVector};
 use crate::entry::{ContextEntry, Role};
@@ -17,6 +17,9 @@ pub struct RelevanceWeights {
     pub importance: f64,
     /// Age in entries after which recency has halved.
     pub half_life: f64,
+    /// Factor applied to a command run that a later run of the same command line (in the same
+    /// directory) supersedes: the newer output is what the agent needs.
+    pub superseded: f64,
 }
 
 impl Default for RelevanceWeights {
@@ -26,6 +29,7 @@ impl Default for RelevanceWeights {
             recency: 0.35,
             importance: 0.5,
             half_life: 16.0,
+            superseded: 0.4,
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn score_entries(
     let raw: Vec<f64> = docs.iter().map(|d| bm25.score(d)).collect();
     let best = raw.iter().copied().fold(0.0_f64, f64::max);
     let newest = entries.last().map_or(0, |e| e.id);
+    let latest_run = latest_runs(entries);
     let mut scored: Vec<Scored> = members
         .iter()
         .zip(raw)
@@ -81,9 +86,15 @@ pub fn score_entries(
             }
             let age = newest.saturating_sub(entry.id) as f64;
             let recency = 0.5_f64.powf(age / weights.half_life.max(1e-9));
-            let score = weights.bm25 * match_strength
+            let mut score = weights.bm25 * match_strength
                 + weights.recency * recency
                 + weights.importance * importance;
+            if let Some(command) = &entry.command
+                && latest_run.get(&(command.command.as_str(), command.cwd.as_deref()))
+                    != Some(&index)
+            {
+                score *= weights.superseded;
+            }
             Some(Scored {
                 index,
                 score,
@@ -93,4 +104,15 @@ pub fn score_entries(
         .collect();
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.index.cmp(&a.index)));
     scored
+}
+
+/// For each (command line, cwd), the index of its newest run.
+fn latest_runs(entries: &[ContextEntry]) -> HashMap<(&str, Option<&str>), usize> {
+    let mut latest = HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if let Some(command) = &entry.command {
+            latest.insert((command.command.as_str(), command.cwd.as_deref()), index);
+        }
+    }
+    latest
 }

@@ -214,3 +214,18 @@ fn tiny_and_zero_budgets_yield_fitting_text() {
         );
     }
 }
+
+#[test]
+fn a_newer_run_of_the_same_command_supersedes_the_older() {
+    let mut ctx = SessionContext::new(1_000_000);
+    let listing = long_listing(5);
+    let failed = add_command(&mut ctx, "ls -la", 2, &listing, 0);
+    let passed = add_command(&mut ctx, "ls -la", 0, &listing, 1_000);
+    let packed = ctx.context(4_000, Some("directory_3"));
+    let ids: Vec<u64> = packed.entries.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        [passed, failed],
+        "the newer run ranks first despite the older one's error"
+    );
+}
