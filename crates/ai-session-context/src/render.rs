@@ -164,10 +164,12 @@ pub(crate) fn command(parts: CommandParts<'_>, limits: &RenderLimits) -> Context
     } else {
         Rendition::new(digest_text)
     };
+    let gist = Gist::of(&analyzed.normalized, &analyzed.digest);
     let summary = Rendition::new(summary_line(
         &header,
         &status,
         facts,
+        &gist,
         origin.as_ref(),
         limits,
     ));
@@ -191,15 +193,43 @@ pub(crate) fn command(parts: CommandParts<'_>, limits: &RenderLimits) -> Context
     }
 }
 
+/// What a summary can say about output whose key facts are few.
+struct Gist<'a> {
+    /// The digest's headline (`pytest: FAILED · 7 passed, 3 failed ...`), present when the
+    /// digest had to leave lines out: it then starts with a line the output does not.
+    headline: Option<&'a str>,
+    /// The output's last non-empty line, where most tools print their outcome.
+    last_line: Option<&'a str>,
+    /// Non-empty lines in the output.
+    lines: usize,
+}
+
+impl<'a> Gist<'a> {
+    fn of(normalized: &'a str, digest: &'a str) -> Self {
+        let first = |text: &'a str| text.lines().map(str::trim).find(|l| !l.is_empty());
+        let headline = first(digest).filter(|h| first(normalized) != Some(*h));
+        let last_line = normalized.lines().map(str::trim).rfind(|l| !l.is_empty());
+        let lines = normalized.lines().filter(|l| !l.trim().is_empty()).count();
+        Self {
+            headline,
+            last_line,
+            lines,
+        }
+    }
+}
+
 fn summary_line(
     header: &str,
     status: &str,
     facts: &KeyFacts,
+    gist: &Gist<'_>,
     origin: Option<&OriginRef>,
     limits: &RenderLimits,
 ) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(counts) = &facts.counts {
+    if let Some(headline) = gist.headline {
+        parts.push(headline.to_string());
+    } else if let Some(counts) = &facts.counts {
         parts.push(counts.clone());
     }
     if !facts.failing_tests.is_empty() {
@@ -210,6 +240,12 @@ fn summary_line(
     }
     if !facts.locations.is_empty() {
         parts.push(format!("at {}", facts.locations.join(", ")));
+    }
+    if parts.is_empty()
+        && let Some(last) = gist.last_line
+    {
+        let plural = if gist.lines == 1 { "" } else { "s" };
+        parts.push(format!("{} line{plural}, last: {last}", gist.lines));
     }
     let facts_text = truncate_chars(&parts.join("; "), limits.summary_chars);
     let mut line = format!("{header} -> {status}");
