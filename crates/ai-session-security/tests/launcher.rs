@@ -169,3 +169,82 @@ fn orphans_do_not_outlive_the_sandbox() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn everyday_tools_work_inside() {
+    let ws = tempfile::tempdir().unwrap();
+    for policy in ["strict", "workspace"] {
+        let script = "set -e
+            echo data > /dev/null
+            tmp=$(mktemp); echo x > \"$tmp\"; cat \"$tmp\" > copied; rm \"$tmp\"
+            ls /etc > /dev/null; wc -l < /etc/passwd > /dev/null
+            /usr/bin/python3 -c 'import os, pty, subprocess; m, s = pty.openpty(); os.close(m); os.close(s); print(subprocess.run([\"echo\", \"sub\"], capture_output=True, text=True).stdout.strip())'
+            printf 'a\\nb\\n' | sort -r | head -1
+            mkdir -p deep/dir && ln -s deep link && test -d link/dir
+            echo done";
+        let out = sandbox(policy, ws.path(), script);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{policy}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "sub\nb\ndone\n", "{policy}");
+        std::fs::remove_dir_all(ws.path().join("deep")).unwrap();
+        std::fs::remove_file(ws.path().join("link")).unwrap();
+    }
+}
+
+#[test]
+fn policy_files_and_the_trusted_preset() {
+    let ws = tempfile::tempdir().unwrap();
+    let policy = ws.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "extends = 'strict'\n[fs_permissions]\nworkspace_writable = false\n",
+    )
+    .unwrap();
+    let out = Command::new(LAUNCHER)
+        .args(["--policy-file"])
+        .arg(&policy)
+        .args(["--workspace"])
+        .arg(ws.path())
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat policy.toml > /dev/null && touch new-file",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "read-only workspace must refuse the write: {}",
+        text(&out.stderr)
+    );
+    assert!(!ws.path().join("new-file").exists());
+
+    std::fs::write(
+        &policy,
+        "extends = 'strict'\n[network_policy]\nmod = 'none'\n",
+    )
+    .unwrap();
+    let out = Command::new(LAUNCHER)
+        .arg("--policy-file")
+        .arg(&policy)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("network_policy.mod"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // trusted: no sandbox at all, by explicit choice.
+    let out = sandbox("trusted", ws.path(), "cat /proc/1/comm; hostname");
+    assert_eq!(out.status.code(), Some(0));
+    assert_ne!(text(&out.stdout).lines().nth(1), Some("ai-session-sandbox"));
+}

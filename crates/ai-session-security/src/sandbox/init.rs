@@ -56,7 +56,13 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
         ForkResult::Child => program::main(plan),
         ForkResult::Parent { child } => child,
     };
-    let _ = nix::unistd::close(plan.err_write);
+    // The init needs no descriptor any more: close everything it inherited (the error
+    // pipe included, so the supervisor sees EOF once the program has exec'ed).
+    // SAFETY: close_range only closes descriptors; nothing in this process uses them.
+    unsafe { libc::close_range(3, libc::c_uint::MAX, 0) };
+    // The init keeps its capabilities inside the user namespace; non-dumpable, its /proc
+    // entries are closed to the (unprivileged) program even without the ptrace filter.
+    nix::sys::prctl::set_dumpable(false).step(Step::Fork, || "PR_SET_DUMPABLE".into())?;
     supervise(program)
 }
 
