@@ -1,6 +1,7 @@
 //! Project automation. Run `cargo xtask --help`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 
 use clap::{Parser, Subcommand};
@@ -16,10 +17,13 @@ struct Cli {
 enum Task {
     /// The full check CI runs: fmt check, clippy -D warnings, all tests.
     Ci(ci::CiArgs),
+    /// Benchmarks side by side with their baselines (e.g. `cargo xtask bench exec`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci(args) => ci::run(&args),
+        Task::Bench(args) => bench::run(&args),
     }
 }

@@ -1,14 +1,91 @@
-//! The `ai-session` command-line tool.
+//! The `ai-session` command-line tool: argument parsing and rendering over the `ai-session`
+//! library. Each command group lives in its own module; this file only dispatches.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+mod attach;
+mod common;
+mod exec;
+mod io;
+mod server;
+mod session;
 
-/// The terminal that AI coding agents deserve.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::common::Global;
+
+/// The terminal that AI coding agents deserve: real shell sessions in a daemon, exact command
+/// completion and exit codes, incremental output, never hanging on prompts.
+///
+/// Any command starts the daemon if none is running (like tmux). Sessions live in the daemon;
+/// `$AI_SESSION_HOME` (default ~/.ai-session) holds its socket and log.
 #[derive(Debug, Parser)]
-#[command(name = "ai-session", version, about)]
-struct Cli {}
+#[command(
+    name = "ai-session",
+    version,
+    about,
+    after_long_help = common::MAIN_AFTER_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a session and print its id.
+    New(session::NewArgs),
+    /// Run a command in a session and report its output and exit code.
+    Exec(exec::ExecArgs),
+    /// Type text or named keys into a session.
+    Send(io::SendArgs),
+    /// Read a session's output incrementally, or its current screen.
+    Read(io::ReadArgs),
+    /// Wait for output matching a regex, for quiet, or for a timeout.
+    Wait(io::WaitArgs),
+    /// List the commands a session ran, with exit codes and output ranges.
+    History(io::HistoryArgs),
+    /// List sessions.
+    Ls(session::LsArgs),
+    /// Kill a session (its shell and every process in its terminal).
+    Kill(session::KillArgs),
+    /// Stop the daemon and every session it owns.
+    KillServer(server::KillServerArgs),
+    /// Attach this terminal to a session interactively (detach with Ctrl-\).
+    Attach(attach::AttachArgs),
+    /// Show whether the daemon is running, its protocol version and capabilities.
+    Status(server::StatusArgs),
+    /// Run the daemon in the foreground (clients start it automatically).
+    Server(server::ServerArgs),
+}
+
+impl Command {
+    fn run(self, global: &Global) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::New(args) => session::new(args, global),
+            Command::Exec(args) => exec::run(args, global),
+            Command::Send(args) => io::send(args, global),
+            Command::Read(args) => io::read(args, global),
+            Command::Wait(args) => io::wait(args, global),
+            Command::History(args) => io::history(args, global),
+            Command::Ls(args) => session::ls(args, global),
+            Command::Kill(args) => session::kill(args, global),
+            Command::KillServer(args) => server::kill_server(args, global),
+            Command::Attach(args) => attach::run(args, global),
+            Command::Status(args) => server::status(args, global),
+            Command::Server(args) => server::run(args, global),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global;
+    match cli.command.run(&global) {
+        Ok(code) => code,
+        Err(error) => common::report_error(&error, &global),
+    }
 }

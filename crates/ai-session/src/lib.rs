@@ -1,3 +1,21 @@
 //! ai-session: see README.md.
 #![forbid(unsafe_code)]
 #![doc = include_str!("../README.md")]
+
+mod autostart;
+mod client;
+mod error;
+mod framing;
+mod limits;
+mod manager;
+mod paths;
+pub mod protocol;
+mod server;
+
+pub use autostart::{AutoStart, connect_or_start};
+pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
+pub use error::{Error, Result};
+pub use limits::raise_fd_limit;
+pub use manager::{AttachStream, ManagerConfig, SessionManager};
+pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
+pub use server::{Server, ServerOptions, ShutdownHandle};

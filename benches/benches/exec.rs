@@ -1,0 +1,433 @@
+//! `cargo xtask bench exec`: command round trip and session creation, ai-session beside tmux and
+//! a raw PTY, all measured in the same run on the same machine.
+//!
+//! - exec round trip: `exec echo X<i>` over one persistent client connection to a release-built
+//!   daemon, vs tmux `send-keys` + polling `capture-pane -p` for the marker (each a fork+exec of
+//!   the tmux client, as agent harnesses do; private `-L` socket, `bash --norc --noprofile` pane),
+//!   vs a raw PTY echo (portable-pty + interactive `bash --norc --noprofile`).
+//! - session creation: `session.new` (returns when the shell's first prompt arrived) vs
+//!   `tmux new-session -d` vs a raw PTY spawn of bash waiting for its first prompt.
+//!
+//! Environment: `AI_SESSION_BIN` (the daemon binary, required), `EXEC_BENCH_OUT` (JSON path),
+//! `EXEC_BENCH_ITERS` (exec iterations, default 1000), `EXEC_BENCH_CREATE` (creations, default 100).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ai_session::protocol::{ExecParams, NewSessionParams};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::json;
+
+fn main() {
+    // `cargo bench` passes `--bench`; this harness has no options of its own.
+    let bin = PathBuf::from(std::env::var("AI_SESSION_BIN").expect(
+        "set AI_SESSION_BIN to a release ai-session binary (cargo xtask bench exec does this)",
+    ));
+    let iters = env_usize("EXEC_BENCH_ITERS", 1000);
+    let creations = env_usize("EXEC_BENCH_CREATE", 100);
+    let tmux_iters = (iters / 5).max(50);
+    let out_path = std::env::var("EXEC_BENCH_OUT").ok().map(PathBuf::from);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let daemon = Daemon::start(&bin);
+
+    eprintln!("exec round trip: ai-session ({iters}) ...");
+    let ours_exec = runtime.block_on(ours_exec(&daemon, iters));
+    eprintln!("exec round trip: raw PTY echo ({iters}) ...");
+    let raw_exec = raw_pty_echo(iters);
+    eprintln!("exec round trip: tmux ({tmux_iters}) ...");
+    let tmux_exec = tmux_round_trip(tmux_iters);
+
+    eprintln!("session creation: ai-session ({creations}) ...");
+    let ours_new = runtime.block_on(ours_create(&daemon, creations));
+    eprintln!("session creation: raw PTY spawn ({creations}) ...");
+    let raw_new = raw_pty_spawn(creations);
+    eprintln!("session creation: tmux new-session -d ({creations}) ...");
+    let tmux_new = tmux_create(creations);
+    drop(daemon);
+
+    let exec = [
+        ("ai-session exec (persistent connection)", &ours_exec),
+        ("tmux send-keys + capture-pane polling", &tmux_exec),
+        ("raw PTY echo (portable-pty + bash)", &raw_exec),
+    ];
+    let create = [
+        ("ai-session session.new (shell ready)", &ours_new),
+        ("tmux new-session -d", &tmux_new),
+        ("raw PTY spawn of bash (first prompt)", &raw_new),
+    ];
+    println!("\n== exec round trip (ms) ==");
+    print_table(&exec);
+    let speedup = tmux_exec.p50 / ours_exec.p50;
+    let over_raw = ours_exec.p50 - raw_exec.p50;
+    println!(
+        "tmux/ours p50 = {speedup:.1}x (target >= 10x: {})",
+        verdict(speedup >= 10.0)
+    );
+    println!(
+        "ours/raw p50 = {:.2}x; ours - raw = {over_raw:.3} ms (target <= 1 ms: {})",
+        ours_exec.p50 / raw_exec.p50,
+        verdict(over_raw <= 1.0)
+    );
+    println!("\n== session creation (ms) ==");
+    print_table(&create);
+    let create_ratio = ours_new.p50 / raw_new.p50;
+    println!(
+        "ours/raw p50 = {create_ratio:.2}x (target <= 1.5x: {}); ours/tmux p50 = {:.2}x",
+        verdict(create_ratio <= 1.5),
+        ours_new.p50 / tmux_new.p50
+    );
+
+    let report = json!({
+        "exec_round_trip_ms": {
+            "ai_session": ours_exec.to_json(),
+            "tmux": tmux_exec.to_json(),
+            "raw_pty_echo": raw_exec.to_json(),
+            "ratio_tmux_over_ours_p50": speedup,
+            "ours_minus_raw_p50_ms": over_raw,
+            "targets": { "tmux_over_ours_min": 10.0, "ours_minus_raw_max_ms": 1.0 },
+            "met": speedup >= 10.0 && over_raw <= 1.0,
+        },
+        "session_creation_ms": {
+            "ai_session": ours_new.to_json(),
+            "tmux": tmux_new.to_json(),
+            "raw_pty_spawn": raw_new.to_json(),
+            "ratio_ours_over_raw_p50": create_ratio,
+            "targets": { "ours_over_raw_max": 1.5 },
+            "met": create_ratio <= 1.5,
+        },
+    });
+    if let Some(path) = out_path {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create output dir");
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&report).unwrap()).expect("write JSON");
+        println!("\nJSON: {}", path.display());
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Latency samples in ms.
+struct Stats {
+    n: usize,
+    p50: f64,
+    p99: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<f64>) -> Stats {
+        samples.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            let idx = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+            samples[idx.saturating_sub(1).min(samples.len() - 1)]
+        };
+        Stats {
+            n: samples.len(),
+            p50: pct(50.0),
+            p99: pct(99.0),
+            min: samples[0],
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({ "n": self.n, "p50": self.p50, "p99": self.p99, "min": self.min, "max": self.max })
+    }
+}
+
+fn print_table(rows: &[(&str, &Stats)]) {
+    println!(
+        "{:<42} {:>6} {:>9} {:>9} {:>9} {:>9}",
+        "", "n", "p50", "p99", "min", "max"
+    );
+    for (name, s) in rows {
+        println!(
+            "{name:<42} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            s.n, s.p50, s.p99, s.min, s.max
+        );
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A daemon in a private home, started in the foreground and killed on drop.
+struct Daemon {
+    child: Child,
+    home: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(bin: &Path) -> Daemon {
+        let home = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(bin)
+            .args(["server", "--name", "bench"])
+            .env("AI_SESSION_HOME", home.path())
+            .env("AI_SESSION_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the daemon");
+        let socket = home.path().join("run/bench.sock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Daemon { child, home }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.home.path().join("run/bench.sock")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn ours_exec(daemon: &Daemon, iters: usize) -> Stats {
+    let mut client = ai_session::Client::connect(&daemon.socket())
+        .await
+        .expect("connect");
+    let info = client
+        .new_session(&NewSessionParams::default())
+        .await
+        .expect("session.new");
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..iters + 50 {
+        let params = ExecParams {
+            session: info.id.clone(),
+            command: format!("echo X{i}"),
+            timeout_ms: None,
+            create: false,
+        };
+        let t0 = Instant::now();
+        let result = client.exec(&params).await.expect("exec");
+        let took = ms(t0);
+        assert_eq!(result.exit_code, Some(0));
+        assert_eq!(result.output.text, format!("X{i}\n"));
+        if i >= 50 {
+            samples.push(took);
+        }
+    }
+    client.kill_session(&info.id).await.expect("kill");
+    Stats::of(samples)
+}
+
+async fn ours_create(daemon: &Daemon, n: usize) -> Stats {
+    let mut client = ai_session::Client::connect(&daemon.socket())
+        .await
+        .expect("connect");
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + 5 {
+        let t0 = Instant::now();
+        let info = client
+            .new_session(&NewSessionParams::default())
+            .await
+            .expect("session.new");
+        let took = ms(t0);
+        client.kill_session(&info.id).await.expect("kill");
+        if i >= 5 {
+            samples.push(took);
+        }
+    }
+    Stats::of(samples)
+}
+
+fn pty_size() -> PtySize {
+    PtySize {
+        rows: 50,
+        cols: 200,
+        pixel_width: 0,
+        pixel_height: 0,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn bash_builder() -> CommandBuilder {
+    let mut cmd = CommandBuilder::new("bash");
+    cmd.args(["--norc", "--noprofile", "-i"]);
+    cmd.env("PS1", "$ ");
+    cmd.env("TERM", "dumb");
+    cmd
+}
+
+fn raw_pty_echo(iters: usize) -> Stats {
+    let pair = native_pty_system().openpty(pty_size()).expect("openpty");
+    let mut child = pair.slave.spawn_command(bash_builder()).expect("spawn");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().expect("reader");
+    let mut writer = pair.master.take_writer().expect("writer");
+    let mut buf = vec![0u8; 65536];
+    let mut acc = Vec::new();
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..iters + 50 {
+        let needle = format!("\nX{i}\r\n");
+        acc.clear();
+        let t0 = Instant::now();
+        writer.write_all(format!("echo X{i}\n").as_bytes()).unwrap();
+        writer.flush().unwrap();
+        loop {
+            let k = reader.read(&mut buf).expect("read");
+            assert!(k > 0, "bash exited");
+            acc.extend_from_slice(&buf[..k]);
+            if find(&acc, needle.as_bytes()) {
+                break;
+            }
+        }
+        if i >= 50 {
+            samples.push(ms(t0));
+        }
+    }
+    let _ = writer.write_all(b"exit\n");
+    drop(writer);
+    let _ = child.kill();
+    let _ = child.wait();
+    Stats::of(samples)
+}
+
+fn raw_pty_spawn(n: usize) -> Stats {
+    let pty = native_pty_system();
+    let mut samples = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 4096];
+    for i in 0..n + 5 {
+        let t0 = Instant::now();
+        let pair = pty.openpty(pty_size()).expect("openpty");
+        let mut child = pair.slave.spawn_command(bash_builder()).expect("spawn");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let mut acc = Vec::new();
+        while !find(&acc, b"$ ") {
+            let k = reader.read(&mut buf).expect("read");
+            assert!(k > 0, "bash exited before its prompt");
+            acc.extend_from_slice(&buf[..k]);
+        }
+        let took = ms(t0);
+        // Teardown is not measured: signal and reap directly (portable-pty's kill() polls).
+        if let Some(pid) = child.process_id() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let _ = child.wait();
+        drop(pair.master);
+        if i >= 5 {
+            samples.push(took);
+        }
+    }
+    Stats::of(samples)
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            socket: format!("ais-bench-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-f", "/dev/null", "-L", &self.socket])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .expect("tmux (apt-get install tmux)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_round_trip(iters: usize) -> Stats {
+    let tmux = Tmux::new();
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "rt",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "bash --norc --noprofile",
+    ]);
+    tmux.run(&["send-keys", "-t", "rt", "PS1='$ '; clear", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..iters + 10 {
+        let marker = format!("MARK_{i}");
+        let t0 = Instant::now();
+        tmux.run(&["send-keys", "-t", "rt", &format!("echo {marker}"), "Enter"]);
+        while !tmux
+            .run(&["capture-pane", "-p", "-t", "rt"])
+            .lines()
+            .any(|l| l.trim_end() == marker)
+        {}
+        if i >= 10 {
+            samples.push(ms(t0));
+        }
+        if i % 40 == 39 {
+            // Keep the screen small so capture and search cost stay constant.
+            tmux.run(&["send-keys", "-t", "rt", "clear", "Enter"]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Stats::of(samples)
+}
+
+fn tmux_create(n: usize) -> Stats {
+    let tmux = Tmux::new();
+    tmux.run(&["new-session", "-d", "-s", "keep", "bash --norc --noprofile"]);
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + 5 {
+        let name = format!("s{i}");
+        let t0 = Instant::now();
+        tmux.run(&["new-session", "-d", "-s", &name, "bash --norc --noprofile"]);
+        let took = ms(t0);
+        tmux.run(&["kill-session", "-t", &name]);
+        if i >= 5 {
+            samples.push(took);
+        }
+    }
+    Stats::of(samples)
+}

@@ -1,0 +1,115 @@
+//! `ai-session exec`: run one command in a session.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use ai_session::protocol::{ExecParams, ExecResult, ExecState};
+
+use crate::common::{self, Global, exit};
+
+/// Run a command in a session (default session `default`, created if needed) and wait until it
+/// finishes, waits for terminal input, or times out.
+///
+/// The command line is typed at the session's shell prompt, so `cd`, variables and functions
+/// persist between calls. Text mode prints the output and exits with the command's exit code
+/// (124 if it timed out, 125 if it is waiting for input: then the last screen lines go to
+/// stderr; answer with `ai-session send`). JSON mode always exits 0 once it printed a result:
+/// {session, command, state: exited|awaiting_input|timed_out, exit_code, duration_ms, cwd,
+/// output: {text, bytes, range: {start, end}}, screen_tail}.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  ai-session exec -- 'exit 3'; echo $?            prints 3
+  ai-session exec -- cd /tmp                      the session's cwd is now /tmp
+  ai-session exec --format json -- pwd            {\"state\":\"exited\",\"exit_code\":0,\"cwd\":\"/tmp\",...}
+  ai-session exec --timeout 5 -- sleep 60         interrupted after 5 s (exit 124)
+  ai-session exec --format json -- 'read x'       state awaiting_input; then:
+  ai-session send -s default --keys C-c           interrupt it")]
+pub struct ExecArgs {
+    /// Session id or name.
+    #[arg(short, long, default_value = "default")]
+    pub session: String,
+    /// Interrupt the command after this many seconds (SIGINT, then SIGTERM, then SIGKILL to its
+    /// process group); the session survives.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Fail instead of creating the session when it does not exist.
+    #[arg(long)]
+    pub no_create: bool,
+    /// The command line; several words are joined with spaces.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs `exec`.
+pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let timeout_ms = args
+        .timeout
+        .map(|secs| {
+            anyhow::ensure!(
+                secs.is_finite() && secs > 0.0,
+                "--timeout must be a positive number of seconds, got {secs}"
+            );
+            Ok((secs * 1000.0).ceil() as u64)
+        })
+        .transpose()?;
+    let params = ExecParams {
+        session: args.session,
+        command: args.command.join(" "),
+        timeout_ms,
+        create: !args.no_create,
+    };
+    let result = common::client_runtime()?.block_on(async {
+        let mut client = common::connect(global).await?;
+        anyhow::Ok(client.exec(&params).await?)
+    })?;
+    if global.json() {
+        common::print_json(&result)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    print_text(&result)?;
+    Ok(ExitCode::from(text_exit_code(&result)))
+}
+
+fn print_text(result: &ExecResult) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(result.output.text.as_bytes())?;
+    if !result.output.text.is_empty() && !result.output.text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    match result.state {
+        ExecState::Exited => {}
+        ExecState::AwaitingInput => {
+            eprintln!(
+                "ai-session: the command is waiting for terminal input in session {:?}; screen:",
+                result.session
+            );
+            for line in result.screen_tail.iter().flatten() {
+                eprintln!("  | {line}");
+            }
+            eprintln!(
+                "answer with `ai-session send -s {0} 'TEXT' --keys Enter`, interrupt with `ai-session send -s {0} --keys C-c`",
+                result.session
+            );
+        }
+        ExecState::TimedOut => {
+            eprintln!(
+                "ai-session: the command timed out after {} ms and was interrupted; session {:?} is still usable",
+                result.duration_ms, result.session
+            );
+        }
+    }
+    Ok(())
+}
+
+fn text_exit_code(result: &ExecResult) -> u8 {
+    match result.state {
+        // Exit statuses are 0..=255; a shell reports signals as 128+n, already in range.
+        ExecState::Exited => result.exit_code.map_or(exit::FAILURE, |c| {
+            u8::try_from(c.rem_euclid(256)).unwrap_or(exit::FAILURE)
+        }),
+        ExecState::AwaitingInput => exit::EXEC_AWAITING_INPUT,
+        ExecState::TimedOut => exit::EXEC_TIMED_OUT,
+    }
+}

@@ -1,0 +1,250 @@
+//! Terminal I/O commands: `send`, `read`, `wait`, `history`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use ai_session::protocol::{HistoryParams, ReadParams, SendParams, WaitParams, WaitReason};
+use base64::Engine as _;
+
+use crate::common::{self, Global, exit};
+
+/// Type text or named keys into a session.
+///
+/// Without --keys the TEXT words are joined with spaces and typed literally (add --enter to
+/// press Enter after them). With --keys every word is a key name: C-c, C-d, C-\, M-x, Enter, Tab,
+/// Escape, BSpace, Up, Down, Left, Right, Home, End, PageUp, PageDown, Delete, F1..F12.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  ai-session send -s default --keys C-c         interrupt the foreground command
+  ai-session send -s default --enter yes        answer a [y/N] prompt
+  ai-session send -s py --keys Up Enter         repeat the last line")]
+pub struct SendArgs {
+    /// Session id or name.
+    #[arg(short, long)]
+    pub session: String,
+    /// Treat every word as a key name instead of text.
+    #[arg(long)]
+    pub keys: bool,
+    /// Press Enter after the text.
+    #[arg(long)]
+    pub enter: bool,
+    /// The text, or key names with --keys.
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub text: Vec<String>,
+}
+
+/// Read a session's output incrementally (or its current screen).
+///
+/// Output is addressed by absolute byte offsets: pass the `next_offset` of the previous read as
+/// --since to get only what is new. Text mode prints the output on stdout and
+/// `next_offset=N` on stderr.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  ai-session read -s build                       everything still in the scrollback
+  ai-session read -s build --since 40960         only output after byte 40960
+  ai-session read -s top --screen                what a person would see now (TUIs)
+  ai-session read -s build --raw > out.bin       exact bytes, escape sequences included")]
+pub struct ReadArgs {
+    /// Session id or name.
+    #[arg(short, long)]
+    pub session: String,
+    /// Start at this scrollback offset.
+    #[arg(long, value_name = "OFFSET", default_value_t = 0)]
+    pub since: u64,
+    /// At most this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<usize>,
+    /// Print the current screen instead of the scrollback.
+    #[arg(long, conflicts_with_all = ["since", "raw"])]
+    pub screen: bool,
+    /// Write the exact bytes (escape sequences included) instead of text.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// Wait until the session prints something matching a regex, goes quiet, or a timeout passes.
+///
+/// Watches output from now on (or from --since). With neither --for nor --idle, returns on the
+/// next output. Exit code 0 when the condition was met, 4 on timeout or when the shell exited.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  ai-session wait -s srv --for 'Listening on' --timeout 30
+  ai-session wait -s build --idle 2000           until 2 s without output")]
+pub struct WaitArgs {
+    /// Session id or name.
+    #[arg(short, long)]
+    pub session: String,
+    /// Regex to wait for (Rust regex syntax).
+    #[arg(long = "for", value_name = "REGEX")]
+    pub pattern: Option<String>,
+    /// Return after this many ms without output.
+    #[arg(long, value_name = "MS")]
+    pub idle: Option<u64>,
+    /// Give up after this many seconds (default 30).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Watch from this scrollback offset instead of the current end.
+    #[arg(long, value_name = "OFFSET")]
+    pub since: Option<u64>,
+}
+
+/// List the commands a session ran: id, exit code, duration, cwd, command line, output range.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Example:
+  ai-session history -s default --limit 5 --format json")]
+pub struct HistoryArgs {
+    /// Session id or name.
+    #[arg(short, long)]
+    pub session: String,
+    /// Only the last N commands.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// Runs `send`.
+pub fn send(args: SendArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let mut params = SendParams {
+        session: args.session,
+        ..Default::default()
+    };
+    if args.keys {
+        params.keys = args.text;
+    } else {
+        params.text = Some(args.text.join(" "));
+    }
+    if args.enter {
+        params.keys.push("Enter".into());
+    }
+    let result = common::client_runtime()?.block_on(async {
+        let mut client = common::connect(global).await?;
+        anyhow::Ok(client.send(&params).await?)
+    })?;
+    if global.json() {
+        common::print_json(&result)?;
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Runs `read`.
+pub fn read(args: ReadArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let runtime = common::client_runtime()?;
+    if args.screen {
+        let screen = runtime.block_on(async {
+            let mut client = common::connect(global).await?;
+            anyhow::Ok(client.screen(&args.session).await?)
+        })?;
+        if global.json() {
+            common::print_json(&screen)?;
+        } else {
+            let mut out = std::io::stdout().lock();
+            for line in &screen.lines {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let params = ReadParams {
+        session: args.session,
+        since: args.since,
+        max_bytes: args.max_bytes,
+        raw: args.raw,
+    };
+    let result = runtime.block_on(async {
+        let mut client = common::connect(global).await?;
+        anyhow::Ok(client.read(&params).await?)
+    })?;
+    if global.json() {
+        common::print_json(&result)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    let mut out = std::io::stdout().lock();
+    match &result.data_base64 {
+        Some(data) if args.raw => {
+            out.write_all(&base64::engine::general_purpose::STANDARD.decode(data)?)?;
+        }
+        _ => out.write_all(result.text.as_bytes())?,
+    }
+    out.flush()?;
+    eprintln!("next_offset={}", result.next_offset);
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Runs `wait`.
+pub fn wait(args: WaitArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.timeout.is_finite() && args.timeout > 0.0,
+        "--timeout must be a positive number of seconds, got {}",
+        args.timeout
+    );
+    let params = WaitParams {
+        session: args.session,
+        pattern: args.pattern,
+        idle_ms: args.idle,
+        timeout_ms: Some((args.timeout * 1000.0).ceil() as u64),
+        since: args.since,
+    };
+    let result = common::client_runtime()?.block_on(async {
+        let mut client = common::connect(global).await?;
+        anyhow::Ok(client.wait(&params).await?)
+    })?;
+    let met = matches!(
+        result.reason,
+        WaitReason::Matched | WaitReason::Idle | WaitReason::Output
+    );
+    if global.json() {
+        common::print_json(&result)?;
+    } else {
+        let reason = serde_json::to_value(result.reason)?;
+        match &result.matched {
+            Some(m) => println!("{} {m:?}", reason.as_str().unwrap_or("?")),
+            None => println!("{}", reason.as_str().unwrap_or("?")),
+        }
+        eprintln!("next_offset={}", result.next_offset);
+    }
+    Ok(ExitCode::from(if met {
+        exit::OK
+    } else {
+        exit::WAIT_FAILED
+    }))
+}
+
+/// Runs `history`.
+pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let params = HistoryParams {
+        session: args.session,
+        limit: args.limit,
+    };
+    let result = common::client_runtime()?.block_on(async {
+        let mut client = common::connect(global).await?;
+        anyhow::Ok(client.history(&params).await?)
+    })?;
+    if global.json() {
+        common::print_json(&result)?;
+        return Ok(ExitCode::from(exit::OK));
+    }
+    println!(
+        "{:>5} {:>5} {:>9} {:>21}  {:<24} COMMAND",
+        "ID", "EXIT", "MS", "OUTPUT", "CWD"
+    );
+    for c in &result.commands {
+        let ms = c.ended_at_ms.map_or_else(
+            || "-".to_owned(),
+            |end| end.saturating_sub(c.started_at_ms).to_string(),
+        );
+        println!(
+            "{:>5} {:>5} {:>9} {:>21}  {:<24} {}",
+            c.id,
+            c.exit_code
+                .map_or_else(|| "-".to_owned(), |e| e.to_string()),
+            ms,
+            format!("{}..{}", c.output.start, c.output.end),
+            c.cwd.as_deref().unwrap_or("-"),
+            c.command
+        );
+    }
+    Ok(ExitCode::from(exit::OK))
+}

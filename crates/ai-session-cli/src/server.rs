@@ -1,0 +1,167 @@
+//! Daemon commands: `server`, `status`, `kill-server`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use ai_session::{Home, ManagerConfig, Server, ServerOptions, SessionManager};
+
+use crate::common::{self, Global, exit};
+
+/// Run the daemon in the foreground. It owns all sessions and listens on
+/// `$AI_SESSION_HOME/run/<NAME>.sock` (directory 0700, socket 0600); connections from another
+/// uid are refused. Clients start it automatically, so running it by hand is only needed for
+/// debugging. SIGINT/SIGTERM stop it (every session is killed).
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  ai-session server                        foreground, logs on stderr
+  AI_SESSION_LOG=debug ai-session server --name test")]
+pub struct ServerArgs {
+    /// Server name (default: --server, i.e. `default`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Detach from the terminal (own session); used by auto-start, whose stdio goes to
+    /// `$AI_SESSION_HOME/log/<NAME>.log`.
+    #[arg(long, hide = true)]
+    pub daemonize: bool,
+}
+
+/// Stop the daemon: every session is killed and its processes reaped. Succeeds (exit 0) when no
+/// daemon is running.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "Example:\n  ai-session kill-server")]
+pub struct KillServerArgs {}
+
+/// Show whether the daemon runs (never starts it): pid, protocol version, capabilities and the
+/// number of sessions. Exit code 3 when it is not running.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = "Example:\n  ai-session status --format json")]
+pub struct StatusArgs {}
+
+/// Runs `server`.
+pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let name = args.name.unwrap_or_else(|| global.server.clone());
+    init_logging();
+    if args.daemonize {
+        // Leave the client's session and process group, so its terminal's hangup or Ctrl-C
+        // never reaches the daemon. Fails only if we already lead a group: fine either way.
+        let _ = nix::unistd::setsid();
+    }
+    ai_session::raise_fd_limit();
+    let home = Home::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ai-session-daemon")
+        .build()?;
+    runtime.block_on(async {
+        let manager = SessionManager::new(ManagerConfig::default());
+        let server = Server::bind(ServerOptions::new(home, name), manager)?;
+        let handle = server.shutdown_handle();
+        let signals = tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!(signal = "TERM", "stopping"),
+                _ = int.recv() => tracing::info!(signal = "INT", "stopping"),
+            }
+            handle.shutdown();
+        });
+        let outcome = server.run().await;
+        signals.abort();
+        outcome
+    })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AI_SESSION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Runs `kill-server`.
+pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
+    let socket = home.socket_path(&global.server);
+    let stopped = common::client_runtime()?.block_on(async {
+        let Some(mut client) = common::connect_existing(global).await? else {
+            return anyhow::Ok(false);
+        };
+        let pid = client.hello().await?.pid;
+        client.shutdown_server().await?;
+        // Return once the daemon process is gone (its sessions are killed and reaped before
+        // it exits), so a following command starts a fresh one.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_exists(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while socket.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        anyhow::Ok(true)
+    })?;
+    if global.json() {
+        common::print_json(&serde_json::json!({ "stopped": stopped }))?;
+    } else if stopped {
+        println!("daemon {} stopped", global.server);
+    } else {
+        println!("no daemon {} was running", global.server);
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// True while `pid` exists (a zombie counts as gone: it no longer runs).
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `status`.
+pub fn status(_args: StatusArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let status = common::client_runtime()?.block_on(async {
+        let Some(mut client) = common::connect_existing(global).await? else {
+            return anyhow::Ok(None);
+        };
+        let hello = client.hello().await?;
+        let sessions = client.list_sessions().await?.sessions.len();
+        anyhow::Ok(Some((hello, sessions)))
+    })?;
+    let Some((hello, sessions)) = status else {
+        if global.json() {
+            common::print_json(&serde_json::json!({ "running": false }))?;
+        } else {
+            println!("no daemon {} is running", global.server);
+        }
+        return Ok(ExitCode::from(exit::UNREACHABLE));
+    };
+    if global.json() {
+        common::print_json(&serde_json::json!({
+            "running": true, "hello": hello, "sessions": sessions
+        }))?;
+    } else {
+        println!(
+            "daemon {} running: pid {}, version {}, protocol {}, {} session(s)\ncapabilities: {}",
+            hello.server_name,
+            hello.pid,
+            hello.server_version,
+            hello.protocol_version,
+            sessions,
+            hello.capabilities.join(" ")
+        );
+    }
+    Ok(ExitCode::from(exit::OK))
+}

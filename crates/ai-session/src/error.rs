@@ -1,0 +1,129 @@
+//! The facade's error type.
+
+use std::path::{Path, PathBuf};
+
+use crate::protocol::codes;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the session manager, the daemon or the client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Neither `$AI_SESSION_HOME` nor `$HOME` is set.
+    #[error("cannot find the ai-session home: set AI_SESSION_HOME or HOME")]
+    NoHome,
+
+    /// A filesystem or socket operation failed.
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("create directory", "bind socket", ...).
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A server or session name that is not a safe identifier.
+    #[error(
+        "invalid {what} name {name:?}: use 1-64 characters of A-Z a-z 0-9 _ . - (not starting with '.')"
+    )]
+    InvalidName {
+        /// "server" or "session".
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+    },
+
+    /// Another daemon already holds this server name's pidfile lock.
+    #[error("a daemon named {name:?} is already running (pidfile {} is locked)", pidfile.display())]
+    AlreadyRunning {
+        /// The server name.
+        name: String,
+        /// The locked pidfile.
+        pidfile: PathBuf,
+    },
+
+    /// No daemon answers on the socket.
+    #[error("cannot connect to the ai-session daemon at {}: {source} (start it with `ai-session server`)", path.display())]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The connect error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An auto-started daemon did not come up.
+    #[error("the ai-session daemon did not start: {reason} (see its log {})", log.display())]
+    DaemonStart {
+        /// Why we gave up.
+        reason: String,
+        /// The daemon's log file.
+        log: PathBuf,
+    },
+
+    /// The daemon answered a request with a JSON-RPC error.
+    #[error("{message} (error {code})")]
+    Rpc {
+        /// JSON-RPC error code (see [`codes`]).
+        code: i64,
+        /// Human-readable message from the daemon.
+        message: String,
+    },
+
+    /// The peer sent something that is not valid protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// No session with this id or name.
+    #[error("no session named {0:?} (list them with `ai-session ls`)")]
+    SessionNotFound(String),
+
+    /// A session with this name already exists.
+    #[error("a session named {0:?} already exists (pick another --name or kill it first)")]
+    SessionExists(String),
+
+    /// A request parameter is out of range or inconsistent.
+    #[error("invalid parameter `{field}`: {reason}")]
+    InvalidParam {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// The PTY engine failed.
+    #[error(transparent)]
+    Pty(#[from] ai_session_pty::PtyError),
+
+    /// The manager is shutting down and takes no new work.
+    #[error("the session manager is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The JSON-RPC error code the daemon answers with for this error.
+    pub fn rpc_code(&self) -> i64 {
+        match self {
+            Self::Rpc { code, .. } => *code,
+            Self::SessionNotFound(_) => codes::SESSION_NOT_FOUND,
+            Self::SessionExists(_) => codes::SESSION_EXISTS,
+            Self::InvalidName { .. } | Self::InvalidParam { .. } => codes::INVALID_PARAMS,
+            Self::Pty(_) => codes::SESSION_FAILED,
+            Self::ShuttingDown => codes::SHUTTING_DOWN,
+            _ => codes::INTERNAL_ERROR,
+        }
+    }
+}

@@ -1,0 +1,670 @@
+//! [`SessionManager`]: owns PTY sessions by id; usable embedded (no daemon) or behind the server.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ai_session_pty::{ExecOptions, PtySession, SessionConfig, Size, UnknownKey};
+use base64::Engine as _;
+
+use crate::error::{Error, Result};
+use crate::protocol as p;
+use ai_session_output::normalize as terminal_text;
+
+/// How long `session.new` waits for the shell's first prompt.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes one `read` returns.
+const MAX_READ_BYTES: usize = 1 << 20;
+/// Longest `wait` (ms) when none is given.
+const DEFAULT_WAIT_MS: u64 = 30_000;
+/// `wait` keeps at most this much of the output it saw, for its `text`.
+const WAIT_TEXT_BYTES: usize = 64 << 10;
+
+/// Defaults for sessions the manager creates.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Shell when a request names none.
+    pub default_shell: String,
+    /// Terminal size when a request gives none.
+    pub default_size: Size,
+    /// Scrollback ring per session, bytes.
+    pub scrollback_limit: usize,
+    /// Refuse to create more sessions than this.
+    pub max_sessions: usize,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            default_shell: "bash".into(),
+            default_size: Size {
+                cols: 200,
+                rows: 50,
+            },
+            scrollback_limit: SessionConfig::default().scrollback_limit,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+/// Owns sessions by id and runs commands in them. Cheap to clone (shared state).
+///
+/// ```no_run
+/// # async fn demo() -> ai_session::Result<()> {
+/// use ai_session::{ManagerConfig, SessionManager, protocol::ExecParams};
+/// let manager = SessionManager::new(ManagerConfig::default());
+/// let result = manager
+///     .exec(ExecParams { session: "default".into(), command: "echo hi".into(), timeout_ms: None, create: true })
+///     .await?;
+/// assert_eq!(result.exit_code, Some(0));
+/// manager.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ManagerConfig,
+    sessions: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Names being created right now (spawning happens outside the map lock).
+    reserved: Mutex<HashSet<String>>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    shell: String,
+    created_at_ms: u64,
+    pty: PtySession,
+}
+
+impl SessionManager {
+    /// An empty manager.
+    pub fn new(config: ManagerConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                sessions: RwLock::new(HashMap::new()),
+                reserved: Mutex::new(HashSet::new()),
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Creates a session and waits until its shell is ready for commands.
+    pub async fn create(&self, params: p::NewSessionParams) -> Result<p::SessionInfo> {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        let id = self.reserve_id(params.name.as_deref())?;
+        let outcome = self.spawn(&id, params).await;
+        let mut reserved = lock(&self.inner.reserved);
+        reserved.remove(&id);
+        let entry = outcome?;
+        let info = entry.info();
+        write(&self.inner.sessions).insert(id, entry);
+        drop(reserved);
+        Ok(info)
+    }
+
+    fn reserve_id(&self, name: Option<&str>) -> Result<String> {
+        let mut reserved = lock(&self.inner.reserved);
+        let sessions = read(&self.inner.sessions);
+        if sessions.len() + reserved.len() >= self.inner.config.max_sessions {
+            return Err(Error::InvalidParam {
+                field: "name",
+                reason: format!(
+                    "the daemon already has {} sessions (limit); kill some first",
+                    self.inner.config.max_sessions
+                ),
+            });
+        }
+        let id = match name {
+            Some(name) => {
+                validate_session_name(name)?;
+                if sessions.contains_key(name) || reserved.contains(name) {
+                    return Err(Error::SessionExists(name.to_owned()));
+                }
+                name.to_owned()
+            }
+            None => loop {
+                let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let candidate = format!("s{n}");
+                if !sessions.contains_key(&candidate) && !reserved.contains(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        reserved.insert(id.clone());
+        Ok(id)
+    }
+
+    async fn spawn(&self, id: &str, params: p::NewSessionParams) -> Result<Arc<Entry>> {
+        let config = &self.inner.config;
+        let shell = params.shell.unwrap_or_else(|| config.default_shell.clone());
+        let size = Size {
+            cols: params.cols.unwrap_or(config.default_size.cols),
+            rows: params.rows.unwrap_or(config.default_size.rows),
+        };
+        check_size(size)?;
+        let session_config = SessionConfig {
+            program: vec![shell.clone()],
+            cwd: params.cwd.map(PathBuf::from),
+            env: params.env,
+            size,
+            scrollback_limit: config.scrollback_limit,
+            ..SessionConfig::default()
+        };
+        let pty = PtySession::spawn(session_config).await?;
+        // "Created" means ready for commands: the first prompt has been seen.
+        if pty.shell_kind().is_some()
+            && let Err(e) = pty.wait_ready(READY_TIMEOUT).await
+        {
+            pty.kill().await;
+            return Err(e.into());
+        }
+        tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
+        Ok(Arc::new(Entry {
+            id: id.to_owned(),
+            shell,
+            created_at_ms: now_ms(),
+            pty,
+        }))
+    }
+
+    /// All sessions, sorted by id.
+    pub fn list(&self) -> p::SessionList {
+        let mut sessions: Vec<_> = read(&self.inner.sessions)
+            .values()
+            .map(|e| e.info())
+            .collect();
+        sessions.sort_by(|a, b| a.id.cmp(&b.id));
+        p::SessionList { sessions }
+    }
+
+    /// Kills a session: signals its process groups and reaps the shell.
+    pub async fn kill(&self, session: &str) -> Result<p::KillResult> {
+        let entry = write(&self.inner.sessions)
+            .remove(session)
+            .ok_or_else(|| Error::SessionNotFound(session.to_owned()))?;
+        entry.pty.kill().await;
+        tracing::info!(session, "session killed");
+        Ok(p::KillResult {
+            session: entry.id.clone(),
+        })
+    }
+
+    /// Runs a command (creating the session first if asked and needed).
+    pub async fn exec(&self, params: p::ExecParams) -> Result<p::ExecResult> {
+        let entry = match self.get(&params.session) {
+            Ok(entry) if entry.pty.is_alive() || !params.create => entry,
+            Ok(dead) => {
+                // Its shell exited (e.g. `exit 3`): replace it with a fresh one of the same id.
+                self.remove_if_same(&dead);
+                self.get_or_create(&params.session).await?
+            }
+            Err(Error::SessionNotFound(_)) if params.create => {
+                self.get_or_create(&params.session).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let options = ExecOptions {
+            timeout: params.timeout_ms.map(Duration::from_millis),
+            ..ExecOptions::default()
+        };
+        let started = Instant::now();
+        let outcome = entry.pty.exec(&params.command, options).await?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let state = match outcome.state {
+            ai_session_pty::ExecState::Exited => p::ExecState::Exited,
+            ai_session_pty::ExecState::AwaitingInput => p::ExecState::AwaitingInput,
+            ai_session_pty::ExecState::TimedOut => p::ExecState::TimedOut,
+        };
+        let screen_tail = (state != p::ExecState::Exited).then_some(outcome.screen_tail);
+        let record = outcome.record;
+        Ok(p::ExecResult {
+            session: entry.id.clone(),
+            command: params.command,
+            state,
+            exit_code: record.exit_code,
+            duration_ms,
+            cwd: record.cwd.or_else(|| entry.cwd()),
+            output: p::ExecOutput {
+                text: terminal_text(&outcome.output),
+                bytes: record.output.end - record.output.start,
+                range: range(record.output),
+            },
+            screen_tail,
+        })
+    }
+
+    async fn get_or_create(&self, id: &str) -> Result<Arc<Entry>> {
+        let params = p::NewSessionParams {
+            name: Some(id.to_owned()),
+            ..Default::default()
+        };
+        match self.create(params).await {
+            Ok(_) | Err(Error::SessionExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // A concurrent creator may still be spawning it: wait for it to appear.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.get(id) {
+                Ok(entry) => return Ok(entry),
+                Err(e)
+                    if Instant::now() >= deadline || !lock(&self.inner.reserved).contains(id) =>
+                {
+                    return Err(e);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    }
+
+    /// Writes `data_base64`, then `text`, then named `keys`.
+    pub async fn send(&self, params: p::SendParams) -> Result<p::SendResult> {
+        let entry = self.get(&params.session)?;
+        let mut bytes = Vec::new();
+        if let Some(data) = &params.data_base64 {
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| Error::InvalidParam {
+                        field: "data_base64",
+                        reason: e.to_string(),
+                    })?,
+            );
+        }
+        if let Some(text) = &params.text {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        if !bytes.is_empty() {
+            entry.pty.write(&bytes).await?;
+        }
+        if !params.keys.is_empty() {
+            entry.pty.send_keys(&params.keys, UnknownKey::Error).await?;
+        }
+        Ok(p::SendResult { bytes: bytes.len() })
+    }
+
+    /// Reads scrollback from `since`.
+    pub async fn read(&self, params: p::ReadParams) -> Result<p::ReadResult> {
+        let entry = self.get(&params.session)?;
+        let max = params
+            .max_bytes
+            .unwrap_or(MAX_READ_BYTES)
+            .min(MAX_READ_BYTES);
+        let chunk = entry.pty.read(params.since, max);
+        Ok(p::ReadResult {
+            start: chunk.start,
+            next_offset: chunk.next_offset,
+            text: terminal_text(&chunk.data),
+            data_base64: params
+                .raw
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&chunk.data)),
+        })
+    }
+
+    /// The current screen.
+    pub async fn screen(&self, session: &str) -> Result<p::ScreenResult> {
+        let entry = self.get(session)?;
+        Ok(screen_of(&entry.pty))
+    }
+
+    /// Waits for a regex, idleness, new output, the shell's exit, or the timeout.
+    pub async fn wait(&self, params: p::WaitParams) -> Result<p::WaitResult> {
+        let entry = self.get(&params.session)?;
+        let pattern = params
+            .pattern
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| Error::InvalidParam {
+                field: "pattern",
+                reason: e.to_string(),
+            })?;
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
+        let deadline = tokio::time::Instant::now() + timeout;
+        let idle = params.idle_ms.map(Duration::from_millis);
+        let mut changes = entry.pty.subscribe();
+        let mut offset = params.since.unwrap_or_else(|| entry.pty.offsets().1);
+        let mut seen: Vec<u8> = Vec::new();
+        let mut last_output = tokio::time::Instant::now();
+        loop {
+            let chunk = entry.pty.read(offset, MAX_READ_BYTES);
+            if !chunk.data.is_empty() {
+                offset = chunk.next_offset;
+                last_output = tokio::time::Instant::now();
+                seen.extend_from_slice(&chunk.data);
+                if seen.len() > WAIT_TEXT_BYTES {
+                    seen.drain(..seen.len() - WAIT_TEXT_BYTES);
+                }
+                let text = terminal_text(&seen);
+                match &pattern {
+                    Some(re) => {
+                        if let Some(m) = re.find(&text) {
+                            return Ok(wait_result(
+                                p::WaitReason::Matched,
+                                Some(m.as_str().to_owned()),
+                                offset,
+                                text,
+                            ));
+                        }
+                    }
+                    None if idle.is_none() => {
+                        return Ok(wait_result(p::WaitReason::Output, None, offset, text));
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            if !entry.pty.is_alive() {
+                return Ok(wait_result(
+                    p::WaitReason::Exited,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            let idle_at = idle.map(|d| last_output + d);
+            let wake = idle_at.map_or(deadline, |t| t.min(deadline));
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(wait_result(
+                    p::WaitReason::TimedOut,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            if idle_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                return Ok(wait_result(
+                    p::WaitReason::Idle,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The reader ended: the shell is gone; the next loop reports it.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Command records, oldest first.
+    pub async fn history(&self, params: p::HistoryParams) -> Result<p::HistoryResult> {
+        let entry = self.get(&params.session)?;
+        let mut records = entry.pty.history();
+        if let Some(limit) = params.limit {
+            let skip = records.len().saturating_sub(limit);
+            records.drain(..skip);
+        }
+        Ok(p::HistoryResult {
+            session: entry.id.clone(),
+            commands: records
+                .into_iter()
+                .map(|r| p::CommandInfo {
+                    id: r.id,
+                    command: r.command,
+                    started_at_ms: r.started_at,
+                    ended_at_ms: r.ended_at,
+                    exit_code: r.exit_code,
+                    cwd: r.cwd,
+                    output: range(r.output),
+                })
+                .collect(),
+        })
+    }
+
+    /// Changes the terminal size.
+    pub async fn resize(&self, params: p::ResizeParams) -> Result<p::Ack> {
+        let entry = self.get(&params.session)?;
+        let size = Size {
+            cols: params.cols,
+            rows: params.rows,
+        };
+        check_size(size)?;
+        entry.pty.resize(size)?;
+        Ok(p::Ack::OK)
+    }
+
+    /// Sends a signal to the session's foreground process group.
+    pub async fn signal(&self, params: p::SignalParams) -> Result<p::Ack> {
+        let entry = self.get(&params.session)?;
+        let signal = parse_signal(&params.signal)?;
+        entry.pty.signal_foreground(signal)?;
+        Ok(p::Ack::OK)
+    }
+
+    /// Starts streaming a session's output (see [`AttachStream::forward`]).
+    pub async fn attach(&self, session: &str, since: Option<u64>) -> Result<AttachStream> {
+        let entry = self.get(session)?;
+        let changes = entry.pty.subscribe();
+        let screen = screen_of(&entry.pty);
+        let offset = since.unwrap_or_else(|| entry.pty.offsets().1);
+        Ok(AttachStream {
+            start: p::AttachResult { offset, screen },
+            entry,
+            changes,
+            offset,
+        })
+    }
+
+    /// Kills every session (signals all first, then reaps) and refuses new ones.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let entries: Vec<_> = write(&self.inner.sessions)
+            .drain()
+            .map(|(_, e)| e)
+            .collect();
+        let kills = entries.iter().map(|e| e.pty.kill());
+        futures::future::join_all(kills).await;
+        tracing::info!(sessions = entries.len(), "all sessions killed");
+    }
+
+    /// Drops `entry` from the map unless it was already replaced.
+    fn remove_if_same(&self, entry: &Arc<Entry>) {
+        let mut sessions = write(&self.inner.sessions);
+        if sessions
+            .get(&entry.id)
+            .is_some_and(|e| Arc::ptr_eq(e, entry))
+        {
+            sessions.remove(&entry.id);
+        }
+    }
+
+    fn get(&self, session: &str) -> Result<Arc<Entry>> {
+        read(&self.inner.sessions)
+            .get(session)
+            .cloned()
+            .ok_or_else(|| Error::SessionNotFound(session.to_owned()))
+    }
+}
+
+impl Entry {
+    fn cwd(&self) -> Option<String> {
+        self.pty.cwd().map(|c| c.to_string_lossy().into_owned())
+    }
+
+    fn info(&self) -> p::SessionInfo {
+        let size = self.pty.screen().size;
+        p::SessionInfo {
+            id: self.id.clone(),
+            pid: u32::try_from(self.pty.pid()).ok(),
+            shell: self.shell.clone(),
+            cwd: self.cwd(),
+            cols: size.cols,
+            rows: size.rows,
+            created_at_ms: self.created_at_ms,
+            alive: self.pty.is_alive(),
+            commands: self.pty.history().len(),
+            output_offset: self.pty.offsets().1,
+        }
+    }
+}
+
+/// A session's output from an offset on, for `attach`.
+#[derive(Debug)]
+pub struct AttachStream {
+    /// What `attach` answers: the start offset and the current screen.
+    pub start: p::AttachResult,
+    entry: Arc<Entry>,
+    changes: tokio::sync::watch::Receiver<ai_session_pty::Progress>,
+    offset: u64,
+}
+
+impl AttachStream {
+    /// Calls `deliver` with each new chunk until the session ends or `deliver` returns false;
+    /// returns why it stopped (`"exited"` or `"detached"`).
+    pub async fn forward<F, Fut>(mut self, mut deliver: F) -> &'static str
+    where
+        F: FnMut(p::AttachOutput) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        loop {
+            let chunk = self.entry.pty.read(self.offset, 64 << 10);
+            if !chunk.data.is_empty() {
+                self.offset = chunk.next_offset;
+                let output = p::AttachOutput {
+                    session: self.entry.id.clone(),
+                    offset: chunk.start,
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(&chunk.data),
+                };
+                if !deliver(output).await {
+                    return "detached";
+                }
+                continue;
+            }
+            if !self.entry.pty.is_alive() {
+                return "exited";
+            }
+            if self.changes.changed().await.is_err() {
+                // Drain what arrived before the reader stopped, then report the exit.
+                let rest = self.entry.pty.read(self.offset, usize::MAX);
+                if rest.data.is_empty() {
+                    return "exited";
+                }
+            }
+        }
+    }
+}
+
+fn wait_result(
+    reason: p::WaitReason,
+    matched: Option<String>,
+    next_offset: u64,
+    text: String,
+) -> p::WaitResult {
+    p::WaitResult {
+        reason,
+        matched,
+        next_offset,
+        text,
+    }
+}
+
+fn screen_of(pty: &PtySession) -> p::ScreenResult {
+    let screen = pty.screen();
+    p::ScreenResult {
+        rows: screen.size.rows,
+        cols: screen.size.cols,
+        lines: screen.lines,
+        cursor_row: screen.cursor.row,
+        cursor_col: screen.cursor.col,
+    }
+}
+
+fn range(r: ai_session_pty::ByteRange) -> p::ByteRange {
+    p::ByteRange {
+        start: r.start,
+        end: r.end,
+    }
+}
+
+fn check_size(size: Size) -> Result<()> {
+    for (field, value) in [("cols", size.cols), ("rows", size.rows)] {
+        if !(1..=1000).contains(&value) {
+            return Err(Error::InvalidParam {
+                field,
+                reason: format!("{value} is outside 1..=1000"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Session names share the rules of server names (safe, typable).
+fn validate_session_name(name: &str) -> Result<()> {
+    crate::paths::validate_server_name(name).map_err(|_| Error::InvalidName {
+        what: "session",
+        name: name.to_owned(),
+    })
+}
+
+/// `INT`, `SIGINT`, `int` or `2`.
+fn parse_signal(raw: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr as _;
+    let invalid = || Error::InvalidParam {
+        field: "signal",
+        reason: format!(
+            "unknown signal {raw:?}; use a name like INT, TERM, KILL, HUP, QUIT, TSTP, CONT, WINCH, USR1 or a number"
+        ),
+    };
+    if let Ok(n) = raw.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| invalid());
+    }
+    let upper = raw.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| invalid())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("INT").unwrap(), Signal::SIGINT);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

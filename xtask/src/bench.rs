@@ -1,0 +1,78 @@
+//! `cargo xtask bench <group>`: our figure beside its baseline, measured in the same run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::ci::cargo;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub group: BenchGroup,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchGroup {
+    /// Exec round trip vs tmux send-keys+capture-pane vs raw PTY echo, and session creation vs
+    /// `tmux new-session -d` vs a raw PTY spawn; writes target/bench/exec.json.
+    Exec(ExecBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecBenchArgs {
+    /// Exec round trips to measure (tmux gets a fifth of them: each costs ~4 ms).
+    #[arg(long, default_value_t = 1000)]
+    pub iterations: usize,
+    /// Session creations to measure.
+    #[arg(long, default_value_t = 100)]
+    pub creations: usize,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    match &args.group {
+        BenchGroup::Exec(exec) => run_exec(exec),
+    }
+}
+
+fn run_exec(args: &ExecBenchArgs) -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    // The daemon under test is the release binary, as users run it.
+    cargo(&["build", "--release", "--quiet", "-p", "ai-session-cli"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/ai-session");
+    let out = target.join("bench/exec.json");
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo bench -p ai-session-benches --bench exec");
+    let status = Command::new(&cargo_bin)
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ai-session-benches",
+            "--bench",
+            "exec",
+        ])
+        .env("AI_SESSION_BIN", &bin)
+        .env("EXEC_BENCH_OUT", &out)
+        .env("EXEC_BENCH_ITERS", args.iterations.to_string())
+        .env("EXEC_BENCH_CREATE", args.creations.to_string())
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("could not start `{cargo_bin} bench`"))?;
+    if !status.success() {
+        bail!("the exec benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(PathBuf::from)
+        .context("xtask has no parent directory")
+}
