@@ -40,6 +40,7 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
     // If the supervisor dies, so does the sandbox (and with its init, all of it).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .step(Step::Sync, || "PR_SET_PDEATHSIG".into())?;
+    join_cgroup(plan)?;
     wait_for_go(plan.go_read)?;
     install_forwarding_handlers()?;
     nix::unistd::sethostname(SANDBOX_HOSTNAME).step(Step::Hostname, || "sethostname".into())?;
@@ -64,6 +65,21 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
     // entries are closed to the (unprivileged) program even without the ptrace filter.
     nix::sys::prctl::set_dumpable(false).step(Step::Fork, || "PR_SET_DUMPABLE".into())?;
     supervise(program)
+}
+
+/// cgroup v1: move this (single-threaded) process into each group through the `tasks`
+/// descriptors the supervisor opened (see `Cgroup::self_join_handles`).
+fn join_cgroup(plan: &LaunchPlan) -> Result<(), SandboxError> {
+    for fd in &plan.cgroup_join {
+        // SAFETY: the descriptor was opened by the supervisor and inherited; only this
+        // function uses it, and it is closed right after.
+        let handle = unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) };
+        nix::unistd::write(handle, b"0").step(Step::Cgroup, || {
+            "joining the cgroup (write 0 to tasks)".into()
+        })?;
+        let _ = nix::unistd::close(*fd);
+    }
+    Ok(())
 }
 
 fn wait_for_go(fd: RawFd) -> Result<(), SandboxError> {
