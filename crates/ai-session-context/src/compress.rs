@@ -5,7 +5,8 @@
 //! 2. **summarisation**: older entries are replaced by their digests, oldest first;
 //! 3. **relevance**: older entries become one-line summaries, then are evicted, least relevant
 //!    first (BM25 against the task text, recency, importance);
-//! 4. only if the window alone is still too large, window entries are digested, then summarised.
+//! 4. only if the window alone is still too large, window entries are digested, summarised, then
+//!    evicted, oldest first (the newest entry last of all and never evicted).
 //!
 //! Every step only changes which cached rendition is live, so compression does no tokenisation.
 
@@ -130,7 +131,9 @@ impl SessionContext {
     }
 
     fn shrink_window(&mut self, protected: &[bool], target: usize, report: &mut CompressionReport) {
-        for to in [Fidelity::Digest, Fidelity::Summary] {
+        // The newest entry is what the agent is acting on: it is the last to go.
+        let newest = self.messages.len().saturating_sub(1);
+        for to in [Fidelity::Digest, Fidelity::Summary, Fidelity::Evicted] {
             for (index, &is_protected) in protected.iter().enumerate() {
                 if self.current_tokens <= target {
                     return;
@@ -139,12 +142,17 @@ impl SessionContext {
                 if !is_protected || entry.role == Role::System || entry.fidelity >= to {
                     continue;
                 }
+                if to == Fidelity::Evicted && index == newest {
+                    continue;
+                }
                 let before = entry.live_tokens();
-                if entry.rendition(to).is_some_and(|r| r.tokens() < before) {
+                let smaller = entry.rendition(to).map_or(0, |r| r.tokens()) < before;
+                if smaller {
                     self.lower(index, to);
                     match to {
                         Fidelity::Digest => report.digested += 1,
-                        _ => report.summarized += 1,
+                        Fidelity::Summary => report.summarized += 1,
+                        _ => report.evicted += 1,
                     }
                 }
             }

@@ -100,4 +100,27 @@ proptest! {
         prop_assert!(exact <= budget, "{} > {}", exact, budget);
         prop_assert_eq!(ctx.verify_token_counts(), vec![]);
     }
+
+    #[test]
+    fn compression_keeps_the_live_context_under_its_threshold(
+        steps in prop::collection::vec(step(), 1..30),
+        max_tokens in 50usize..3000,
+    ) {
+        let ctx = build(&steps, max_tokens);
+        let threshold = (ctx.compression_threshold() * max_tokens as f64) as usize;
+        let entries = ctx.messages();
+        // Only system messages and the newest entry are never evicted; beyond those the live
+        // total must be under the threshold after every addition.
+        let floor: usize = entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| e.role == Role::System || *i + 1 == entries.len())
+            .map(|(_, e)| e.live_tokens())
+            .sum();
+        prop_assert!(
+            ctx.current_tokens() <= threshold.max(floor),
+            "{} > max({}, {})", ctx.current_tokens(), threshold, floor
+        );
+        prop_assert_eq!(ctx.verify_token_counts(), vec![]);
+    }
 }
