@@ -56,16 +56,53 @@ pub struct Analysis {
 pub fn analyze(command: &str, raw: &[u8], opts: &DigestOptions) -> Analysis {
     let normalized = normalize(raw);
     let kind = detect_kind(command, &normalized);
-    let parse = parsers::parse(kind, command, &normalized, opts.exit_code);
-    let digest = digest::render(&normalized, kind, &parse, opts);
+    let (parsed, digest, tokens_raw) = parse_digest_and_count(&normalized, kind, command, opts);
     let tokens_digest = tokens::count(&digest);
-    let tokens_raw = tokens::count(&normalized);
     Analysis {
         kind,
-        parsed: parse.output,
+        parsed,
         digest,
         tokens_raw,
         tokens_digest,
         normalized,
     }
+}
+
+/// Below this size one thread does everything; above it, counting the whole
+/// output's tokens (the single most expensive step) overlaps with parsing.
+const PARALLEL_COUNT_MIN: usize = 1 << 20;
+
+fn parse_digest_and_count(
+    normalized: &str,
+    kind: OutputKind,
+    command: &str,
+    opts: &DigestOptions,
+) -> (ParsedOutput, String, usize) {
+    let parse_and_digest = || {
+        let lines = parsers::split_lines(normalized);
+        let parse = parsers::parse_lines(kind, command, &lines, opts.exit_code);
+        let digest = digest::render(normalized, &lines, &parse, opts);
+        (parse.output, digest)
+    };
+    let split = (normalized.len() >= PARALLEL_COUNT_MIN)
+        .then(|| tokens::exact_split_point(normalized, normalized.len() / 2))
+        .flatten();
+    let Some(split) = split else {
+        let (parsed, digest) = parse_and_digest();
+        return (parsed, digest, tokens::count(normalized));
+    };
+    let (head, tail) = normalized.split_at(split);
+    std::thread::scope(|scope| {
+        let tail_count = std::thread::Builder::new()
+            .name("token-count".into())
+            .spawn_scoped(scope, || tokens::count(tail));
+        let (parsed, digest) = parse_and_digest();
+        let head_count = tokens::count(head);
+        // A failed spawn or a panicked counter: count here instead.
+        let tail_count = match tail_count {
+            Ok(handle) => handle.join().unwrap_or_else(|_| tokens::count(tail)),
+            Err(_) => tokens::count(tail),
+        };
+        (parsed, digest, head_count + tail_count)
+    })
 }

@@ -27,16 +27,16 @@ const TAIL_LINES: usize = 4;
 /// Head lines offered when there is room.
 const HEAD_LINES: usize = 6;
 /// At most this many pattern-matched lines are considered (bounded work on huge logs).
-const MAX_PATTERN_LINES: usize = 4000;
+const MAX_PATTERN_LINES: usize = 500;
 
 static ERROR_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:error|errors|fatal|panic|panicked|exception|traceback|failed|failure|fail|denied|refused|not found|no such file|timed out|timeout|segmentation fault|core dumped|abort|aborted|critical|unable to|cannot|could not)\b",
+        r"(?i-u)\b(?:error|errors|fatal|panic|panicked|exception|traceback|failed|failure|fail|denied|refused|not found|no such file|timed out|timeout|segmentation fault|core dumped|abort|aborted|critical|unable to|cannot|could not)\b",
     )
     .expect("error pattern is a valid regex")
 });
 static WARNING_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:warn|warning|warnings|deprecated)\b")
+    Regex::new(r"(?i-u)\b(?:warn|warning|warnings|deprecated)\b")
         .expect("warning pattern is a valid regex")
 });
 
@@ -50,18 +50,18 @@ static WARNING_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
 /// assert!(d.contains("line 499"));
 /// ```
 pub fn digest(normalized: &str, kind: OutputKind, command: &str, opts: &DigestOptions) -> String {
-    let parse = parsers::parse(kind, command, normalized, opts.exit_code);
-    render(normalized, kind, &parse, opts)
+    let lines = parsers::split_lines(normalized);
+    let parse = parsers::parse_lines(kind, command, &lines, opts.exit_code);
+    render(normalized, &lines, &parse, opts)
 }
 
 /// Render with an existing parse.
-pub(crate) fn render(text: &str, _kind: OutputKind, parse: &Parse, opts: &DigestOptions) -> String {
-    let lines = parsers::split_lines(text);
-    if let Some(whole) = whole_output_if_it_fits(&lines, opts.budget) {
+pub(crate) fn render(text: &str, lines: &[&str], parse: &Parse, opts: &DigestOptions) -> String {
+    if let Some(whole) = whole_output_if_it_fits(lines, opts.budget) {
         return whole;
     }
-    let candidates = candidates(text, &lines, parse);
-    select_and_render(&lines, parse, &candidates, opts)
+    let candidates = candidates(text, lines, parse);
+    select_and_render(lines, parse, &candidates, opts)
 }
 
 /// Small outputs are shown whole (trailing blanks trimmed): nothing to choose.

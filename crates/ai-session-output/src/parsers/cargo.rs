@@ -381,10 +381,10 @@ mod tests {
     use super::*;
     use crate::parsers::split_lines;
 
-    fn input(text: &str, exit_code: i32) -> Input<'_> {
+    fn input<'a>(lines: &'a [&'a str], exit_code: i32) -> Input<'a> {
         Input {
             command: "cargo build",
-            lines: split_lines(text),
+            lines,
             exit_code: Some(exit_code),
         }
     }
@@ -392,7 +392,7 @@ mod tests {
     #[test]
     fn build_diagnostics() {
         let text = "   Compiling a v0.1.0 (/x)\nerror[E0308]: mismatched types\n --> src/main.rs:9:21\n  |\n9 |     let p: u16 = \"x\";\n  |                  ^^^ expected `u16`, found `&str`\n\nwarning: unused import: `std::fmt`\n --> src/lib.rs:1:5\n  |\n  = note: `#[warn(unused_imports)]` on by default\n\nerror: could not compile `a` (bin \"a\") due to 1 previous error; 1 warning emitted\n";
-        let parse = parse_build(&input(text, 101), OutputKind::Cargo);
+        let parse = parse_build(&input(&split_lines(text), 101), OutputKind::Cargo);
         let ParsedOutput::BuildOutput(report) = parse.output else {
             panic!("build expected")
         };
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn test_results() {
         let text = "running 3 tests\ntest a ... ok\ntest b ... FAILED\ntest c ... ignored, slow\n\nfailures:\n\n---- b stdout ----\n\nthread 'b' (12) panicked at src/lib.rs:4:5:\nassertion `left == right` failed\n  left: 1\n right: 2\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
-        let parse = parse_test(&input(text, 101));
+        let parse = parse_test(&input(&split_lines(text), 101));
         let ParsedOutput::TestResults(report) = parse.output else {
             panic!("tests expected")
         };
@@ -443,7 +443,8 @@ mod tests {
             (Some("1"), Some("2"))
         );
         let old = "running 1 test\n---- t stdout ----\nthread 't' panicked at 'boom', src/a.rs:1:2\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n";
-        let ParsedOutput::TestResults(report) = parse_test(&input(old, 101)).output else {
+        let ParsedOutput::TestResults(report) = parse_test(&input(&split_lines(old), 101)).output
+        else {
             panic!("tests expected")
         };
         assert_eq!(report.failures[0].message, "boom");

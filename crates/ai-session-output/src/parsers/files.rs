@@ -11,10 +11,10 @@ const LARGEST: usize = 3;
 
 pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
     let (report, keep) = match kind {
-        OutputKind::Df => df(&input.lines),
-        OutputKind::Du => du(&input.lines),
-        OutputKind::Find => find(&input.lines),
-        _ => ls(&input.lines),
+        OutputKind::Df => df(input.lines),
+        OutputKind::Du => du(input.lines),
+        OutputKind::Find => find(input.lines),
+        _ => ls(input.lines),
     };
     let headline = match (&report.total, report.operation.as_str()) {
         (Some(total), _) => format!(

@@ -530,7 +530,7 @@ mod tests {
     fn run(command: &str, text: &str, exit: i32) -> GitReport {
         let input = Input {
             command,
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(exit),
         };
         match parse(&input).output {

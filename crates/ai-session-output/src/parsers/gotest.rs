@@ -123,7 +123,7 @@ mod tests {
         let text = "=== RUN   TestAdd\n--- FAIL: TestAdd (0.00s)\n    add_test.go:9: Add(1,2) = 4; want 3\n=== RUN   TestSub\n--- PASS: TestSub (0.00s)\n--- SKIP: TestNet (0.00s)\nFAIL\nFAIL\texample.com/m\t0.002s\n";
         let input = Input {
             command: "go test -v",
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(1),
         };
         let ParsedOutput::TestResults(report) = parse(&input).output else {

@@ -401,7 +401,7 @@ mod tests {
         let text = "Nov 25 21:00:06 h a[1]: INFO up\nNov 25 21:00:07 h a[1]: ERROR down\nNov 25 21:00:08 h a[1]: WARN meh\n";
         let input = Input {
             command: "cat x.log",
-            lines: super::super::split_lines(text),
+            lines: &super::super::split_lines(text),
             exit_code: Some(0),
         };
         let parse = parse(&input, OutputKind::Syslog);

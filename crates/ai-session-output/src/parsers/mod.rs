@@ -84,7 +84,7 @@ impl Parse {
 /// Input shared by all parsers.
 pub(crate) struct Input<'a> {
     pub command: &'a str,
-    pub lines: Vec<&'a str>,
+    pub lines: &'a [&'a str],
     pub exit_code: Option<i32>,
 }
 
@@ -117,9 +117,19 @@ pub(crate) fn split_lines(text: &str) -> Vec<&str> {
 
 /// Parse normalised output of a command of the given kind.
 pub(crate) fn parse(kind: OutputKind, command: &str, text: &str, exit_code: Option<i32>) -> Parse {
+    parse_lines(kind, command, &split_lines(text), exit_code)
+}
+
+/// Parse already-split lines (see [`split_lines`]).
+pub(crate) fn parse_lines(
+    kind: OutputKind,
+    command: &str,
+    lines: &[&str],
+    exit_code: Option<i32>,
+) -> Parse {
     let input = Input {
         command,
-        lines: split_lines(text),
+        lines,
         exit_code,
     };
     match kind {

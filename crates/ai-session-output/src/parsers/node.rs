@@ -277,7 +277,7 @@ mod tests {
         let text = " FAIL  src/sum.test.js\n  \u{25cf} sum \u{203a} adds\n\n    expect(received).toBe(expected)\n\n    Expected: 4\n    Received: 3\n\n      at Object.<anonymous> (src/sum.test.js:5:15)\n\nTests:       1 failed, 2 passed, 3 total\n";
         let input = Input {
             command: "npx jest",
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(1),
         };
         let ParsedOutput::TestResults(report) = parse_jest(&input).output else {

@@ -200,7 +200,7 @@ mod tests {
         let text = "UID          PID    PPID  C STIME TTY          TIME CMD\nroot           1       0  0 10:00 ?        00:00:01 /sbin/init splash\nme          4242       1 12 10:01 pts/0    00:00:09 cargo build --release\n";
         let input = Input {
             command: "ps -ef",
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(0),
         };
         let ParsedOutput::ProcessList(report) = parse(&input, OutputKind::Ps).output else {

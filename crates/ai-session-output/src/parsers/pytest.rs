@@ -220,7 +220,7 @@ mod tests {
         let text = "collected 3 items\n\nt.py .F.\n\n=== FAILURES ===\n___ test_b ___\n\n    def test_b():\n>       assert 1 == 2\nE       assert 1 == 2\n\nt.py:4: AssertionError\n=== short test summary info ===\nFAILED t.py::test_b - assert 1 == 2\n=== 1 failed, 2 passed in 0.01s ===\n";
         let input = Input {
             command: "pytest",
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(1),
         };
         let ParsedOutput::TestResults(report) = parse(&input).output else {

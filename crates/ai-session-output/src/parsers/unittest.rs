@@ -114,7 +114,7 @@ mod tests {
         let text = "test_a (m.T.test_a) ... FAIL\ntest_b (m.T.test_b) ... ok\n\n======\nFAIL: test_a (m.T.test_a)\n------\nTraceback (most recent call last):\n  File \"/p/m.py\", line 5, in test_a\n    self.assertEqual(1, 2)\nAssertionError: 1 != 2\n\n------\nRan 2 tests in 0.001s\n\nFAILED (failures=1)\n";
         let input = Input {
             command: "python -m unittest",
-            lines: split_lines(text),
+            lines: &split_lines(text),
             exit_code: Some(1),
         };
         let ParsedOutput::TestResults(report) = parse(&input).output else {
