@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod fuzz;
 
 use clap::{Parser, Subcommand};
 
@@ -19,11 +20,14 @@ enum Task {
     Ci(ci::CiArgs),
     /// Benchmarks side by side with their baselines (e.g. `cargo xtask bench exec`).
     Bench(bench::BenchArgs),
+    /// Runs every cargo-fuzz target (`--smoke`: ~20 s each, as CI does).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci(args) => ci::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
     }
 }
