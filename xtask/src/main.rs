@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod corpus;
 mod fuzz;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Runs every cargo-fuzz target (`--smoke`: ~20 s each, as CI does).
     Fuzz(fuzz::FuzzArgs),
+    /// Output pipeline over the shared corpus: tokens raw vs digest, facts kept.
+    Corpus(corpus::CorpusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +32,6 @@ fn main() -> anyhow::Result<()> {
         Task::Ci(args) => ci::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Corpus(args) => corpus::run(&args),
     }
 }
