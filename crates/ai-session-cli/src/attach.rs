@@ -70,6 +70,8 @@ async fn attach(session: &str, global: &Global) -> anyhow::Result<String> {
                     stdout.flush().await?;
                 }
                 AttachEvent::Closed(reason) => break format!("stream ended ({reason})"),
+                // Keystrokes racing the session's exit; the Closed event follows.
+                AttachEvent::InputFailed(_) => {}
             },
             read = stdin.read(&mut buf) => {
                 let n = read?;

@@ -208,8 +208,11 @@ impl Client {
 pub enum AttachEvent {
     /// Terminal output bytes.
     Output(Vec<u8>),
-    /// The stream ended (`exited`, `killed`, `shutdown`, ...).
+    /// The stream ended (`exited`, `detached`, `disconnected`).
     Closed(String),
+    /// A request sent through [`AttachInput`] failed (e.g. the session just exited); the
+    /// stream goes on until [`AttachEvent::Closed`].
+    InputFailed(String),
 }
 
 /// The receiving half of an attached connection.
@@ -220,8 +223,8 @@ pub struct AttachOutput {
 }
 
 impl AttachOutput {
-    /// The next output chunk or the end of the stream. Responses to [`AttachInput`] requests are
-    /// skipped; an error response is returned as an error.
+    /// The next output chunk or the end of the stream. Successful responses to [`AttachInput`]
+    /// requests are skipped; failed ones are reported as [`AttachEvent::InputFailed`].
     pub async fn next_event(&mut self) -> Result<AttachEvent> {
         loop {
             let message = match self.queued.pop_front() {
@@ -234,10 +237,7 @@ impl AttachOutput {
                 },
             };
             if let Some(error) = message.error {
-                return Err(Error::Rpc {
-                    code: error.code,
-                    message: error.message,
-                });
+                return Ok(AttachEvent::InputFailed(error.message));
             }
             let params = message.params.unwrap_or(Value::Null);
             match message.method.as_deref() {
