@@ -77,6 +77,16 @@ pub struct Global {
 }
 
 impl Global {
+    /// The defaults, with `AI_SESSION_SERVER` applied: for entry points that bypass clap.
+    pub fn from_env() -> Global {
+        Global {
+            format: Format::Text,
+            json: false,
+            server: std::env::var("AI_SESSION_SERVER")
+                .unwrap_or_else(|_| ai_session::DEFAULT_SERVER_NAME.to_owned()),
+        }
+    }
+
     /// The effective format.
     pub fn format(&self) -> Format {
         if self.json { Format::Json } else { self.format }

@@ -8,6 +8,7 @@ mod exec;
 mod io;
 mod server;
 mod session;
+mod tmux;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,8 @@ enum Command {
     Status(server::StatusArgs),
     /// Run the daemon in the foreground (clients start it automatically).
     Server(server::ServerArgs),
+    /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
+    Tmux(tmux::TmuxArgs),
 }
 
 impl Command {
@@ -77,15 +80,30 @@ impl Command {
             Command::Attach(args) => attach::run(args, global),
             Command::Status(args) => server::status(args, global),
             Command::Server(args) => server::run(args, global),
+            Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
         }
     }
 }
 
 fn main() -> ExitCode {
+    if invoked_as_tmux() {
+        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let global = Global::from_env();
+        return tmux::run(&argv, &global);
+    }
     let cli = Cli::parse();
     let global = cli.global;
     match cli.command.run(&global) {
         Ok(code) => code,
         Err(error) => common::report_error(&error, &global),
     }
+}
+
+/// True when the binary runs under the name `tmux` (a symlink), so tmux scripts run unchanged.
+fn invoked_as_tmux() -> bool {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n == "tmux"))
+        .unwrap_or(false)
 }
