@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::error::Result;
 
@@ -25,43 +24,82 @@ pub struct Message {
 /// Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: mpsc::Receiver<Message>,
-    // The NATS backend forwards from its client subscription in a task that this owns.
-    forwarder: Option<JoinHandle<()>>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Local(mpsc::Receiver<Message>),
+    #[cfg(feature = "nats")]
+    Nats(async_nats::Subscriber),
+}
+
+#[cfg(feature = "nats")]
+fn from_nats(msg: async_nats::Message) -> Message {
+    Message {
+        topic: msg.subject.to_string(),
+        payload: msg.payload,
+        reply: msg.reply.map(|r| r.to_string()),
+    }
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        receiver: mpsc::Receiver<Message>,
-        forwarder: Option<JoinHandle<()>>,
-    ) -> Self {
+    pub(crate) fn local(receiver: mpsc::Receiver<Message>) -> Self {
         Self {
-            receiver,
-            forwarder,
+            source: Source::Local(receiver),
+        }
+    }
+
+    #[cfg(feature = "nats")]
+    pub(crate) fn nats(subscriber: async_nats::Subscriber) -> Self {
+        Self {
+            source: Source::Nats(subscriber),
         }
     }
 
     /// The next message; `None` when the bus is gone.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.receiver.recv().await
+        match &mut self.source {
+            Source::Local(receiver) => receiver.recv().await,
+            #[cfg(feature = "nats")]
+            Source::Nats(subscriber) => {
+                use futures::StreamExt;
+                subscriber.next().await.map(from_nats)
+            }
+        }
     }
 
     /// The next message if one is already here.
     pub fn try_recv(&mut self) -> Option<Message> {
-        self.receiver.try_recv().ok()
+        match &mut self.source {
+            Source::Local(receiver) => receiver.try_recv().ok(),
+            #[cfg(feature = "nats")]
+            Source::Nats(subscriber) => {
+                use futures::{FutureExt, StreamExt};
+                subscriber.next().now_or_never().flatten().map(from_nats)
+            }
+        }
     }
 
-    /// Up to `limit` messages appended to `buffer`, waiting for at least one; returns how many.
-    /// Cheaper per message than `recv` for high-rate consumers.
+    /// Up to `limit` messages appended to `buffer`, waiting for at least one; returns how many
+    /// (0 when the bus is gone). Cheaper per message than `recv` for high-rate consumers.
     pub async fn recv_many(&mut self, buffer: &mut Vec<Message>, limit: usize) -> usize {
-        self.receiver.recv_many(buffer, limit).await
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(forwarder) = self.forwarder.take() {
-            forwarder.abort();
+        match &mut self.source {
+            Source::Local(receiver) => receiver.recv_many(buffer, limit).await,
+            #[cfg(feature = "nats")]
+            Source::Nats(_) => {
+                let Some(first) = self.recv().await else {
+                    return 0;
+                };
+                buffer.push(first);
+                let mut got = 1;
+                while got < limit {
+                    let Some(next) = self.try_recv() else { break };
+                    buffer.push(next);
+                    got += 1;
+                }
+                got
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod session;
 pub mod task;
 pub mod topic;
+pub mod worker;
 
 pub use bus::{Message, MessageBus, Subscription};
 pub use distributor::{AssignmentStrategy, ByRank, LeastLoaded, RoundRobin, TaskDistributor};
@@ -21,3 +22,6 @@ pub use queue::{QueueConfig, TaskQueue};
 pub use registry::{AgentInfo, AgentRegistry, RegistryConfig};
 pub use session::MultiAgentSession;
 pub use task::{Lease, Priority, TaskId, TaskInfo, TaskSpec, TaskState, WorkerSpec};
+pub use worker::{
+    TaskResultMessage, TaskRunner, WorkerOptions, WorkerStats, result_topic, run_worker,
+};

@@ -110,7 +110,7 @@ impl MessageBus for LocalBus {
                 pattern: pattern.to_owned(),
                 sender,
             });
-        Ok(Subscription::new(receiver, None))
+        Ok(Subscription::local(receiver))
     }
 
     async fn request(

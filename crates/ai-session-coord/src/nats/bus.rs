@@ -4,10 +4,8 @@ use std::time::Duration;
 
 use async_nats::client::RequestErrorKind;
 use bytes::Bytes;
-use futures::StreamExt;
-use tokio::sync::mpsc;
 
-use crate::bus::{Message, MessageBus, SUBSCRIPTION_BUFFER, Subscription};
+use crate::bus::{Message, MessageBus, Subscription};
 use crate::error::{CoordError, Result};
 use crate::topic;
 
@@ -45,7 +43,7 @@ impl MessageBus for NatsBus {
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription> {
         topic::validate_pattern(pattern)?;
-        let mut subscriber = self
+        let subscriber = self
             .client
             .subscribe(pattern.to_owned())
             .await
@@ -53,20 +51,7 @@ impl MessageBus for NatsBus {
         // The server only routes to a subscription it has processed: wait for the round trip so
         // a publish after `subscribe` returns is not lost.
         self.flush().await?;
-        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER);
-        let forwarder = tokio::spawn(async move {
-            while let Some(msg) = subscriber.next().await {
-                let message = Message {
-                    topic: msg.subject.to_string(),
-                    payload: msg.payload,
-                    reply: msg.reply.map(|r| r.to_string()),
-                };
-                if sender.send(message).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Subscription::new(receiver, Some(forwarder)))
+        Ok(Subscription::nats(subscriber))
     }
 
     async fn request(
@@ -103,9 +88,6 @@ impl MessageBus for NatsBus {
     }
 
     async fn flush(&self) -> Result<()> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| CoordError::backend("flush NATS connection", e))
+        super::round_trip(&self.client).await
     }
 }

@@ -145,10 +145,7 @@ impl NatsQueue {
             .subscribe(format!("{prefix}.wake.>"))
             .await
             .map_err(|e| CoordError::backend("subscribe to task wake-ups", e))?;
-        client
-            .flush()
-            .await
-            .map_err(|e| CoordError::backend("flush NATS connection", e))?;
+        super::round_trip(&client).await?;
         let wake_listener = tokio::spawn({
             let maybe_ready = Arc::clone(&maybe_ready);
             let woken = Arc::clone(&woken);

@@ -88,7 +88,7 @@ pub async fn ordering_per_publisher<B: Backend>(backend: &B) {
 
 pub async fn broadcast_reaches_every_subscriber<B: Backend>(backend: &B) {
     let bus = backend.bus().await;
-    let patterns = ["news.sport", "news.*", "news.>", ">"];
+    let patterns = ["news.sport", "news.*", "news.>", "*.sport"];
     let mut subs = Vec::new();
     for pattern in patterns {
         subs.push(backend.bus().await.subscribe(pattern).await.unwrap());

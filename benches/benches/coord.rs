@@ -1,0 +1,231 @@
+//! Coordination throughput and latency: the in-process bus, NATS pub/sub and the JetStream task
+//! queue against a private local `nats-server`. `cargo xtask bench coord` prints these beside
+//! the targets in ARCHITECTURE.md section 10.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ai_session_coord::local::LocalBus;
+use ai_session_coord::nats::{NatsBus, NatsQueue, NatsServer};
+use ai_session_coord::{MessageBus, QueueConfig, TaskQueue, TaskSpec, WorkerSpec};
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+
+const BUS_MESSAGES: u64 = 200_000;
+const NATS_MESSAGES: u64 = 100_000;
+const QUEUE_TASKS: u64 = 2_000;
+const QUEUE_CLIENTS: usize = 8;
+const PAYLOAD: &[u8] = &[b'x'; 64];
+
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Publishes `count` messages on one connection and times until a subscriber on `sub_bus` got
+/// them all.
+async fn pump<B: MessageBus>(publisher: &B, sub_bus: &B, count: u64) -> Duration {
+    let mut sub = sub_bus.subscribe("bench.>").await.expect("subscribe");
+    let start = Instant::now();
+    let consumer = tokio::spawn(async move {
+        let mut buffer = Vec::with_capacity(1024);
+        let mut received = 0;
+        while received < count {
+            buffer.clear();
+            let got =
+                tokio::time::timeout(Duration::from_secs(10), sub.recv_many(&mut buffer, 1024))
+                    .await
+                    .unwrap_or_else(|_| panic!("stalled after {received} of {count} messages"));
+            assert!(got > 0, "subscription closed");
+            received += got as u64;
+        }
+    });
+    let payload = Bytes::from_static(PAYLOAD);
+    for _ in 0..count {
+        publisher
+            .publish("bench.data", payload.clone())
+            .await
+            .expect("publish");
+    }
+    publisher.flush().await.expect("flush");
+    consumer.await.expect("consumer");
+    start.elapsed()
+}
+
+/// One message to a responder and its answer back, on persistent subscriptions.
+async fn ping_pong<B: MessageBus + Clone>(bus: &B, rounds: u64) -> Duration {
+    let mut pings = bus.subscribe("bench.ping").await.expect("subscribe");
+    let mut pongs = bus.subscribe("bench.pong").await.expect("subscribe");
+    let responder_bus = bus.clone();
+    let responder = tokio::spawn(async move {
+        while let Some(msg) = pings.recv().await {
+            responder_bus
+                .publish("bench.pong", msg.payload)
+                .await
+                .expect("pong");
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..rounds {
+        bus.publish("bench.ping", Bytes::from_static(b"p"))
+            .await
+            .expect("ping");
+        pongs.recv().await.expect("pong");
+    }
+    let elapsed = start.elapsed();
+    responder.abort();
+    elapsed
+}
+
+/// Submits `QUEUE_TASKS` tasks from `QUEUE_CLIENTS` producers and runs them to `ack` on
+/// `QUEUE_CLIENTS` workers, each with its own connection; times submit-to-last-ack.
+async fn queue_round(url: &str, prefix: &str) -> Duration {
+    let config = QueueConfig {
+        lease_duration: Duration::from_secs(30),
+    };
+    let mut producers = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..QUEUE_CLIENTS {
+        producers.push(
+            NatsQueue::connect(url, prefix, config.clone())
+                .await
+                .expect("queue"),
+        );
+        workers.push(
+            NatsQueue::connect(url, prefix, config.clone())
+                .await
+                .expect("queue"),
+        );
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for (n, queue) in producers.into_iter().enumerate() {
+        handles.push(tokio::spawn(async move {
+            for i in 0..QUEUE_TASKS / QUEUE_CLIENTS as u64 {
+                let spec = TaskSpec::new(serde_json::json!({ "n": n, "i": i }))
+                    .requiring(["rust"])
+                    .expect("spec");
+                queue.submit(spec).await.expect("submit");
+            }
+        }));
+    }
+    for (n, queue) in workers.into_iter().enumerate() {
+        let done = Arc::clone(&done);
+        handles.push(tokio::spawn(async move {
+            let worker = WorkerSpec::new(format!("w{n}"), ["rust"]).expect("worker");
+            while done.load(Ordering::Relaxed) < QUEUE_TASKS {
+                if let Some(lease) = queue
+                    .lease(&worker, Duration::from_millis(50))
+                    .await
+                    .expect("lease")
+                {
+                    queue
+                        .ack(&lease, serde_json::Value::Null)
+                        .await
+                        .expect("ack");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("bench task");
+    }
+    start.elapsed()
+}
+
+fn local_bus(c: &mut Criterion) {
+    let mut group = c.benchmark_group("coord");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(BUS_MESSAGES));
+    // Publisher and subscriber on one thread (an agent process with a current-thread runtime),
+    // then on two worker threads, where every wake-up of a parked subscriber is a futex call.
+    for (name, rt) in [
+        ("local_bus_throughput", current_thread()),
+        ("local_bus_throughput_2_threads", runtime()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let bus = LocalBus::new();
+                        total += pump(&bus, &bus, BUS_MESSAGES).await;
+                    }
+                    total
+                })
+            });
+        });
+    }
+    let rt = runtime();
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("local_bus_round_trip", |b| {
+        let bus = LocalBus::new();
+        b.iter_custom(|iters| rt.block_on(ping_pong(&bus, iters)));
+    });
+    group.finish();
+}
+
+fn nats(c: &mut Criterion) {
+    let server = match NatsServer::start() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("skipping NATS benches: {e}");
+            return;
+        }
+    };
+    let rt = runtime();
+    let url = server.url().to_owned();
+    let mut group = c.benchmark_group("coord");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(NATS_MESSAGES));
+    group.bench_function("nats_pubsub_throughput", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let publisher = NatsBus::connect(&url).await.expect("connect");
+                let subscriber = NatsBus::connect(&url).await.expect("connect");
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += pump(&publisher, &subscriber, NATS_MESSAGES).await;
+                }
+                total
+            })
+        });
+    });
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("nats_bus_round_trip", |b| {
+        let bus = rt.block_on(NatsBus::connect(&url)).expect("connect");
+        b.iter_custom(|iters| rt.block_on(ping_pong(&bus, iters)));
+    });
+    group.throughput(Throughput::Elements(QUEUE_TASKS));
+    let round = AtomicU64::new(0);
+    group.bench_function("nats_queue_throughput", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let prefix = format!("bench{}", round.fetch_add(1, Ordering::Relaxed));
+                    total += queue_round(&url, &prefix).await;
+                }
+                total
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, local_bus, nats);
+criterion_main!(benches);
