@@ -4,6 +4,7 @@
 
 mod attach;
 mod common;
+mod context;
 mod exec;
 mod io;
 mod server;
@@ -49,6 +50,10 @@ enum Command {
     Wait(io::WaitArgs),
     /// List the commands a session ran, with exit codes and output ranges.
     History(io::HistoryArgs),
+    /// Print a session's agent context packed to a token budget, most relevant first.
+    Context(context::ContextArgs),
+    /// Create, switch or show a session's task contexts (for `context`).
+    CtxTask(context::CtxTaskArgs),
     /// List sessions.
     Ls(session::LsArgs),
     /// Kill a session (its shell and every process in its terminal).
@@ -74,6 +79,8 @@ impl Command {
             Command::Read(args) => io::read(args, global),
             Command::Wait(args) => io::wait(args, global),
             Command::History(args) => io::history(args, global),
+            Command::Context(args) => context::context(args, global),
+            Command::CtxTask(args) => context::ctx_task(args, global),
             Command::Ls(args) => session::ls(args, global),
             Command::Kill(args) => session::kill(args, global),
             Command::KillServer(args) => server::kill_server(args, global),

@@ -10,7 +10,7 @@ use crate::tokens;
 pub const SEPARATOR: &str = "\n\n";
 
 /// Share of the budget the workspace summary may take.
-const WORKSPACE_SHARE: usize = 8;
+const WORKSPACE_SHARE: usize = 5;
 
 /// Scores at or above this share of the best score are "strongly relevant" and get their digest first.
 const STRONG_SHARE: f64 = 0.6;

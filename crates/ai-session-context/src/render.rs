@@ -6,6 +6,9 @@ use crate::entry::{
 };
 use crate::facts::{KeyFacts, truncate_chars};
 
+/// Longest command line shown in a one-line summary (characters).
+const SUMMARY_COMMAND_CHARS: usize = 80;
+
 /// Limits on rendered texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RenderLimits {
@@ -165,8 +168,13 @@ pub(crate) fn command(parts: CommandParts<'_>, limits: &RenderLimits) -> Context
         Rendition::new(digest_text)
     };
     let gist = Gist::of(&analyzed.normalized, &analyzed.digest);
+    // A summary is one line: a long command line is cut, the full one is in the other renditions.
+    let short_header = format!(
+        "[#{id} tool] $ {}",
+        truncate_chars(&meta.command, SUMMARY_COMMAND_CHARS)
+    );
     let summary = Rendition::new(summary_line(
-        &header,
+        &short_header,
         &status,
         facts,
         &gist,

@@ -169,6 +169,19 @@ impl Client {
         self.call(Method::History, params).await
     }
 
+    /// `context`.
+    pub async fn context(&mut self, params: &p::ContextParams) -> Result<p::ContextResult> {
+        self.call(Method::Context, params).await
+    }
+
+    /// `context.task`.
+    pub async fn context_task(
+        &mut self,
+        params: &p::ContextTaskParams,
+    ) -> Result<p::ContextTaskResult> {
+        self.call(Method::ContextTask, params).await
+    }
+
     /// `resize`.
     pub async fn resize(&mut self, params: &p::ResizeParams) -> Result<p::Ack> {
         self.call(Method::Resize, params).await

@@ -4,6 +4,7 @@
 
 mod autostart;
 mod client;
+mod context;
 mod error;
 mod framing;
 mod limits;

@@ -83,6 +83,7 @@ struct Entry {
     shell: String,
     created_at_ms: u64,
     pty: PtySession,
+    context: crate::context::SharedContext,
 }
 
 impl SessionManager {
@@ -177,6 +178,7 @@ impl SessionManager {
             shell,
             created_at_ms: now_ms(),
             pty,
+            context: Default::default(),
         }))
     }
 
@@ -428,6 +430,18 @@ impl SessionManager {
                 })
                 .collect(),
         })
+    }
+
+    /// The session's agent context (from its command records) packed to a token budget.
+    pub async fn context(&self, params: p::ContextParams) -> Result<p::ContextResult> {
+        let entry = self.get(&params.session)?;
+        crate::context::packed(&entry.id, &entry.pty, &entry.context, params).await
+    }
+
+    /// Creates, switches or shows the session's task contexts.
+    pub async fn context_task(&self, params: p::ContextTaskParams) -> Result<p::ContextTaskResult> {
+        let entry = self.get(&params.session)?;
+        crate::context::task(&entry.id, &entry.pty, &entry.context, params).await
     }
 
     /// Changes the terminal size.

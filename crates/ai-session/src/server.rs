@@ -500,6 +500,8 @@ async fn dispatch(
         }
         Method::Wait => reply(manager.wait(parse_params(params)?).await),
         Method::History => reply(manager.history(parse_params(params)?).await),
+        Method::Context => reply(manager.context(parse_params(params)?).await),
+        Method::ContextTask => reply(manager.context_task(parse_params(params)?).await),
         Method::Resize => reply(manager.resize(parse_params(params)?).await),
         Method::Signal => reply(manager.signal(parse_params(params)?).await),
         Method::Attach => attach(shared, conn, parse_params(params)?).await,

@@ -1,0 +1,94 @@
+//! `context` and `ctx-task` through the real binary and its auto-started daemon.
+
+mod support;
+
+use support::{Home, stderr};
+
+const FAILING_TEST: &str = "printf 'running 2 tests\\ntest tests::slugify_spaces ... FAILED\\n\
+thread panicked at src/lib.rs:42:9:\\ntest result: FAILED. 1 passed; 1 failed\\n'; (exit 101)";
+
+#[test]
+fn context_packs_the_sessions_commands_for_a_task_within_the_budget() {
+    let home = Home::new();
+    for command in [FAILING_TEST, "ls -la /", "git --version"] {
+        let out = home.run(&["exec", "-s", "work", "--", command]);
+        assert!(out.status.code().is_some(), "stderr: {}", stderr(&out));
+    }
+    for budget in ["150", "400"] {
+        let (v, out) = home.json(&[
+            "context",
+            "-s",
+            "work",
+            "--budget",
+            budget,
+            "--task",
+            "fix slugify_spaces",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+        let packed = &v["packed"];
+        assert!(
+            packed["tokens"].as_u64().unwrap() <= budget.parse().unwrap(),
+            "{v}"
+        );
+        let text = packed["text"].as_str().unwrap();
+        assert!(text.contains("tests::slugify_spaces"), "{v}");
+        assert_eq!(
+            packed["entries"][0]["origin"]["record"], 1,
+            "most relevant first: {v}"
+        );
+        assert_eq!(
+            v["workspace"]["last_failing_command"]["exit_code"], 101,
+            "{v}"
+        );
+    }
+    let out = home.run(&[
+        "context", "-s", "work", "--budget", "400", "--task", "slugify",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("src/lib.rs:42:9"));
+    assert!(stderr(&out).contains("budget=400"), "{}", stderr(&out));
+}
+
+#[test]
+fn task_contexts_scope_and_inherit() {
+    let home = Home::new();
+    home.run(&["exec", "-s", "w", "--", FAILING_TEST]);
+    home.run(&["exec", "-s", "w", "--", "echo unrelated listing"]);
+    let (v, out) = home.json(&[
+        "ctx-task",
+        "-s",
+        "w",
+        "new",
+        "fix",
+        "--description",
+        "fix slugify_spaces",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(v["current"], "fix", "{v}");
+    home.run(&["exec", "-s", "w", "--", "echo editing slugify"]);
+
+    // The task's own command plus the relevant inherited one; not the unrelated root entry.
+    let (v, _) = home.json(&["context", "-s", "w", "--budget", "1000", "--format", "json"]);
+    let records: Vec<u64> = v["packed"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["origin"]["record"].as_u64().unwrap())
+        .collect();
+    assert!(
+        records.contains(&1) && records.contains(&3) && !records.contains(&2),
+        "{v}"
+    );
+
+    let (v, _) = home.json(&["ctx-task", "-s", "w", "switch", "--format", "json"]);
+    assert_eq!(v["current"], serde_json::Value::Null, "{v}");
+    let (v, _) = home.json(&["ctx-task", "-s", "w", "show", "--format", "json"]);
+    assert_eq!(v["tasks"][0]["id"], "fix", "{v}");
+    let out = home.run(&["ctx-task", "-s", "w", "switch", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no task `nope`"), "{}", stderr(&out));
+}
