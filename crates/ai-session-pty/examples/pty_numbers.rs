@@ -28,11 +28,14 @@ fn report(name: &str, samples: &mut [Duration]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = || ExecOptions::with_timeout(Duration::from_secs(60));
-    let only_bulk = std::env::args().any(|a| a == "bulk");
-    if !only_bulk {
+    let only = std::env::args().nth(1).unwrap_or_default();
+    if only.is_empty() || only == "latency" {
         latency(opts).await?;
     }
-    bulk(opts).await
+    if only.is_empty() || only == "bulk" {
+        bulk(opts).await?;
+    }
+    Ok(())
 }
 
 async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::error::Error>> {
@@ -46,6 +49,31 @@ async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::erro
         s.kill().await;
     }
     report("bash session spawn -> prompt ready", &mut spawn_ready);
+
+    // The same shell without our integration, to the first prompt bytes: the raw floor.
+    let mut raw_ready = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        let config = SessionConfig {
+            integration: ai_session_pty::Integration::None,
+            ..SessionConfig::new(["bash", "--norc", "--noprofile", "-i"])
+        };
+        let s = PtySession::spawn(config).await?;
+        let mut progress = s.subscribe();
+        // The default prompt ends in "$ " (or "# " for root).
+        while !(s.read(0, 4096).data.ends_with(b"$ ") || s.read(0, 4096).data.ends_with(b"# ")) {
+            progress.changed().await?;
+        }
+        raw_ready.push(t.elapsed());
+        s.kill().await;
+    }
+    report(
+        "raw bash --norc spawn -> first prompt (no integration)",
+        &mut raw_ready,
+    );
+    if std::env::args().any(|a| a == "spawn") {
+        return Ok(());
+    }
 
     let mut kills = Vec::new();
     let mut sessions = Vec::new();
@@ -87,6 +115,17 @@ async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::erro
         "sequential exec: {:.0} cmds/s",
         1000.0 / total.as_secs_f64()
     );
+
+    // How fast a command blocked on the terminal is reported.
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let out = s.exec("read x", opts()).await?;
+        waits.push(t.elapsed());
+        assert_eq!(out.state, ExecState::AwaitingInput);
+        s.write(b"\x03").await?;
+    }
+    report("exec 'read x' -> awaiting_input", &mut waits);
     s.kill().await;
     Ok(())
 }

@@ -274,3 +274,81 @@ mod tests {
         assert!(marks.is_empty());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const N: &str = "feedc0de";
+
+    fn collect(chunks: &[&[u8]]) -> (Vec<u8>, Vec<Mark>, usize) {
+        let mut parser = MarkParser::new(N);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser.feed(chunk, &mut out);
+        }
+        let mut data = Vec::new();
+        let mut marks = Vec::new();
+        for piece in out {
+            match piece {
+                Piece::Data(d) => data.extend(d),
+                Piece::Mark(m) => marks.push(m),
+            }
+        }
+        (data, marks, parser.held_back())
+    }
+
+    /// Bytes rich in the characters the parser cares about.
+    fn noisy_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                Just(0x1bu8),
+                Just(b']'),
+                Just(0x07),
+                Just(b'\\'),
+                Just(b';'),
+                Just(b'1'),
+                Just(b'3'),
+                Just(b'7'),
+                any::<u8>(),
+            ],
+            0..200,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_never_changes_the_result(input in noisy_bytes(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8)) {
+            let whole = collect(&[&input]);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&input[last..p]);
+                last = p;
+            }
+            chunks.push(&input[last..]);
+            prop_assert_eq!(collect(&chunks), whole);
+        }
+
+        #[test]
+        fn real_marks_are_removed_and_nothing_else(parts in prop::collection::vec(prop::collection::vec(any::<u8>().prop_filter("no ESC", |b| *b != 0x1b), 0..50), 1..6), codes in prop::collection::vec(-1i32..300, 1..6)) {
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            let mut expected_marks = Vec::new();
+            for (part, code) in parts.iter().zip(codes.iter().cycle()) {
+                input.extend_from_slice(part);
+                expected.extend_from_slice(part);
+                input.extend_from_slice(format!("\x1b]133;D;{code};nonce={N}\x07").as_bytes());
+                expected_marks.push(Mark::CommandEnd { exit_code: Some(*code) });
+            }
+            let (data, marks, held) = collect(&[&input]);
+            prop_assert_eq!(data, expected);
+            prop_assert_eq!(marks, expected_marks);
+            prop_assert_eq!(held, 0);
+        }
+    }
+}

@@ -161,7 +161,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).map_err(to_err)
 }
 
-/// bash: `PS0` marks output start; `PROMPT_COMMAND` reports `$?` and cwd; `PS1` is wrapped in
+/// bash: no command substitution (each would fork at start-up). `PS0` marks output start; `PROMPT_COMMAND` reports `$?` and cwd; `PS1` is wrapped in
 /// prompt marks (inside `\[ \]` so readline does not count them as columns).
 fn bash_rc(nonce: &str, user_rc: bool) -> String {
     let user = if user_rc {
@@ -180,7 +180,7 @@ __ais_precmd() {{
   printf '\033]7;file://%s%s;nonce=%s\007\033]133;D;%s;nonce=%s\007' "${{HOSTNAME:-}}" "$PWD" "$__ais_n" "$s" "$__ais_n"
   return $s
 }}
-if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
+if [[ ${{PROMPT_COMMAND@a}} == *a* ]]; then
   PROMPT_COMMAND=(__ais_precmd "${{PROMPT_COMMAND[@]}}")
 else
   PROMPT_COMMAND="__ais_precmd${{PROMPT_COMMAND:+;$PROMPT_COMMAND}}"

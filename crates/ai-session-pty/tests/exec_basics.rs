@@ -148,3 +148,35 @@ fn which(name: &str) -> Option<String> {
         .map(|dir| format!("{dir}/{name}"))
         .find(|p| std::path::Path::new(p).is_file())
 }
+
+#[tokio::test]
+async fn syntax_errors_and_empty_commands_still_end() {
+    let session = bash().await;
+    let out = session.exec("echo (", opts()).await.unwrap();
+    assert_eq!(out.state, ExecState::Exited);
+    assert_eq!(out.record.exit_code, Some(2), "{out:?}");
+    assert!(
+        text(&out.output).contains("syntax error"),
+        "{:?}",
+        text(&out.output)
+    );
+    let out = session.exec("", opts()).await.unwrap();
+    assert_eq!(out.state, ExecState::Exited);
+    let out = session
+        .exec("echo 'it''s' \"$((6*7))\" !x", opts())
+        .await
+        .unwrap();
+    assert_eq!(text(&out.output), "its 42 !x\n", "no history expansion");
+    session.kill().await;
+}
+
+#[tokio::test]
+async fn sh_syntax_errors_still_end() {
+    let session = PtySession::spawn(SessionConfig::new(["sh"])).await.unwrap();
+    let out = session.exec("echo (", opts()).await.unwrap();
+    assert_eq!(out.state, ExecState::Exited);
+    assert_eq!(out.record.exit_code, Some(2), "{out:?}");
+    let out = session.exec("printf 'a\\nb\\n'", opts()).await.unwrap();
+    assert_eq!(text(&out.output), "a\nb\n");
+    session.kill().await;
+}
