@@ -69,6 +69,29 @@ impl PtySession {
     }
 }
 
+impl PtySession {
+    /// Keep waiting for the command that runs now, with `exec`'s rules (end, terminal read,
+    /// timeout) — e.g. after answering the prompt that made `exec` return `AwaitingInput`.
+    /// `Ok(None)` when no command runs.
+    pub async fn wait_command(&self, options: ExecOptions) -> Result<Option<ExecOutcome>> {
+        let inner = &self.inner;
+        let _exclusive = inner.exec_lock.try_lock().map_err(|_| PtyError::Busy {
+            reason: "an exec is running in this session".into(),
+        })?;
+        let Some(id) = inner.state().pending.as_ref().map(|p| p.id) else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let deadline = options.timeout.map(|t| started + t);
+        Ok(Some(
+            match wait_for_end(inner, id, started, deadline, &options).await {
+                Waited::Ended(outcome) => outcome,
+                Waited::Timeout => interrupt(inner, id, &options).await,
+            },
+        ))
+    }
+}
+
 enum Waited {
     Ended(ExecOutcome),
     Timeout,

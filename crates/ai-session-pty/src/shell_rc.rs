@@ -219,6 +219,8 @@ unset ZDOTDIR
 {user}__ais_n={nonce}
 unset HISTFILE
 setopt NO_BANG_HIST
+# The partial-line marker (PROMPT_SP) is printed before precmd, i.e. inside the output range.
+unsetopt PROMPT_SP PROMPT_CR
 __ais_precmd() {{
   local s=$?
   printf '\033]7;file://%s%s;nonce=%s\007\033]133;D;%s;nonce=%s\007' "${{HOST:-}}" "$PWD" "$__ais_n" "$s" "$__ais_n"

@@ -138,6 +138,19 @@ async fn zsh_integration_when_installed() {
         (out.record.exit_code, text(&out.output).as_str()),
         (Some(5), "hi\n")
     );
+    let out = session.exec("cd /tmp && pwd", opts()).await.unwrap();
+    assert_eq!(out.record.cwd.as_deref(), Some("/tmp"));
+    assert_eq!(text(&out.output), "/tmp\n");
+    let out = session.exec("echo a\necho b", opts()).await.unwrap();
+    assert_eq!(text(&out.output), "a\nb\n");
+    let out = session.exec("read x", opts()).await.unwrap();
+    assert_eq!(out.state, ExecState::AwaitingInput);
+    session
+        .send_keys(&["C-c"], ai_session_pty::UnknownKey::Error)
+        .await
+        .unwrap();
+    let out = session.exec("echo ok", opts()).await.unwrap();
+    assert_eq!(text(&out.output), "ok\n");
     session.kill().await;
 }
 

@@ -176,3 +176,32 @@ async fn concurrent_exec_is_busy_not_interleaved() {
     );
     session.kill().await;
 }
+
+#[tokio::test]
+async fn answering_a_prompt_then_waiting_for_the_command() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    let out = session
+        .exec(
+            "read -p 'Continue? ' a; echo \"got $a\"; sleep 0.2; (exit 7)",
+            opts(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.state, ExecState::AwaitingInput);
+    session.write(b"yes\r").await.unwrap();
+    let done = session
+        .wait_command(opts())
+        .await
+        .unwrap()
+        .expect("command still running");
+    assert_eq!(done.state, ExecState::Exited);
+    assert_eq!(done.record.exit_code, Some(7));
+    assert_eq!(done.record.id, out.record.id);
+    assert!(
+        text(&done.output).contains("got yes"),
+        "{:?}",
+        text(&done.output)
+    );
+    assert!(session.wait_command(opts()).await.unwrap().is_none());
+    session.kill().await;
+}
