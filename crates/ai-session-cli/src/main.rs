@@ -7,6 +7,7 @@ mod common;
 mod context;
 mod exec;
 mod io;
+mod mcp;
 mod server;
 mod session;
 mod tmux;
@@ -66,6 +67,8 @@ enum Command {
     Status(server::StatusArgs),
     /// Run the daemon in the foreground (clients start it automatically).
     Server(server::ServerArgs),
+    /// Serve the session tools over MCP (Model Context Protocol) on stdio.
+    Mcp(mcp::McpArgs),
     /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
     Tmux(tmux::TmuxArgs),
 }
@@ -87,6 +90,7 @@ impl Command {
             Command::Attach(args) => attach::run(args, global),
             Command::Status(args) => server::status(args, global),
             Command::Server(args) => server::run(args, global),
+            Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
         }
     }

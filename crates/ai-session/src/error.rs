@@ -10,6 +10,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in the session manager, the daemon or the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The MCP server's transport failed (the host closed stdio mid-message, ...).
+    #[error("MCP server failed: {0}")]
+    Mcp(String),
+
     /// Neither `$AI_SESSION_HOME` nor `$HOME` is set.
     #[error("cannot find the ai-session home: set AI_SESSION_HOME or HOME")]
     NoHome,

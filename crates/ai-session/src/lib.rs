@@ -9,6 +9,8 @@ mod error;
 mod framing;
 mod limits;
 mod manager;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod paths;
 pub mod protocol;
 mod server;
