@@ -156,6 +156,20 @@ fn mcp_conversation_over_stdio() {
         "{second}"
     );
 
+    let context = mcp.call(
+        "context",
+        json!({"budget": 300, "task": "why did the import fail"}),
+    );
+    let packed = &context["structuredContent"]["packed"];
+    assert!(packed["tokens"].as_u64().unwrap() <= 300, "{context}");
+    assert!(
+        packed["text"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_module_xyz"),
+        "{context}"
+    );
+
     let sessions = mcp.call("list", json!({}));
     assert_eq!(
         sessions["structuredContent"]["sessions"][0]["id"],

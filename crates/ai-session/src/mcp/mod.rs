@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::Client;
-use crate::protocol::{ExecParams, ExecResult, NewSessionParams, ReadParams, SendParams};
+use crate::protocol::{
+    ContextParams, ExecParams, ExecResult, NewSessionParams, ReadParams, SendParams,
+};
 pub use tools::{TOOLS, ToolSpec};
 
 /// Default digest budget of the `exec` tool, in o200k tokens.
@@ -114,6 +116,16 @@ impl McpServer {
                 let killed = client.kill_session(&args.session()).await.map_err(daemon)?;
                 Ok(serde_json::to_value(killed).map_err(internal)?)
             }
+            "context" => {
+                let args: SessionArgs<ContextArgs> = parse(name, args)?;
+                let params = ContextParams {
+                    session: args.session(),
+                    budget: args.rest.budget,
+                    task: args.rest.task,
+                };
+                let context = client.context(&params).await.map_err(daemon)?;
+                Ok(serde_json::to_value(context).map_err(internal)?)
+            }
             other => Err(format!(
                 "unknown tool `{other}`; call tools/list for the tools this server has"
             )),
@@ -187,6 +199,12 @@ struct SendArgs {
 struct ReadArgs {
     since: Option<u64>,
     max_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct ContextArgs {
+    budget: Option<usize>,
+    task: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -109,4 +109,19 @@ pub const TOOLS: &[ToolSpec] = &[
             })
         },
     },
+    ToolSpec {
+        name: "context",
+        description: "The session's command history packed into a token budget, most relevant to the task first (errors, failing tests and decisions rank high; old output is summarised). Example: {\"session\": \"default\", \"budget\": 2000, \"task\": \"fix the failing test\"}",
+        schema: || {
+            json!({
+                "type": "object",
+                "properties": {
+                    "session": session_prop(),
+                    "budget": {"type": "integer", "minimum": 50, "description": "Token budget (default 2000)."},
+                    "task": {"type": "string", "description": "What you are working on; ranks entries by relevance."}
+                },
+                "additionalProperties": false
+            })
+        },
+    },
 ];
