@@ -17,8 +17,8 @@ pub struct RelevanceWeights {
     pub importance: f64,
     /// Age in entries after which recency has halved.
     pub half_life: f64,
-    /// Factor applied to a command run that a later run of the same command line (in the same
-    /// directory) supersedes: the newer output is what the agent needs.
+    /// Factor on the recency and importance of a command run that a later run of the same
+    /// command line (in the same directory) supersedes: the newer output is the current state.
     pub superseded: f64,
 }
 
@@ -86,15 +86,19 @@ pub fn score_entries(
             }
             let age = newest.saturating_sub(entry.id) as f64;
             let recency = 0.5_f64.powf(age / weights.half_life.max(1e-9));
-            let mut score = weights.bm25 * match_strength
-                + weights.recency * recency
-                + weights.importance * importance;
-            if let Some(command) = &entry.command
-                && latest_run.get(&(command.command.as_str(), command.cwd.as_deref()))
-                    != Some(&index)
-            {
-                score *= weights.superseded;
-            }
+            // A run superseded by a newer run of the same command is no longer the current
+            // state: it keeps its textual match with the task but loses most of its recency and
+            // importance (a fixed build error should not outrank what happened since).
+            let superseded = entry.command.as_ref().is_some_and(|command| {
+                latest_run.get(&(command.command.as_str(), command.cwd.as_deref())) != Some(&index)
+            });
+            let standing = weights.recency * recency + weights.importance * importance;
+            let standing = if superseded {
+                standing * weights.superseded
+            } else {
+                standing
+            };
+            let score = weights.bm25 * match_strength + standing;
             Some(Scored {
                 index,
                 score,

@@ -318,3 +318,67 @@ fn saved_context_restores_identically() {
         ctx.context(2000, Some(TASK))
     );
 }
+
+/// Other tasks on the same long session: each names facts of one capture, whose must-keep
+/// strings must all survive at budget 2000 (the capture ran twice; the newer run must lead).
+#[test]
+fn other_tasks_find_their_commands() {
+    let corpus = load_corpus();
+    let ctx = long_session(&corpus);
+    let cases = [
+        (
+            "fix the build error: cannot find value missing_value in errcrate",
+            "cargo_build_errors",
+        ),
+        (
+            "make the pytest suite pass: test_mean_empty raises ZeroDivisionError",
+            "pytest_mixed",
+        ),
+        (
+            "resolve the merge conflict in app.py from feature/reporting",
+            "git_merge_conflict",
+        ),
+        (
+            "fix the node test failures: toMillis parses hours",
+            "node_test_failures",
+        ),
+        (
+            "loader.py crashes on config.json with invalid literal for int",
+            "python_traceback",
+        ),
+    ];
+    for (task, name) in cases {
+        let capture = corpus.iter().find(|c| c.name == name).expect("capture");
+        for budget in [500, 2000] {
+            let packed = ctx.context(budget, Some(task));
+            assert!(packed.tokens <= budget && tokens::count(&packed.text) == packed.tokens);
+            let first = ctx.entry(packed.entries[0].id).expect("entry");
+            if std::env::var_os("AI_SESSION_SHOW_CONTEXT").is_some() {
+                eprintln!("{}\n", packed.text);
+            }
+            assert_eq!(
+                first.command.as_ref().map(|c| c.command.as_str()),
+                Some(capture.command.as_str()),
+                "{task}: most relevant first at {budget}"
+            );
+            let kept = capture
+                .must_keep
+                .iter()
+                .filter(|f| packed.text.contains(f.as_str()))
+                .count();
+            eprintln!(
+                "{name} at {budget}: must-keep {kept}/{}",
+                capture.must_keep.len()
+            );
+            if budget == 2000 {
+                for fact in &capture.must_keep {
+                    assert!(
+                        packed.text.contains(fact.as_str()),
+                        "{task} at {budget}: missing {fact:?}\n{}",
+                        packed.text
+                    );
+                }
+            }
+        }
+    }
+}
