@@ -5,6 +5,7 @@
 mod attach;
 mod common;
 mod context;
+mod coord;
 mod exec;
 mod io;
 mod mcp;
@@ -71,6 +72,12 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
     Tmux(tmux::TmuxArgs),
+    /// Register agents and list live ones (shared through a NATS server, --bus).
+    Agent(coord::AgentArgs),
+    /// Take tasks from the shared queue and run each in a fresh terminal session.
+    Worker(coord::WorkerArgs),
+    /// Submit commands to the shared task queue; show, list and wait for tasks.
+    Task(coord::TaskArgs),
 }
 
 impl Command {
@@ -92,6 +99,9 @@ impl Command {
             Command::Server(args) => server::run(args, global),
             Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
+            Command::Agent(args) => coord::agent(args, global.json()),
+            Command::Worker(args) => coord::worker(args, global.json()),
+            Command::Task(args) => coord::task(args, global.json()),
         }
     }
 }
