@@ -7,6 +7,15 @@ use std::time::{Duration, Instant};
 
 use ai_session_pty::{ExecOptions, ExecState, PtySession, SessionConfig};
 
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
@@ -39,20 +48,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::error::Error>> {
-    // Spawn until the first prompt (rc read, marks seen).
+    // Spawn until the first prompt (rc read, marks seen), alternating with the same shell
+    // without our integration (to its first prompt bytes): the raw floor, same conditions.
     let mut spawn_ready = Vec::new();
+    let mut raw_ready = Vec::new();
     for _ in 0..100 {
         let t = Instant::now();
         let s = PtySession::spawn(SessionConfig::default()).await?;
         s.wait_ready(Duration::from_secs(10)).await?;
         spawn_ready.push(t.elapsed());
         s.kill().await;
-    }
-    report("bash session spawn -> prompt ready", &mut spawn_ready);
 
-    // The same shell without our integration, to the first prompt bytes: the raw floor.
-    let mut raw_ready = Vec::new();
-    for _ in 0..100 {
         let t = Instant::now();
         let config = SessionConfig {
             integration: ai_session_pty::Integration::None,
@@ -67,6 +73,7 @@ async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::erro
         raw_ready.push(t.elapsed());
         s.kill().await;
     }
+    report("bash session spawn -> prompt ready", &mut spawn_ready);
     report(
         "raw bash --norc spawn -> first prompt (no integration)",
         &mut raw_ready,
@@ -77,11 +84,16 @@ async fn latency(opts: impl Fn() -> ExecOptions) -> Result<(), Box<dyn std::erro
 
     let mut kills = Vec::new();
     let mut sessions = Vec::new();
+    let rss_before = rss_kb();
     for _ in 0..100 {
         let s = PtySession::spawn(SessionConfig::default()).await?;
         s.wait_ready(Duration::from_secs(10)).await?;
         sessions.push(s);
     }
+    println!(
+        "parent RSS growth per idle session (100 sessions, 200x50): {:.1} KB",
+        (rss_kb() as f64 - rss_before as f64) / 100.0
+    );
     let t = Instant::now();
     futures::future::join_all(sessions.iter().map(|s| async {
         let t = Instant::now();
