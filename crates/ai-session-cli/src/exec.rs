@@ -15,7 +15,8 @@ use crate::common::{self, Global, exit};
 /// (124 if it timed out, 125 if it is waiting for input: then the last screen lines go to
 /// stderr; answer with `ai-session send`). JSON mode always exits 0 once it printed a result:
 /// {session, command, state: exited|awaiting_input|timed_out, exit_code, duration_ms, cwd,
-/// output: {text, bytes, range: {start, end}}, screen_tail}.
+/// output: {text, bytes, range: {start, end}}, screen_tail}. Ctrl-C interrupts the command
+/// (SIGINT to its process group) and reports how it ended.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Examples:
@@ -61,7 +62,20 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     };
     let result = common::client_runtime()?.block_on(async {
         let mut client = common::connect(global).await?;
-        anyhow::Ok(client.exec(&params).await?)
+        let exec = client.exec(&params);
+        tokio::pin!(exec);
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                result = &mut exec => break anyhow::Ok(result?),
+                // Ctrl-C here means "stop the command", as in a local shell: pass it on and
+                // report how the command ended.
+                _ = tokio::signal::ctrl_c(), if !interrupted => {
+                    interrupted = true;
+                    interrupt(global, &params.session).await;
+                }
+            }
+        }
     })?;
     if global.json() {
         common::print_json(&result)?;
@@ -69,6 +83,19 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     }
     print_text(&result)?;
     Ok(ExitCode::from(text_exit_code(&result)))
+}
+
+/// Sends SIGINT to the session's foreground process group over a second connection.
+async fn interrupt(global: &Global, session: &str) {
+    let params = ai_session::protocol::SignalParams {
+        session: session.to_owned(),
+        signal: "INT".to_owned(),
+    };
+    if let Ok(mut client) = common::connect(global).await
+        && let Err(e) = client.signal(&params).await
+    {
+        eprintln!("ai-session: could not interrupt the command: {e}");
+    }
 }
 
 fn print_text(result: &ExecResult) -> anyhow::Result<()> {

@@ -272,3 +272,28 @@ fn every_command_has_help_with_examples() {
     let help = stdout(&home.run(&["attach", "--help"]));
     assert!(help.contains("Ctrl-\\"), "{help}");
 }
+
+#[test]
+fn ctrl_c_on_the_client_interrupts_the_command_not_the_session() {
+    let home = Home::new();
+    assert_eq!(home.run(&["exec", "--", "true"]).status.code(), Some(0));
+    let started = Instant::now();
+    let mut child = home
+        .command(&["exec", "--", "sleep 60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Give the client time to send the command (and install its Ctrl-C handler).
+    std::thread::sleep(Duration::from_millis(1000));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "sleep should end by SIGINT (128+2)");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let out = home.run(&["exec", "--", "echo", "alive"]);
+    assert_eq!(stdout(&out).trim(), "alive");
+}
