@@ -175,6 +175,7 @@ fn bash_rc(nonce: &str, user_rc: bool) -> String {
 HISTFILE=
 set +o histexpand
 bind 'set enable-bracketed-paste off' 2>/dev/null
+bind 'set bell-style none' 2>/dev/null
 __ais_precmd() {{
   local s=$?
   printf '\033]7;file://%s%s;nonce=%s\007\033]133;D;%s;nonce=%s\007' "${{HOSTNAME:-}}" "$PWD" "$__ais_n" "$s" "$__ais_n"
@@ -220,7 +221,7 @@ unset ZDOTDIR
 unset HISTFILE
 setopt NO_BANG_HIST
 # The partial-line marker (PROMPT_SP) is printed before precmd, i.e. inside the output range.
-unsetopt PROMPT_SP PROMPT_CR
+unsetopt PROMPT_SP PROMPT_CR BEEP
 __ais_precmd() {{
   local s=$?
   printf '\033]7;file://%s%s;nonce=%s\007\033]133;D;%s;nonce=%s\007' "${{HOST:-}}" "$PWD" "$__ais_n" "$s" "$__ais_n"
@@ -235,15 +236,18 @@ PS1=$'%{{\e]133;A;nonce={nonce}\a%}}'"$PS1"$'%{{\e]133;B;nonce={nonce}\a%}}'
 }
 
 /// The line `exec` writes for `command`: multi-line commands are wrapped in one `eval` so the
-/// shell runs them as a single command with one C and one D mark.
+/// shell runs them as a single command with one C and one D mark. It starts with C-u (kill the
+/// line in readline, zle and the kernel's line editor), so text a person left half-typed at the
+/// prompt is discarded instead of being glued to the command.
 pub fn command_line(kind: ShellKind, command: &str) -> String {
+    const KILL_LINE: char = '\u{15}';
     let body = if command.contains('\n') {
         format!("eval '{}'", command.replace('\'', r"'\''"))
     } else {
         command.to_owned()
     };
     match kind {
-        ShellKind::Posix => format!("__ais_c;{body}\n"),
-        ShellKind::Bash | ShellKind::Zsh => format!("{body}\n"),
+        ShellKind::Posix => format!("{KILL_LINE}__ais_c;{body}\n"),
+        ShellKind::Bash | ShellKind::Zsh => format!("{KILL_LINE}{body}\n"),
     }
 }

@@ -193,3 +193,29 @@ async fn sh_syntax_errors_still_end() {
     assert_eq!(text(&out.output), "a\nb\n");
     session.kill().await;
 }
+
+#[tokio::test]
+async fn half_typed_input_does_not_corrupt_exec() {
+    let mut shells = vec!["bash".to_owned(), "sh".to_owned()];
+    shells.extend(which("zsh"));
+    for shell in shells {
+        let session = PtySession::spawn(SessionConfig::new([shell.as_str()]))
+            .await
+            .unwrap();
+        session.wait_ready(Duration::from_secs(10)).await.unwrap();
+        session.write(b"garbage-typed-by-hand ").await.unwrap();
+        let out = session.exec("echo clean", opts()).await.unwrap();
+        assert_eq!(
+            (out.record.exit_code, text(&out.output).as_str()),
+            (Some(0), "clean\n"),
+            "{shell}"
+        );
+        let out = session.exec("echo again", opts()).await.unwrap();
+        assert_eq!(text(&out.output), "again\n", "{shell}");
+        assert!(
+            !String::from_utf8_lossy(&session.read(0, usize::MAX).data).contains('\x07'),
+            "{shell}: no bell"
+        );
+        session.kill().await;
+    }
+}
