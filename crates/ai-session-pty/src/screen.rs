@@ -90,6 +90,12 @@ impl ScreenModel {
         &self.parser
     }
 
+    /// Current size (cheap: does not apply the backlog).
+    pub fn size(&self) -> Size {
+        let (rows, cols) = self.parser.screen().size();
+        Size { cols, rows }
+    }
+
     pub fn set_size(&mut self, size: Size) {
         self.catch_up();
         self.parser.screen_mut().set_size(size.rows, size.cols);

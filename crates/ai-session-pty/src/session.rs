@@ -305,6 +305,11 @@ impl PtySession {
         *self.inner.progress.borrow()
     }
 
+    /// The terminal size (cheap, unlike [`PtySession::screen`]).
+    pub fn size(&self) -> crate::config::Size {
+        self.inner.state().screen.size()
+    }
+
     /// Resize the terminal (and the screen model); the program gets SIGWINCH.
     pub fn resize(&self, size: crate::config::Size) -> Result<()> {
         set_window_size(self.inner.master.get_ref().as_fd(), size)?;

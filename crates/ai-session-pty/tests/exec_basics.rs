@@ -219,3 +219,42 @@ async fn half_typed_input_does_not_corrupt_exec() {
         session.kill().await;
     }
 }
+
+#[tokio::test]
+async fn user_rc_only_when_asked_and_integration_survives_it() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".bashrc"),
+        "export FROM_USER_RC=yes\nPS1='custom> '\nPROMPT_COMMAND='__user_hook=1'\n",
+    )
+    .unwrap();
+    for user_rc in [false, true] {
+        let mut config = SessionConfig {
+            user_rc,
+            ..SessionConfig::default()
+        };
+        config
+            .env
+            .insert("HOME".into(), home.path().display().to_string());
+        let session = PtySession::spawn(config).await.unwrap();
+        let out = session
+            .exec("echo \"${FROM_USER_RC:-no}\"; (exit 6)", opts())
+            .await
+            .unwrap();
+        let expected = if user_rc { "yes\n" } else { "no\n" };
+        assert_eq!(
+            (out.record.exit_code, text(&out.output).as_str()),
+            (Some(6), expected)
+        );
+        if user_rc {
+            let out = session.exec("echo \"$__user_hook\"", opts()).await.unwrap();
+            assert_eq!(
+                text(&out.output),
+                "1\n",
+                "the user's PROMPT_COMMAND still runs"
+            );
+            assert!(session.screen().text().contains("custom> "));
+        }
+        session.kill().await;
+    }
+}
