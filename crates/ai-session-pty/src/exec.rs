@@ -222,7 +222,13 @@ fn outcome(
         state,
         record,
         output,
-        screen_tail: st.screen_tail(options.tail_lines),
+        // Only a waiting or interrupted command needs the screen; skipping it for finished ones
+        // keeps idle sessions from allocating a screen at all.
+        screen_tail: if state == ExecState::Exited {
+            Vec::new()
+        } else {
+            st.screen_tail(options.tail_lines)
+        },
         session_exited: inner.exit_info().is_some(),
     }
 }

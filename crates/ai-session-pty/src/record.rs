@@ -73,7 +73,8 @@ pub struct ExecOutcome {
     pub record: CommandRecord,
     /// The output bytes of `record.output` (the part still in the scrollback).
     pub output: Vec<u8>,
-    /// The last non-empty lines of the screen, for prompts and pagers.
+    /// The last non-empty lines of the screen, for prompts and pagers (`AwaitingInput`,
+    /// `TimedOut`); empty for `Exited`, whose output says it all.
     pub screen_tail: Vec<String>,
     /// The shell itself has exited (e.g. the command was `exit 3`); the session is over.
     pub session_exited: bool,

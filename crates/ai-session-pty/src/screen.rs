@@ -60,9 +60,12 @@ const BACKLOG_LIMIT: usize = 256 * 1024;
 
 /// The vt100 screen, fed lazily: bulk output is buffered and, when a large backlog is plain text
 /// (no escape sequences), only the lines that can still be visible are parsed. Parsing every
-/// byte of a multi-megabyte dump would cost more than reading it from the kernel.
+/// byte of a multi-megabyte dump would cost more than reading it from the kernel. The parser
+/// itself (32 bytes per cell, 320 KB at 200x50) is only allocated when someone looks at the
+/// screen or the output needs it, so idle sessions stay small.
 pub(crate) struct ScreenModel {
-    parser: vt100::Parser,
+    parser: Option<vt100::Parser>,
+    size: Size,
     backlog: Vec<u8>,
     /// With output post-processing off, programs emit bare LF; treat it as CRLF.
     lf_is_crlf: bool,
@@ -71,7 +74,8 @@ pub(crate) struct ScreenModel {
 impl ScreenModel {
     pub fn new(size: Size, lf_is_crlf: bool) -> Self {
         Self {
-            parser: vt100::Parser::new(size.rows, size.cols, 0),
+            parser: None,
+            size,
             backlog: Vec::new(),
             lf_is_crlf,
         }
@@ -79,26 +83,46 @@ impl ScreenModel {
 
     pub fn feed(&mut self, bytes: &[u8]) {
         self.backlog.extend_from_slice(bytes);
-        if self.backlog.len() >= BACKLOG_LIMIT {
-            self.catch_up();
+        if self.backlog.len() < BACKLOG_LIMIT {
+            return;
         }
+        if self.parser.is_none() {
+            // Nothing has been parsed yet, so a plain-text prefix can simply be forgotten.
+            let cut = skippable_prefix(&self.backlog, self.size.rows, false);
+            if cut > 0 && self.backlog.len() - cut < BACKLOG_LIMIT / 2 {
+                self.backlog.drain(..cut);
+                return;
+            }
+        }
+        self.catch_up();
     }
 
     /// The up-to-date parser.
     pub fn parser(&mut self) -> &vt100::Parser {
         self.catch_up();
-        &self.parser
+        self.parser_mut()
     }
 
     /// Current size (cheap: does not apply the backlog).
     pub fn size(&self) -> Size {
-        let (rows, cols) = self.parser.screen().size();
-        Size { cols, rows }
+        self.size
     }
 
     pub fn set_size(&mut self, size: Size) {
-        self.catch_up();
-        self.parser.screen_mut().set_size(size.rows, size.cols);
+        if self.parser.is_some() || !self.backlog.is_empty() {
+            // Bytes already written were laid out for the old size.
+            self.catch_up();
+            self.parser_mut()
+                .screen_mut()
+                .set_size(size.rows, size.cols);
+        }
+        self.size = size;
+    }
+
+    fn parser_mut(&mut self) -> &mut vt100::Parser {
+        let size = self.size;
+        self.parser
+            .get_or_insert_with(|| vt100::Parser::new(size.rows, size.cols, 0))
     }
 
     fn catch_up(&mut self) {
@@ -106,9 +130,12 @@ impl ScreenModel {
             return;
         }
         let backlog = std::mem::take(&mut self.backlog);
-        let start = self.skippable_prefix(&backlog);
+        let lf_is_crlf = self.lf_is_crlf;
+        let rows = self.size.rows;
+        let parser = self.parser_mut();
+        let start = skippable_prefix(&backlog, rows, parser.screen().alternate_screen());
         let tail = &backlog[start..];
-        if self.lf_is_crlf && tail.contains(&b'\n') {
+        if lf_is_crlf && tail.contains(&b'\n') {
             let mut converted = Vec::with_capacity(tail.len() + tail.len() / 8);
             for &b in tail {
                 if b == b'\n' {
@@ -116,38 +143,37 @@ impl ScreenModel {
                 }
                 converted.push(b);
             }
-            self.parser.process(&converted);
+            parser.process(&converted);
         } else {
-            self.parser.process(tail);
+            parser.process(tail);
         }
         // Reuse the allocation for the next backlog.
         self.backlog = backlog;
         self.backlog.clear();
     }
+}
 
-    /// How many leading bytes cannot influence the final screen: everything before the last
-    /// `2 * rows` lines, if it holds no escape sequence (which could switch modes or screens).
-    fn skippable_prefix(&self, bytes: &[u8]) -> usize {
-        let (rows, _) = self.parser.screen().size();
-        if bytes.len() < 64 * 1024 || self.parser.screen().alternate_screen() {
-            return 0;
-        }
-        let keep_lines = 2 * usize::from(rows) + 1;
-        let Some(split) = bytes
-            .iter()
-            .enumerate()
-            .rev()
-            .filter(|(_, b)| **b == b'\n')
-            .nth(keep_lines)
-            .map(|(i, _)| i + 1)
-        else {
-            return 0;
-        };
-        if bytes[..split].contains(&0x1b) {
-            return 0;
-        }
-        split
+/// How many leading bytes cannot influence the final screen: everything before the last
+/// `2 * rows` lines, if it holds no escape sequence (which could switch modes or screens).
+fn skippable_prefix(bytes: &[u8], rows: u16, alternate_screen: bool) -> usize {
+    if bytes.len() < 64 * 1024 || alternate_screen {
+        return 0;
     }
+    let keep_lines = 2 * usize::from(rows) + 1;
+    let Some(split) = bytes
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(keep_lines)
+        .map(|(i, _)| i + 1)
+    else {
+        return 0;
+    };
+    if bytes[..split].contains(&0x1b) {
+        return 0;
+    }
+    split
 }
 
 #[cfg(test)]
@@ -183,6 +209,29 @@ mod tests {
         let mut lazy = ScreenModel::new(size, false);
         lazy.feed(text.as_bytes());
         assert!(lazy.parser().screen().alternate_screen());
+    }
+
+    #[test]
+    fn idle_sessions_allocate_no_parser() {
+        let mut model = ScreenModel::new(
+            Size {
+                cols: 200,
+                rows: 50,
+            },
+            false,
+        );
+        let text: String = (0..100_000).map(|i| format!("{i}\r\n")).collect();
+        model.feed(text.as_bytes());
+        assert!(model.parser.is_none());
+        assert!(model.backlog.len() < BACKLOG_LIMIT);
+        let mut full = vt100::Parser::new(50, 200, 0);
+        full.process(text.as_bytes());
+        assert_eq!(visible(&mut model), full.screen().contents());
+        model.set_size(Size {
+            cols: 100,
+            rows: 20,
+        });
+        assert_eq!(model.parser().screen().size(), (20, 100));
     }
 
     #[test]
