@@ -10,7 +10,7 @@ use ai_session_coord::local::LocalBus;
 use ai_session_coord::nats::{NatsBus, NatsQueue, NatsServer};
 use ai_session_coord::{MessageBus, QueueConfig, TaskQueue, TaskSpec, WorkerSpec};
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use tokio::runtime::Runtime;
 
 const BUS_MESSAGES: u64 = 200_000;
@@ -227,5 +227,122 @@ fn nats(c: &mut Criterion) {
     group.finish();
 }
 
+/// Median of `runs` measurements of `rate` (items per second).
+fn median_rate(runs: usize, mut rate: impl FnMut() -> f64) -> f64 {
+    let mut rates: Vec<f64> = (0..runs).map(|_| rate()).collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+fn per_second(items: u64, elapsed: Duration) -> f64 {
+    items as f64 / elapsed.as_secs_f64()
+}
+
+/// The figures `cargo xtask bench coord` prints, each the median of 5 runs, beside its target;
+/// written as JSON to `$COORD_BENCH_OUT` when set.
+fn summary() {
+    const RUNS: usize = 5;
+    const ROUND_TRIPS: u64 = 20_000;
+    let single = current_thread();
+    let rt = runtime();
+    let mut rows: Vec<(&str, f64, f64, &str)> = Vec::new();
+    let local = median_rate(RUNS, || {
+        single.block_on(async {
+            let bus = LocalBus::new();
+            per_second(BUS_MESSAGES, pump(&bus, &bus, BUS_MESSAGES).await)
+        })
+    });
+    rows.push(("in-process bus, 1 thread", local, 1e6, "msgs/s"));
+    let local_mt = median_rate(RUNS, || {
+        rt.block_on(async {
+            let bus = LocalBus::new();
+            per_second(BUS_MESSAGES, pump(&bus, &bus, BUS_MESSAGES).await)
+        })
+    });
+    rows.push(("in-process bus, 2 threads", local_mt, 1e6, "msgs/s"));
+    let local_rtt = median_rate(RUNS, || {
+        rt.block_on(async {
+            let bus = LocalBus::new();
+            let elapsed = ping_pong(&bus, ROUND_TRIPS).await;
+            ROUND_TRIPS as f64 / elapsed.as_secs_f64()
+        })
+    });
+    rows.push(("in-process round trips", local_rtt, 0.0, "per s"));
+    match NatsServer::start() {
+        Ok(server) => {
+            let url = server.url().to_owned();
+            let pubsub = median_rate(RUNS, || {
+                rt.block_on(async {
+                    let publisher = NatsBus::connect(&url).await.expect("connect");
+                    let subscriber = NatsBus::connect(&url).await.expect("connect");
+                    per_second(
+                        NATS_MESSAGES,
+                        pump(&publisher, &subscriber, NATS_MESSAGES).await,
+                    )
+                })
+            });
+            rows.push(("NATS pub/sub", pubsub, 1e5, "msgs/s"));
+            let nats_rtt = median_rate(RUNS, || {
+                rt.block_on(async {
+                    let bus = NatsBus::connect(&url).await.expect("connect");
+                    let elapsed = ping_pong(&bus, ROUND_TRIPS / 10).await;
+                    (ROUND_TRIPS / 10) as f64 / elapsed.as_secs_f64()
+                })
+            });
+            rows.push(("NATS round trips", nats_rtt, 0.0, "per s"));
+            let mut round = 0;
+            let queue = median_rate(RUNS, || {
+                round += 1;
+                rt.block_on(async {
+                    per_second(
+                        QUEUE_TASKS,
+                        queue_round(&url, &format!("summary{round}")).await,
+                    )
+                })
+            });
+            rows.push(("NATS task queue (submit+lease+ack)", queue, 1e4, "tasks/s"));
+        }
+        Err(e) => eprintln!("NATS figures skipped: {e}"),
+    }
+    println!();
+    println!(
+        "{:<36} {:>14} {:>12} {:>7}",
+        "coordination", "measured", "target", "ratio"
+    );
+    for (name, value, target, unit) in &rows {
+        if *target > 0.0 {
+            println!(
+                "{name:<36} {value:>14.0} {target:>12.0} {:>6.2}x  {unit}",
+                value / target
+            );
+        } else {
+            println!("{name:<36} {value:>14.0} {:>12} {:>7}  {unit}", "-", "-");
+        }
+    }
+    if let Some(path) = std::env::var_os("COORD_BENCH_OUT") {
+        let json: Vec<_> = rows
+            .iter()
+            .map(|(name, value, target, unit)| {
+                serde_json::json!({ "name": name, "value": value, "target": target, "unit": unit })
+            })
+            .collect();
+        let path = std::path::PathBuf::from(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&json).expect("json")).expect("write");
+    }
+}
+
 criterion_group!(benches, local_bus, nats);
-criterion_main!(benches);
+
+fn main() {
+    // `cargo xtask bench coord` sets COORD_BENCH_SUMMARY_ONLY: the table without criterion.
+    if std::env::var_os("COORD_BENCH_SUMMARY_ONLY").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    if std::env::args().any(|a| a == "--bench") {
+        summary();
+    }
+}

@@ -18,6 +18,9 @@ pub enum BenchGroup {
     /// Exec round trip vs tmux send-keys+capture-pane vs raw PTY echo, and session creation vs
     /// `tmux new-session -d` vs a raw PTY spawn; writes target/bench/exec.json.
     Exec(ExecBenchArgs),
+    /// Coordination: in-process bus, NATS pub/sub and the JetStream task queue against a private
+    /// nats-server, beside the targets; writes target/bench/coord.json.
+    Coord,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +36,7 @@ pub struct ExecBenchArgs {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.group {
         BenchGroup::Exec(exec) => run_exec(exec),
+        BenchGroup::Coord => run_coord(),
     }
 }
 
@@ -65,6 +69,33 @@ fn run_exec(args: &ExecBenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not start `{cargo_bin} bench`"))?;
     if !status.success() {
         bail!("the exec benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+fn run_coord() -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo bench -p ai-session-benches --bench coord (summary)");
+    let status = Command::new(&cargo_bin)
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ai-session-benches",
+            "--bench",
+            "coord",
+        ])
+        .env("COORD_BENCH_SUMMARY_ONLY", "1")
+        .env("COORD_BENCH_OUT", target.join("bench/coord.json"))
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("could not start `{cargo_bin} bench`"))?;
+    if !status.success() {
+        bail!("the coord benchmark failed ({status})");
     }
     Ok(())
 }
