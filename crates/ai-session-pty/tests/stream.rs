@@ -204,7 +204,10 @@ async fn kill_ends_background_jobs_too() {
     for cmd in [
         "sleep 300 & echo $!",
         "nohup sleep 301 >/dev/null 2>&1 & echo $!",
-        "setsid sleep 302 & echo $!",
+        // A subshell with its own child: the whole subtree goes. (A process that double-forks
+        // out of the tree, e.g. `setsid` from a job, is beyond the process tree; the sandbox's
+        // cgroup is what catches those.)
+        "(sleep 302; true) & echo $!",
     ] {
         let out = session.exec(cmd, opts()).await.unwrap();
         // Interactive bash also prints the job line "[1] <pid>" before our echo.
