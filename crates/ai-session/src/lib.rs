@@ -11,6 +11,7 @@ mod limits;
 mod manager;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod observability;
 mod paths;
 pub mod protocol;
 mod server;
