@@ -122,7 +122,7 @@ impl Inner {
 /// screen. When the program is a shell with integration (bash, sh, zsh), [`PtySession::exec`]
 /// runs commands and knows exactly when each one ends and with which exit code.
 ///
-/// Dropping the session hangs up and kills its process groups; the child is still reaped.
+/// Dropping the session SIGKILLs its whole process tree; the child is still reaped.
 pub struct PtySession {
     pub(crate) inner: Arc<Inner>,
     reader: JoinHandle<()>,
@@ -397,29 +397,15 @@ impl Inner {
 }
 
 impl Drop for PtySession {
+    /// Dropping kills at once (SIGKILL to every process in the tree): a grace period would need
+    /// a task, and the runtime may be shutting down. Use [`PtySession::kill`] for a clean end.
     fn drop(&mut self) {
         self.reader.abort();
         if self.inner.exit_info().is_some() {
             return;
         }
         let tree = proctree::descendants(self.inner.pid);
-        self.inner.hang_up(&tree, Signal::SIGHUP);
-        let inner = Arc::clone(&self.inner);
-        let finish = move || {
-            inner.hang_up(&tree, Signal::SIGKILL);
-            for &pid in tree.iter().skip(1) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    finish();
-                });
-            }
-            Err(_) => finish(),
-        }
+        self.inner.hang_up(&tree, Signal::SIGKILL);
     }
 }
 

@@ -233,14 +233,19 @@ async fn kill_ends_background_jobs_too() {
 #[tokio::test]
 async fn dropping_a_session_kills_it() {
     let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
-    session.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let out = session
+        .exec("nohup sleep 303 >/dev/null 2>&1 & echo $!", opts())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.output).into_owned();
+    let job: i32 = text.lines().last().unwrap().trim().parse().unwrap();
     let pid = session.pid();
     drop(session);
     for _ in 0..200 {
-        if !alive(pid) {
+        if !alive(pid) && !alive(job) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("shell {pid} survived drop");
+    panic!("shell {pid} or its job {job} survived drop");
 }
