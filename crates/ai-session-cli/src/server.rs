@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ai_session::persistence::{self, Durability, Persistence};
 use ai_session::{Home, ManagerConfig, Server, ServerOptions, SessionManager};
+use anyhow::Context as _;
 
 use crate::common::{self, Global, exit};
 
@@ -53,9 +55,21 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         .enable_all()
         .thread_name("ai-session-daemon")
         .build()?;
+    let persistence = match Durability::from_env() {
+        None => None,
+        Some(durability) => {
+            let store = persistence::open_store(home.root(), &name).context(
+                "cannot open the session store (set AI_SESSION_DURABILITY=off to run without it)",
+            )?;
+            Some(Persistence::start(store, durability)?)
+        }
+    };
     runtime.block_on(async {
-        let manager = SessionManager::new(ManagerConfig::default());
-        let server = Server::bind(ServerOptions::new(home, name), manager)?;
+        let manager = SessionManager::with_persistence(ManagerConfig::default(), persistence);
+        // Bind first: only the daemon holding the name restarts its stored sessions.
+        let server = Server::bind(ServerOptions::new(home, name), manager.clone())?;
+        let restored = manager.restore().await;
+        tracing::info!(restored, "stored sessions restarted");
         let handle = server.shutdown_handle();
         let signals = tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};

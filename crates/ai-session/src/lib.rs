@@ -13,6 +13,7 @@ mod manager;
 pub mod mcp;
 pub mod observability;
 mod paths;
+pub mod persistence;
 pub mod protocol;
 mod server;
 

@@ -10,6 +10,7 @@ use ai_session_pty::{ExecOptions, PtySession, SessionConfig, Size, UnknownKey};
 use base64::Engine as _;
 
 use crate::error::{Error, Result};
+use crate::persistence::{Journal, Past, Persistence, RestoredSession, SavedSession};
 use crate::protocol as p;
 use ai_session_output::normalize as terminal_text;
 
@@ -75,6 +76,8 @@ struct Inner {
     reserved: Mutex<HashSet<String>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
+    /// Where sessions are journaled; `None` keeps them in memory only.
+    persistence: Option<Persistence>,
 }
 
 #[derive(Debug)]
@@ -84,11 +87,19 @@ struct Entry {
     created_at_ms: u64,
     pty: PtySession,
     context: crate::context::SharedContext,
+    /// Output and commands of this session's shells before a daemon restart.
+    past: Past,
+    journal: Option<Journal>,
 }
 
 impl SessionManager {
     /// An empty manager.
     pub fn new(config: ManagerConfig) -> Self {
+        Self::with_persistence(config, None)
+    }
+
+    /// A manager that journals every session to `persistence` (see [`crate::persistence`]).
+    pub fn with_persistence(config: ManagerConfig, persistence: Option<Persistence>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -96,8 +107,57 @@ impl SessionManager {
                 reserved: Mutex::new(HashSet::new()),
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
+                persistence,
             }),
         }
+    }
+
+    /// Start every stored session again: a fresh shell in its saved cwd and environment, with
+    /// its old scrollback and history readable. Returns how many came back.
+    pub async fn restore(&self) -> usize {
+        let Some(persistence) = self.inner.persistence.clone() else {
+            return 0;
+        };
+        let limit = self.inner.config.scrollback_limit;
+        let restored = tokio::task::spawn_blocking(move || persistence.restore_all(limit))
+            .await
+            .unwrap_or_default();
+        let mut count = 0;
+        for session in restored {
+            let id = session.id.clone();
+            match self.restore_session(session).await {
+                Ok(()) => count += 1,
+                Err(error) => {
+                    tracing::error!(session = %id, %error, "could not restart stored session")
+                }
+            }
+        }
+        count
+    }
+
+    async fn restore_session(&self, session: RestoredSession) -> Result<()> {
+        let id = self.reserve_id(Some(&session.id))?;
+        if let Some(n) = id.strip_prefix('s').and_then(|n| n.parse::<u64>().ok()) {
+            self.inner.next_id.fetch_max(n + 1, Ordering::Relaxed);
+        }
+        let params = p::NewSessionParams {
+            name: Some(id.clone()),
+            cwd: session.cwd(),
+            shell: Some(session.saved.shell.clone()),
+            env: session.saved.env.clone(),
+            cols: Some(session.saved.cols),
+            rows: Some(session.saved.rows),
+        };
+        let outcome = self
+            .spawn_with(&id, params, session.past, Some(session.saved))
+            .await;
+        let mut reserved = lock(&self.inner.reserved);
+        reserved.remove(&id);
+        let entry = outcome?;
+        write(&self.inner.sessions).insert(id.clone(), entry);
+        drop(reserved);
+        tracing::info!(session = %id, "stored session restarted");
+        Ok(())
     }
 
     /// Creates a session and waits until its shell is ready for commands.
@@ -149,13 +209,31 @@ impl SessionManager {
     }
 
     async fn spawn(&self, id: &str, params: p::NewSessionParams) -> Result<Arc<Entry>> {
+        self.spawn_with(id, params, Past::default(), None).await
+    }
+
+    async fn spawn_with(
+        &self,
+        id: &str,
+        params: p::NewSessionParams,
+        past: Past,
+        saved: Option<SavedSession>,
+    ) -> Result<Arc<Entry>> {
         let config = &self.inner.config;
+        let mut saved = saved.unwrap_or_else(|| SavedSession {
+            cwd: params.cwd.clone(),
+            env: params.env.clone(),
+            created_at_ms: now_ms(),
+            ..SavedSession::default()
+        });
         let shell = params.shell.unwrap_or_else(|| config.default_shell.clone());
         let size = Size {
             cols: params.cols.unwrap_or(config.default_size.cols),
             rows: params.rows.unwrap_or(config.default_size.rows),
         };
         check_size(size)?;
+        saved.shell = shell.clone();
+        (saved.cols, saved.rows) = (size.cols, size.rows);
         let session_config = SessionConfig {
             program: vec![shell.clone()],
             cwd: params.cwd.map(PathBuf::from),
@@ -173,13 +251,23 @@ impl SessionManager {
             return Err(e.into());
         }
         tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
-        Ok(Arc::new(Entry {
+        let created_at_ms = saved.created_at_ms;
+        let journal = self
+            .inner
+            .persistence
+            .as_ref()
+            .map(|p| p.journal(id, saved));
+        let entry = Arc::new(Entry {
             id: id.to_owned(),
             shell,
-            created_at_ms: now_ms(),
+            created_at_ms,
             pty,
             context: Default::default(),
-        }))
+            past,
+            journal,
+        });
+        start_journal_pump(&entry);
+        Ok(entry)
     }
 
     /// All sessions, sorted by id.
@@ -198,6 +286,9 @@ impl SessionManager {
             .remove(session)
             .ok_or_else(|| Error::SessionNotFound(session.to_owned()))?;
         entry.pty.kill().await;
+        if let Some(persistence) = &self.inner.persistence {
+            persistence.remove(&entry.id);
+        }
         tracing::info!(session, "session killed");
         Ok(p::KillResult {
             session: entry.id.clone(),
@@ -211,6 +302,9 @@ impl SessionManager {
             Ok(dead) => {
                 // Its shell exited (e.g. `exit 3`): replace it with a fresh one of the same id.
                 self.remove_if_same(&dead);
+                if let Some(persistence) = &self.inner.persistence {
+                    persistence.remove(&dead.id);
+                }
                 self.get_or_create(&params.session).await?
             }
             Err(Error::SessionNotFound(_)) if params.create => {
@@ -225,13 +319,18 @@ impl SessionManager {
         let started = Instant::now();
         let outcome = entry.pty.exec(&params.command, options).await?;
         let duration_ms = started.elapsed().as_millis() as u64;
+        if let Some(journal) = &entry.journal
+            && let Err(error) = journal.commit(&entry.pty, &entry.past).await
+        {
+            tracing::error!(session = %entry.id, %error, "command record not persisted");
+        }
         let state = match outcome.state {
             ai_session_pty::ExecState::Exited => p::ExecState::Exited,
             ai_session_pty::ExecState::AwaitingInput => p::ExecState::AwaitingInput,
             ai_session_pty::ExecState::TimedOut => p::ExecState::TimedOut,
         };
         let screen_tail = (state != p::ExecState::Exited).then_some(outcome.screen_tail);
-        let record = outcome.record;
+        let record = entry.past.shift(&outcome.record);
         Ok(p::ExecResult {
             session: entry.id.clone(),
             command: params.command,
@@ -305,7 +404,7 @@ impl SessionManager {
             .max_bytes
             .unwrap_or(MAX_READ_BYTES)
             .min(MAX_READ_BYTES);
-        let chunk = entry.pty.read(params.since, max);
+        let chunk = entry.past.read(&entry.pty, params.since, max);
         Ok(p::ReadResult {
             start: chunk.start,
             next_offset: chunk.next_offset,
@@ -338,11 +437,13 @@ impl SessionManager {
         let deadline = tokio::time::Instant::now() + timeout;
         let idle = params.idle_ms.map(Duration::from_millis);
         let mut changes = entry.pty.subscribe();
-        let mut offset = params.since.unwrap_or_else(|| entry.pty.offsets().1);
+        let mut offset = params
+            .since
+            .unwrap_or_else(|| entry.past.end_offset(&entry.pty));
         let mut seen: Vec<u8> = Vec::new();
         let mut last_output = tokio::time::Instant::now();
         loop {
-            let chunk = entry.pty.read(offset, MAX_READ_BYTES);
+            let chunk = entry.past.read(&entry.pty, offset, MAX_READ_BYTES);
             if !chunk.data.is_empty() {
                 offset = chunk.next_offset;
                 last_output = tokio::time::Instant::now();
@@ -410,7 +511,7 @@ impl SessionManager {
     /// Command records, oldest first.
     pub async fn history(&self, params: p::HistoryParams) -> Result<p::HistoryResult> {
         let entry = self.get(&params.session)?;
-        let mut records = entry.pty.history();
+        let mut records = entry.past.history(&entry.pty);
         if let Some(limit) = params.limit {
             let skip = records.len().saturating_sub(limit);
             records.drain(..skip);
@@ -453,6 +554,9 @@ impl SessionManager {
         };
         check_size(size)?;
         entry.pty.resize(size)?;
+        if let Some(journal) = &entry.journal {
+            journal.update(|saved| (saved.cols, saved.rows) = (size.cols, size.rows));
+        }
         Ok(p::Ack::OK)
     }
 
@@ -469,7 +573,7 @@ impl SessionManager {
         let entry = self.get(session)?;
         let changes = entry.pty.subscribe();
         let screen = screen_of(&entry.pty);
-        let offset = since.unwrap_or_else(|| entry.pty.offsets().1);
+        let offset = since.unwrap_or_else(|| entry.past.end_offset(&entry.pty));
         Ok(AttachStream {
             start: p::AttachResult { offset, screen },
             entry,
@@ -485,6 +589,17 @@ impl SessionManager {
             .drain()
             .map(|(_, e)| e)
             .collect();
+        // Stored sessions stay stored: the next daemon restarts them.
+        for entry in &entries {
+            if let Some(journal) = &entry.journal {
+                journal.capture(&entry.pty, &entry.past);
+            }
+        }
+        if let Some(persistence) = &self.inner.persistence
+            && let Err(error) = persistence.flush().await
+        {
+            tracing::error!(%error, "session data not fully persisted at shutdown");
+        }
         let kills = entries.iter().map(|e| e.pty.kill());
         futures::future::join_all(kills).await;
         tracing::info!(sessions = entries.len(), "all sessions killed");
@@ -525,8 +640,8 @@ impl Entry {
             rows: size.rows,
             created_at_ms: self.created_at_ms,
             alive: self.pty.is_alive(),
-            commands: self.pty.history().len(),
-            output_offset: self.pty.offsets().1,
+            commands: self.past.commands.len() + self.pty.history().len(),
+            output_offset: self.past.end_offset(&self.pty),
         }
     }
 }
@@ -550,7 +665,7 @@ impl AttachStream {
         Fut: std::future::Future<Output = bool>,
     {
         loop {
-            let chunk = self.entry.pty.read(self.offset, 64 << 10);
+            let chunk = self.entry.past.read(&self.entry.pty, self.offset, 64 << 10);
             if !chunk.data.is_empty() {
                 self.offset = chunk.next_offset;
                 let output = p::AttachOutput {
@@ -568,13 +683,38 @@ impl AttachStream {
             }
             if self.changes.changed().await.is_err() {
                 // Drain what arrived before the reader stopped, then report the exit.
-                let rest = self.entry.pty.read(self.offset, usize::MAX);
+                let rest = self
+                    .entry
+                    .past
+                    .read(&self.entry.pty, self.offset, usize::MAX);
                 if rest.data.is_empty() {
                     return "exited";
                 }
             }
         }
     }
+}
+
+/// Journal the session's output and commands as they arrive (coalesced to one capture per
+/// 20 ms). Ends when the session's output ends or the session is dropped.
+fn start_journal_pump(entry: &Arc<Entry>) {
+    let Some(journal) = entry.journal.clone() else {
+        return;
+    };
+    let weak = Arc::downgrade(entry);
+    let mut changes = entry.pty.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let closed = changes.changed().await.is_err();
+            let Some(entry) = weak.upgrade() else { break };
+            journal.capture(&entry.pty, &entry.past);
+            drop(entry);
+            if closed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
 }
 
 fn wait_result(

@@ -1,0 +1,157 @@
+//! Sessions survive their daemon: through the real binary, `kill -9` the daemon in the middle
+//! of a stream of `exec` calls, let the next call start a new daemon, and check that every
+//! command `exec` reported as finished is in `history`, that `read` returns the old output, and
+//! that the restarted shell runs in the saved cwd and environment.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::Home;
+
+fn exec_json(home: &Home, session: &str, command: &str) -> Option<Value> {
+    exec_json_in(home.path(), session, command)
+}
+
+/// `exec` with the home given by path (usable from another thread than the `Home` owner's).
+fn exec_json_in(home: &Path, session: &str, command: &str) -> Option<Value> {
+    let out = std::process::Command::new(support::BIN)
+        .args(["exec", "-s", session, "--format", "json", command])
+        .env("AI_SESSION_HOME", home)
+        .env_remove("AI_SESSION_SERVER")
+        .current_dir(home)
+        .output()
+        .expect("run ai-session");
+    serde_json::from_slice(&out.stdout)
+        .ok()
+        .filter(|v: &Value| v.get("state").is_some())
+}
+
+fn history_commands(home: &Home, session: &str) -> Vec<String> {
+    let (history, _) = home.json(&["history", "-s", session, "--format", "json"]);
+    history["commands"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no commands in {history}"))
+        .iter()
+        .map(|c| c["command"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn kill_9_during_exec_stream_loses_no_finished_command() {
+    let home = Home::new();
+    let work = home.path().join("work dir");
+    std::fs::create_dir(&work).unwrap();
+    let out = home.run(&[
+        "new",
+        "--name",
+        "w",
+        "--env",
+        "MARKER_ENV=kept-across-restart",
+    ]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let first = exec_json(
+        &home,
+        "w",
+        &format!("cd '{}' && echo entered", work.display()),
+    )
+    .unwrap();
+    assert_eq!(first["exit_code"], 0, "{first}");
+
+    // A stream of execs from another thread while this one kills the daemon with SIGKILL.
+    let stream_home = home.path().to_path_buf();
+    let streamer = std::thread::spawn(move || {
+        let mut finished = Vec::new();
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_secs(6) && i < 400 {
+            let command = format!("echo out-{i}-$((6*7))");
+            if let Some(result) = exec_json_in(&stream_home, "w", &command)
+                && result["state"] == "exited"
+                && result["exit_code"] == 0
+            {
+                assert!(
+                    result["output"]["text"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("out-{i}-42")),
+                    "{result}"
+                );
+                finished.push(command);
+            }
+            i += 1;
+        }
+        finished
+    });
+    let mut kills = 0;
+    for delay_ms in [700, 1500] {
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let pid = home.daemon_pid();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        kills += 1;
+    }
+    let finished = streamer.join().unwrap();
+    assert!(
+        finished.len() >= 5,
+        "only {} commands finished",
+        finished.len()
+    );
+
+    let history = history_commands(&home, "w");
+    for command in &finished {
+        assert!(
+            history.contains(command),
+            "{command:?} finished but is missing from history ({kills} kills): {history:?}"
+        );
+    }
+
+    // The session is listed, its old output is readable, and its new shell runs where it was.
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    assert!(
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "w"),
+        "{list}"
+    );
+    let (read, _) = home.json(&["read", "-s", "w", "--since", "0", "--format", "json"]);
+    let text = read["text"].as_str().unwrap();
+    assert!(
+        text.contains("entered") && text.contains("out-0-42"),
+        "{read}"
+    );
+    let pwd = exec_json(&home, "w", "pwd; echo \"env=$MARKER_ENV\"").unwrap();
+    let output = pwd["output"]["text"].as_str().unwrap();
+    assert!(output.contains(work.to_str().unwrap()), "{pwd}");
+    assert!(output.contains("env=kept-across-restart"), "{pwd}");
+}
+
+#[test]
+fn graceful_restart_restores_sessions_and_kill_forgets_them() {
+    let home = Home::new();
+    exec_json(&home, "keep", "echo kept-output").unwrap();
+    exec_json(&home, "gone", "echo gone-output").unwrap();
+    assert!(home.run(&["kill", "-s", "gone"]).status.success());
+    assert!(home.run(&["kill-server"]).status.success());
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    let ids: Vec<_> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![Value::from("keep")], "{list}");
+    assert_eq!(
+        history_commands(&home, "keep"),
+        vec!["echo kept-output".to_string()]
+    );
+}

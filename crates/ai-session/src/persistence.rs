@@ -1,0 +1,565 @@
+//! Durable sessions: the manager's link to `ai-session-persist`.
+//!
+//! Each live session has a [`Journal`]. A task per session sends new output and finished
+//! commands to one writer thread (file I/O never runs on the async runtime), which appends them
+//! to the session's `history.log`. `exec` calls [`Journal::commit`] before it answers: the
+//! command's output and record are written to the log first, so a command that `exec` reported
+//! as finished survives a `kill -9` of the daemon; with [`Durability::Fsync`] (the default) the
+//! commit also waits for `fdatasync`, so it survives a machine crash too. Commits that wait at
+//! the same time share one fsync.
+//!
+//! At start the manager calls [`Persistence::restore_all`] and starts a fresh shell for each
+//! stored session in its saved cwd and environment; its old scrollback and command history stay
+//! readable in front of the new shell's ([`Past`]). Running processes cannot survive their
+//! daemon: only their records do.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ai_session_persist::{KeySource, Keyring, LogWriter, PersistError, RecordKind, Store};
+use ai_session_pty::{ByteRange, CommandRecord, PtySession, ReadChunk};
+use serde::{Deserialize, Serialize};
+
+/// Largest scrollback piece per record.
+const CHUNK: usize = 64 << 10;
+/// Longest a written record waits for its fsync when nobody commits.
+const BACKGROUND_SYNC: Duration = Duration::from_millis(200);
+/// Environment variable: `fsync` (default), `write`, or `off`.
+pub const DURABILITY_ENV: &str = "AI_SESSION_DURABILITY";
+
+/// How far `exec` waits before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The record is written and fsynced: it survives a machine crash.
+    Fsync,
+    /// The record is written (fsynced within 200 ms): it survives the daemon's death.
+    Write,
+}
+
+impl Durability {
+    /// From `AI_SESSION_DURABILITY`; `None` means persistence is off.
+    pub fn from_env() -> Option<Durability> {
+        match std::env::var(DURABILITY_ENV).as_deref() {
+            Ok("off") => None,
+            Ok("write") => Some(Durability::Write),
+            _ => Some(Durability::Fsync),
+        }
+    }
+}
+
+/// What is saved about a session so it can be started again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedSession {
+    /// Shell (program) it runs.
+    pub shell: String,
+    /// Working directory it was created with.
+    pub cwd: Option<String>,
+    /// Environment overrides it was created with.
+    pub env: BTreeMap<String, String>,
+    /// Terminal columns.
+    pub cols: u16,
+    /// Terminal rows.
+    pub rows: u16,
+    /// When it was first created (Unix ms).
+    pub created_at_ms: u64,
+    /// Security policy name, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// A stored session read back at start.
+#[derive(Debug, Clone)]
+pub struct RestoredSession {
+    /// Session id.
+    pub id: String,
+    /// Its saved config.
+    pub saved: SavedSession,
+    /// Its output and commands.
+    pub past: Past,
+}
+
+impl RestoredSession {
+    /// Where the new shell should start: the last cwd the shell reported, else the saved one,
+    /// if that directory still exists.
+    pub fn cwd(&self) -> Option<String> {
+        let last = self.past.commands.iter().rev().find_map(|c| c.cwd.clone());
+        last.or_else(|| self.saved.cwd.clone())
+            .filter(|dir| Path::new(dir).is_dir())
+    }
+}
+
+/// Output and commands of a session's earlier shells; the current shell's offsets and command
+/// ids continue after them.
+#[derive(Debug, Clone, Default)]
+pub struct Past {
+    /// Finished commands, oldest first, with absolute output offsets.
+    pub commands: Vec<CommandRecord>,
+    /// Absolute offset of `scrollback[0]`.
+    pub scrollback_start: u64,
+    /// The newest stored output (at most the scrollback limit).
+    pub scrollback: Vec<u8>,
+}
+
+impl Past {
+    /// Absolute offset of the current shell's first byte.
+    pub fn base(&self) -> u64 {
+        self.scrollback_start + self.scrollback.len() as u64
+    }
+
+    /// Ids of the current shell's commands start after this.
+    pub fn last_command_id(&self) -> u64 {
+        self.commands.last().map_or(0, |c| c.id)
+    }
+
+    /// Read from absolute offset `since`: old output first, then the shell's.
+    pub fn read(&self, pty: &PtySession, since: u64, max: usize) -> ReadChunk {
+        let base = self.base();
+        if since < base && !self.scrollback.is_empty() {
+            let start = since.max(self.scrollback_start);
+            let from = (start - self.scrollback_start) as usize;
+            let data: Vec<u8> = self.scrollback[from..].iter().take(max).copied().collect();
+            return ReadChunk {
+                start,
+                next_offset: start + data.len() as u64,
+                missed: start - since,
+                data,
+            };
+        }
+        let mut chunk = pty.read(since.saturating_sub(base), max);
+        chunk.start += base;
+        chunk.next_offset += base;
+        chunk
+    }
+
+    /// Absolute offset one past the newest output byte.
+    pub fn end_offset(&self, pty: &PtySession) -> u64 {
+        self.base() + pty.offsets().1
+    }
+
+    /// A current-shell record with absolute offsets and continued ids.
+    pub fn shift(&self, record: &CommandRecord) -> CommandRecord {
+        let base = self.base();
+        let mut record = record.clone();
+        record.id += self.last_command_id();
+        record.output = ByteRange {
+            start: record.output.start + base,
+            end: record.output.end + base,
+        };
+        record
+    }
+
+    /// Every command: earlier shells' and the current one's.
+    pub fn history(&self, pty: &PtySession) -> Vec<CommandRecord> {
+        let mut all = self.commands.clone();
+        all.extend(pty.history().iter().map(|r| self.shift(r)));
+        all
+    }
+}
+
+enum Job {
+    Open {
+        id: String,
+        saved: SavedSession,
+    },
+    Output {
+        id: String,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    Command {
+        id: String,
+        record: Vec<u8>,
+    },
+    State {
+        id: String,
+        saved: SavedSession,
+    },
+    Commit {
+        fsync: bool,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    Remove {
+        id: String,
+    },
+}
+
+/// The store and its writer thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    store: Store,
+    durability: Durability,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+/// Open the store of daemon `server_name` under `home` with the key from the environment
+/// (`AI_SESSION_KEY`, `AI_SESSION_KEY_FILE` or `AI_SESSION_PASSPHRASE`), unlocking
+/// `home/keys/`; plaintext if no data key was created (`ai-session key init`). The default
+/// daemon's store is `home` itself; another daemon's is `home/servers/<name>`, so two daemons
+/// never restart each other's sessions.
+pub fn open_store(home: &Path, server_name: &str) -> Result<Store, PersistError> {
+    let keyring = Keyring::new(home);
+    let key = match (keyring.is_initialized(), KeySource::from_env()?) {
+        (true, Some(source)) => Some(keyring.unlock(&source)?),
+        (true, None) => {
+            return Err(PersistError::KeyRequired {
+                path: keyring.key_path(),
+            });
+        }
+        (false, _) => None,
+    };
+    if server_name == crate::paths::DEFAULT_SERVER_NAME {
+        Store::open(home, key)
+    } else {
+        Store::open(&home.join("servers").join(server_name), key)
+    }
+}
+
+impl Persistence {
+    /// Start the writer thread for `store`. It stops when the last clone is dropped.
+    pub fn start(store: Store, durability: Durability) -> std::io::Result<Persistence> {
+        let (jobs, queue) = mpsc::channel();
+        let thread_store = store.clone();
+        std::thread::Builder::new()
+            .name("ai-session-persist".into())
+            .spawn(move || Writer::new(thread_store).run(queue))?;
+        Ok(Persistence {
+            store,
+            durability,
+            jobs,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every stored session, read back. A session that cannot be read is logged and skipped,
+    /// its files left alone. Blocking: run it in `spawn_blocking`.
+    pub fn restore_all(&self, scrollback_limit: usize) -> Vec<RestoredSession> {
+        let ids = match self.store.list_sessions() {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::error!(%error, "cannot list stored sessions");
+                return Vec::new();
+            }
+        };
+        ids.into_iter()
+            .filter_map(|id| match self.restore_one(&id, scrollback_limit) {
+                Ok(restored) => restored,
+                Err(error) => {
+                    tracing::error!(session = %id, %error, "stored session not restored");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Read one stored session back (`None` if it has no saved config). Blocking.
+    pub fn restore_one(
+        &self,
+        id: &str,
+        scrollback_limit: usize,
+    ) -> Result<Option<RestoredSession>, PersistError> {
+        let session = self.store.existing_session(id)?;
+        let Some(saved) = session.load_state::<SavedSession>()? else {
+            return Ok(None);
+        };
+        let (records, recovery) = session.read_history()?;
+        if !recovery.is_clean() {
+            tracing::warn!(
+                session = id,
+                ?recovery,
+                "history log has a damaged tail; it is cut on reopen"
+            );
+        }
+        let mut commands = Vec::new();
+        let mut tail: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut kept = 0usize;
+        let mut end_offset = 0u64;
+        for record in records {
+            match record.kind {
+                RecordKind::Command => {
+                    match serde_json::from_slice::<CommandRecord>(&record.data) {
+                        Ok(command) => commands.push(command),
+                        Err(error) => {
+                            tracing::warn!(session = id, %error, "unreadable command record skipped")
+                        }
+                    }
+                }
+                RecordKind::Scrollback if record.data.len() >= 8 => {
+                    let mut offset = [0u8; 8];
+                    offset.copy_from_slice(&record.data[..8]);
+                    let bytes = record.data[8..].to_vec();
+                    end_offset = u64::from_le_bytes(offset) + bytes.len() as u64;
+                    kept += bytes.len();
+                    tail.push_back(bytes);
+                    while kept > scrollback_limit && tail.len() > 1 {
+                        kept -= tail.pop_front().map_or(0, |old| old.len());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut scrollback: Vec<u8> = tail.into_iter().flatten().collect();
+        if scrollback.len() > scrollback_limit {
+            scrollback.drain(..scrollback.len() - scrollback_limit);
+        }
+        Ok(Some(RestoredSession {
+            id: id.to_owned(),
+            saved,
+            past: Past {
+                commands,
+                scrollback_start: end_offset - scrollback.len() as u64,
+                scrollback,
+            },
+        }))
+    }
+
+    /// Start journaling a live session (does not wait: the writer saves its config and opens,
+    /// recovering, its log in order with everything sent after).
+    pub fn journal(&self, id: &str, saved: SavedSession) -> Journal {
+        let _ = self.jobs.send(Job::Open {
+            id: id.to_owned(),
+            saved: saved.clone(),
+        });
+        Journal {
+            id: id.to_owned(),
+            durability: self.durability,
+            jobs: self.jobs.clone(),
+            cursor: Arc::new(Mutex::new(Cursor::default())),
+            saved: Arc::new(Mutex::new(saved)),
+        }
+    }
+
+    /// Forget a killed session (its snapshots stay).
+    pub fn remove(&self, id: &str) {
+        let _ = self.jobs.send(Job::Remove { id: id.to_owned() });
+    }
+
+    /// Wait until everything sent so far is written and fsynced.
+    pub async fn flush(&self) -> Result<(), String> {
+        commit(&self.jobs, true).await
+    }
+}
+
+async fn commit(jobs: &mpsc::Sender<Job>, fsync: bool) -> Result<(), String> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Commit { fsync, reply })
+        .map_err(|_| "the persistence writer has stopped".to_string())?;
+    answer
+        .await
+        .unwrap_or_else(|_| Err("the persistence writer has stopped".into()))
+}
+
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Shell output sent so far (pty offset).
+    pty_offset: u64,
+    /// Shell commands sent so far.
+    pty_commands: usize,
+}
+
+/// A live session's journal. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    id: String,
+    durability: Durability,
+    jobs: mpsc::Sender<Job>,
+    cursor: Arc<Mutex<Cursor>>,
+    saved: Arc<Mutex<SavedSession>>,
+}
+
+impl Journal {
+    /// Send new output and newly finished commands to the writer. Output goes before the
+    /// records whose ranges cover it. Cheap when nothing is new; call it from any task.
+    pub fn capture(&self, pty: &PtySession, past: &Past) {
+        let mut cursor = lock(&self.cursor);
+        let base = past.base();
+        loop {
+            let chunk = pty.read(cursor.pty_offset, CHUNK);
+            if chunk.data.is_empty() {
+                break;
+            }
+            cursor.pty_offset = chunk.next_offset;
+            let _ = self.jobs.send(Job::Output {
+                id: self.id.clone(),
+                offset: base + chunk.start,
+                bytes: chunk.data,
+            });
+        }
+        let history = pty.history();
+        for record in history.iter().skip(cursor.pty_commands) {
+            let record = past.shift(record);
+            let _ = self.jobs.send(Job::Command {
+                id: self.id.clone(),
+                record: serde_json::to_vec(&record).unwrap_or_default(),
+            });
+        }
+        cursor.pty_commands = history.len();
+    }
+
+    /// [`capture`](Self::capture), then wait until it is written (and, with
+    /// [`Durability::Fsync`], fsynced).
+    pub async fn commit(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
+        self.capture(pty, past);
+        commit(&self.jobs, self.durability == Durability::Fsync).await
+    }
+
+    /// Update the saved config (after `resize`).
+    pub fn update(&self, change: impl FnOnce(&mut SavedSession)) {
+        let mut saved = lock(&self.saved);
+        change(&mut saved);
+        let _ = self.jobs.send(Job::State {
+            id: self.id.clone(),
+            saved: saved.clone(),
+        });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The writer thread's state.
+struct Writer {
+    store: Store,
+    logs: HashMap<String, LogWriter>,
+    /// Logs with records written but not yet fsynced.
+    unsynced: HashSet<String>,
+    /// The first error since the last commit, reported to the next committer.
+    failure: Option<String>,
+}
+
+impl Writer {
+    fn new(store: Store) -> Writer {
+        Writer {
+            store,
+            logs: HashMap::new(),
+            unsynced: HashSet::new(),
+            failure: None,
+        }
+    }
+
+    fn run(mut self, queue: mpsc::Receiver<Job>) {
+        loop {
+            let first = match queue.recv_timeout(BACKGROUND_SYNC) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.write_all(true);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            // Take everything queued, then write (and fsync) once for every waiting commit.
+            let mut waiting = Vec::new();
+            let mut fsync = false;
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Commit {
+                        fsync: wants,
+                        reply,
+                    } => {
+                        fsync |= wants;
+                        waiting.push(reply);
+                    }
+                    job => self.apply(job),
+                }
+                next = queue.try_recv().ok();
+            }
+            if !waiting.is_empty() {
+                let result = self.write_all(fsync);
+                for reply in waiting {
+                    let _ = reply.send(result.clone());
+                }
+            }
+        }
+        let _ = self.write_all(true);
+    }
+
+    fn apply(&mut self, job: Job) {
+        let outcome = match job {
+            Job::Open { id, saved } => self.open(&id, &saved),
+            Job::Output { id, offset, bytes } => {
+                let mut data = Vec::with_capacity(8 + bytes.len());
+                data.extend_from_slice(&offset.to_le_bytes());
+                data.extend_from_slice(&bytes);
+                self.append(&id, RecordKind::Scrollback, &data)
+            }
+            Job::Command { id, record } => self.append(&id, RecordKind::Command, &record),
+            Job::State { id, saved } => match self.logs.contains_key(&id) {
+                true => self.store.session(&id).and_then(|s| s.save_state(&saved)),
+                false => Ok(()),
+            },
+            Job::Remove { id } => {
+                self.logs.remove(&id);
+                self.unsynced.remove(&id);
+                self.store.remove_session(&id)
+            }
+            Job::Commit { .. } => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(%error, "persisting session data failed");
+            self.failure.get_or_insert(error.to_string());
+        }
+    }
+
+    fn open(&mut self, id: &str, saved: &SavedSession) -> Result<(), PersistError> {
+        let session = self.store.session(id)?;
+        session.save_state(saved)?;
+        let (log, recovery) = session.open_history()?;
+        if !recovery.is_clean() {
+            tracing::warn!(session = id, ?recovery, "history log recovered");
+        }
+        self.logs.insert(id.to_owned(), log);
+        Ok(())
+    }
+
+    fn append(&mut self, id: &str, kind: RecordKind, data: &[u8]) -> Result<(), PersistError> {
+        let Some(log) = self.logs.get_mut(id) else {
+            return Ok(());
+        };
+        log.append(kind, data)?;
+        self.unsynced.insert(id.to_owned());
+        Ok(())
+    }
+
+    /// Write every pending batch; with `fsync`, also make every log durable.
+    fn write_all(&mut self, fsync: bool) -> Result<(), String> {
+        let ids: Vec<String> = self.unsynced.iter().cloned().collect();
+        for id in ids {
+            let Some(log) = self.logs.get_mut(&id) else {
+                self.unsynced.remove(&id);
+                continue;
+            };
+            let outcome = if fsync {
+                log.sync().map(|_| ())
+            } else {
+                log.flush()
+            };
+            match outcome {
+                Ok(()) if fsync => {
+                    self.unsynced.remove(&id);
+                }
+                Ok(()) => {}
+                Err(error) => {
+                    self.failure.get_or_insert(error.to_string());
+                }
+            }
+        }
+        match self.failure.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
