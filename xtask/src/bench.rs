@@ -21,6 +21,16 @@ pub enum BenchGroup {
     /// Coordination: in-process bus, NATS pub/sub and the JetStream task queue against a private
     /// nats-server, beside the targets; writes target/bench/coord.json.
     Coord,
+    /// Sandbox startup: `ai-session sandbox --policy strict -- true` vs `bwrap --unshare-all
+    /// ... true` (and a plain spawn), interleaved in one run; writes target/bench/sandbox.json.
+    Sandbox(SandboxBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxBenchArgs {
+    /// Launches of each contender.
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +47,37 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.group {
         BenchGroup::Exec(exec) => run_exec(exec),
         BenchGroup::Coord => run_coord(),
+        BenchGroup::Sandbox(sandbox) => run_sandbox(sandbox),
     }
+}
+
+fn run_sandbox(args: &SandboxBenchArgs) -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    cargo(&["build", "--release", "--quiet", "-p", "ai-session-cli"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo bench -p ai-session-benches --bench sandbox");
+    let status = Command::new(&cargo_bin)
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "ai-session-benches",
+            "--bench",
+            "sandbox",
+        ])
+        .env("AI_SESSION_BIN", target.join("release/ai-session"))
+        .env("SANDBOX_BENCH_OUT", target.join("bench/sandbox.json"))
+        .env("SANDBOX_BENCH_ITERS", args.iterations.to_string())
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("could not start `{cargo_bin} bench`"))?;
+    if !status.success() {
+        bail!("the sandbox benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 fn run_exec(args: &ExecBenchArgs) -> anyhow::Result<()> {

@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod attach;
+mod audit;
 mod common;
 mod context;
 mod coord;
 mod exec;
 mod io;
 mod mcp;
+mod sandbox;
 mod server;
 mod session;
 mod tmux;
@@ -78,6 +80,10 @@ enum Command {
     Worker(coord::WorkerArgs),
     /// Submit commands to the shared task queue; show, list and wait for tasks.
     Task(coord::TaskArgs),
+    /// Run one command inside the sandbox in the foreground (no daemon), like bwrap.
+    Sandbox(sandbox::SandboxArgs),
+    /// Read and verify the tamper-evident audit log (tail, query, verify).
+    Audit(audit::AuditArgs),
 }
 
 impl Command {
@@ -102,11 +108,16 @@ impl Command {
             Command::Agent(args) => coord::agent(args, global.json()),
             Command::Worker(args) => coord::worker(args, global.json()),
             Command::Task(args) => coord::task(args, global.json()),
+            Command::Sandbox(args) => sandbox::run(args, global),
+            Command::Audit(args) => audit::run(args, global),
         }
     }
 }
 
 fn main() -> ExitCode {
+    // `ai-session __sandbox-exec ...` (spawned by the daemon for sandboxed sessions) runs
+    // the launcher before anything else, while the process is single-threaded.
+    sandbox::intercept_sandbox_exec();
     if invoked_as_tmux() {
         let argv: Vec<String> = std::env::args().skip(1).collect();
         let global = Global::from_env();

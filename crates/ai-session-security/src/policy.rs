@@ -13,12 +13,12 @@ pub enum PolicyError {
     #[error("unknown policy preset `{0}`: expected one of `trusted`, `workspace`, `strict`")]
     UnknownPreset(String),
     /// The policy file could not be read.
-    #[error("could not read policy file {path}: {source}")]
+    #[error("could not read policy file {path}: {cause}")]
     Read {
         /// The file that was asked for.
         path: PathBuf,
         /// What the OS said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The TOML text is malformed or names a key the policy does not have.
     #[error("invalid policy {origin}: {message}")]
@@ -361,9 +361,9 @@ impl SecurityPolicy {
 
     /// Reads and parses a policy file (see [`SecurityPolicy::from_toml_str`]).
     pub fn from_toml_file(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| PolicyError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::from_toml_with_origin(&text, &path.display().to_string())
     }

@@ -1,0 +1,156 @@
+//! `ai-session audit tail|query|verify`: read and check `$AI_SESSION_HOME/audit/audit.log`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use ai_session::Home;
+use ai_session_security::audit::{self, AuditQuery, AuditRecord};
+use anyhow::Context;
+
+use crate::common::{Global, print_json};
+
+/// Shown at the end of `ai-session audit --help`.
+const AUDIT_AFTER_HELP: &str = "\
+Every API call, command, policy decision and denial is one JSON line in
+$AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line.
+
+Examples:
+  ai-session audit tail -n 50
+  ai-session audit query --session build --since 2h --min-risk 70
+  ai-session audit verify                       exit 0 intact, 1 broken (first bad line named)
+  ai-session audit verify --expect-head 9f2c... compare with a head hash kept elsewhere";
+
+/// Arguments of `ai-session audit`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = AUDIT_AFTER_HELP)]
+pub struct AuditArgs {
+    /// The log file (default: $AI_SESSION_HOME/audit/audit.log).
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// The most recent events.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+    },
+    /// Events matching every given filter, oldest first.
+    Query {
+        /// Only this session.
+        #[arg(long, value_name = "SESSION")]
+        session: Option<String>,
+        /// Only this agent.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// Only events since a time: 2026-11-25, 2026-11-25T22:00:00Z, or an age like 15m, 2h, 7d.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only this action (exec, session.create, permission.check, ...).
+        #[arg(long, value_name = "ACTION")]
+        action: Option<String>,
+        /// Only events with at least this risk score (0-100).
+        #[arg(long, value_name = "SCORE")]
+        min_risk: Option<u8>,
+    },
+    /// Check the hash chain; report the first broken link.
+    Verify {
+        /// Also require the log's head to be this hash (kept from an earlier verify).
+        #[arg(long, value_name = "SHA256")]
+        expect_head: Option<String>,
+    },
+}
+
+fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()> {
+    if global.json() {
+        return print_json(&records);
+    }
+    for r in records {
+        let e = &r.event;
+        println!(
+            "{:>6} {} {:<16} {:<9} risk {:>3}  session={} agent={}{}",
+            r.seq,
+            e.timestamp,
+            e.action,
+            format!("{:?}", e.result).to_lowercase(),
+            e.risk_score,
+            e.session_id.as_deref().unwrap_or("-"),
+            e.agent_id.as_deref().unwrap_or("-"),
+            e.detail
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default(),
+        );
+        if !e.risk_reasons.is_empty() {
+            println!("       ! {}", e.risk_reasons.join("; "));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `ai-session audit ...`.
+pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let log = match args.log {
+        Some(path) => path,
+        None => audit::audit_log_path(Home::from_env()?.root()),
+    };
+    match args.command {
+        AuditCommand::Tail { lines } => {
+            print_records(&audit::tail(&log, lines)?, global)?;
+        }
+        AuditCommand::Query {
+            session,
+            agent,
+            since,
+            action,
+            min_risk,
+        } => {
+            let since = since
+                .map(|text| {
+                    audit::parse_since(&text, SystemTime::now()).with_context(|| {
+                        format!("--since {text:?}: expected 2026-11-25, 2026-11-25T22:00:00Z or an age like 15m, 2h, 7d")
+                    })
+                })
+                .transpose()?;
+            let filter = AuditQuery {
+                session_id: session,
+                agent_id: agent,
+                since,
+                action,
+                min_risk,
+            };
+            print_records(&audit::query(&log, &filter)?, global)?;
+        }
+        AuditCommand::Verify { expect_head } => {
+            let report = audit::verify(&log, expect_head.as_deref())?;
+            if global.json() {
+                print_json(&report)?;
+            } else {
+                match &report.broken {
+                    None => println!(
+                        "{}: intact, {} records, head {}",
+                        log.display(),
+                        report.records_ok,
+                        report.head_hash
+                    ),
+                    Some(broken) => println!(
+                        "{}: BROKEN at line {}: {} ({} records intact before it)",
+                        log.display(),
+                        broken.line,
+                        broken.reason,
+                        report.records_ok
+                    ),
+                }
+            }
+            if !report.is_intact() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

