@@ -1,6 +1,6 @@
 //! Is the foreground process group blocked reading the terminal? Decided from `/proc`: every
-//! thread of the group asleep, and at least one of them inside `read` (or `poll`/`select` for
-//! input) on our tty. This is what tells a password prompt or a pager from a slow command.
+//! thread of the group asleep, and at least one of them inside `read` (or `poll`/`select`/`epoll`
+//! for input) on our tty. This is what tells a password prompt or a pager from a slow command.
 
 use std::fs;
 use std::io::IoSliceMut;
@@ -120,6 +120,9 @@ fn waits_on_tty(pid: i32, task_dir: &Path, tty: &Path) -> bool {
         | libc::SYS_preadv
         | libc::SYS_preadv2 => is_tty(args[0]),
         libc::SYS_ppoll => poll_wants_tty(pid, args[0], args[1], is_tty),
+        libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2 => epoll_wants_tty(pid, args[0], is_tty),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_epoll_wait => epoll_wants_tty(pid, args[0], is_tty),
         libc::SYS_pselect6 => select_wants_tty(pid, args[0], args[1], is_tty),
         #[cfg(target_arch = "x86_64")]
         libc::SYS_poll => poll_wants_tty(pid, args[0], args[1], is_tty),
@@ -140,6 +143,28 @@ fn fd_is_tty(pid: i32, fd: u64, tty: &Path) -> bool {
         Ok(target) => target == tty || target == Path::new("/dev/tty"),
         Err(_) => false,
     }
+}
+
+/// `epoll_wait(epfd, ..)`: the epoll set is listed in `/proc/<pid>/fdinfo/<epfd>` as
+/// `tfd: <fd> events: <hex mask> ...` lines; is a tty fd registered for input?
+fn epoll_wants_tty(pid: i32, epfd: u64, is_tty: impl Fn(u64) -> bool) -> bool {
+    let Ok(info) = fs::read_to_string(format!("/proc/{pid}/fdinfo/{epfd}")) else {
+        return false;
+    };
+    info.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("tfd:") {
+            return false;
+        }
+        let Some(fd) = words.next().and_then(|w| w.parse::<u64>().ok()) else {
+            return false;
+        };
+        let events = match (words.next(), words.next()) {
+            (Some("events:"), Some(mask)) => u32::from_str_radix(mask, 16).unwrap_or(0),
+            _ => 0,
+        };
+        events & libc::EPOLLIN as u32 != 0 && is_tty(fd)
+    })
 }
 
 fn read_remote(pid: i32, address: u64, len: usize) -> Option<Vec<u8>> {

@@ -70,6 +70,22 @@ async fn python_input_awaits_input() {
 }
 
 #[tokio::test]
+async fn select_poll_and_epoll_waits_are_seen() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    for (name, selector) in [
+        ("select", "SelectSelector"),
+        ("poll", "PollSelector"),
+        ("epoll", "EpollSelector"),
+    ] {
+        let cmd = format!(
+            "python3 -c 'import selectors,sys; s=selectors.{selector}(); s.register(sys.stdin, selectors.EVENT_READ); print(\"waiting-{name}\", flush=True); s.select()'"
+        );
+        check_awaits_input(&session, &cmd, &format!("waiting-{name}")).await;
+    }
+    session.kill().await;
+}
+
+#[tokio::test]
 async fn forced_pager_awaits_input() {
     let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
     // LESS= drops our -F default (quit if one screen), so less really waits.
@@ -108,6 +124,13 @@ async fn slow_commands_are_not_mistaken_for_prompts() {
         .unwrap();
     assert_eq!(out.state, ExecState::Exited);
     assert_eq!(text(&out.output), "done-sleeping\n");
+    // Waiting in epoll on a pipe (not the terminal) is not awaiting input.
+    let out = session
+        .exec("python3 -c 'import os,selectors; r,w=os.pipe(); s=selectors.EpollSelector(); s.register(r, selectors.EVENT_READ); s.select(1.0); print(\"done\")'", opts())
+        .await
+        .unwrap();
+    assert_eq!(out.state, ExecState::Exited, "{out:?}");
+    assert_eq!(text(&out.output), "done\n");
     // Reading a pipe (not the terminal) is not awaiting input either.
     let out = session
         .exec("sleep 0.8 | cat; echo ok", opts())
