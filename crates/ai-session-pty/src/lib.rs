@@ -1,5 +1,6 @@
 //! ai-session-pty: see README.md.
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod config;
 mod error;
