@@ -249,3 +249,27 @@ async fn dropping_a_session_kills_it() {
     }
     panic!("shell {pid} or its job {job} survived drop");
 }
+
+#[tokio::test]
+async fn output_processing_off_keeps_bare_lf_and_a_sane_screen() {
+    let session = PtySession::spawn(SessionConfig {
+        output_processing: false,
+        size: Size { cols: 40, rows: 10 },
+        ..SessionConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = session
+        .exec("printf 'ab\\ncd\\n'; stty -a | grep -o -- '-opost'", opts())
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.output), "ab\ncd\n-opost\n");
+    let screen = session.screen();
+    let i = screen
+        .lines
+        .iter()
+        .position(|l| l == "ab")
+        .expect("ab on its own line");
+    assert_eq!(&screen.lines[i + 1..i + 3], ["cd", "-opost"]);
+    session.kill().await;
+}
