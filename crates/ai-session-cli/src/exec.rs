@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ai_session::protocol::{ExecParams, ExecResult, ExecState};
 
 use crate::common::{self, Global, exit};
+use crate::parse::AnalysisJson;
 
 /// Run a command in a session (default session `default`, created if needed) and wait until it
 /// finishes, waits for terminal input, or times out.
@@ -13,10 +14,13 @@ use crate::common::{self, Global, exit};
 /// The command line is typed at the session's shell prompt, so `cd`, variables and functions
 /// persist between calls. Text mode prints the output and exits with the command's exit code
 /// (124 if it timed out, 125 if it is waiting for input: then the last screen lines go to
-/// stderr; answer with `ai-session send`). JSON mode always exits 0 once it printed a result:
+/// stderr; answer with `ai-session send`). Text mode prints a digest of the output under
+/// --budget tokens (errors, failing tests, counts and the tail kept; the whole output when it
+/// fits); --full prints everything. JSON mode always exits 0 once it printed a result:
 /// {session, command, state: exited|awaiting_input|timed_out, exit_code, duration_ms, cwd,
-/// output: {text, bytes, range: {start, end}}, screen_tail}. Ctrl-C interrupts the command
-/// (SIGINT to its process group) and reports how it ended.
+/// output: {text, bytes, range: {start, end}, kind, category, parsed, digest, tokens_raw,
+/// tokens_digest}, screen_tail}. Ctrl-C interrupts the command (SIGINT to its process group)
+/// and reports how it ended.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Examples:
@@ -37,6 +41,12 @@ pub struct ExecArgs {
     /// Fail instead of creating the session when it does not exist.
     #[arg(long)]
     pub no_create: bool,
+    /// Token budget of the output digest (exact o200k tokens).
+    #[arg(long, value_name = "TOKENS", default_value_t = 400)]
+    pub budget: usize,
+    /// Text mode: print the whole output instead of the digest.
+    #[arg(long)]
+    pub full: bool,
     /// The command line; several words are joined with spaces.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -54,6 +64,7 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
             Ok((secs * 1000.0).ceil() as u64)
         })
         .transpose()?;
+    let (budget, full) = (args.budget, args.full);
     let params = ExecParams {
         session: args.session,
         command: args.command.join(" "),
@@ -77,11 +88,25 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
             }
         }
     })?;
+    let analysis = analyze_output(&result, budget);
     if global.json() {
-        common::print_json(&result)?;
+        let mut json = serde_json::to_value(&result)?;
+        let facts = serde_json::to_value(AnalysisJson::of(&analysis))?;
+        if let (Some(output), serde_json::Value::Object(facts)) = (
+            json.get_mut("output").and_then(|o| o.as_object_mut()),
+            facts,
+        ) {
+            output.extend(facts);
+        }
+        common::print_json(&json)?;
         return Ok(ExitCode::from(exit::OK));
     }
-    print_text(&result)?;
+    let shown = if full {
+        result.output.text.as_str()
+    } else {
+        analysis.digest.as_str()
+    };
+    print_text(&result, shown)?;
     Ok(ExitCode::from(text_exit_code(&result)))
 }
 
@@ -98,10 +123,27 @@ async fn interrupt(global: &Global, session: &str) {
     }
 }
 
-fn print_text(result: &ExecResult) -> anyhow::Result<()> {
+/// Facts and digest of the command's output; the hint says how to read all of it.
+fn analyze_output(result: &ExecResult, budget: usize) -> ai_session_output::Analysis {
+    let range = &result.output.range;
+    let opts = ai_session_output::DigestOptions {
+        budget,
+        exit_code: result.exit_code,
+        more_hint: Some(format!(
+            "ai-session read -s {} --since {} --max-bytes {} (or exec --full)",
+            result.session,
+            range.start,
+            range.end.saturating_sub(range.start)
+        )),
+    };
+    // The daemon sends normalised text; normalising again is a no-op.
+    ai_session_output::analyze(&result.command, result.output.text.as_bytes(), &opts)
+}
+
+fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(result.output.text.as_bytes())?;
-    if !result.output.text.is_empty() && !result.output.text.ends_with('\n') {
+    out.write_all(shown.as_bytes())?;
+    if !shown.is_empty() && !shown.ends_with('\n') {
         out.write_all(b"\n")?;
     }
     out.flush()?;

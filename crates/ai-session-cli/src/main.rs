@@ -10,6 +10,7 @@ mod coord;
 mod exec;
 mod io;
 mod mcp;
+mod parse;
 mod sandbox;
 mod server;
 mod session;
@@ -84,6 +85,8 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Read and verify the tamper-evident audit log (tail, query, verify).
     Audit(audit::AuditArgs),
+    /// Parse a command's output from stdin into facts and a token-budget digest (no daemon).
+    Parse(parse::ParseArgs),
 }
 
 impl Command {
@@ -110,6 +113,7 @@ impl Command {
             Command::Task(args) => coord::task(args, global.json()),
             Command::Sandbox(args) => sandbox::run(args, global),
             Command::Audit(args) => audit::run(args, global),
+            Command::Parse(args) => parse::run(args, global),
         }
     }
 }

@@ -199,8 +199,8 @@ const WRAPPERS: &[&str] = &[
 
 /// Commands in a `&&`/`;` chain that only prepare the real one.
 const PREPARATION: &[&str] = &[
-    "cd", "pushd", "popd", "export", "source", ".", "set", "unset", "true", "echo", "mkdir",
-    "sleep", "clear", "ulimit", "umask",
+    "cd", "pushd", "popd", "export", "source", ".", "set", "unset", "true", "false", "echo",
+    "mkdir", "sleep", "clear", "ulimit", "umask", "exit", "return", "wait",
 ];
 
 /// Pipeline stages that only filter the producer's output.
@@ -537,6 +537,7 @@ mod tests {
             ("env -i $(cat ../dev.env) env | sort", Env),
             ("printenv", Env),
             ("cd /tmp; ls -l", Ls),
+            ("ls -la /usr/include | head -50; exit 3", Ls),
         ];
         for (command, expected) in cases {
             assert_eq!(detect_kind(command, ""), expected, "{command}");
