@@ -181,7 +181,7 @@ fn new_artifacts(dir: &Path, since: SystemTime) -> Vec<PathBuf> {
     found
 }
 
-fn workspace_root() -> anyhow::Result<PathBuf> {
+pub fn workspace_root() -> anyhow::Result<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)

@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod corpus;
 mod fuzz;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Task {
     Fuzz(fuzz::FuzzArgs),
     /// Output pipeline over the shared corpus: tokens raw vs digest, facts kept.
     Corpus(corpus::CorpusArgs),
+    /// Long-running robustness check against a real daemon (CI: `--minutes 3`).
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Corpus(args) => corpus::run(&args),
+        Task::Soak(args) => soak::run(&args),
     }
 }

@@ -26,6 +26,9 @@ pub struct ServerArgs {
     /// `$AI_SESSION_HOME/log/<NAME>.log`.
     #[arg(long, hide = true)]
     pub daemonize: bool,
+    /// Refuse to create more sessions than this (a `ResourceExhausted` error, code -32007).
+    #[arg(long, env = "AI_SESSION_MAX_SESSIONS", default_value_t = ManagerConfig::default().max_sessions)]
+    pub max_sessions: usize,
 }
 
 /// Stop the daemon: every session is killed and its processes reaped. Succeeds (exit 0) when no
@@ -65,7 +68,13 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
     };
     runtime.block_on(async {
-        let manager = SessionManager::with_persistence(ManagerConfig::default(), persistence);
+        let manager = SessionManager::with_persistence(
+            ManagerConfig {
+                max_sessions: args.max_sessions,
+                ..ManagerConfig::default()
+            },
+            persistence,
+        );
         // Bind first: only the daemon holding the name restarts its stored sessions.
         let server = Server::bind(ServerOptions::new(home, name), manager.clone())?;
         let restored = manager.restore().await;

@@ -106,6 +106,16 @@ pub enum Error {
     /// The manager is shutting down and takes no new work.
     #[error("the session manager is shutting down")]
     ShuttingDown,
+    /// A daemon limit was reached.
+    #[error("resource exhausted: {what} (limit {limit}); {hint}")]
+    ResourceExhausted {
+        /// What ran out.
+        what: &'static str,
+        /// The configured limit.
+        limit: usize,
+        /// What to do about it.
+        hint: &'static str,
+    },
 }
 
 impl Error {
@@ -127,6 +137,7 @@ impl Error {
             Self::InvalidName { .. } | Self::InvalidParam { .. } => codes::INVALID_PARAMS,
             Self::Pty(_) => codes::SESSION_FAILED,
             Self::ShuttingDown => codes::SHUTTING_DOWN,
+            Self::ResourceExhausted { .. } => codes::RESOURCE_EXHAUSTED,
             _ => codes::INTERNAL_ERROR,
         }
     }

@@ -180,12 +180,10 @@ impl SessionManager {
         let mut reserved = lock(&self.inner.reserved);
         let sessions = read(&self.inner.sessions);
         if sessions.len() + reserved.len() >= self.inner.config.max_sessions {
-            return Err(Error::InvalidParam {
-                field: "name",
-                reason: format!(
-                    "the daemon already has {} sessions (limit); kill some first",
-                    self.inner.config.max_sessions
-                ),
+            return Err(Error::ResourceExhausted {
+                what: "sessions",
+                limit: self.inner.config.max_sessions,
+                hint: "kill some sessions, or start the daemon with a higher --max-sessions",
             });
         }
         let id = match name {

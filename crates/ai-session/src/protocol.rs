@@ -56,6 +56,8 @@ pub mod codes {
     pub const SESSION_FAILED: i64 = -32005;
     /// The daemon is shutting down.
     pub const SHUTTING_DOWN: i64 = -32006;
+    /// A daemon limit was reached (e.g. `--max-sessions`); free some of the resource and retry.
+    pub const RESOURCE_EXHAUSTED: i64 = -32007;
 }
 
 /// Every method the daemon serves.
