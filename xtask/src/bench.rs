@@ -497,10 +497,10 @@ fn criterion_group(ctx: &Ctx, name: &'static str) -> anyhow::Result<Option<Vec<R
             "persist" if lower.contains("snapshot") && unit == "ms" => {
                 ("<= 20 ms (1 MB, encrypted)".into(), Some(ours <= 20.0))
             }
-            "coord" if lower.contains("nats") && unit == "elem/s" => {
+            "coord" if lower.contains("nats_pubsub_throughput") => {
                 (">= 100k msg/s over NATS".into(), Some(ours >= 100_000.0))
             }
-            "coord" if unit == "elem/s" && (lower.contains("local") || lower.contains("bus")) => {
+            "coord" if lower.contains("local") && lower.contains("throughput") => {
                 (">= 1M msg/s in process".into(), Some(ours >= 1_000_000.0))
             }
             _ => ("info".into(), None),
@@ -584,8 +584,6 @@ fn fmt_num(v: f64) -> String {
         "-".into()
     } else if v.abs() >= 1e6 {
         format!("{:.2}M", v / 1e6)
-    } else if v.abs() >= 1e4 {
-        format!("{:.0}", v)
     } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 1.0 {
