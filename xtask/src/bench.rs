@@ -497,12 +497,6 @@ fn criterion_group(ctx: &Ctx, name: &'static str) -> anyhow::Result<Option<Vec<R
             "persist" if lower.contains("snapshot") && unit == "ms" => {
                 ("<= 20 ms (1 MB, encrypted)".into(), Some(ours <= 20.0))
             }
-            "coord" if lower.contains("nats_pubsub_throughput") => {
-                (">= 100k msg/s over NATS".into(), Some(ours >= 100_000.0))
-            }
-            "coord" if lower.contains("local") && lower.contains("throughput") => {
-                (">= 1M msg/s in process".into(), Some(ours >= 1_000_000.0))
-            }
             _ => ("info".into(), None),
         };
         rows.push(Row {
