@@ -9,6 +9,7 @@ mod context;
 mod coord;
 mod exec;
 mod io;
+mod key;
 mod mcp;
 mod parse;
 mod sandbox;
@@ -71,6 +72,8 @@ enum Command {
     Status(server::StatusArgs),
     /// Run the daemon in the foreground (clients start it automatically).
     Server(server::ServerArgs),
+    /// Manage the key that encrypts stored sessions (init, change-passphrase, status).
+    Key(key::KeyArgs),
     /// Serve the session tools over MCP (Model Context Protocol) on stdio.
     Mcp(mcp::McpArgs),
     /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
@@ -106,6 +109,7 @@ impl Command {
             Command::Attach(args) => attach::run(args, global),
             Command::Status(args) => server::status(args, global),
             Command::Server(args) => server::run(args, global),
+            Command::Key(args) => key::run(args, global),
             Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
             Command::Agent(args) => coord::agent(args, global.json()),

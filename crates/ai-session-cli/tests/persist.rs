@@ -155,3 +155,123 @@ fn graceful_restart_restores_sessions_and_kill_forgets_them() {
         vec!["echo kept-output".to_string()]
     );
 }
+
+fn run_with(
+    home: &Home,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut command = home.command(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ai-session");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn encrypted_store_holds_no_plaintext_and_needs_the_passphrase() {
+    let home = Home::new();
+    let out = run_with(
+        &home,
+        &[],
+        &["key", "init", "--passphrase-file", "-"],
+        b"first pass\n",
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let (status, _) = home.json(&["key", "status", "--format", "json"]);
+    assert_eq!(status["initialized"], true, "{status}");
+    assert_eq!(status["method"], "passphrase", "{status}");
+
+    let pass = [("AI_SESSION_PASSPHRASE", "first pass")];
+    let out = run_with(
+        &home,
+        &pass,
+        &["exec", "-s", "enc", "--", "echo SECRET-MARK-$((40+2))"],
+        b"",
+    );
+    assert!(
+        support::stdout(&out).contains("SECRET-MARK-42"),
+        "{}",
+        support::stderr(&out)
+    );
+    let stored: Vec<_> = ["sessions", "metadata", "keys"]
+        .iter()
+        .flat_map(|dir| files_under(&home.path().join(dir)))
+        .collect();
+    assert!(
+        stored.iter().any(|p| p.ends_with("history.log")),
+        "{stored:?}"
+    );
+    for path in &stored {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"SECRET-MARK"),
+            "plaintext in {}",
+            path.display()
+        );
+    }
+    assert!(home.run(&["kill-server"]).status.success());
+
+    // A wrong passphrase: the daemon refuses to start and says why.
+    let out = run_with(&home, &[("AI_SESSION_PASSPHRASE", "nope")], &["ls"], b"");
+    assert!(!out.status.success());
+    assert!(
+        eventually(|| home.log().contains("wrong passphrase")),
+        "stderr: {}\nlog: {}",
+        support::stderr(&out),
+        home.log()
+    );
+
+    // Rewrap under a new passphrase: the same data opens with it.
+    let out = run_with(
+        &home,
+        &pass,
+        &["key", "change-passphrase", "--new-passphrase-file", "-"],
+        b"second pass",
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = run_with(
+        &home,
+        &[("AI_SESSION_PASSPHRASE", "second pass")],
+        &["history", "-s", "enc", "--format", "json"],
+        b"",
+    );
+    assert!(
+        support::stdout(&out).contains("SECRET-MARK-$((40+2))"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+fn eventually(check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
