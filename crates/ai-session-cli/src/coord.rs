@@ -141,6 +141,11 @@ pub struct WorkerArgs {
     /// Exit after this many tasks.
     #[arg(long)]
     pub max_tasks: Option<u64>,
+    /// Security policy for task sessions: a preset (trusted, workspace, strict) or a TOML file.
+    /// Anything but `trusted` runs the session's shell through `ai-session __sandbox-exec`
+    /// with the --cwd (or current) directory as the workspace.
+    #[arg(long, default_value = "trusted")]
+    pub policy: String,
     #[command(flatten)]
     pub bus: BusArgs,
 }
@@ -305,6 +310,23 @@ fn join(capabilities: &std::collections::BTreeSet<String>) -> String {
 struct SessionRunner {
     timeout: Option<Duration>,
     cwd: Option<PathBuf>,
+    /// argv of the session's shell (wrapped by the sandbox launcher unless trusted).
+    program: Vec<String>,
+}
+
+/// The shell argv for task sessions under `policy` (a preset name or a TOML file).
+fn session_program(policy: &str, workspace: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let path = std::path::Path::new(policy);
+    let policy = if path.is_file() {
+        ai_session_security::SecurityPolicy::from_toml_file(path)?
+    } else {
+        ai_session_security::SecurityPolicy::named(policy)?
+    };
+    Ok(ai_session_security::sandbox_argv(
+        &policy,
+        workspace,
+        &["bash".to_owned()],
+    ))
 }
 
 impl TaskRunner for SessionRunner {
@@ -313,6 +335,7 @@ impl TaskRunner for SessionRunner {
             .as_str()
             .ok_or("the task payload has no \"command\" string")?;
         let config = SessionConfig {
+            program: self.program.clone(),
             cwd: self.cwd.clone(),
             ..SessionConfig::default()
         };
@@ -366,6 +389,12 @@ fn default_worker_name() -> String {
 /// Runs `ai-session worker`.
 pub fn worker(args: WorkerArgs, json: bool) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
+        let workspace = match &args.cwd {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().context("reading the current directory")?,
+        };
+        let program = session_program(&args.policy, &workspace)
+            .with_context(|| format!("loading security policy {:?}", args.policy))?;
         let lease = Duration::from_secs(args.lease.max(1));
         let queue = args.bus.queue(lease).await?;
         let bus = NatsBus::connect(args.bus.url()?).await?;
@@ -380,6 +409,7 @@ pub fn worker(args: WorkerArgs, json: bool) -> anyhow::Result<ExitCode> {
         let runner = SessionRunner {
             timeout: args.timeout.map(Duration::from_secs),
             cwd: args.cwd.clone(),
+            program,
         };
         if !json {
             eprintln!(
