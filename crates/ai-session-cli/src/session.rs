@@ -34,6 +34,16 @@ pub struct NewArgs {
     /// Terminal size (default 200x50).
     #[arg(long, value_name = "COLSxROWS", value_parser = parse_size)]
     pub size: Option<(u16, u16)>,
+    /// Run the shell inside the sandbox with this preset: trusted, workspace or strict
+    /// (see `ai-session sandbox --help` and docs/security.md).
+    #[arg(long, value_name = "PRESET", conflicts_with = "policy_file")]
+    pub policy: Option<String>,
+    /// Run the shell inside the sandbox with this TOML policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: Option<std::path::PathBuf>,
+    /// The sandbox's read-write workspace (default: --cwd, else the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<std::path::PathBuf>,
 }
 
 /// List sessions: id, shell pid, alive, commands run, output bytes, cwd.
@@ -82,8 +92,17 @@ pub fn new(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let env_keys: Vec<String> = args.env.iter().map(|(k, _)| k.clone()).collect();
+    let launcher = crate::sandbox::session_launcher(
+        args.policy.as_deref(),
+        args.policy_file.as_deref(),
+        args.workspace.as_deref(),
+        cwd.as_deref(),
+        &env_keys,
+    )?;
     let params = NewSessionParams {
         name: args.name,
+        launcher,
         cwd,
         shell: args.shell,
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),

@@ -162,3 +162,54 @@ fn audit_tail_query_and_verify() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn new_with_a_policy_runs_the_session_shell_in_the_sandbox() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let server = format!("sandbox-test-{}", std::process::id());
+    let ws_arg = ws.path().to_str().unwrap();
+    let out = ai_session(
+        home.path(),
+        &[
+            "--server",
+            &server,
+            "new",
+            "--name",
+            "jail",
+            "--policy",
+            "strict",
+            "--workspace",
+            ws_arg,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = ai_session(
+        home.path(),
+        &[
+            "--server",
+            &server,
+            "exec",
+            "-s",
+            "jail",
+            "--",
+            "hostname; grep NoNewPrivs /proc/self/status; echo in > made; cat /etc/shadow",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    ai_session(home.path(), &["--server", &server, "kill-server"]);
+    assert!(
+        stdout.contains("ai-session-sandbox"),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("NoNewPrivs:\t1"), "{stdout}");
+    assert!(
+        stdout.contains("No such file"),
+        "strict hides /etc/shadow: {stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("made")).unwrap(),
+        "in\n"
+    );
+}

@@ -147,6 +147,7 @@ impl SessionManager {
             env: session.saved.env.clone(),
             cols: Some(session.saved.cols),
             rows: Some(session.saved.rows),
+            launcher: session.saved.launcher.clone(),
         };
         let outcome = self
             .spawn_with(&id, params, session.past, Some(session.saved))
@@ -221,6 +222,7 @@ impl SessionManager {
         let mut saved = saved.unwrap_or_else(|| SavedSession {
             cwd: params.cwd.clone(),
             env: params.env.clone(),
+            launcher: params.launcher.clone(),
             created_at_ms: now_ms(),
             ..SavedSession::default()
         });
@@ -232,8 +234,12 @@ impl SessionManager {
         check_size(size)?;
         saved.shell = shell.clone();
         (saved.cols, saved.rows) = (size.cols, size.rows);
+        // A launcher (the sandbox) runs first and execs the shell, which stays last in the
+        // argv so the PTY crate still recognises it and appends its integration arguments.
+        let mut program = params.launcher;
+        program.push(shell.clone());
         let session_config = SessionConfig {
-            program: vec![shell.clone()],
+            program,
             cwd: params.cwd.map(PathBuf::from),
             env: params.env,
             size,

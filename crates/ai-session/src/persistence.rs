@@ -68,6 +68,10 @@ pub struct SavedSession {
     /// Security policy name, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// Launcher argv the shell runs under (the sandbox), kept so a restored session is
+    /// sandboxed exactly as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub launcher: Vec<String>,
 }
 
 /// A stored session read back at start.

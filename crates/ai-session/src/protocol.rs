@@ -312,6 +312,11 @@ pub struct NewSessionParams {
     /// Terminal rows (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u16>,
+    /// argv the shell is started through, e.g. the sandbox launcher
+    /// `ai-session __sandbox-exec --policy-json ... --` built by
+    /// `ai_session_security::sandbox::sandbox_argv`; the shell and its arguments follow it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub launcher: Vec<String>,
 }
 
 /// A session as listed by `session.list` and returned by `session.new`.
