@@ -65,6 +65,24 @@ fn bench_context(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Baseline in the same run: what any compression that re-counts the history's tokens costs
+    // at least (one exact o200k pass over every normalised output).
+    let normalized: Vec<String> = captures
+        .iter()
+        .map(|c| ai_session_output::normalize(&c.raw))
+        .collect();
+    group.bench_function("baseline_recount_history", |b| {
+        b.iter(|| {
+            (0..REPEATS)
+                .map(|_| {
+                    normalized
+                        .iter()
+                        .map(|t| ai_session_output::tokens::count(black_box(t)))
+                        .sum::<usize>()
+                })
+                .sum::<usize>()
+        })
+    });
     group.bench_function("ingest", |b| {
         b.iter(|| black_box(ingest(&captures, usize::MAX).current_tokens()))
     });
