@@ -231,6 +231,8 @@ async fn ours_exec(daemon: &Daemon, iters: usize) -> Stats {
             command: format!("echo X{i}"),
             timeout_ms: None,
             create: false,
+            budget: None,
+            agent: None,
         };
         let t0 = Instant::now();
         let result = client.exec(&params).await.expect("exec");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use ai_session::protocol::{ExecParams, ExecResult, ExecState};
 
 use crate::common::{self, Global, exit};
-use crate::parse::AnalysisJson;
+use anyhow::Context as _;
 
 /// Run a command in a session (default session `default`, created if needed) and wait until it
 /// finishes, waits for terminal input, or times out.
@@ -70,6 +70,8 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
         command: args.command.join(" "),
         timeout_ms,
         create: !args.no_create,
+        budget: Some(budget),
+        agent: None,
     };
     let result = common::client_runtime()?.block_on(async {
         let mut client = common::connect(global).await?;
@@ -88,14 +90,18 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
             }
         }
     })?;
-    let analysis = analyze_output(&result, budget);
+    let digest = result
+        .analysis
+        .as_ref()
+        .map(|a| a.digest.as_str())
+        .context("the daemon returned no output analysis (is it older than this client?)")?;
     if global.json() {
         let mut json = serde_json::to_value(&result)?;
-        let facts = serde_json::to_value(AnalysisJson::of(&analysis))?;
-        if let (Some(output), serde_json::Value::Object(facts)) = (
-            json.get_mut("output").and_then(|o| o.as_object_mut()),
-            facts,
-        ) {
+        // Facts sit beside the text in `output`, as documented for `exec --format json`.
+        if let Some(serde_json::Value::Object(facts)) =
+            json.as_object_mut().and_then(|o| o.remove("analysis"))
+            && let Some(output) = json.get_mut("output").and_then(|o| o.as_object_mut())
+        {
             output.extend(facts);
         }
         common::print_json(&json)?;
@@ -104,7 +110,7 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let shown = if full {
         result.output.text.as_str()
     } else {
-        analysis.digest.as_str()
+        digest
     };
     print_text(&result, shown)?;
     Ok(ExitCode::from(text_exit_code(&result)))
@@ -121,23 +127,6 @@ async fn interrupt(global: &Global, session: &str) {
     {
         eprintln!("ai-session: could not interrupt the command: {e}");
     }
-}
-
-/// Facts and digest of the command's output; the hint says how to read all of it.
-fn analyze_output(result: &ExecResult, budget: usize) -> ai_session_output::Analysis {
-    let range = &result.output.range;
-    let opts = ai_session_output::DigestOptions {
-        budget,
-        exit_code: result.exit_code,
-        more_hint: Some(format!(
-            "ai-session read -s {} --since {} --max-bytes {} (or exec --full)",
-            result.session,
-            range.start,
-            range.end.saturating_sub(range.start)
-        )),
-    };
-    // The daemon sends normalised text; normalising again is a no-op.
-    ai_session_output::analyze(&result.command, result.output.text.as_bytes(), &opts)
 }
 
 fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ mod exec;
 mod io;
 mod key;
 mod mcp;
+mod observe;
 mod parse;
 mod sandbox;
 mod server;
@@ -74,6 +75,13 @@ enum Command {
     Server(server::ServerArgs),
     /// Manage the key that encrypts stored sessions (init, change-passphrase, status).
     Key(key::KeyArgs),
+    /// Record agent decisions and outcomes; success rate and calibration.
+    #[command(subcommand)]
+    Decision(observe::DecisionCommand),
+    /// The daemon's metrics in Prometheus text format.
+    Metrics(observe::MetricsArgs),
+    /// Commands, latency and tokens saved per session and agent, as a table.
+    Stats(observe::StatsCmdArgs),
     /// Serve the session tools over MCP (Model Context Protocol) on stdio.
     Mcp(mcp::McpArgs),
     /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
@@ -110,6 +118,9 @@ impl Command {
             Command::Status(args) => server::status(args, global),
             Command::Server(args) => server::run(args, global),
             Command::Key(args) => key::run(args, global),
+            Command::Decision(command) => observe::decision(command, global),
+            Command::Metrics(args) => observe::metrics(args, global),
+            Command::Stats(args) => observe::stats(args, global),
             Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
             Command::Agent(args) => coord::agent(args, global.json()),

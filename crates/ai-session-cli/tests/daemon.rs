@@ -283,6 +283,8 @@ fn two_hundred_sessions_leave_no_zombies_and_no_leaked_fds() {
                     command: format!("echo n{i}"),
                     timeout_ms: Some(20_000),
                     create: false,
+                    budget: None,
+                    agent: None,
                 })
                 .await
                 .unwrap();

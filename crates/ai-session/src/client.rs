@@ -174,6 +174,40 @@ impl Client {
         self.call(Method::Context, params).await
     }
 
+    /// `decision.record`: returns the recorded decision (with its id).
+    pub async fn decision_record(
+        &mut self,
+        decision: &crate::observability::NewDecision,
+    ) -> Result<crate::observability::Decision> {
+        self.call(Method::DecisionRecord, decision).await
+    }
+
+    /// `decision.outcome`.
+    pub async fn decision_outcome(
+        &mut self,
+        params: &p::DecisionOutcomeParams,
+    ) -> Result<crate::observability::Decision> {
+        self.call(Method::DecisionOutcome, params).await
+    }
+
+    /// `decision.stats`.
+    pub async fn decision_stats(
+        &mut self,
+        params: &p::DecisionStatsParams,
+    ) -> Result<crate::observability::DecisionStats> {
+        self.call(Method::DecisionStats, params).await
+    }
+
+    /// `metrics`: Prometheus text.
+    pub async fn metrics(&mut self) -> Result<p::MetricsText> {
+        self.call(Method::Metrics, &serde_json::json!({})).await
+    }
+
+    /// `stats`: metrics as numbers.
+    pub async fn stats(&mut self) -> Result<crate::observability::MetricsSnapshot> {
+        self.call(Method::Stats, &serde_json::json!({})).await
+    }
+
     /// `context.task`.
     pub async fn context_task(
         &mut self,

@@ -99,6 +99,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A decision or outcome was refused (bad confidence, unknown id, ...).
+    #[error(transparent)]
+    Decision(#[from] crate::observability::DecisionError),
+
     /// The PTY engine failed.
     #[error(transparent)]
     Pty(#[from] ai_session_pty::PtyError),
@@ -134,7 +138,9 @@ impl Error {
             Self::Rpc { code, .. } => *code,
             Self::SessionNotFound(_) => codes::SESSION_NOT_FOUND,
             Self::SessionExists(_) => codes::SESSION_EXISTS,
-            Self::InvalidName { .. } | Self::InvalidParam { .. } => codes::INVALID_PARAMS,
+            Self::InvalidName { .. } | Self::InvalidParam { .. } | Self::Decision(_) => {
+                codes::INVALID_PARAMS
+            }
             Self::Pty(_) => codes::SESSION_FAILED,
             Self::ShuttingDown => codes::SHUTTING_DOWN,
             Self::ResourceExhausted { .. } => codes::RESOURCE_EXHAUSTED,

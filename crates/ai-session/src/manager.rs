@@ -10,6 +10,7 @@ use ai_session_pty::{ExecOptions, PtySession, SessionConfig, Size, UnknownKey};
 use base64::Engine as _;
 
 use crate::error::{Error, Result};
+use crate::observability::{CommandSample, CommandState, Observability};
 use crate::persistence::{Journal, Past, Persistence, RestoredSession, SavedSession};
 use crate::protocol as p;
 use ai_session_output::normalize as terminal_text;
@@ -57,7 +58,7 @@ impl Default for ManagerConfig {
 /// use ai_session::{ManagerConfig, SessionManager, protocol::ExecParams};
 /// let manager = SessionManager::new(ManagerConfig::default());
 /// let result = manager
-///     .exec(ExecParams { session: "default".into(), command: "echo hi".into(), timeout_ms: None, create: true })
+///     .exec(ExecParams { session: "default".into(), command: "echo hi".into(), timeout_ms: None, create: true, budget: None, agent: None })
 ///     .await?;
 /// assert_eq!(result.exit_code, Some(0));
 /// manager.shutdown().await;
@@ -78,6 +79,7 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Where sessions are journaled; `None` keeps them in memory only.
     persistence: Option<Persistence>,
+    observability: Observability,
 }
 
 #[derive(Debug)]
@@ -108,6 +110,7 @@ impl SessionManager {
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 persistence,
+                observability: Observability::default(),
             }),
         }
     }
@@ -118,6 +121,7 @@ impl SessionManager {
         let Some(persistence) = self.inner.persistence.clone() else {
             return 0;
         };
+        self.replay_decisions(&persistence).await;
         let limit = self.inner.config.scrollback_limit;
         let restored = tokio::task::spawn_blocking(move || persistence.restore_all(limit))
             .await
@@ -293,6 +297,7 @@ impl SessionManager {
         if let Some(persistence) = &self.inner.persistence {
             persistence.remove(&entry.id);
         }
+        self.inner.observability.metrics.forget_session(session);
         tracing::info!(session, "session killed");
         Ok(p::KillResult {
             session: entry.id.clone(),
@@ -335,6 +340,43 @@ impl SessionManager {
         };
         let screen_tail = (state != p::ExecState::Exited).then_some(outcome.screen_tail);
         let record = entry.past.shift(&outcome.record);
+        let analysis = match params.budget {
+            Some(budget) => {
+                let hint = format!(
+                    "ai-session read -s {} --since {} --max-bytes {} (or exec --full)",
+                    entry.id,
+                    record.output.start,
+                    record.output.end.saturating_sub(record.output.start)
+                );
+                Some(
+                    analyze_output(
+                        &params.command,
+                        &outcome.output,
+                        record.exit_code,
+                        budget,
+                        hint,
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        self.inner
+            .observability
+            .metrics
+            .record_command(&CommandSample {
+                session: &entry.id,
+                agent: params.agent.as_deref(),
+                state: match state {
+                    p::ExecState::Exited => CommandState::Exited,
+                    p::ExecState::AwaitingInput => CommandState::AwaitingInput,
+                    p::ExecState::TimedOut => CommandState::TimedOut,
+                },
+                exit_code: record.exit_code,
+                duration: started.elapsed(),
+                tokens_raw: analysis.as_ref().map_or(0, |a| a.tokens_raw as u64),
+                tokens_delivered: analysis.as_ref().map_or(0, |a| a.tokens_digest as u64),
+            });
         Ok(p::ExecResult {
             session: entry.id.clone(),
             command: params.command,
@@ -348,7 +390,96 @@ impl SessionManager {
                 range: range(record.output),
             },
             screen_tail,
+            analysis,
         })
+    }
+
+    /// Records an agent's decision (durably, when the manager persists).
+    pub async fn decision_record(
+        &self,
+        new: crate::observability::NewDecision,
+    ) -> Result<crate::observability::Decision> {
+        let (decision, event) = self.inner.observability.record_decision(new, now_ms())?;
+        self.persist_decision_event(event).await?;
+        tracing::info!(id = %decision.id, agent = %decision.decision.agent, "decision recorded");
+        Ok(decision)
+    }
+
+    /// Reports how a decision turned out (durably, when the manager persists).
+    pub async fn decision_outcome(
+        &self,
+        params: p::DecisionOutcomeParams,
+    ) -> Result<crate::observability::Decision> {
+        let (decision, event) = self.inner.observability.decision_outcome(
+            &params.id,
+            params.success,
+            params.note,
+            now_ms(),
+        )?;
+        self.persist_decision_event(event).await?;
+        Ok(decision)
+    }
+
+    /// Appends a decision event to the store's analytics log and syncs it before answering.
+    async fn persist_decision_event(
+        &self,
+        event: crate::observability::DecisionEvent,
+    ) -> Result<()> {
+        let Some(persistence) = self.inner.persistence.clone() else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(&event)
+            .map_err(|e| Error::Protocol(format!("cannot encode a decision event: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let (mut log, _recovery) = persistence.store().analytics_log()?;
+            log.append_durable(ai_session_persist::RecordKind::Event, &bytes)
+        })
+        .await
+        .map_err(|e| Error::Protocol(format!("decision writer failed: {e}")))?
+        .map_err(|e| Error::Protocol(format!("cannot save the decision: {e}")))?;
+        Ok(())
+    }
+
+    /// Loads the decisions saved by earlier runs of the daemon.
+    async fn replay_decisions(&self, persistence: &Persistence) {
+        let store = persistence.store().clone();
+        let records = tokio::task::spawn_blocking(move || store.read_analytics()).await;
+        let records = match records {
+            Ok(Ok(records)) => records,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read the analytics log; decisions start empty");
+                return;
+            }
+            Err(_) => return,
+        };
+        let events = records
+            .iter()
+            .filter(|r| r.kind == ai_session_persist::RecordKind::Event)
+            .filter_map(|r| serde_json::from_slice(&r.data).ok());
+        self.inner.observability.replay(events);
+    }
+
+    /// Success rate and calibration of decisions.
+    pub fn decision_stats(
+        &self,
+        params: p::DecisionStatsParams,
+    ) -> crate::observability::DecisionStats {
+        self.inner
+            .observability
+            .decision_stats(params.agent.as_deref())
+    }
+
+    /// Metrics in Prometheus text format.
+    pub fn metrics_text(&self) -> p::MetricsText {
+        let live = read(&self.inner.sessions).len();
+        p::MetricsText {
+            text: self.inner.observability.metrics.prometheus(live),
+        }
+    }
+
+    /// Metrics as numbers per session and agent.
+    pub fn stats(&self) -> crate::observability::MetricsSnapshot {
+        self.inner.observability.metrics.snapshot()
     }
 
     async fn get_or_create(&self, id: &str) -> Result<Arc<Entry>> {
@@ -810,6 +941,39 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the output pipeline off the runtime threads (it is CPU work proportional to the output).
+async fn analyze_output(
+    command: &str,
+    raw: &[u8],
+    exit_code: Option<i32>,
+    budget: usize,
+    more_hint: String,
+) -> Result<p::ExecAnalysis> {
+    let command = command.to_owned();
+    let raw = raw.to_vec();
+    let analysis = tokio::task::spawn_blocking(move || {
+        ai_session_output::analyze(
+            &command,
+            &raw,
+            &ai_session_output::DigestOptions {
+                budget,
+                exit_code,
+                more_hint: Some(more_hint),
+            },
+        )
+    })
+    .await
+    .map_err(|e| Error::Protocol(format!("output analysis failed: {e}")))?;
+    Ok(p::ExecAnalysis {
+        kind: analysis.kind,
+        category: analysis.kind.category().to_owned(),
+        digest: analysis.digest,
+        parsed: analysis.parsed,
+        tokens_raw: analysis.tokens_raw,
+        tokens_digest: analysis.tokens_digest,
+    })
 }
 
 #[cfg(test)]

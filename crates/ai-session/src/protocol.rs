@@ -97,6 +97,16 @@ pub enum Method {
     Detach,
     /// Stop the daemon (kills all sessions).
     ServerShutdown,
+    /// Record an agent's decision.
+    DecisionRecord,
+    /// Report how a decision turned out.
+    DecisionOutcome,
+    /// Success rate and calibration of decisions.
+    DecisionStats,
+    /// Metrics in Prometheus text format.
+    Metrics,
+    /// Metrics as numbers per session and agent.
+    Stats,
 }
 
 impl Method {
@@ -119,6 +129,11 @@ impl Method {
         Method::Attach,
         Method::Detach,
         Method::ServerShutdown,
+        Method::DecisionRecord,
+        Method::DecisionOutcome,
+        Method::DecisionStats,
+        Method::Metrics,
+        Method::Stats,
     ];
 
     /// The wire name (`"session.new"`, ...).
@@ -141,6 +156,11 @@ impl Method {
             Method::Attach => "attach",
             Method::Detach => "detach",
             Method::ServerShutdown => "server.shutdown",
+            Method::DecisionRecord => "decision.record",
+            Method::DecisionOutcome => "decision.outcome",
+            Method::DecisionStats => "decision.stats",
+            Method::Metrics => "metrics",
+            Method::Stats => "stats",
         }
     }
 
@@ -379,6 +399,13 @@ pub struct ExecParams {
     /// Create the session if it does not exist (default true).
     #[serde(default = "default_true")]
     pub create: bool,
+    /// Also analyse the output (`ai-session-output`): a digest of at most this many o200k
+    /// tokens and the parsed facts, in `analysis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<usize>,
+    /// The agent asking, for per-agent metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 fn default_session() -> String {
@@ -441,6 +468,54 @@ pub struct ExecResult {
     /// Last non-empty screen lines (for `awaiting_input` and `timed_out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen_tail: Option<Vec<String>>,
+    /// Digest and parsed facts, when `budget` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<ExecAnalysis>,
+}
+
+/// What the output pipeline made of a command's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecAnalysis {
+    /// Detected tool (`cargo_test`, `pytest`, `git_status`, ...).
+    pub kind: ai_session_output::OutputKind,
+    /// `build`, `lint`, `test`, `git`, `process_list`, `filesystem`, `network`, `log`, `custom`.
+    pub category: String,
+    /// The output within the token budget: every error, failing test and count, then the most
+    /// informative lines, and how to read the rest.
+    pub digest: String,
+    /// Structured facts (build errors with locations, test results, git state, ...).
+    pub parsed: ai_session_output::ParsedOutput,
+    /// o200k tokens of the whole (normalised) output.
+    pub tokens_raw: usize,
+    /// o200k tokens of `digest`.
+    pub tokens_digest: usize,
+}
+
+/// `decision.outcome` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionOutcomeParams {
+    /// The decision's id (`d-<n>`).
+    pub id: String,
+    /// Whether the choice worked.
+    pub success: bool,
+    /// What happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `decision.stats` params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DecisionStatsParams {
+    /// Only this agent's decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// `metrics` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsText {
+    /// Prometheus text exposition format 0.0.4.
+    pub text: String,
 }
 
 /// `send` params: `data_base64` (exact bytes) is written first, then `text` as is, then each of

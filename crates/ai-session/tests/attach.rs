@@ -47,6 +47,8 @@ fn exec(session: &str, command: &str, timeout_ms: u64) -> ExecParams {
         command: command.into(),
         timeout_ms: Some(timeout_ms),
         create: false,
+        budget: None,
+        agent: None,
     }
 }
 

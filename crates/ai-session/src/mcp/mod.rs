@@ -9,7 +9,6 @@ mod tools;
 
 use std::sync::Arc;
 
-use ai_session_output::{DigestOptions, analyze};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -71,9 +70,11 @@ impl McpServer {
                     command: args.command,
                     timeout_ms: args.timeout_secs.map(|s| (s * 1000.0).round() as u64),
                     create: true,
+                    budget: Some(args.budget.unwrap_or(DEFAULT_BUDGET)),
+                    agent: Some("mcp".to_owned()),
                 };
                 let result = client.exec(&params).await.map_err(daemon)?;
-                Ok(exec_report(&result, args.budget.unwrap_or(DEFAULT_BUDGET)))
+                Ok(exec_report(&result))
             }
             "send_keys" => {
                 let args: SessionArgs<SendArgs> = parse(name, args)?;
@@ -134,20 +135,8 @@ impl McpServer {
 }
 
 /// What the `exec` tool returns: the facts an agent acts on, not the raw output.
-fn exec_report(result: &ExecResult, budget: usize) -> Value {
-    let hint = format!(
-        "full output: ai-session read -s {} --since {} (or the read tool with since={})",
-        result.session, result.output.range.start, result.output.range.start
-    );
-    let analysis = analyze(
-        &result.command,
-        result.output.text.as_bytes(),
-        &DigestOptions {
-            budget,
-            exit_code: result.exit_code,
-            more_hint: Some(hint),
-        },
-    );
+fn exec_report(result: &ExecResult) -> Value {
+    let analysis = result.analysis.as_ref();
     json!({
         "session": result.session,
         "command": result.command,
@@ -156,10 +145,10 @@ fn exec_report(result: &ExecResult, budget: usize) -> Value {
         "duration_ms": result.duration_ms,
         "cwd": result.cwd,
         "output": {
-            "digest": analysis.digest,
-            "parsed": analysis.parsed,
-            "tokens_raw": analysis.tokens_raw,
-            "tokens_digest": analysis.tokens_digest,
+            "digest": analysis.map(|a| &a.digest),
+            "parsed": analysis.map(|a| &a.parsed),
+            "tokens_raw": analysis.map(|a| a.tokens_raw),
+            "tokens_digest": analysis.map(|a| a.tokens_digest),
             "range": result.output.range,
         },
         "screen_tail": result.screen_tail,

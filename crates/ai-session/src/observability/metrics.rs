@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Upper bounds (seconds) of the exported latency buckets.
 const LATENCY_BUCKETS_S: [f64; 12] = [
@@ -124,7 +124,7 @@ impl Series {
 }
 
 /// A series in numbers (`ai-session stats`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSummary {
     pub commands: u64,
     /// Commands that exited non-zero.
@@ -140,7 +140,7 @@ pub struct SeriesSummary {
 }
 
 /// Everything `ai-session stats` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsSnapshot {
     pub total: SeriesSummary,
     pub sessions: BTreeMap<String, SeriesSummary>,
