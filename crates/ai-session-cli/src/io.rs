@@ -8,25 +8,31 @@ use base64::Engine as _;
 
 use crate::common::{self, Global, exit};
 
-/// Type text or named keys into a session.
+/// Type text or named keys into a session, like `tmux send-keys`.
 ///
-/// Without --keys the TEXT words are joined with spaces and typed literally (add --enter to
-/// press Enter after them). With --keys every word is a key name: C-c, C-d, C-\, M-x, Enter, Tab,
-/// Escape, BSpace, Up, Down, Left, Right, Home, End, PageUp, PageDown, Delete, F1..F12.
+/// Each word that names a key is sent as that key; runs of other words are typed as text, joined
+/// with spaces. Key names: C-c, C-d, C-\, M-x, Enter, Tab, Escape, BSpace, Space, Up, Down, Left,
+/// Right, Home, End, PageUp, PageDown, Delete, F1..F12 (and S-/C-/M- modifiers). --keys makes
+/// every word a key (unknown names are an error); --literal makes every word text.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Examples:
-  ai-session send -s default --keys C-c         interrupt the foreground command
-  ai-session send -s default --enter yes        answer a [y/N] prompt
-  ai-session send -s py --keys Up Enter         repeat the last line")]
+  ai-session send -s default C-c                interrupt the foreground command
+  ai-session send -s default yes Enter          answer a [y/N] prompt
+  ai-session send -s default --enter yes        the same
+  ai-session send -s py --keys Up Enter         repeat the last line
+  ai-session send -s notes --literal Enter      type the word \"Enter\"")]
 pub struct SendArgs {
     /// Session id or name.
     #[arg(short, long)]
     pub session: String,
-    /// Treat every word as a key name instead of text.
-    #[arg(long)]
+    /// Treat every word as a key name.
+    #[arg(long, conflicts_with = "literal")]
     pub keys: bool,
-    /// Press Enter after the text.
+    /// Treat every word as text (joined with spaces).
+    #[arg(long)]
+    pub literal: bool,
+    /// Press Enter after everything else.
     #[arg(long)]
     pub enter: bool,
     /// The text, or key names with --keys.
@@ -105,26 +111,60 @@ pub struct HistoryArgs {
     pub limit: Option<usize>,
 }
 
-/// Runs `send`.
-pub fn send(args: SendArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let mut params = SendParams {
-        session: args.session,
-        ..Default::default()
-    };
-    if args.keys {
-        params.keys = args.text;
-    } else {
-        params.text = Some(args.text.join(" "));
+/// Splits the words into requests, in order: runs of text (joined with spaces) and runs of keys.
+fn send_requests(args: &SendArgs) -> Vec<SendParams> {
+    let mut requests: Vec<SendParams> = Vec::new();
+    let is_key = |word: &str| args.keys || (!args.literal && ai_session::is_key_name(word));
+    for word in &args.text {
+        let key = is_key(word);
+        let extend = requests
+            .last_mut()
+            .filter(|last| last.text.is_some() != key);
+        match (extend, key) {
+            (Some(last), true) => last.keys.push(word.clone()),
+            (Some(last), false) => {
+                let text = last.text.get_or_insert_with(String::new);
+                text.push(' ');
+                text.push_str(word);
+            }
+            (None, true) => requests.push(SendParams {
+                session: args.session.clone(),
+                keys: vec![word.clone()],
+                ..Default::default()
+            }),
+            (None, false) => requests.push(SendParams {
+                session: args.session.clone(),
+                text: Some(word.clone()),
+                ..Default::default()
+            }),
+        }
     }
     if args.enter {
-        params.keys.push("Enter".into());
+        match requests.last_mut().filter(|last| last.text.is_none()) {
+            Some(last) => last.keys.push("Enter".into()),
+            None => requests.push(SendParams {
+                session: args.session.clone(),
+                keys: vec!["Enter".into()],
+                ..Default::default()
+            }),
+        }
     }
-    let result = common::client_runtime()?.block_on(async {
+    requests
+}
+
+/// Runs `send`.
+pub fn send(args: SendArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let requests = send_requests(&args);
+    let bytes = common::client_runtime()?.block_on(async {
         let mut client = common::connect(global).await?;
-        anyhow::Ok(client.send(&params).await?)
+        let mut bytes = 0;
+        for params in &requests {
+            bytes += client.send(params).await?.bytes;
+        }
+        anyhow::Ok(bytes)
     })?;
     if global.json() {
-        common::print_json(&result)?;
+        common::print_json(&serde_json::json!({ "bytes": bytes, "requests": requests.len() }))?;
     }
     Ok(ExitCode::from(exit::OK))
 }
@@ -247,4 +287,54 @@ pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(
+        words: &[&str],
+        keys: bool,
+        literal: bool,
+        enter: bool,
+    ) -> Vec<(Option<String>, Vec<String>)> {
+        let args = SendArgs {
+            session: "s".into(),
+            keys,
+            literal,
+            enter,
+            text: words.iter().map(|w| (*w).to_owned()).collect(),
+        };
+        send_requests(&args)
+            .into_iter()
+            .map(|p| (p.text, p.keys))
+            .collect()
+    }
+
+    #[test]
+    fn words_split_into_text_runs_and_key_runs_in_order() {
+        let t = |s: &str| Some(s.to_owned());
+        let k = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            split(&["C-c"], false, false, false),
+            vec![(None, k(&["C-c"]))]
+        );
+        assert_eq!(
+            split(&["echo", "hi", "Enter"], false, false, false),
+            vec![(t("echo hi"), k(&[])), (None, k(&["Enter"]))]
+        );
+        assert_eq!(
+            split(&["a", "b"], false, false, true),
+            vec![(t("a b"), k(&[])), (None, k(&["Enter"]))]
+        );
+        assert_eq!(
+            split(&["Enter"], false, true, false),
+            vec![(t("Enter"), k(&[]))]
+        );
+        assert_eq!(
+            split(&["Up", "Enter"], true, false, true),
+            vec![(None, k(&["Up", "Enter", "Enter"]))]
+        );
+    }
 }

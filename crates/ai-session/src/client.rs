@@ -18,6 +18,8 @@ use crate::protocol::{self as p, Message, Method};
 /// Largest response line the client accepts (a `read` of 1 MiB of binary output, base64 and
 /// JSON-escaped, stays well below this).
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// How long to look for a refusal message after a failed send.
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A connection to an ai-session daemon. Calls are sequential: each waits for its response.
 /// Notifications that arrive meanwhile are queued for [`Client::next_notification`].
@@ -63,7 +65,24 @@ impl Client {
 
     /// Calls a method by name and returns the raw result (for methods this version does not know).
     pub async fn call_raw<P: Serialize>(&mut self, method: &str, params: &P) -> Result<Value> {
-        let id = self.writer.send(method, params).await?;
+        let id = match self.writer.send(method, params).await {
+            Ok(id) => id,
+            Err(send_error) => {
+                // The daemon may have refused us (another uid, too many connections) and closed
+                // before our request went out: its error line is the real answer.
+                let refusal =
+                    tokio::time::timeout(REFUSAL_WAIT, read_message(&mut self.reader)).await;
+                return Err(match refusal {
+                    Ok(Ok(Message {
+                        error: Some(error), ..
+                    })) => Error::Rpc {
+                        code: error.code,
+                        message: error.message,
+                    },
+                    _ => send_error,
+                });
+            }
+        };
         loop {
             let message = read_message(&mut self.reader).await?;
             if message.id.is_none() && message.method.is_some() {

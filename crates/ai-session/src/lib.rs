@@ -24,3 +24,9 @@ pub use limits::raise_fd_limit;
 pub use manager::{AttachStream, ManagerConfig, SessionManager};
 pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
 pub use server::{Server, ServerOptions, ShutdownHandle};
+
+/// True if `word` names a key (`C-c`, `Enter`, `Up`, `F5`, `M-x`, ...) rather than text; single
+/// characters count as text.
+pub fn is_key_name(word: &str) -> bool {
+    word.chars().count() > 1 && ai_session_pty::encode_key(word, false).is_some()
+}
