@@ -474,8 +474,9 @@ impl TaskQueue for NatsQueue {
             result,
         });
         self.update(&info, revision).await?.ok_or_else(lost)?;
-        // The state is final now; if this ack is lost, the redelivery is terminated by `claim`.
-        self.reply(reply, AckKind::Ack, true).await
+        // The state is final now, so the message ack need not wait for the server: if it is
+        // lost, the redelivery finds the task completed and `claim` terminates it.
+        self.reply(reply, AckKind::Ack, false).await
     }
 
     async fn nak(&self, lease: &Lease, delay: Duration, reason: &str) -> Result<()> {
