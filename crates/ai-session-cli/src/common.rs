@@ -54,6 +54,12 @@ pub enum Format {
     Text,
     /// One JSON document on stdout, for programs.
     Json,
+    /// JUnit XML of the parsed test results or build errors (`exec` and `parse`; other
+    /// commands print text).
+    Junit,
+    /// GitHub Actions annotations (`::error file=..,line=..::msg`) from parsed errors, then the
+    /// digest (`exec` and `parse`; other commands print text).
+    Github,
 }
 
 /// Flags every command accepts.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ai_session::protocol::{ExecParams, ExecResult, ExecState};
 
-use crate::common::{self, Global, exit};
+use crate::common::{self, Format, Global, exit};
 use anyhow::Context as _;
 
 /// Run a command in a session (default session `default`, created if needed) and wait until it
@@ -19,8 +19,10 @@ use anyhow::Context as _;
 /// fits); --full prints everything. JSON mode always exits 0 once it printed a result:
 /// {session, command, state: exited|awaiting_input|timed_out, exit_code, duration_ms, cwd,
 /// output: {text, bytes, range: {start, end}, kind, category, parsed, digest, tokens_raw,
-/// tokens_digest}, screen_tail}. Ctrl-C interrupts the command (SIGINT to its process group)
-/// and reports how it ended.
+/// tokens_digest}, screen_tail}. `--format junit` prints JUnit XML of the parsed tests (or
+/// build errors) and `--format github` GitHub Actions annotations then the digest; both exit
+/// with the command's code, for CI steps. Ctrl-C interrupts the command (SIGINT to its process
+/// group) and reports how it ended.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Examples:
@@ -106,6 +108,25 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
         common::print_json(&json)?;
         return Ok(ExitCode::from(exit::OK));
+    }
+    if let (Some(analysis), format @ (Format::Junit | Format::Github)) =
+        (&result.analysis, global.format())
+    {
+        let summary = ai_session_output::report::CommandSummary {
+            command: &result.command,
+            exit_code: result.exit_code,
+            seconds: result.duration_ms as f64 / 1000.0,
+        };
+        let mut out = std::io::stdout().lock();
+        if format == Format::Junit {
+            out.write_all(ai_session_output::report::junit(&analysis.parsed, &summary).as_bytes())?;
+        } else {
+            out.write_all(
+                ai_session_output::report::github(&analysis.parsed, &summary).as_bytes(),
+            )?;
+            writeln!(out, "{digest}")?;
+        }
+        return Ok(ExitCode::from(text_exit_code(&result)));
     }
     let shown = if full {
         result.output.text.as_str()

@@ -7,7 +7,7 @@ use ai_session_output::{Analysis, DigestOptions, analyze};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::common::{self, Global, exit};
+use crate::common::{self, Format, Global, exit};
 
 /// Parse a command's output from stdin into structured facts and a digest under a token budget.
 ///
@@ -21,7 +21,9 @@ use crate::common::{self, Global, exit};
 Examples:
   cargo test 2>&1 | ai-session parse --cmd 'cargo test'
   ai-session parse --cmd 'python3 -m pytest' --exit-code 1 --format json < pytest.log
-  ai-session parse --cmd 'git status' --budget 100 < status.txt")]
+  ai-session parse --cmd 'git status' --budget 100 < status.txt
+  ai-session parse --cmd 'cargo test' --exit-code 101 --format junit < test.log > junit.xml
+  ai-session parse --cmd make --exit-code 2 --format github < build.log   annotations in Actions")]
 pub struct ParseArgs {
     /// The command line that produced the output (selects the parser; content is sniffed too).
     #[arg(long = "cmd", value_name = "COMMAND LINE", default_value = "")]
@@ -34,7 +36,7 @@ pub struct ParseArgs {
     pub exit_code: Option<i32>,
 }
 
-/// The JSON shape shared by `parse` and `exec --format json` (`output.*`).
+/// The JSON shape of `parse` (the daemon gives `exec --format json` the same `output.*` fields).
 #[derive(Debug, Serialize)]
 pub struct AnalysisJson<'a> {
     /// Detected tool.
@@ -90,8 +92,24 @@ pub fn run(args: ParseArgs, global: &Global) -> anyhow::Result<ExitCode> {
             analysis: AnalysisJson::of(&analysis),
         })?;
     } else {
+        let summary = ai_session_output::report::CommandSummary {
+            command: &args.command,
+            exit_code: args.exit_code,
+            seconds: 0.0,
+        };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", analysis.digest)?;
+        match global.format() {
+            Format::Junit => out.write_all(
+                ai_session_output::report::junit(&analysis.parsed, &summary).as_bytes(),
+            )?,
+            Format::Github => {
+                out.write_all(
+                    ai_session_output::report::github(&analysis.parsed, &summary).as_bytes(),
+                )?;
+                writeln!(out, "{}", analysis.digest)?;
+            }
+            Format::Text | Format::Json => writeln!(out, "{}", analysis.digest)?,
+        }
         out.flush()?;
     }
     Ok(ExitCode::from(exit::OK))

@@ -9,6 +9,7 @@ mod kind;
 mod normalize;
 mod parsed;
 mod parsers;
+pub mod report;
 pub mod tokens;
 
 pub use analyze::{Analysis, DigestOptions, analyze};
