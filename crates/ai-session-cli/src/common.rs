@@ -45,7 +45,16 @@ Exit codes:
 Environment:
   AI_SESSION_HOME    home directory (default ~/.ai-session): run/<server>.sock, log/<server>.log
   AI_SESSION_SERVER  daemon name, same as --server
-  AI_SESSION_LOG     log filter for the daemon (e.g. debug), default info";
+  AI_SESSION_LOG     log filter for the daemon (e.g. debug), default info
+  AI_SESSION_DURABILITY  write (default: exec answers once its record is written, so it
+                     survives the daemon's death; fsync follows within 200 ms), fsync (answer
+                     after fdatasync: survives a machine crash), off (no store)
+  AI_SESSION_PASSPHRASE / AI_SESSION_KEY / AI_SESSION_KEY_FILE
+                     secret that unlocks the encrypted store (see `ai-session key --help`)
+
+Sessions survive the daemon: their config, scrollback and command records are stored under
+$AI_SESSION_HOME/sessions and a new daemon restarts each one (a fresh shell in the saved cwd
+and environment; programs that were running cannot survive, only their records).";
 
 /// Output format of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

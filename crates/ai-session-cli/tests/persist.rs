@@ -6,6 +6,8 @@
 mod support;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -60,47 +62,54 @@ fn kill_9_during_exec_stream_loses_no_finished_command() {
     .unwrap();
     assert_eq!(first["exit_code"], 0, "{first}");
 
-    // A stream of execs from another thread while this one kills the daemon with SIGKILL.
+    // A stream of execs from another thread while this one kills the daemon with SIGKILL each
+    // time a few more commands have finished (counted, not timed: the machine may be slow).
+    let finished_count = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let stream_home = home.path().to_path_buf();
-    let streamer = std::thread::spawn(move || {
-        let mut finished = Vec::new();
-        let started = Instant::now();
-        let mut i = 0;
-        while started.elapsed() < Duration::from_secs(6) && i < 400 {
-            let command = format!("echo out-{i}-$((6*7))");
-            if let Some(result) = exec_json_in(&stream_home, "w", &command)
-                && result["state"] == "exited"
-                && result["exit_code"] == 0
-            {
-                assert!(
-                    result["output"]["text"]
-                        .as_str()
-                        .unwrap()
-                        .contains(&format!("out-{i}-42")),
-                    "{result}"
-                );
-                finished.push(command);
+    let streamer = {
+        let (finished_count, stop) = (finished_count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut finished = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && i < 2000 {
+                let command = format!("echo out-{i}-$((6*7))");
+                if let Some(result) = exec_json_in(&stream_home, "w", &command)
+                    && result["state"] == "exited"
+                    && result["exit_code"] == 0
+                {
+                    let text = result["output"]["text"].as_str().unwrap();
+                    assert!(text.contains(&format!("out-{i}-42")), "{result}");
+                    finished.push(command);
+                    finished_count.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
             }
-            i += 1;
+            finished
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let wait_for = |n: usize| {
+        while finished_count.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        finished
-    });
+    };
     let mut kills = 0;
-    for delay_ms in [700, 1500] {
-        std::thread::sleep(Duration::from_millis(delay_ms));
+    for round in 1..=2 {
+        wait_for(4 * round);
         let pid = home.daemon_pid();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
         kills += 1;
     }
+    wait_for(12);
+    stop.store(true, Ordering::Relaxed);
     let finished = streamer.join().unwrap();
     assert!(
-        finished.len() >= 5,
+        finished.len() >= 12,
         "only {} commands finished",
         finished.len()
     );

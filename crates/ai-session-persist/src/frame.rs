@@ -351,6 +351,27 @@ pub fn decode_frame(
     key: Option<&DataKey>,
     buf: &[u8],
 ) -> Result<DecodedFrame, DropReason> {
+    let (header, plain) = open_frame(ctx, key, buf)?;
+    let records = decode_payload(header, &plain)?;
+    Ok(DecodedFrame { header, records })
+}
+
+/// Check the frame at the start of `buf` (checksum and, when sealed, authenticity) without
+/// decompressing it: what recovery needs to find where intact data ends, at a fraction of the
+/// cost of [`decode_frame`]. A frame that passes was written whole by a holder of the key.
+pub fn verify_frame(
+    ctx: FrameContext<'_>,
+    key: Option<&DataKey>,
+    buf: &[u8],
+) -> Result<FrameHeader, DropReason> {
+    open_frame(ctx, key, buf).map(|(header, _)| header)
+}
+
+fn open_frame<'b>(
+    ctx: FrameContext<'_>,
+    key: Option<&DataKey>,
+    buf: &'b [u8],
+) -> Result<(FrameHeader, std::borrow::Cow<'b, [u8]>), DropReason> {
     let header = parse_header(buf)?;
     let Some(frame) = buf.get(..header.frame_len()) else {
         return Err(DropReason::Torn);
@@ -360,20 +381,15 @@ pub fn decode_frame(
         return Err(DropReason::Checksum);
     }
     let body = &covered[FRAME_HEADER_LEN..];
-    let opened;
-    let plain = match (header.is_sealed(), key) {
-        (true, Some(key)) => {
-            opened = key
-                .open(&aad(ctx, &covered[..FRAME_HEADER_LEN]), body)
-                .ok_or(DropReason::Unauthentic)?;
-            &opened[..]
-        }
-        (false, None) => body,
-        (true, None) => return Err(bad_header("frame is sealed but no key was given")),
-        (false, Some(_)) => return Err(bad_header("frame is not sealed in an encrypted file")),
-    };
-    let records = decode_payload(header, plain)?;
-    Ok(DecodedFrame { header, records })
+    match (header.is_sealed(), key) {
+        (true, Some(key)) => key
+            .open(&aad(ctx, &covered[..FRAME_HEADER_LEN]), body)
+            .map(|plain| (header, std::borrow::Cow::Owned(plain)))
+            .ok_or(DropReason::Unauthentic),
+        (false, None) => Ok((header, std::borrow::Cow::Borrowed(body))),
+        (true, None) => Err(bad_header("frame is sealed but no key was given")),
+        (false, Some(_)) => Err(bad_header("frame is not sealed in an encrypted file")),
+    }
 }
 
 /// Decompress (if flagged) and split a frame's opened body. Public for the fuzz target, which

@@ -18,7 +18,7 @@ use crate::crypto::DataKey;
 use crate::error::{DropReason, PersistError, Result, io_err};
 use crate::frame::{
     Codec, FRAME_HEADER_LEN, FrameContext, MAX_RAW_LEN, RECORD_HEADER_LEN, Record, RecordKind,
-    Stream, decode_frame, encode_frame, parse_header, push_record,
+    Stream, decode_frame, encode_frame, parse_header, push_record, verify_frame,
 };
 
 const LOG_MAGIC: [u8; 6] = *b"AIsLOG";
@@ -186,12 +186,13 @@ impl Scan {
     }
 }
 
-/// Read `file` from its header to the first bad frame, handing every record to `visit`.
+/// Read `file` from its header to the first bad frame, handing every record to `visit`
+/// (with `Some`); with `None`, frames are only checked, not decompressed (recovery on open).
 fn scan(
     identity: &LogIdentity,
     path: &Path,
     file: &mut File,
-    mut visit: impl FnMut(u64, Record),
+    mut visit: Option<&mut dyn FnMut(u64, Record)>,
 ) -> Result<Scan> {
     let file_len = file.metadata().map_err(io_err("stat", path))?.len();
     file.seek(SeekFrom::Start(0))
@@ -229,6 +230,20 @@ fn scan(
         reader
             .read_exact(&mut frame[FRAME_HEADER_LEN..])
             .map_err(io_err("read", path))?;
+        let Some(visit) = visit.as_mut() else {
+            match verify_frame(identity.ctx(), identity.key.as_ref(), &frame) {
+                Ok(header) if header.first_seq == next_seq => next_seq += u64::from(header.count),
+                Ok(header) => {
+                    break Some(DropReason::Sequence {
+                        expected: next_seq,
+                        found: header.first_seq,
+                    });
+                }
+                Err(reason) => break Some(reason),
+            }
+            offset += frame_len;
+            continue;
+        };
         let decoded = match decode_frame(identity.ctx(), identity.key.as_ref(), &frame) {
             Ok(decoded) => decoded,
             Err(reason) => break Some(reason),
@@ -273,7 +288,12 @@ fn open_read(path: &Path) -> Result<File> {
 pub fn read_log(path: &Path, identity: &LogIdentity) -> Result<(Vec<Record>, Recovery)> {
     let mut file = open_read(path)?;
     let mut records = Vec::new();
-    let scan = scan(identity, path, &mut file, |_, record| records.push(record))?;
+    let scan = scan(
+        identity,
+        path,
+        &mut file,
+        Some(&mut |_, record| records.push(record)),
+    )?;
     Ok((records, scan.recovery()))
 }
 
@@ -281,17 +301,17 @@ pub fn read_log(path: &Path, identity: &LogIdentity) -> Result<(Vec<Record>, Rec
 pub fn for_each_record(
     path: &Path,
     identity: &LogIdentity,
-    visit: impl FnMut(u64, Record),
+    mut visit: impl FnMut(u64, Record),
 ) -> Result<Recovery> {
     let mut file = open_read(path)?;
-    Ok(scan(identity, path, &mut file, visit)?.recovery())
+    Ok(scan(identity, path, &mut file, Some(&mut visit))?.recovery())
 }
 
 /// Check a whole log strictly: `Ok(records)` only if every byte belongs to an intact frame in
 /// sequence; otherwise [`PersistError::Corrupt`] with the offset and reason.
 pub fn verify_log(path: &Path, identity: &LogIdentity) -> Result<u64> {
     let mut file = open_read(path)?;
-    let scan = scan(identity, path, &mut file, |_, _| {})?;
+    let scan = scan(identity, path, &mut file, Some(&mut |_, _| {}))?;
     match scan.reason {
         None => Ok(scan.next_seq),
         Some(reason) => Err(PersistError::Corrupt {
@@ -390,7 +410,7 @@ impl LogWriter {
             .mode(FILE_MODE)
             .open(path)
             .map_err(io_err("open log", path))?;
-        let scan = scan(&identity, path, &mut file, |_, _| {})?;
+        let scan = scan(&identity, path, &mut file, None)?;
         let mut recovery = scan.recovery();
         if !recovery.is_clean() {
             recovery.quarantined = Some(quarantine(path, &mut file, scan.valid_len)?);
