@@ -175,9 +175,9 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
         bail!("soak failed (seed {seed}):\n  {}", failures.join("\n  "));
     }
     eprintln!(
-        "xtask soak: PASS in {:.0?} (seed {seed}); acknowledged commands checked in history: {}; \
-         acknowledged commands in sessions lost to daemon SIGKILLs: {} (sessions are not restored \
-         after a daemon crash yet)",
+        "xtask soak: PASS in {:.0?} (seed {seed}); acknowledged commands found in history \
+         (including after daemon SIGKILLs, in restored sessions): {}; acknowledged commands in \
+         sessions that did not come back after a SIGKILL: {}",
         started.elapsed(),
         soak.stats.history_checked,
         soak.stats.lost_by_restart

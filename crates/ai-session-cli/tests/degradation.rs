@@ -62,7 +62,7 @@ fn too_many_sessions_is_a_clear_resource_exhausted_error() {
 }
 
 /// `yes | head -c N` through a session: the command completes with its exit code, the daemon's
-/// memory stays bounded (scrollback is a ring), and the session keeps working. N is 256 MiB by
+/// memory stays bounded (scrollback is a ring), and the session keeps working. N is 64 MiB by
 /// default (1 GiB with `AI_SESSION_DEGRADATION_BYTES=1G`, as the soak docs describe).
 #[test]
 fn huge_output_keeps_daemon_memory_bounded() {
