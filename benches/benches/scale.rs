@@ -221,6 +221,8 @@ async fn exec_under_load(socket: &Path, ids: &[String]) -> (f64, f64, f64) {
                     command: format!("echo load{i}"),
                     timeout_ms: Some(60_000),
                     create: false,
+                    budget: None,
+                    agent: None,
                 };
                 let t0 = Instant::now();
                 let result = client.exec(&params).await.expect("exec under load");
