@@ -8,6 +8,8 @@ mod common;
 mod context;
 mod coord;
 mod exec;
+mod export;
+mod import;
 mod io;
 mod key;
 mod mcp;
@@ -98,6 +100,10 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Parse a command's output from stdin into facts and a token-budget digest (no daemon).
     Parse(parse::ParseArgs),
+    /// Export a session's output with its timing (asciicast v2).
+    Export(export::ExportArgs),
+    /// Adopt running tmux panes as sessions (scrollback and cwd).
+    Import(import::ImportArgs),
 }
 
 impl Command {
@@ -129,6 +135,8 @@ impl Command {
             Command::Sandbox(args) => sandbox::run(args, global),
             Command::Audit(args) => audit::run(args, global),
             Command::Parse(args) => parse::run(args, global),
+            Command::Export(args) => export::run(args, global),
+            Command::Import(args) => import::run(args, global),
         }
     }
 }

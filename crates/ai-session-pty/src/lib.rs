@@ -18,6 +18,7 @@ mod session;
 mod shell_rc;
 mod spawn;
 mod state;
+mod timeline;
 
 pub use config::{Integration, SessionConfig, ShellKind, Size, agent_env_defaults};
 pub use error::{PtyError, Result};

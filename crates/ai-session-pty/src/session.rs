@@ -278,6 +278,14 @@ impl PtySession {
         self.inner.state().scrollback.read(since, max)
     }
 
+    /// When output arrived: `(offset, ms since the session started)` for each burst of output
+    /// from `since` on (the first entry may start before `since`). Bursts closer than 5 ms share
+    /// one entry, and at most 1024 entries are kept (when full, the older half is thinned: old
+    /// output keeps coarser times), so recent times are exact to a few ms.
+    pub fn timeline(&self, since: u64) -> Vec<(u64, u64)> {
+        self.inner.state().timeline.since(since)
+    }
+
     /// Offsets `(oldest held, one past newest)` of the scrollback.
     pub fn offsets(&self) -> (u64, u64) {
         let state = self.inner.state();

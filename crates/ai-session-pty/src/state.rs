@@ -13,6 +13,7 @@ use crate::record::{ByteRange, CommandRecord, now_ms};
 use crate::screen::ScreenModel;
 use crate::scrollback::Scrollback;
 use crate::shell_rc::RcFiles;
+use crate::timeline::Timeline;
 
 /// History keeps at most this many records (oldest dropped first).
 const HISTORY_LIMIT: usize = 10_000;
@@ -59,6 +60,8 @@ pub(crate) struct Pending {
 
 pub(crate) struct State {
     pub scrollback: Scrollback,
+    /// When each burst of scrollback bytes arrived.
+    pub timeline: Timeline,
     pub screen: ScreenModel,
     pub cwd: Option<PathBuf>,
     pub phase: ShellPhase,
@@ -82,6 +85,7 @@ impl State {
     ) -> Self {
         Self {
             scrollback: Scrollback::new(scrollback_limit),
+            timeline: Timeline::new(),
             screen: ScreenModel::new(size, lf_is_crlf),
             cwd: None,
             phase: ShellPhase::Starting,
@@ -114,6 +118,10 @@ impl State {
     }
 
     fn append_output(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            let (start, end) = (self.scrollback.start(), self.scrollback.end());
+            self.timeline.record(end, start);
+        }
         self.scrollback.append(bytes);
         self.screen.feed(bytes);
         self.last_output = Instant::now();

@@ -273,3 +273,45 @@ async fn output_processing_off_keeps_bare_lf_and_a_sane_screen() {
     assert_eq!(&screen.lines[i + 1..i + 3], ["cd", "-opost"]);
     session.kill().await;
 }
+
+#[tokio::test]
+async fn timeline_records_when_output_arrived() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    session.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let out = session
+        .exec(
+            "printf 'A%sA\\n' one; sleep 0.5; printf 'B%sB\\n' two",
+            opts(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.state, ExecState::Exited);
+    let all = session.read(0, usize::MAX).data;
+    let find = |needle: &[u8]| {
+        all.windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{needle:?} in output")) as u64
+    };
+    let timeline = session.timeline(0);
+    assert!(
+        timeline
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+    );
+    // The time of the mark covering an offset.
+    let time_of = |offset: u64| {
+        timeline
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= offset)
+            .expect("a mark covers every byte")
+            .1
+    };
+    let gap = time_of(find(b"BtwoB")) - time_of(find(b"AoneA"));
+    assert!((450..5_000).contains(&gap), "gap {gap} ms in {timeline:?}");
+    // Only marks from an offset on (plus the one covering it).
+    let later = session.timeline(find(b"BtwoB"));
+    assert!(later.len() < timeline.len());
+    assert!(later[0].0 <= find(b"BtwoB"));
+    session.kill().await;
+}

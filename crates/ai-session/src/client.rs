@@ -235,6 +235,19 @@ impl Client {
         self.call(Method::ContextTask, params).await
     }
 
+    /// `timeline`: when each burst of a session's output arrived.
+    pub async fn timeline(&mut self, params: &p::TimelineParams) -> Result<p::TimelineResult> {
+        self.call(Method::Timeline, params).await
+    }
+
+    /// `session.import`: a new session whose scrollback starts with given output.
+    pub async fn import_session(
+        &mut self,
+        params: &p::ImportSessionParams,
+    ) -> Result<p::SessionInfo> {
+        self.call(Method::SessionImport, params).await
+    }
+
     /// `resize`.
     pub async fn resize(&mut self, params: &p::ResizeParams) -> Result<p::Ack> {
         self.call(Method::Resize, params).await

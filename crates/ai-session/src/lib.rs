@@ -7,6 +7,7 @@ mod client;
 mod context;
 mod error;
 mod framing;
+pub mod integration;
 mod limits;
 mod manager;
 #[cfg(feature = "mcp")]

@@ -87,6 +87,8 @@ struct Entry {
     id: String,
     shell: String,
     created_at_ms: u64,
+    /// When the current shell started (epoch ms): origin of the PTY's output timeline.
+    shell_started_at_ms: u64,
     pty: PtySession,
     context: crate::context::SharedContext,
     /// Output and commands of this session's shells before a daemon restart.
@@ -167,11 +169,36 @@ impl SessionManager {
 
     /// Creates a session and waits until its shell is ready for commands.
     pub async fn create(&self, params: p::NewSessionParams) -> Result<p::SessionInfo> {
+        self.create_with(params, Past::default()).await
+    }
+
+    /// Creates a session whose scrollback starts with `scrollback_base64` (output adopted from
+    /// another terminal, e.g. a tmux pane): `read` from 0 returns it before the shell's output.
+    pub async fn import(&self, params: p::ImportSessionParams) -> Result<p::SessionInfo> {
+        use base64::Engine as _;
+        let mut scrollback = base64::engine::general_purpose::STANDARD
+            .decode(params.scrollback_base64.as_bytes())
+            .map_err(|error| Error::InvalidParam {
+                field: "scrollback_base64",
+                reason: format!("not valid base64 ({error}); encode the raw bytes"),
+            })?;
+        let keep = self.inner.config.scrollback_limit;
+        let dropped = scrollback.len().saturating_sub(keep);
+        scrollback.drain(..dropped);
+        let past = Past {
+            commands: Vec::new(),
+            scrollback_start: dropped as u64,
+            scrollback,
+        };
+        self.create_with(params.session, past).await
+    }
+
+    async fn create_with(&self, params: p::NewSessionParams, past: Past) -> Result<p::SessionInfo> {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }
         let id = self.reserve_id(params.name.as_deref())?;
-        let outcome = self.spawn(&id, params).await;
+        let outcome = self.spawn_with(&id, params, past, None).await;
         let mut reserved = lock(&self.inner.reserved);
         reserved.remove(&id);
         let entry = outcome?;
@@ -211,10 +238,6 @@ impl SessionManager {
         Ok(id)
     }
 
-    async fn spawn(&self, id: &str, params: p::NewSessionParams) -> Result<Arc<Entry>> {
-        self.spawn_with(id, params, Past::default(), None).await
-    }
-
     async fn spawn_with(
         &self,
         id: &str,
@@ -223,6 +246,7 @@ impl SessionManager {
         saved: Option<SavedSession>,
     ) -> Result<Arc<Entry>> {
         let config = &self.inner.config;
+        let saved_was_given = saved.is_some();
         let mut saved = saved.unwrap_or_else(|| SavedSession {
             cwd: params.cwd.clone(),
             env: params.env.clone(),
@@ -250,6 +274,7 @@ impl SessionManager {
             scrollback_limit: config.scrollback_limit,
             ..SessionConfig::default()
         };
+        let shell_started_at_ms = now_ms();
         let pty = PtySession::spawn(session_config).await?;
         // "Created" means ready for commands: the first prompt has been seen.
         if pty.shell_kind().is_some()
@@ -265,10 +290,16 @@ impl SessionManager {
             .persistence
             .as_ref()
             .map(|p| p.journal(id, saved));
+        if let Some(journal) = &journal
+            && !saved_was_given
+        {
+            journal.seed(&past);
+        }
         let entry = Arc::new(Entry {
             id: id.to_owned(),
             shell,
             created_at_ms,
+            shell_started_at_ms,
             pty,
             context: Default::default(),
             past,
@@ -547,6 +578,36 @@ impl SessionManager {
             data_base64: params
                 .raw
                 .then(|| base64::engine::general_purpose::STANDARD.encode(&chunk.data)),
+        })
+    }
+
+    /// When each burst of output arrived, from `since` on (see [`p::TimelineResult`]).
+    pub async fn timeline(&self, params: p::TimelineParams) -> Result<p::TimelineResult> {
+        let entry = self.get(&params.session)?;
+        let base = entry.past.base();
+        let mut marks = Vec::new();
+        if !entry.past.scrollback.is_empty() && params.since < base {
+            let offset = params.since.max(entry.past.scrollback_start);
+            marks.push(p::TimelineMark { offset, ms: 0 });
+        }
+        let pty_since = params.since.saturating_sub(base);
+        marks.extend(
+            entry
+                .pty
+                .timeline(pty_since)
+                .into_iter()
+                .map(|(offset, ms)| p::TimelineMark {
+                    offset: base + offset,
+                    ms,
+                }),
+        );
+        let size = entry.pty.size();
+        Ok(p::TimelineResult {
+            started_at_ms: entry.shell_started_at_ms,
+            end_offset: entry.past.end_offset(&entry.pty),
+            cols: size.cols,
+            rows: size.rows,
+            marks,
         })
     }
 

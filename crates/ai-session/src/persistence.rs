@@ -385,6 +385,20 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Journal output a new session starts with (imported from another terminal) so it
+    /// survives a daemon restart like the shell's own output. Call once, before any capture.
+    pub fn seed(&self, past: &Past) {
+        let mut offset = past.scrollback_start;
+        for piece in past.scrollback.chunks(CHUNK) {
+            let _ = self.jobs.send(Job::Output {
+                id: self.id.clone(),
+                offset,
+                bytes: piece.to_vec(),
+            });
+            offset += piece.len() as u64;
+        }
+    }
+
     /// Send new output and newly finished commands to the writer. Output goes before the
     /// records whose ranges cover it. Cheap when nothing is new; call it from any task.
     pub fn capture(&self, pty: &PtySession, past: &Past) {

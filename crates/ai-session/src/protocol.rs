@@ -30,6 +30,8 @@ pub const CAPABILITIES: &[&str] = &[
     "send.keys",
     "attach",
     "context",
+    "timeline",
+    "session.import",
 ];
 
 /// JSON-RPC error codes used by the daemon.
@@ -95,6 +97,10 @@ pub enum Method {
     Attach,
     /// Stop streaming.
     Detach,
+    /// When a session's output arrived (for recordings such as asciicast).
+    Timeline,
+    /// Create a session whose scrollback starts with given output (adopting another terminal).
+    SessionImport,
     /// Stop the daemon (kills all sessions).
     ServerShutdown,
     /// Record an agent's decision.
@@ -128,6 +134,8 @@ impl Method {
         Method::Signal,
         Method::Attach,
         Method::Detach,
+        Method::Timeline,
+        Method::SessionImport,
         Method::ServerShutdown,
         Method::DecisionRecord,
         Method::DecisionOutcome,
@@ -155,6 +163,8 @@ impl Method {
             Method::Signal => "signal",
             Method::Attach => "attach",
             Method::Detach => "detach",
+            Method::Timeline => "timeline",
+            Method::SessionImport => "session.import",
             Method::ServerShutdown => "server.shutdown",
             Method::DecisionRecord => "decision.record",
             Method::DecisionOutcome => "decision.outcome",
@@ -540,6 +550,52 @@ pub struct SendParams {
 pub struct SendResult {
     /// Bytes written to the terminal.
     pub bytes: usize,
+}
+
+/// `timeline` params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TimelineParams {
+    /// Session id.
+    pub session: String,
+    /// Only marks for output from this offset on (the first mark may start before it).
+    #[serde(default)]
+    pub since: u64,
+}
+
+/// One burst of output: the bytes from `offset` up to the next mark arrived at `ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineMark {
+    /// Absolute scrollback offset of the burst's first byte.
+    pub offset: u64,
+    /// Milliseconds after the session's current shell started (restored or imported output
+    /// that came before it is at 0).
+    pub ms: u64,
+}
+
+/// `timeline` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineResult {
+    /// When the session's current shell started, milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// Offset one past the newest output byte when the timeline was taken.
+    pub end_offset: u64,
+    /// Terminal columns.
+    pub cols: u16,
+    /// Terminal rows.
+    pub rows: u16,
+    /// Arrival marks, oldest first, offsets increasing, times non-decreasing. Bursts closer
+    /// than 5 ms share a mark; at most 1024 are kept (older output gets coarser times).
+    pub marks: Vec<TimelineMark>,
+}
+
+/// `session.import` params: a new session whose scrollback starts with `scrollback_base64`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImportSessionParams {
+    /// The session to create, as for `session.new`.
+    pub session: NewSessionParams,
+    /// Output (raw terminal bytes, base64) readable at offset 0 before the new shell's own
+    /// output; only the newest scrollback-limit bytes are kept.
+    pub scrollback_base64: String,
 }
 
 /// `read` params.

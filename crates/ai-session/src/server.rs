@@ -508,6 +508,8 @@ async fn dispatch(
         Method::Metrics => reply(Ok(manager.metrics_text())),
         Method::Stats => reply(Ok(manager.stats())),
         Method::Resize => reply(manager.resize(parse_params(params)?).await),
+        Method::Timeline => reply(manager.timeline(parse_params(params)?).await),
+        Method::SessionImport => reply(manager.import(parse_params(params)?).await),
         Method::Signal => reply(manager.signal(parse_params(params)?).await),
         Method::Attach => attach(shared, conn, parse_params(params)?).await,
         Method::Detach => {

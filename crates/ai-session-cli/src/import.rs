@@ -1,0 +1,129 @@
+//! `import tmux`: adopt running tmux panes as ai-session sessions (scrollback and cwd).
+
+use std::process::ExitCode;
+
+use ai_session::integration::{ExternalIntegration as _, TmuxIntegration, TmuxServer};
+use ai_session::protocol::{ImportSessionParams, NewSessionParams};
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::common::{self, Global, exit};
+
+/// Adopt sessions from another terminal tool.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+/// Where sessions come from.
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportSource {
+    /// Adopt running tmux panes: each becomes a session with a fresh shell in the pane's cwd,
+    /// its scrollback starting with the pane's history (colours kept).
+    ///
+    /// The session of a tmux session's first pane is named `tmux-<session>`; further panes are
+    /// `tmux-<session>-<window>.<pane>`. The tmux panes keep running; nothing is killed.
+    #[command(after_long_help = "\
+Examples:
+  ai-session import tmux                  every pane of the default tmux server
+  ai-session import tmux -t work          the panes of tmux session `work`
+  ai-session import tmux -L ci -t build   a tmux server started with `tmux -L ci`
+  ai-session read -s tmux-work            the imported scrollback")]
+    Tmux(TmuxImportArgs),
+}
+
+/// `import tmux` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TmuxImportArgs {
+    /// Only this tmux session (default: all sessions).
+    #[arg(short = 't', long = "target", value_name = "SESSION")]
+    pub target: Option<String>,
+    /// tmux socket name, as `tmux -L`.
+    #[arg(short = 'L', value_name = "SOCKET", conflicts_with = "socket_path")]
+    pub socket_name: Option<String>,
+    /// tmux socket path, as `tmux -S`.
+    #[arg(short = 'S', value_name = "PATH")]
+    pub socket_path: Option<std::path::PathBuf>,
+}
+
+/// One adopted pane, as printed.
+#[derive(Debug, Serialize)]
+struct Adopted {
+    pane: String,
+    tmux_session: String,
+    session: String,
+    cwd: Option<String>,
+    scrollback_bytes: usize,
+}
+
+/// Runs `import`.
+pub fn run(args: ImportArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let ImportSource::Tmux(args) = args.source;
+    let server = match (args.socket_name, args.socket_path) {
+        (Some(name), _) => TmuxServer::Name(name),
+        (None, Some(path)) => TmuxServer::Path(path),
+        (None, None) => TmuxServer::Default,
+    };
+    let mut tmux = TmuxIntegration::new(server);
+    tmux.initialize().context("reaching the tmux server")?;
+    let panes = tmux.panes(args.target.as_deref())?;
+    if panes.is_empty() {
+        anyhow::bail!("the tmux server has no panes to import");
+    }
+    let mut requests = Vec::new();
+    let mut seen_sessions = std::collections::HashSet::new();
+    for pane in &panes {
+        let first = seen_sessions.insert(pane.session.clone());
+        let scrollback = tmux.capture(pane)?;
+        let cwd = std::path::Path::new(&pane.cwd)
+            .is_dir()
+            .then(|| pane.cwd.clone());
+        let adopted = Adopted {
+            pane: pane.id.clone(),
+            tmux_session: pane.session.clone(),
+            session: pane.session_name(first),
+            cwd: cwd.clone(),
+            scrollback_bytes: scrollback.len(),
+        };
+        let params = ImportSessionParams {
+            session: NewSessionParams {
+                name: Some(adopted.session.clone()),
+                cwd,
+                cols: Some(pane.width.max(1)),
+                rows: Some(pane.height.max(1)),
+                ..NewSessionParams::default()
+            },
+            scrollback_base64: base64::engine::general_purpose::STANDARD.encode(&scrollback),
+        };
+        requests.push((adopted, params));
+    }
+    let adopted = common::client_runtime()?.block_on(async {
+        let mut client = common::connect(global).await?;
+        let mut adopted = Vec::new();
+        for (summary, params) in requests {
+            client
+                .import_session(&params)
+                .await
+                .with_context(|| format!("adopting tmux pane {}", summary.pane))?;
+            adopted.push(summary);
+        }
+        anyhow::Ok(adopted)
+    })?;
+    if global.json() {
+        common::print_json(&adopted)?;
+    } else {
+        for a in &adopted {
+            println!(
+                "{} ({}) -> {}  cwd {}  {} bytes of scrollback",
+                a.pane,
+                a.tmux_session,
+                a.session,
+                a.cwd.as_deref().unwrap_or("-"),
+                a.scrollback_bytes
+            );
+        }
+    }
+    Ok(ExitCode::from(exit::OK))
+}

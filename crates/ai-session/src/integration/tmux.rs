@@ -1,0 +1,192 @@
+//! Adopting running tmux panes: list them, capture their scrollback (with colours) and cwd, so
+//! each can become an ai-session session that starts where the pane was.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::{ExternalIntegration, IntegrationError};
+
+/// Fields asked from `list-panes`, tab-separated; the path is last because it may hold tabs.
+const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{pane_current_path}";
+
+/// Which tmux server to talk to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TmuxServer {
+    /// The user's default server (`$TMUX_TMPDIR/tmux-UID/default`).
+    #[default]
+    Default,
+    /// A named socket, like `tmux -L NAME`.
+    Name(String),
+    /// A socket path, like `tmux -S PATH`.
+    Path(PathBuf),
+}
+
+/// One tmux pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmuxPane {
+    /// The tmux session it belongs to.
+    pub session: String,
+    /// Window index in that session.
+    pub window: u32,
+    /// Pane index in that window.
+    pub pane: u32,
+    /// tmux's unique pane id (`%3`), the stable target.
+    pub id: String,
+    /// Columns.
+    pub width: u16,
+    /// Rows.
+    pub height: u16,
+    /// The pane's current directory.
+    pub cwd: String,
+}
+
+impl TmuxPane {
+    /// The ai-session name for this pane: `tmux-<session>` for a session's first pane
+    /// (window 0 or 1, pane 0 or 1, whatever its base index), `tmux-<session>-<window>.<pane>`
+    /// for the others; characters sessions may not use become `_`.
+    pub fn session_name(&self, first_of_session: bool) -> String {
+        let base: String = self
+            .session
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = if first_of_session {
+            format!("tmux-{base}")
+        } else {
+            format!("tmux-{base}-{}.{}", self.window, self.pane)
+        };
+        name.chars().take(64).collect()
+    }
+}
+
+/// Reads panes from a tmux server. Runs the `tmux` program (blocking).
+#[derive(Debug, Clone, Default)]
+pub struct TmuxIntegration {
+    server: TmuxServer,
+}
+
+impl TmuxIntegration {
+    /// Talk to `server`.
+    pub fn new(server: TmuxServer) -> Self {
+        Self { server }
+    }
+
+    /// Panes of session `target`, or of every session; ordered by session, window, pane.
+    pub fn panes(&self, target: Option<&str>) -> Result<Vec<TmuxPane>, IntegrationError> {
+        let mut args = vec!["list-panes", "-F", PANE_FORMAT];
+        match target {
+            Some(session) => args.extend(["-s", "-t", session]),
+            None => args.push("-a"),
+        }
+        let listing = self.run(&args)?;
+        let mut panes = listing
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(parse_pane)
+            .collect::<Result<Vec<_>, _>>()?;
+        panes.sort_by(|a, b| (&a.session, a.window, a.pane).cmp(&(&b.session, b.window, b.pane)));
+        Ok(panes)
+    }
+
+    /// The pane's whole history and visible screen, wrapped lines joined, colours kept, as
+    /// terminal output (CR LF line ends, trailing blank lines dropped).
+    pub fn capture(&self, pane: &TmuxPane) -> Result<Vec<u8>, IntegrationError> {
+        let text = self.run(&["capture-pane", "-p", "-J", "-e", "-S", "-", "-t", &pane.id])?;
+        Ok(as_terminal_output(&text))
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, IntegrationError> {
+        let mut command = Command::new("tmux");
+        match &self.server {
+            TmuxServer::Default => {}
+            TmuxServer::Name(name) => {
+                command.arg("-L").arg(name);
+            }
+            TmuxServer::Path(path) => {
+                command.arg("-S").arg(path);
+            }
+        }
+        let failed = |reason: String| IntegrationError::External {
+            program: "tmux",
+            args: args.join(" "),
+            reason,
+        };
+        let output = command
+            .args(args)
+            .output()
+            .map_err(|e| failed(format!("could not run tmux ({e}); is it installed?")))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            return Err(failed(format!("{} ({})", stderr, output.status)));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl ExternalIntegration for TmuxIntegration {
+    fn name(&self) -> &'static str {
+        "tmux"
+    }
+
+    /// Checks that the tmux server answers.
+    fn initialize(&mut self) -> Result<(), IntegrationError> {
+        self.run(&["list-sessions", "-F", "#{session_name}"])
+            .map(drop)
+    }
+}
+
+fn parse_pane(line: &str) -> Result<TmuxPane, IntegrationError> {
+    let bad = || IntegrationError::InvalidData(format!("unexpected tmux list-panes line {line:?}"));
+    let fields: Vec<&str> = line.splitn(7, '\t').collect();
+    let [session, window, pane, id, width, height, cwd] = fields[..] else {
+        return Err(bad());
+    };
+    Ok(TmuxPane {
+        session: session.to_owned(),
+        window: window.parse().map_err(|_| bad())?,
+        pane: pane.parse().map_err(|_| bad())?,
+        id: id.to_owned(),
+        width: width.parse().map_err(|_| bad())?,
+        height: height.parse().map_err(|_| bad())?,
+        cwd: cwd.to_owned(),
+    })
+}
+
+fn as_terminal_output(text: &str) -> Vec<u8> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    let mut out = lines.join("\r\n").into_bytes();
+    if !out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_lines_parse_and_name() {
+        let pane = parse_pane("my proj\t1\t0\t%3\t80\t24\t/tmp/a\tb").unwrap();
+        assert_eq!(pane.cwd, "/tmp/a\tb");
+        assert_eq!(pane.id, "%3");
+        assert_eq!(pane.session_name(true), "tmux-my_proj");
+        assert_eq!(pane.session_name(false), "tmux-my_proj-1.0");
+        assert!(parse_pane("x\ty").is_err());
+    }
+
+    #[test]
+    fn capture_becomes_terminal_output() {
+        assert_eq!(as_terminal_output("a\nb\n\n  \n"), b"a\r\nb\r\n");
+        assert!(as_terminal_output("\n\n").is_empty());
+    }
+}
