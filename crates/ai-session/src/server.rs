@@ -19,7 +19,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -227,15 +227,28 @@ fn lock_pidfile(options: &ServerOptions) -> Result<Flock<File>> {
     Ok(locked)
 }
 
-/// Sends one error line and closes.
+/// Sends one error line and closes. The client has usually written its request already: the
+/// request is read and discarded before closing, because closing a socket with unread input
+/// resets the connection, and the client would see a broken pipe instead of the error.
 async fn refuse(mut stream: UnixStream, error: RpcError) {
     let line = Message::error(Value::Null, error).to_line();
     let _ = tokio::time::timeout(FLUSH_GRACE, async {
         let _ = stream.write_all(&line).await;
         let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0usize;
+        while drained < MAX_REFUSED_DRAIN {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
     })
     .await;
 }
+
+/// At most this much of a refused client's input is read before closing.
+const MAX_REFUSED_DRAIN: usize = 64 * 1024;
 
 /// What request tasks of one connection share.
 #[derive(Debug)]
