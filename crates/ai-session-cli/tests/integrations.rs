@@ -177,6 +177,14 @@ fn import_tmux_adopts_the_panes_scrollback_and_cwd() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("/tmp"));
 
+    // The adopted scrollback is journaled like the shell's own: it survives a daemon restart.
+    assert!(home.run(&["kill-server"]).status.success());
+    let out = home.run(&["read", "-s", "tmux-src"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("imported-42"), "after restart: {text}");
+    assert!(text.contains("/tmp"), "pwd output after restart: {text}");
+
     // Importing again clashes on the name and says so.
     let out = home.run(&["import", "tmux", "-L", &tmux.socket, "-t", "src"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
