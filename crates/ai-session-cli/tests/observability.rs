@@ -130,7 +130,14 @@ fn metrics_show_tokens_saved_after_exec() {
     let _daemon = Daemon(home);
     // A long output, digested under a small budget, through the daemon's analysis.
     let long = "for i in $(seq 1 400); do echo \"line $i of a long build log with words\"; done";
-    let result = json(home, &["exec", "--budget", "60", "--", long]);
+    // The first command starts the daemon, which inherits the log filter.
+    let started = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+        .args(["--json", "exec", "--budget", "60", "--", long])
+        .env("AI_SESSION_HOME", home)
+        .env("AI_SESSION_LOG", "debug")
+        .output()
+        .unwrap();
+    let result: Value = serde_json::from_slice(&started.stdout).unwrap();
     assert_eq!(result["exit_code"], 0, "{result}");
     assert_eq!(ai(home, &["exec", "--", "false"]).status.code(), Some(1));
 
@@ -176,5 +183,18 @@ fn metrics_show_tokens_saved_after_exec() {
     assert!(
         table.lines().any(|l| l.starts_with("session  default")),
         "{table}"
+    );
+    // The daemon started with AI_SESSION_LOG=debug: its log lines sit in a span naming the
+    // session (and agent, when one is given).
+    let log = std::fs::read_to_string(home.join("log").join("default.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("request{")
+            && l.contains("method=\"exec\"")
+            && l.contains("session=\"default\"")),
+        "{log}"
+    );
+    assert!(
+        log.contains("DEBUG"),
+        "AI_SESSION_LOG=debug was not applied:\n{log}"
     );
 }

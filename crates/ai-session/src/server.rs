@@ -24,6 +24,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::error::{Error, Result};
 use crate::framing::{Frame, LineReader};
@@ -456,20 +457,31 @@ async fn handle_request(shared: &Arc<Shared>, conn: &Arc<Connection>, request: p
                 "unknown method {method:?}; call `hello` for the protocol version and see docs/protocol.md"
             ),
         )),
-        Some(method) => AssertUnwindSafe(dispatch(shared, conn, method, params))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!(
-                    connection = conn.id,
-                    method = method.name(),
-                    "request handler panicked"
-                );
-                Err(RpcError::new(
-                    codes::INTERNAL_ERROR,
-                    "internal error (the daemon logged it)",
-                ))
-            }),
+        Some(method) => {
+            // Every log line of the request carries who asked about which session.
+            let span = tracing::info_span!(
+                "request",
+                connection = conn.id,
+                method = method.name(),
+                session = param_str(params.as_ref(), "session"),
+                agent = param_str(params.as_ref(), "agent"),
+            );
+            AssertUnwindSafe(dispatch(shared, conn, method, params))
+                .catch_unwind()
+                .instrument(span)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(
+                        connection = conn.id,
+                        method = method.name(),
+                        "request handler panicked"
+                    );
+                    Err(RpcError::new(
+                        codes::INTERNAL_ERROR,
+                        "internal error (the daemon logged it)",
+                    ))
+                })
+        }
     };
     // Requests without an id are notifications: run, never answer.
     let Some(id) = id else { return };
@@ -481,6 +493,11 @@ async fn handle_request(shared: &Arc<Shared>, conn: &Arc<Connection>, request: p
 }
 
 type Outcome = std::result::Result<Value, RpcError>;
+
+/// A string parameter for the request span (`None` when absent: the field stays empty).
+fn param_str<'a>(params: Option<&'a Value>, name: &str) -> Option<&'a str> {
+    params?.get(name)?.as_str()
+}
 
 async fn dispatch(
     shared: &Arc<Shared>,
