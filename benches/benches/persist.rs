@@ -159,9 +159,15 @@ fn bench_recovery(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(100 * MB as u64));
     // Setup inside the closure: it runs only when this benchmark is selected.
+    // Criterion calls this closure for warm-up and again for sampling: build the log once.
+    let log: std::sync::OnceLock<(tempfile::TempDir, ai_session_persist::SessionStore)> =
+        std::sync::OnceLock::new();
     group.bench_function("recover_100mb_log", |b| {
-        let home = tempfile::tempdir().expect("temp dir");
-        let session = hundred_mb_log(home.path());
+        let (_, session) = log.get_or_init(|| {
+            let home = tempfile::tempdir().expect("temp dir");
+            let session = hundred_mb_log(home.path());
+            (home, session)
+        });
         b.iter(|| {
             let (log, recovery) = session.open_history().expect("open");
             assert!(recovery.is_clean());
