@@ -18,6 +18,7 @@ mod parse;
 mod sandbox;
 mod server;
 mod session;
+mod snapshot;
 mod tmux;
 
 use std::process::ExitCode;
@@ -80,6 +81,12 @@ enum Command {
     /// Record agent decisions and outcomes; success rate and calibration.
     #[command(subcommand)]
     Decision(observe::DecisionCommand),
+    /// Snapshot a session's stored state (config, history, scrollback, context).
+    Snapshot(snapshot::SnapshotArgs),
+    /// List snapshots.
+    Snapshots(snapshot::SnapshotsArgs),
+    /// Restore a snapshot as a live session.
+    Restore(snapshot::RestoreArgs),
     /// The daemon's metrics in Prometheus text format.
     Metrics(observe::MetricsArgs),
     /// Commands, latency and tokens saved per session and agent, as a table.
@@ -125,6 +132,9 @@ impl Command {
             Command::Server(args) => server::run(args, global),
             Command::Key(args) => key::run(args, global),
             Command::Decision(command) => observe::decision(command, global),
+            Command::Snapshot(args) => snapshot::snapshot(args, global),
+            Command::Snapshots(args) => snapshot::snapshots(args, global),
+            Command::Restore(args) => snapshot::restore(args, global),
             Command::Metrics(args) => observe::metrics(args, global),
             Command::Stats(args) => observe::stats(args, global),
             Command::Mcp(args) => mcp::run(args, global),

@@ -217,6 +217,27 @@ impl Client {
         self.call(Method::DecisionStats, params).await
     }
 
+    /// `snapshot`.
+    pub async fn snapshot(
+        &mut self,
+        params: &p::SnapshotParams,
+    ) -> Result<ai_session_persist::SnapshotInfo> {
+        self.call(Method::Snapshot, params).await
+    }
+
+    /// `snapshot.list`.
+    pub async fn snapshots(&mut self) -> Result<p::SnapshotList> {
+        self.call(Method::Snapshots, &serde_json::json!({})).await
+    }
+
+    /// `snapshot.restore`.
+    pub async fn snapshot_restore(
+        &mut self,
+        params: &p::SnapshotRestoreParams,
+    ) -> Result<p::SessionInfo> {
+        self.call(Method::SnapshotRestore, params).await
+    }
+
     /// `metrics`: Prometheus text.
     pub async fn metrics(&mut self) -> Result<p::MetricsText> {
         self.call(Method::Metrics, &serde_json::json!({})).await

@@ -99,6 +99,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// The session store failed (snapshot, restore).
+    #[error("session store: {0}")]
+    Store(#[from] ai_session_persist::PersistError),
+
+    /// The daemon keeps no store, so it cannot snapshot or restore.
+    #[error("this daemon runs without a store (AI_SESSION_DURABILITY=off): snapshots need one")]
+    NoStore,
+
     /// A decision or outcome was refused (bad confidence, unknown id, ...).
     #[error(transparent)]
     Decision(#[from] crate::observability::DecisionError),

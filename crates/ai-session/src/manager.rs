@@ -500,6 +500,63 @@ impl SessionManager {
             .decision_stats(params.agent.as_deref())
     }
 
+    /// Snapshots a session: its stored config, command records, scrollback and context, as they
+    /// are once everything it did so far is on disk.
+    pub async fn snapshot(
+        &self,
+        params: p::SnapshotParams,
+    ) -> Result<ai_session_persist::SnapshotInfo> {
+        let persistence = self.inner.persistence.clone().ok_or(Error::NoStore)?;
+        let entry = self.get(&params.session)?;
+        persistence.flush().await.map_err(Error::Protocol)?;
+        let id = entry.id.clone();
+        let info = tokio::task::spawn_blocking(move || {
+            persistence
+                .store()
+                .create_snapshot(&id, params.name.as_deref())
+        })
+        .await
+        .map_err(|e| Error::Protocol(format!("snapshot writer failed: {e}")))??;
+        tracing::info!(session = %entry.id, snapshot = %info.id, "snapshot taken");
+        Ok(info)
+    }
+
+    /// Every snapshot in the store.
+    pub async fn snapshots(&self) -> Result<p::SnapshotList> {
+        let persistence = self.inner.persistence.clone().ok_or(Error::NoStore)?;
+        let snapshots = tokio::task::spawn_blocking(move || persistence.store().list_snapshots())
+            .await
+            .map_err(|e| Error::Protocol(format!("snapshot reader failed: {e}")))??;
+        Ok(p::SnapshotList { snapshots })
+    }
+
+    /// Restores a snapshot as a new live session (a fresh shell in its saved cwd and env, with
+    /// its history and scrollback readable), under `as` or the original id.
+    pub async fn snapshot_restore(
+        &self,
+        params: p::SnapshotRestoreParams,
+    ) -> Result<p::SessionInfo> {
+        let persistence = self.inner.persistence.clone().ok_or(Error::NoStore)?;
+        let limit = self.inner.config.scrollback_limit;
+        if let Some(name) = &params.as_session {
+            validate_session_name(name)?;
+            if self.get(name).is_ok() {
+                return Err(Error::SessionExists(name.clone()));
+            }
+        }
+        let restored = tokio::task::spawn_blocking(move || {
+            let store = persistence.store();
+            let session = store.restore_snapshot(&params.snapshot, params.as_session.as_deref())?;
+            persistence.restore_one(session.id(), limit)
+        })
+        .await
+        .map_err(|e| Error::Protocol(format!("snapshot restore failed: {e}")))??
+        .ok_or_else(|| Error::Protocol("the snapshot holds no session config".to_owned()))?;
+        let id = restored.id.clone();
+        self.restore_session(restored).await?;
+        Ok(self.get(&id)?.info())
+    }
+
     /// Metrics in Prometheus text format.
     pub fn metrics_text(&self) -> p::MetricsText {
         let live = read(&self.inner.sessions).len();

@@ -109,6 +109,12 @@ pub enum Method {
     DecisionOutcome,
     /// Success rate and calibration of decisions.
     DecisionStats,
+    /// Snapshot a session's stored state.
+    Snapshot,
+    /// List snapshots.
+    Snapshots,
+    /// Restore a snapshot as a new session.
+    SnapshotRestore,
     /// Metrics in Prometheus text format.
     Metrics,
     /// Metrics as numbers per session and agent.
@@ -140,6 +146,9 @@ impl Method {
         Method::DecisionRecord,
         Method::DecisionOutcome,
         Method::DecisionStats,
+        Method::Snapshot,
+        Method::Snapshots,
+        Method::SnapshotRestore,
         Method::Metrics,
         Method::Stats,
     ];
@@ -169,6 +178,9 @@ impl Method {
             Method::DecisionRecord => "decision.record",
             Method::DecisionOutcome => "decision.outcome",
             Method::DecisionStats => "decision.stats",
+            Method::Snapshot => "snapshot",
+            Method::Snapshots => "snapshot.list",
+            Method::SnapshotRestore => "snapshot.restore",
             Method::Metrics => "metrics",
             Method::Stats => "stats",
         }
@@ -519,6 +531,34 @@ pub struct DecisionStatsParams {
     /// Only this agent's decisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+}
+
+/// `snapshot` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotParams {
+    /// Session id.
+    pub session: String,
+    /// A name to restore it by (default: only its generated id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `snapshot.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotList {
+    /// Every snapshot, oldest first.
+    pub snapshots: Vec<ai_session_persist::SnapshotInfo>,
+}
+
+/// `snapshot.restore` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotRestoreParams {
+    /// Snapshot id or name.
+    pub snapshot: String,
+    /// Id of the new session (default: the session the snapshot was taken from, which must not
+    /// exist).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
+    pub as_session: Option<String>,
 }
 
 /// `metrics` result.

@@ -535,6 +535,12 @@ async fn dispatch(
         Method::DecisionRecord => reply(manager.decision_record(parse_params(params)?).await),
         Method::DecisionOutcome => reply(manager.decision_outcome(parse_params(params)?).await),
         Method::DecisionStats => reply(Ok(manager.decision_stats(parse_params(params)?))),
+        Method::Snapshot => reply(manager.snapshot(parse_params(params)?).await),
+        Method::Snapshots => {
+            let _: Empty = parse_params(params)?;
+            reply(manager.snapshots().await)
+        }
+        Method::SnapshotRestore => reply(manager.snapshot_restore(parse_params(params)?).await),
         Method::Metrics => reply(Ok(manager.metrics_text())),
         Method::Stats => reply(Ok(manager.stats())),
         Method::Resize => reply(manager.resize(parse_params(params)?).await),
