@@ -92,3 +92,37 @@ fn task_contexts_scope_and_inherit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no task `nope`"), "{}", stderr(&out));
 }
+
+#[test]
+fn context_and_task_contexts_survive_a_daemon_restart() {
+    let home = Home::new();
+    home.run(&["exec", "-s", "keep", "--", FAILING_TEST]);
+    let (_, out) = home.json(&[
+        "ctx-task",
+        "-s",
+        "keep",
+        "new",
+        "fix",
+        "--description",
+        "fix slugify_spaces",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = home.run(&["kill-server"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+
+    // A new daemon restores the session and its saved context.bin.
+    let (v, out) = home.json(&["ctx-task", "-s", "keep", "show", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(v["current"], "fix", "{v}");
+    assert_eq!(v["tasks"][0]["description"], "fix slugify_spaces", "{v}");
+    // The command from before the restart is still in the context, and new ones join it.
+    home.run(&["exec", "-s", "keep", "--", "echo after-restart-marker"]);
+    let (v, _) = home.json(&[
+        "context", "-s", "keep", "--budget", "1000", "--task", "slugify", "--format", "json",
+    ]);
+    let text = v["packed"]["text"].as_str().unwrap();
+    assert!(text.contains("tests::slugify_spaces"), "{v}");
+    assert!(text.contains("after-restart-marker"), "{v}");
+}

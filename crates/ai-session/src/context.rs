@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use ai_session_context::{CommandInput, OriginRef, SessionContext};
+use ai_session_persist::SessionStore;
 use ai_session_pty::PtySession;
 
 use crate::error::{Error, Result};
@@ -27,6 +28,21 @@ impl Default for ContextState {
             context: SessionContext::new(MAX_CONTEXT_TOKENS),
             ingested: 0,
         }
+    }
+}
+
+impl ContextState {
+    /// A context saved by an earlier daemon. Its entries already cover the old command records;
+    /// the restarted shell numbers its records from 1 again, so ingestion starts over.
+    pub fn restored(bytes: &[u8]) -> Result<ContextState> {
+        let context = SessionContext::from_bytes(bytes).map_err(|e| Error::InvalidParam {
+            field: "context",
+            reason: format!("saved context unreadable: {e}"),
+        })?;
+        Ok(ContextState {
+            context,
+            ingested: 0,
+        })
     }
 }
 
@@ -88,10 +104,13 @@ fn ingest(state: &mut ContextState, session: &str, pending: Vec<Pending>) {
 
 /// Runs `work` on the session's context after ingesting its new command records, on a blocking
 /// thread.
+/// With a `store`, the context is saved (`context.bin`, atomically) after the work, so task
+/// contexts and ingested history survive a daemon restart.
 async fn with_context<T: Send + 'static>(
     session: &str,
     pty: &PtySession,
     shared: &SharedContext,
+    store: Option<SessionStore>,
     work: impl FnOnce(&mut SessionContext) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let ingested = lock(shared).ingested;
@@ -101,7 +120,11 @@ async fn with_context<T: Send + 'static>(
     let joined = tokio::task::spawn_blocking(move || {
         let mut state = lock(&shared);
         ingest(&mut state, &session, pending);
-        work(&mut state.context)
+        let result = work(&mut state.context);
+        if let Some(store) = store {
+            save(&store, &state.context);
+        }
+        result
     })
     .await;
     match joined {
@@ -113,16 +136,27 @@ async fn with_context<T: Send + 'static>(
     }
 }
 
+fn save(store: &SessionStore, context: &SessionContext) {
+    let saved = context
+        .to_bytes()
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| store.save_context(&bytes).map_err(|e| e.to_string()));
+    if let Err(error) = saved {
+        tracing::warn!(session = store.id(), %error, "could not save the context");
+    }
+}
+
 /// `context`: the session's context packed to `budget` tokens for `task`.
 pub async fn packed(
     session: &str,
     pty: &PtySession,
     shared: &SharedContext,
+    store: Option<SessionStore>,
     params: p::ContextParams,
 ) -> Result<p::ContextResult> {
     let budget = params.budget.unwrap_or(p::DEFAULT_CONTEXT_BUDGET);
     let owner = session.to_owned();
-    with_context(session, pty, shared, move |ctx| {
+    with_context(session, pty, shared, store, move |ctx| {
         let packed = ctx.context(budget, params.task.as_deref());
         Ok(p::ContextResult {
             session: owner,
@@ -140,10 +174,11 @@ pub async fn task(
     session: &str,
     pty: &PtySession,
     shared: &SharedContext,
+    store: Option<SessionStore>,
     params: p::ContextTaskParams,
 ) -> Result<p::ContextTaskResult> {
     let owner = session.to_owned();
-    with_context(session, pty, shared, move |ctx| {
+    with_context(session, pty, shared, store, move |ctx| {
         match params.action {
             p::ContextTaskAction::New => {
                 let id = params

@@ -161,6 +161,12 @@ impl SessionManager {
         let mut reserved = lock(&self.inner.reserved);
         reserved.remove(&id);
         let entry = outcome?;
+        if let Some(bytes) = &session.context {
+            match crate::context::ContextState::restored(bytes) {
+                Ok(state) => *lock(&entry.context) = state,
+                Err(error) => tracing::warn!(session = %id, %error, "starting a fresh context"),
+            }
+        }
         write(&self.inner.sessions).insert(id.clone(), entry);
         drop(reserved);
         tracing::info!(session = %id, "stored session restarted");
@@ -789,13 +795,27 @@ impl SessionManager {
     /// The session's agent context (from its command records) packed to a token budget.
     pub async fn context(&self, params: p::ContextParams) -> Result<p::ContextResult> {
         let entry = self.get(&params.session)?;
-        crate::context::packed(&entry.id, &entry.pty, &entry.context, params).await
+        let store = self.context_store(&entry.id);
+        crate::context::packed(&entry.id, &entry.pty, &entry.context, store, params).await
     }
 
     /// Creates, switches or shows the session's task contexts.
     pub async fn context_task(&self, params: p::ContextTaskParams) -> Result<p::ContextTaskResult> {
         let entry = self.get(&params.session)?;
-        crate::context::task(&entry.id, &entry.pty, &entry.context, params).await
+        let store = self.context_store(&entry.id);
+        crate::context::task(&entry.id, &entry.pty, &entry.context, store, params).await
+    }
+
+    /// Where a session's context is saved, when the manager persists.
+    fn context_store(&self, id: &str) -> Option<ai_session_persist::SessionStore> {
+        let persistence = self.inner.persistence.as_ref()?;
+        match persistence.store().session(id) {
+            Ok(store) => Some(store),
+            Err(error) => {
+                tracing::warn!(session = id, %error, "no store for the context");
+                None
+            }
+        }
     }
 
     /// Changes the terminal size.

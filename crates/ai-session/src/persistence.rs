@@ -84,6 +84,8 @@ pub struct RestoredSession {
     pub saved: SavedSession,
     /// Its output and commands.
     pub past: Past,
+    /// Its agent context as last saved (`context.bin`), if any.
+    pub context: Option<Vec<u8>>,
 }
 
 impl RestoredSession {
@@ -319,9 +321,17 @@ impl Persistence {
         if scrollback.len() > scrollback_limit {
             scrollback.drain(..scrollback.len() - scrollback_limit);
         }
+        let context = match session.load_context() {
+            Ok(context) => context,
+            Err(error) => {
+                tracing::warn!(session = id, %error, "saved context unreadable; starting a fresh one");
+                None
+            }
+        };
         Ok(Some(RestoredSession {
             id: id.to_owned(),
             saved,
+            context,
             past: Past {
                 commands,
                 scrollback_start: end_offset - scrollback.len() as u64,
