@@ -136,8 +136,16 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
         soak.verify_history(&session)?;
     }
     soak.kill_all_sessions()?;
-    std::thread::sleep(Duration::from_secs(1));
     let pid = soak.daemon.id();
+    // Kills signal process groups and reap asynchronously: give the last ones time to go, as
+    // after a daemon SIGKILL, before judging what is left.
+    let settle_until = Instant::now() + Duration::from_secs(10);
+    std::thread::sleep(Duration::from_secs(1));
+    while Instant::now() < settle_until
+        && (fd_count(pid) > baseline_fds || !shells_of_home(home, pid).is_empty())
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let end_fds = fd_count(pid);
     let end_rss = rss_kb(pid);
     let zombies = zombies_of(pid);
@@ -156,7 +164,8 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
     }
     if !strays.is_empty() {
         failures.push(format!(
-            "processes of sessions that no longer exist: {strays:?}"
+            "processes of sessions that no longer exist, 10 s after their kill: {}",
+            describe(&strays)
         ));
     }
     if end_fds > baseline_fds {
@@ -481,6 +490,24 @@ fn zombies_of(daemon: u32) -> usize {
 
 /// Processes (other than `except`) whose environment names this soak's home: session shells
 /// and their children. Zombies count too.
+/// `pid (command line)` for each process, so a failure says what was left behind.
+fn describe(pids: &[u32]) -> String {
+    pids.iter()
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            format!("{pid} ({cmdline})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn shells_of_home(home: &Path, except: u32) -> Vec<u32> {
     let needle = format!("AI_SESSION_HOME={}", home.display());
     let me = std::process::id();
