@@ -169,6 +169,68 @@ pub enum TaskCommand {
     Ls(TaskLsArgs),
     /// Wait until a task is completed or dead-lettered; exits 0 if its command succeeded.
     Wait(TaskWaitArgs),
+    /// Create a task context in a session and make it current (same as `ctx-task -s S new`).
+    New(TaskContextNewArgs),
+    /// Make a session's task context current, or the root (same as `ctx-task -s S switch`).
+    Switch(TaskContextSwitchArgs),
+    /// Show a session's task contexts (same as `ctx-task -s S show`).
+    Show(TaskContextShowArgs),
+}
+
+/// `task new`: a context task, not a queue task.
+#[derive(Debug, clap::Args)]
+pub struct TaskContextNewArgs {
+    /// Session id or name.
+    #[arg(short, long, default_value = "default")]
+    pub session: String,
+    /// Task id.
+    pub id: String,
+    /// What the task is about (the default relevance query).
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Task whose relevant entries this one inherits.
+    #[arg(long)]
+    pub parent: Option<String>,
+}
+
+/// `task switch`
+#[derive(Debug, clap::Args)]
+pub struct TaskContextSwitchArgs {
+    /// Session id or name.
+    #[arg(short, long, default_value = "default")]
+    pub session: String,
+    /// Task id (none: back to the root).
+    pub id: Option<String>,
+}
+
+/// `task show`
+#[derive(Debug, clap::Args)]
+pub struct TaskContextShowArgs {
+    /// Session id or name.
+    #[arg(short, long, default_value = "default")]
+    pub session: String,
+}
+
+impl TaskCommand {
+    /// The task-context commands (`new`, `switch`, `show`) as `ctx-task` arguments; the queue
+    /// commands come back unchanged.
+    pub fn into_context(self) -> Result<crate::context::CtxTaskArgs, TaskCommand> {
+        use crate::context::{CtxTaskAction, CtxTaskArgs};
+        let (session, action) = match self {
+            TaskCommand::New(a) => (
+                a.session,
+                CtxTaskAction::New {
+                    id: a.id,
+                    description: a.description,
+                    parent: a.parent,
+                },
+            ),
+            TaskCommand::Switch(a) => (a.session, CtxTaskAction::Switch { id: a.id }),
+            TaskCommand::Show(a) => (a.session, CtxTaskAction::Show),
+            queue => return Err(queue),
+        };
+        Ok(CtxTaskArgs { session, action })
+    }
 }
 
 /// `task submit`
@@ -474,6 +536,11 @@ pub fn task(args: TaskArgs, json: bool) -> anyhow::Result<ExitCode> {
                     }
                 }
                 Ok(ExitCode::SUCCESS)
+            }
+            TaskCommand::New(_) | TaskCommand::Switch(_) | TaskCommand::Show(_) => {
+                anyhow::bail!(
+                    "task new|switch|show are context commands: run them via `ai-session task`"
+                )
             }
             TaskCommand::Wait(args) => {
                 let queue = args.bus.queue(CLIENT_LEASE).await?;

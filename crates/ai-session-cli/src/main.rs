@@ -141,7 +141,10 @@ impl Command {
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
             Command::Agent(args) => coord::agent(args, global.json()),
             Command::Worker(args) => coord::worker(args, global.json()),
-            Command::Task(args) => coord::task(args, global.json()),
+            Command::Task(args) => match args.command.into_context() {
+                Ok(ctx_task) => context::ctx_task(ctx_task, global),
+                Err(queue) => coord::task(coord::TaskArgs { command: queue }, global.json()),
+            },
             Command::Sandbox(args) => sandbox::run(args, global),
             Command::Audit(args) => audit::run(args, global),
             Command::Parse(args) => parse::run(args, global),

@@ -88,6 +88,16 @@ fn task_contexts_scope_and_inherit() {
     assert_eq!(v["current"], serde_json::Value::Null, "{v}");
     let (v, _) = home.json(&["ctx-task", "-s", "w", "show", "--format", "json"]);
     assert_eq!(v["tasks"][0]["id"], "fix", "{v}");
+    // `task new|switch|show` are the same commands under the name.
+    let (v, out) = home.json(&["task", "switch", "-s", "w", "fix", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(v["current"], "fix", "{v}");
+    let (v, _) = home.json(&[
+        "task", "new", "-s", "w", "child", "--parent", "fix", "--format", "json",
+    ]);
+    assert_eq!(v["current"], "child", "{v}");
+    let (v, _) = home.json(&["task", "show", "-s", "w", "--format", "json"]);
+    assert_eq!(v["tasks"].as_array().unwrap().len(), 2, "{v}");
     let out = home.run(&["ctx-task", "-s", "w", "switch", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no task `nope`"), "{}", stderr(&out));
