@@ -50,7 +50,20 @@ fuzz_target!(|line: &[u8]| {
         Method::Resize => typed::<protocol::ResizeParams>(params),
         Method::Signal => typed::<protocol::SignalParams>(params),
         Method::Attach => typed::<protocol::AttachParams>(params),
-        Method::SessionList | Method::ServerShutdown => {}
+        Method::Context => typed::<protocol::ContextParams>(params),
+        Method::ContextTask => typed::<protocol::ContextTaskParams>(params),
+        Method::DecisionRecord => typed::<ai_session::observability::NewDecision>(params),
+        Method::DecisionOutcome => typed::<protocol::DecisionOutcomeParams>(params),
+        Method::DecisionStats => typed::<protocol::DecisionStatsParams>(params),
+        Method::Snapshot => typed::<protocol::SnapshotParams>(params),
+        Method::SnapshotRestore => typed::<protocol::SnapshotRestoreParams>(params),
+        Method::Timeline => typed::<protocol::TimelineParams>(params),
+        Method::SessionImport => typed::<protocol::ImportSessionParams>(params),
+        Method::SessionList
+        | Method::ServerShutdown
+        | Method::Snapshots
+        | Method::Metrics
+        | Method::Stats => {}
     }
     check_line(&Message::result(id, Value::Null));
 });
