@@ -12,11 +12,12 @@
 //! `EXEC_BENCH_ITERS` (exec iterations, default 1000), `EXEC_BENCH_CREATE` (creations, default 100).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
+use ai_session_benches::BenchDaemon;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::json;
 
@@ -34,7 +35,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let daemon = Daemon::start(&bin);
+    let daemon = BenchDaemon::start(&bin, "bench", &[], Duration::from_secs(5));
 
     eprintln!("exec round trip: ai-session ({iters}) ...");
     let ours_exec = runtime.block_on(ours_exec(&daemon, iters));
@@ -169,54 +170,7 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// A daemon in a private home, started in the foreground and killed on drop.
-struct Daemon {
-    child: Child,
-    home: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(bin: &Path) -> Daemon {
-        let home = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(bin)
-            .args(["server", "--name", "bench"])
-            .env("AI_SESSION_HOME", home.path())
-            .env("AI_SESSION_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the daemon");
-        let socket = home.path().join("run/bench.sock");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Daemon { child, home }
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.home.path().join("run/bench.sock")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn ours_exec(daemon: &Daemon, iters: usize) -> Stats {
+async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
     let mut client = ai_session::Client::connect(&daemon.socket())
         .await
         .expect("connect");
@@ -247,7 +201,7 @@ async fn ours_exec(daemon: &Daemon, iters: usize) -> Stats {
     Stats::of(samples)
 }
 
-async fn ours_create(daemon: &Daemon, n: usize) -> Stats {
+async fn ours_create(daemon: &BenchDaemon, n: usize) -> Stats {
     let mut client = ai_session::Client::connect(&daemon.socket())
         .await
         .expect("connect");

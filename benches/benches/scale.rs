@@ -11,12 +11,13 @@
 //! `SCALE_BENCH_SESSIONS`, `SCALE_BENCH_TMUX`, `SCALE_BENCH_MSG_SECS` (default 3).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
+use ai_session_benches::BenchDaemon;
 use serde_json::json;
 
 const CONNECTIONS: usize = 16;
@@ -36,8 +37,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let daemon = Daemon::start(&bin, sessions);
-    let pid = daemon.child.id() as i32;
+    let daemon = BenchDaemon::start(
+        &bin,
+        "scale",
+        &[("AI_SESSION_MAX_SESSIONS", (sessions + 16).to_string())],
+        Duration::from_secs(10),
+    );
+    let pid = daemon.pid() as i32;
     let socket = daemon.socket();
 
     // Warm the daemon up (first connection, first session: lazy statics, allocator arenas).
@@ -310,53 +316,6 @@ fn tmux_per_session_kb(n: usize) -> f64 {
     let after = rss_kb(server);
     tmux(&["kill-server"]);
     (after.saturating_sub(before)) as f64 / n as f64
-}
-
-struct Daemon {
-    child: Child,
-    home: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(bin: &Path, sessions: usize) -> Daemon {
-        let home = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(bin)
-            .args(["server", "--name", "scale"])
-            .env("AI_SESSION_HOME", home.path())
-            .env("AI_SESSION_LOG", "warn")
-            .env("AI_SESSION_MAX_SESSIONS", (sessions + 16).to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the daemon");
-        let socket = home.path().join("run/scale.sock");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Daemon { child, home }
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.home.path().join("run/scale.sock")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn status_field(pid: i32, field: &str) -> u64 {
