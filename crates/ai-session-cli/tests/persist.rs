@@ -95,9 +95,13 @@ fn kill_9_during_exec_stream_loses_no_finished_command() {
         }
     };
     let mut kills = 0;
-    for round in 1..=2 {
-        wait_for(4 * round);
+    let mut finished_at_last_kill = 0;
+    for _round in 1..=2 {
+        // Four more commands after the last kill: at least three of them ran on the restarted
+        // daemon, so it is up again (the streamer may have raced ahead before the first kill).
+        wait_for(finished_at_last_kill + 4);
         let pid = home.daemon_pid();
+        finished_at_last_kill = finished_count.load(Ordering::Relaxed);
         let killed = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status()
@@ -105,7 +109,7 @@ fn kill_9_during_exec_stream_loses_no_finished_command() {
         assert!(killed.success());
         kills += 1;
     }
-    wait_for(12);
+    wait_for(finished_at_last_kill + 4);
     stop.store(true, Ordering::Relaxed);
     let finished = streamer.join().unwrap();
     assert!(
