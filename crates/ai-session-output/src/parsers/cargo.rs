@@ -196,16 +196,10 @@ pub(crate) fn parse_build(input: &Input<'_>, kind: OutputKind) -> Parse {
             }
         }
     }
-    report.status = if !report.errors.is_empty() || failed_summary {
-        Status::Failed
-    } else if finished {
-        Status::Success
-    } else {
-        input.exit_status()
-    };
-    if input.exit_code.is_some_and(|c| c != 0) {
-        report.status = Status::Failed;
-    }
+    report.status = input.test_run_status(
+        !report.errors.is_empty() || failed_summary || input.exited_non_zero(),
+        finished,
+    );
     let headline = format!(
         "{tool}: {} · {} error(s), {} warning(s), {} crate(s) built{}",
         status_word(report.status),
@@ -214,11 +208,7 @@ pub(crate) fn parse_build(input: &Input<'_>, kind: OutputKind) -> Parse {
         report.compiled_count,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::BuildOutput(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::BuildOutput(report), headline, keep)
 }
 
 pub(crate) fn status_word(status: Status) -> &'static str {
@@ -290,13 +280,10 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
         index += 1;
     }
     report.total = running.max(report.passed + report.failed + report.ignored + report.measured);
-    report.status = if report.failed > 0 || input.exit_code.is_some_and(|c| c != 0) {
-        Status::Failed
-    } else if !report.summary.is_empty() {
-        Status::Success
-    } else {
-        input.exit_status()
-    };
+    report.status = input.test_run_status(
+        report.failed > 0 || input.exited_non_zero(),
+        !report.summary.is_empty(),
+    );
     let headline = format!(
         "cargo test: {} · {} passed, {} failed, {} ignored{}",
         status_word(report.status),
@@ -305,11 +292,7 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
         report.ignored,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::TestResults(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
 /// A `---- name stdout ----` section: panic location, message, left/right.

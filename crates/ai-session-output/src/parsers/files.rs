@@ -27,11 +27,7 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         (None, "df") => format!("df: {} filesystems{}", report.entries, input.exit_suffix()),
         (None, op) => format!("{op}: {} entries{}", report.entries, input.exit_suffix()),
     };
-    let mut parse = Parse::new(ParsedOutput::FileSystemOutput(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::FileSystemOutput(report), headline, keep)
 }
 
 /// `drwxr-xr-x  4 root root 4096 Nov 25 21:18 name`.

@@ -140,14 +140,13 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
             }
         }
     }
-    report.status =
-        if !report.errors.is_empty() || failed_line || input.exit_code.is_some_and(|c| c != 0) {
-            Status::Failed
-        } else if input.exit_code == Some(0) || !input.lines.is_empty() {
-            Status::Success
-        } else {
-            Status::Unknown
-        };
+    report.status = if !report.errors.is_empty() || failed_line || input.exited_non_zero() {
+        Status::Failed
+    } else if input.exit_code == Some(0) || !input.lines.is_empty() {
+        Status::Success
+    } else {
+        Status::Unknown
+    };
     let headline = format!(
         "{tool}: {} · {} error(s), {} warning(s){}",
         status_word(report.status),
@@ -155,11 +154,7 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         report.warnings,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::BuildOutput(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::BuildOutput(report), headline, keep)
 }
 
 fn basename_of_command(command: &str) -> Option<&str> {

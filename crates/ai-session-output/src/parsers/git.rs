@@ -72,7 +72,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
     problems(lines, &mut report, &mut keep);
     report.status = if !report.conflicts.is_empty() || !report.conflicted.is_empty() {
         Status::Conflict
-    } else if report.error.is_some() || input.exit_code.is_some_and(|c| c != 0) {
+    } else if report.error.is_some() || input.exited_non_zero() {
         Status::Failed
     } else {
         match input.exit_code {
@@ -81,11 +81,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         }
     };
     let headline = headline(&report, input);
-    let mut parse = Parse::new(ParsedOutput::GitOutput(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::GitOutput(report), headline, keep)
 }
 
 fn headline(report: &GitReport, input: &Input<'_>) -> String {

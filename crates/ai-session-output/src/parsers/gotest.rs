@@ -3,7 +3,7 @@
 use super::cargo::status_word;
 use super::util::split_location;
 use super::{Input, Parse, Priority};
-use crate::{MAX_ITEMS, ParsedOutput, Status, TestFailure, TestReport};
+use crate::{MAX_ITEMS, ParsedOutput, TestFailure, TestReport};
 
 pub(crate) fn parse(input: &Input<'_>) -> Parse {
     let lines = &input.lines;
@@ -88,16 +88,12 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         }
     }
     report.total = report.passed + report.failed + report.skipped;
-    report.status = if report.failed > 0
-        || input.exit_code.is_some_and(|c| c != 0)
-        || report.summary.iter().any(|s| s.starts_with("FAIL"))
-    {
-        Status::Failed
-    } else if !report.summary.is_empty() {
-        Status::Success
-    } else {
-        input.exit_status()
-    };
+    report.status = input.test_run_status(
+        report.failed > 0
+            || input.exited_non_zero()
+            || report.summary.iter().any(|s| s.starts_with("FAIL")),
+        !report.summary.is_empty(),
+    );
     let headline = format!(
         "go test: {} · {} passed, {} failed, {} skipped{}",
         status_word(report.status),
@@ -106,11 +102,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         report.skipped,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::TestResults(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
 #[cfg(test)]
@@ -135,6 +127,6 @@ mod tests {
             Some("add_test.go:9")
         );
         assert_eq!(report.failures[0].message, "Add(1,2) = 4; want 3");
-        assert_eq!(report.status, Status::Failed);
+        assert_eq!(report.status, crate::Status::Failed);
     }
 }

@@ -8,7 +8,7 @@ use super::{Input, Parse, Priority};
 use crate::{MAX_ITEMS, Status};
 
 fn failed_status(input: &Input<'_>, saw_error: bool) -> Status {
-    if saw_error || input.exit_code.is_some_and(|c| c != 0) {
+    if saw_error || input.exited_non_zero() {
         Status::Failed
     } else {
         match input.exit_code {

@@ -328,12 +328,9 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         entries,
         error_summaries,
     };
-    let mut parse = Parse::new(ParsedOutput::StructuredLog(report), headline);
+    let mut parse = Parse::with_kept(ParsedOutput::StructuredLog(report), headline, keep);
     if kind == OutputKind::JsonLog {
         parse.tail_priority = Priority::High;
-    }
-    for (line, priority) in keep {
-        parse.keep(line, priority);
     }
     for (text, priority) in notes {
         parse.note(text, priority);

@@ -124,11 +124,7 @@ pub(crate) fn custom(
         status,
         data,
     };
-    let mut parse = Parse::new(ParsedOutput::Custom(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::Custom(report), headline, keep)
 }
 
 #[cfg(test)]

@@ -72,6 +72,19 @@ impl Parse {
         }
     }
 
+    /// A parse that keeps the given lines (in the order the parser found them).
+    pub(crate) fn with_kept(
+        output: ParsedOutput,
+        headline: String,
+        keep: Vec<(usize, Priority)>,
+    ) -> Self {
+        let mut parse = Self::new(output, headline);
+        for (line, priority) in keep {
+            parse.keep(line, priority);
+        }
+        parse
+    }
+
     pub(crate) fn keep(&mut self, line: usize, priority: Priority) {
         self.keep.push(Keep { line, priority });
     }
@@ -95,6 +108,23 @@ impl Input<'_> {
             Some(0) => Status::Success,
             Some(_) => Status::Failed,
             None => Status::Unknown,
+        }
+    }
+
+    /// The command is known to have exited non-zero.
+    pub fn exited_non_zero(&self) -> bool {
+        self.exit_code.is_some_and(|code| code != 0)
+    }
+
+    /// A test run's status: failed when the parser saw failures (or a failing
+    /// exit), passed when it saw the runner's summary, else the exit code's word.
+    pub fn test_run_status(&self, failed: bool, summary_seen: bool) -> Status {
+        if failed {
+            Status::Failed
+        } else if summary_seen {
+            Status::Success
+        } else {
+            self.exit_status()
         }
     }
 

@@ -3,7 +3,7 @@
 use super::cargo::status_word;
 use super::util::{count_after, count_before, split_location};
 use super::{Input, Parse, Priority};
-use crate::{MAX_ITEMS, ParsedOutput, Status, TestFailure, TestReport};
+use crate::{MAX_ITEMS, ParsedOutput, TestFailure, TestReport};
 
 const PASS: char = '\u{2714}'; // ✔
 const FAIL: char = '\u{2716}'; // ✖
@@ -222,16 +222,10 @@ fn finish(
     keep: Vec<(usize, Priority)>,
     tool: &str,
 ) -> Parse {
-    report.status = if report.failed > 0
-        || !report.failures.is_empty()
-        || input.exit_code.is_some_and(|c| c != 0)
-    {
-        Status::Failed
-    } else if !report.summary.is_empty() {
-        Status::Success
-    } else {
-        input.exit_status()
-    };
+    report.status = input.test_run_status(
+        report.failed > 0 || !report.failures.is_empty() || input.exited_non_zero(),
+        !report.summary.is_empty(),
+    );
     let headline = format!(
         "{tool}: {} · {} passed, {} failed, {} skipped of {}{}",
         status_word(report.status),
@@ -241,11 +235,7 @@ fn finish(
         report.total,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::TestResults(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
 #[cfg(test)]

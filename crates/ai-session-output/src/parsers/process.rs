@@ -129,10 +129,7 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         report.count,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::ProcessList(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
+    let mut parse = Parse::with_kept(ParsedOutput::ProcessList(report), headline, keep);
     for (text, priority) in notes {
         parse.note(text, priority);
     }

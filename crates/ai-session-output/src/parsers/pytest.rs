@@ -4,7 +4,7 @@
 use super::cargo::status_word;
 use super::util::{count_before, split_location};
 use super::{Input, Parse, Priority};
-use crate::{MAX_ITEMS, ParsedOutput, Status, TestFailure, TestReport};
+use crate::{MAX_ITEMS, ParsedOutput, TestFailure, TestReport};
 
 /// `=== title ===` -> title.
 fn banner(line: &str) -> Option<&str> {
@@ -141,14 +141,11 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         + report.errors
         + report.xfailed
         + report.xpassed;
-    report.status =
-        if report.failed + report.errors > 0 || input.exit_code.is_some_and(|c| c != 0 && c != 5) {
-            Status::Failed
-        } else if !report.summary.is_empty() {
-            Status::Success
-        } else {
-            input.exit_status()
-        };
+    // Exit 5 is pytest's "no tests collected", not a failure.
+    report.status = input.test_run_status(
+        report.failed + report.errors > 0 || input.exit_code.is_some_and(|c| c != 0 && c != 5),
+        !report.summary.is_empty(),
+    );
     let headline = format!(
         "pytest: {} · {} passed, {} failed, {} skipped, {} errors{}",
         status_word(report.status),
@@ -158,11 +155,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         report.errors,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::TestResults(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
 /// Give summary entries their section's location (and message, without `-rA` summaries).
@@ -232,7 +225,7 @@ mod tests {
         );
         assert_eq!(report.failures[0].name, "t.py::test_b");
         assert_eq!(report.failures[0].location.as_deref(), Some("t.py:4"));
-        assert_eq!(report.status, Status::Failed);
+        assert_eq!(report.status, crate::Status::Failed);
     }
 
     #[test]

@@ -71,11 +71,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         },
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::NetworkOutput(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::NetworkOutput(report), headline, keep)
 }
 
 fn default_proto(command: &str) -> &'static str {

@@ -5,7 +5,7 @@ use super::cargo::status_word;
 use super::traceback;
 use super::util::count_after;
 use super::{Input, Parse, Priority};
-use crate::{MAX_ITEMS, ParsedOutput, Status, TestFailure, TestReport};
+use crate::{MAX_ITEMS, ParsedOutput, TestFailure, TestReport};
 
 pub(crate) fn parse(input: &Input<'_>) -> Parse {
     let lines = &input.lines;
@@ -58,14 +58,10 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
     report.passed = report.total.saturating_sub(
         report.failed + report.errors + report.skipped + report.xfailed + report.xpassed,
     );
-    report.status = if report.failed + report.errors > 0 || input.exit_code.is_some_and(|c| c != 0)
-    {
-        Status::Failed
-    } else if ran.is_some() {
-        Status::Success
-    } else {
-        input.exit_status()
-    };
+    report.status = input.test_run_status(
+        report.failed + report.errors > 0 || input.exited_non_zero(),
+        ran.is_some(),
+    );
     let headline = format!(
         "unittest: {} · ran {}, {} passed, {} failed, {} errors, {} skipped{}",
         status_word(report.status),
@@ -76,11 +72,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         report.skipped,
         input.exit_suffix()
     );
-    let mut parse = Parse::new(ParsedOutput::TestResults(report), headline);
-    for (line, priority) in keep {
-        parse.keep(line, priority);
-    }
-    parse
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
 /// The traceback under a `FAIL:`/`ERROR:` header: innermost frame and exception.
