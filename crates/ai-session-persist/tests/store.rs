@@ -224,6 +224,21 @@ fn recovered(store: &Store, id: &str) -> ai_session_persist::Recovery {
         .1
 }
 
+/// Verifying `id`'s history fails with `reason`; returns the error's message.
+fn history_refused(store: &Store, id: &str, reason: DropReason) -> String {
+    let err = store
+        .existing_session(id)
+        .unwrap()
+        .verify_history()
+        .unwrap_err();
+    let text = err.to_string();
+    match err {
+        PersistError::Corrupt { reason: found, .. } => assert_eq!(found, reason, "{text}"),
+        other => panic!("expected a corrupt history ({reason:?}), got: {other}"),
+    }
+    text
+}
+
 #[test]
 fn flipped_byte_is_detected_and_cut_with_a_quarantined_copy() {
     let home = tempfile::tempdir().unwrap();
@@ -233,22 +248,7 @@ fn flipped_byte_is_detected_and_cut_with_a_quarantined_copy() {
     bytes[frames[2].start + 40] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
 
-    let err = store
-        .existing_session("s")
-        .unwrap()
-        .verify_history()
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        matches!(
-            err,
-            PersistError::Corrupt {
-                reason: DropReason::Checksum,
-                ..
-            }
-        ),
-        "{text}"
-    );
+    let text = history_refused(&store, "s", DropReason::Checksum);
     assert!(
         text.contains(&format!("byte {}", frames[2].start)),
         "{text}"
@@ -283,21 +283,7 @@ fn flipped_byte_with_recomputed_checksum_fails_authentication() {
     let crc = crc32(&bytes[frame.start..frame.end - 4]);
     bytes[frame.end - 4..frame.end].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let err = store
-        .existing_session("s")
-        .unwrap()
-        .verify_history()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PersistError::Corrupt {
-                reason: DropReason::Unauthentic,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    history_refused(&store, "s", DropReason::Unauthentic);
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -351,45 +337,25 @@ fn swapped_and_replayed_frames_are_out_of_sequence() {
     swapped.extend_from_slice(&original[frames[1].clone()]);
     swapped.extend_from_slice(&original[frames[3].clone()]);
     std::fs::write(&path, &swapped).unwrap();
-    let err = store
-        .existing_session("s")
-        .unwrap()
-        .verify_history()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PersistError::Corrupt {
-                reason: DropReason::Sequence {
-                    expected: 1,
-                    found: 2
-                },
-                ..
-            }
-        ),
-        "{err}"
+    history_refused(
+        &store,
+        "s",
+        DropReason::Sequence {
+            expected: 1,
+            found: 2,
+        },
     );
 
     let mut replayed = original.clone();
     replayed.extend_from_slice(&original[frames[0].clone()]);
     std::fs::write(&path, &replayed).unwrap();
-    let err = store
-        .existing_session("s")
-        .unwrap()
-        .verify_history()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PersistError::Corrupt {
-                reason: DropReason::Sequence {
-                    expected: 4,
-                    found: 0
-                },
-                ..
-            }
-        ),
-        "{err}"
+    history_refused(
+        &store,
+        "s",
+        DropReason::Sequence {
+            expected: 4,
+            found: 0,
+        },
     );
     let recovery = recovered(&store, "s");
     assert_eq!(recovery.records_kept, 4);
@@ -406,21 +372,7 @@ fn frame_moved_from_another_session_fails_authentication() {
     let mut b = std::fs::read(&path_b).unwrap();
     b.extend_from_slice(&a[frames_a[1].clone()]);
     std::fs::write(&path_b, &b).unwrap();
-    let err = store
-        .existing_session("b")
-        .unwrap()
-        .verify_history()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PersistError::Corrupt {
-                reason: DropReason::Unauthentic,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    history_refused(&store, "b", DropReason::Unauthentic);
     // A whole log moved into another session's directory is refused by its header.
     std::fs::copy(&path_a, &path_b).unwrap();
     let err = store
