@@ -494,6 +494,9 @@ fn criterion_group(ctx: &Ctx, name: &'static str) -> anyhow::Result<Option<Vec<R
             "context" if lower.contains("compress") && unit == "MB/s" => {
                 (">= 100 MB/s".into(), Some(ours >= 100.0))
             }
+            "output" if lower.contains("normalize_parse_digest") && unit == "MB/s" => {
+                (">= 100 MB/s (10 MB mixed log)".into(), Some(ours >= 100.0))
+            }
             "persist" if lower.contains("snapshot") && unit == "ms" => {
                 ("<= 20 ms (1 MB, encrypted)".into(), Some(ours <= 20.0))
             }
