@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use ai_session::Home;
-use ai_session_security::audit::{self, AuditQuery, AuditRecord};
+use ai_session_security::audit::{self, AuditQuery, AuditRecord, AuditResult};
 use anyhow::Context;
 
 use crate::common::{Global, print_json};
@@ -18,6 +18,7 @@ $AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line.
 Examples:
   ai-session audit tail -n 50
   ai-session audit query --session build --since 2h --min-risk 70
+  ai-session audit query --agent builder --result denied
   ai-session audit verify                       exit 0 intact, 1 broken (first bad line named)
   ai-session audit verify --expect-head 9f2c... compare with a head hash kept elsewhere";
 
@@ -57,6 +58,9 @@ enum AuditCommand {
         /// Only events with at least this risk score (0-100).
         #[arg(long, value_name = "SCORE")]
         min_risk: Option<u8>,
+        /// Only events with this result (e.g. `denied`: refused by a permission check).
+        #[arg(long, value_enum, value_name = "RESULT")]
+        result: Option<ResultFilter>,
     },
     /// Check the hash chain; report the first broken link.
     Verify {
@@ -66,6 +70,28 @@ enum AuditCommand {
     },
 }
 
+/// `--result` values (the audit log's results).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ResultFilter {
+    Allowed,
+    Denied,
+    Succeeded,
+    Failed,
+    Info,
+}
+
+impl From<ResultFilter> for AuditResult {
+    fn from(filter: ResultFilter) -> Self {
+        match filter {
+            ResultFilter::Allowed => AuditResult::Allowed,
+            ResultFilter::Denied => AuditResult::Denied,
+            ResultFilter::Succeeded => AuditResult::Succeeded,
+            ResultFilter::Failed => AuditResult::Failed,
+            ResultFilter::Info => AuditResult::Info,
+        }
+    }
+}
+
 fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()> {
     if global.json() {
         return print_json(&records);
@@ -73,7 +99,7 @@ fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()>
     for r in records {
         let e = &r.event;
         println!(
-            "{:>6} {} {:<16} {:<9} risk {:>3}  session={} agent={}{}",
+            "{:>6} {} {:<16} {:<9} risk {:>3}  session={} agent={}{}{}",
             r.seq,
             e.timestamp,
             e.action,
@@ -81,6 +107,9 @@ fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()>
             e.risk_score,
             e.session_id.as_deref().unwrap_or("-"),
             e.agent_id.as_deref().unwrap_or("-"),
+            e.exit_code
+                .map(|c| format!(" exit={c}"))
+                .unwrap_or_default(),
             e.detail
                 .as_deref()
                 .map(|d| format!("  {d}"))
@@ -109,6 +138,7 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
             since,
             action,
             min_risk,
+            result,
         } => {
             let since = since
                 .map(|text| {
@@ -123,6 +153,7 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 since,
                 action,
                 min_risk,
+                result: result.map(AuditResult::from),
             };
             print_records(&audit::query(&log, &filter)?, global)?;
         }

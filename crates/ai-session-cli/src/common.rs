@@ -19,6 +19,8 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 3;
     /// `wait` gave up (timeout) or the session exited before the pattern appeared.
     pub const WAIT_FAILED: u8 = 4;
+    /// The declared agent (`--agent`) may not do this (its profile in agents.toml).
+    pub const PERMISSION_DENIED: u8 = 5;
     /// `exec` (text mode): the command was interrupted after `--timeout`.
     pub const EXEC_TIMED_OUT: u8 = 124;
     /// `exec` (text mode): the command is waiting for terminal input.
@@ -39,12 +41,15 @@ Examples:
 Exit codes:
   0    success            1  the daemon reported an error     2  usage error
   3    daemon unreachable 4  wait timed out / session exited
+  5    permission denied: the --agent's profile does not allow it
   exec in text mode exits with the command's own code; 124 if it timed out,
   125 if it is waiting for input (see `ai-session exec --help`).
 
 Environment:
   AI_SESSION_HOME    home directory (default ~/.ai-session): run/<server>.sock, log/<server>.log
   AI_SESSION_SERVER  daemon name, same as --server
+  AI_SESSION_AGENT   the agent this client acts for, same as --agent (see `ai-session agent grant --help`)
+  AI_SESSION_AUDIT   off: the daemon writes no audit log (default: $AI_SESSION_HOME/audit/audit.log)
   AI_SESSION_LOG     log filter for the daemon (e.g. debug), default info
   AI_SESSION_DURABILITY  write (default: exec answers once its record is written, so it
                      survives the daemon's death; fsync follows within 200 ms), fsync (answer
@@ -89,6 +94,11 @@ pub struct Global {
         value_name = "SERVER"
     )]
     pub server: String,
+    /// Act for this agent (before the subcommand: `ai-session --agent A exec ...`): the
+    /// daemon checks the agent's permission profile (`ai-session agent grant`) and the
+    /// sessions it creates are its own. Declared, not authenticated.
+    #[arg(long, env = "AI_SESSION_AGENT", value_name = "AGENT")]
+    pub agent: Option<String>,
 }
 
 impl Global {
@@ -99,6 +109,9 @@ impl Global {
             json: false,
             server: std::env::var("AI_SESSION_SERVER")
                 .unwrap_or_else(|_| ai_session::DEFAULT_SERVER_NAME.to_owned()),
+            agent: std::env::var("AI_SESSION_AGENT")
+                .ok()
+                .filter(|a| !a.is_empty()),
         }
     }
 
@@ -126,6 +139,14 @@ pub async fn connect(global: &Global) -> anyhow::Result<Client> {
     let exe = std::env::current_exe()?;
     let client =
         ai_session::connect_or_start(&home, &global.server, Some(&AutoStart { exe })).await?;
+    identify(client, global).await
+}
+
+/// Declares `--agent` on the connection (one `hello`), if given.
+async fn identify(mut client: Client, global: &Global) -> anyhow::Result<Client> {
+    if let Some(agent) = global.agent.as_deref().filter(|a| !a.is_empty()) {
+        client.identify(agent).await?;
+    }
     Ok(client)
 }
 
@@ -133,7 +154,7 @@ pub async fn connect(global: &Global) -> anyhow::Result<Client> {
 pub async fn connect_existing(global: &Global) -> anyhow::Result<Option<Client>> {
     let home = Home::from_env()?;
     match ai_session::connect_or_start(&home, &global.server, None).await {
-        Ok(client) => Ok(Some(client)),
+        Ok(client) => Ok(Some(identify(client, global).await?)),
         Err(ai_session::Error::Connect { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -156,6 +177,11 @@ pub fn report_error(error: &anyhow::Error, global: &Global) -> ExitCode {
             (exit::UNREACHABLE, None)
         }
         Some(ai_session::Error::Protocol(_)) => (exit::UNREACHABLE, None),
+        Some(ai_session::Error::Rpc { code, .. })
+            if *code == ai_session::protocol::codes::AGENT_PERMISSION_DENIED =>
+        {
+            (exit::PERMISSION_DENIED, Some(*code))
+        }
         Some(ai_session::Error::Rpc { code, .. }) => (exit::FAILURE, Some(*code)),
         _ => (exit::FAILURE, None),
     };

@@ -83,6 +83,14 @@ pub enum AgentCommand {
     Register(AgentRegisterArgs),
     /// List live agents.
     Ls(AgentLsArgs),
+    /// Restrict an agent to granted permissions (agents.toml; see --help).
+    Grant(crate::agents::GrantArgs),
+    /// Remove grants from an agent's permission profile.
+    Revoke(crate::agents::RevokeArgs),
+    /// Show agent permission profiles.
+    Show(crate::agents::AgentNameArgs),
+    /// Delete an agent's permission profile (it is unrestricted again).
+    Forget(crate::agents::AgentNameArgs),
 }
 
 /// `agent register`
@@ -303,12 +311,14 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Runs `ai-session agent ...`.
 pub fn agent(args: AgentArgs, json: bool) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
-        match args.command {
-            AgentCommand::Register(args) => agent_register(args, json).await,
-            AgentCommand::Ls(args) => agent_ls(args, json).await,
-        }
-    })
+    match args.command {
+        AgentCommand::Register(args) => runtime()?.block_on(agent_register(args, json)),
+        AgentCommand::Ls(args) => runtime()?.block_on(agent_ls(args, json)),
+        AgentCommand::Grant(args) => crate::agents::grant(args, json),
+        AgentCommand::Revoke(args) => crate::agents::revoke(args, json),
+        AgentCommand::Show(args) => crate::agents::show(args, json),
+        AgentCommand::Forget(args) => crate::agents::forget(args, json),
+    }
 }
 
 async fn agent_register(args: AgentRegisterArgs, json: bool) -> anyhow::Result<ExitCode> {

@@ -2,6 +2,7 @@
 //! library. Each command group lives in its own module; this file only dispatches.
 #![forbid(unsafe_code)]
 
+mod agents;
 mod attach;
 mod audit;
 mod common;
@@ -95,7 +96,7 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// tmux-compatible commands (new-session, send-keys, capture-pane, ...) for existing scripts.
     Tmux(tmux::TmuxArgs),
-    /// Register agents and list live ones (shared through a NATS server, --bus).
+    /// Agent permission profiles (grant, revoke, show) and the shared registry (register, ls).
     Agent(coord::AgentArgs),
     /// Take tasks from the shared queue and run each in a fresh terminal session.
     Worker(coord::WorkerArgs),

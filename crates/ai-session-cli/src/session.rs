@@ -108,6 +108,7 @@ pub fn new(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
         cols: args.size.map(|s| s.0),
         rows: args.size.map(|s| s.1),
+        agent: None,
     };
     let info = common::client_runtime()?.block_on(async {
         let mut client = common::connect(global).await?;

@@ -4,12 +4,14 @@
 pub mod audit;
 pub mod permissions;
 pub mod policy;
+pub mod profiles;
 pub mod sandbox;
 
 pub use audit::{AuditEvent, AuditLog, AuditRecord, AuditResult};
 pub use permissions::{AgentCapabilities, Permission, PermissionDenied};
 pub use policy::{PolicyError, Preset, SecurityPolicy};
+pub use profiles::{AgentProfiles, ProfileError};
 pub use sandbox::{
-    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, Step, run_sandboxed, sandbox_argv,
-    sandbox_exec_main,
+    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, Step, launcher_policy, run_sandboxed,
+    sandbox_argv, sandbox_exec_main,
 };

@@ -133,6 +133,17 @@ impl Client {
     pub async fn hello(&mut self) -> Result<p::HelloResult> {
         let params = p::HelloParams {
             client: Some(format!("ai-session-client/{}", env!("CARGO_PKG_VERSION"))),
+            agent: None,
+        };
+        self.call(Method::Hello, &params).await
+    }
+
+    /// `hello` declaring `agent`: every later request on this connection acts for it (its
+    /// permission profile applies and sessions it creates are its own).
+    pub async fn identify(&mut self, agent: &str) -> Result<p::HelloResult> {
+        let params = p::HelloParams {
+            client: Some(format!("ai-session-client/{}", env!("CARGO_PKG_VERSION"))),
+            agent: Some(agent.to_owned()),
         };
         self.call(Method::Hello, &params).await
     }

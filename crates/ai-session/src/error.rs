@@ -115,6 +115,10 @@ pub enum Error {
     #[error(transparent)]
     Pty(#[from] ai_session_pty::PtyError),
 
+    /// The declared agent may not do this (its permission profile, `agents.toml`).
+    #[error(transparent)]
+    PermissionDenied(#[from] ai_session_security::PermissionDenied),
+
     /// The manager is shutting down and takes no new work.
     #[error("the session manager is shutting down")]
     ShuttingDown,
@@ -152,6 +156,7 @@ impl Error {
             Self::Pty(_) => codes::SESSION_FAILED,
             Self::ShuttingDown => codes::SHUTTING_DOWN,
             Self::ResourceExhausted { .. } => codes::RESOURCE_EXHAUSTED,
+            Self::PermissionDenied(_) => codes::AGENT_PERMISSION_DENIED,
             _ => codes::INTERNAL_ERROR,
         }
     }

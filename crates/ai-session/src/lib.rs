@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![doc = include_str!("../README.md")]
 
+mod access;
+mod audit;
 mod autostart;
 mod client;
 mod context;
@@ -24,7 +26,7 @@ pub use error::{Error, Result};
 pub use limits::raise_fd_limit;
 pub use manager::{AttachStream, ManagerConfig, SessionManager};
 pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
-pub use server::{Server, ServerOptions, ShutdownHandle};
+pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
 
 /// True if `word` names a key (`C-c`, `Enter`, `Up`, `F5`, `M-x`, ...) rather than text; single
 /// characters count as text.

@@ -93,6 +93,8 @@ struct Entry {
     context: crate::context::SharedContext,
     /// Output and commands of this session's shells before a daemon restart.
     past: Past,
+    /// The agent that created it (`None`: the operator).
+    owner: Option<String>,
     journal: Option<Journal>,
 }
 
@@ -154,6 +156,7 @@ impl SessionManager {
             cols: Some(session.saved.cols),
             rows: Some(session.saved.rows),
             launcher: session.saved.launcher.clone(),
+            agent: session.saved.owner.clone(),
         };
         let outcome = self
             .spawn_with(&id, params, session.past, Some(session.saved))
@@ -257,6 +260,7 @@ impl SessionManager {
             cwd: params.cwd.clone(),
             env: params.env.clone(),
             launcher: params.launcher.clone(),
+            owner: params.agent.clone(),
             created_at_ms: now_ms(),
             ..SavedSession::default()
         });
@@ -291,6 +295,7 @@ impl SessionManager {
         }
         tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
         let created_at_ms = saved.created_at_ms;
+        let owner = saved.owner.clone();
         let journal = self
             .inner
             .persistence
@@ -309,6 +314,7 @@ impl SessionManager {
             pty,
             context: Default::default(),
             past,
+            owner,
             journal,
         });
         start_journal_pump(&entry);
@@ -351,10 +357,12 @@ impl SessionManager {
                 if let Some(persistence) = &self.inner.persistence {
                     persistence.remove(&dead.id);
                 }
-                self.get_or_create(&params.session).await?
+                self.get_or_create(&params.session, params.agent.as_deref())
+                    .await?
             }
             Err(Error::SessionNotFound(_)) if params.create => {
-                self.get_or_create(&params.session).await?
+                self.get_or_create(&params.session, params.agent.as_deref())
+                    .await?
             }
             Err(e) => return Err(e),
         };
@@ -563,6 +571,14 @@ impl SessionManager {
         Ok(self.get(&id)?.info())
     }
 
+    /// Counts a refused request in the `sandbox_denials` metric.
+    pub fn record_denial(&self, session: Option<&str>, agent: Option<&str>) {
+        self.inner
+            .observability
+            .metrics
+            .record_denial(session, agent);
+    }
+
     /// Metrics in Prometheus text format.
     pub fn metrics_text(&self) -> p::MetricsText {
         let live = read(&self.inner.sessions).len();
@@ -576,9 +592,10 @@ impl SessionManager {
         self.inner.observability.metrics.snapshot()
     }
 
-    async fn get_or_create(&self, id: &str) -> Result<Arc<Entry>> {
+    async fn get_or_create(&self, id: &str, owner: Option<&str>) -> Result<Arc<Entry>> {
         let params = p::NewSessionParams {
             name: Some(id.to_owned()),
+            agent: owner.map(str::to_owned),
             ..Default::default()
         };
         match self.create(params).await {
@@ -889,6 +906,14 @@ impl SessionManager {
         }
     }
 
+    /// The owner of `session`: `None` if there is no such session, `Some(None)` for the
+    /// operator's sessions, `Some(Some(agent))` for an agent's.
+    pub fn owner_of(&self, session: &str) -> Option<Option<String>> {
+        read(&self.inner.sessions)
+            .get(session)
+            .map(|e| e.owner.clone())
+    }
+
     fn get(&self, session: &str) -> Result<Arc<Entry>> {
         read(&self.inner.sessions)
             .get(session)
@@ -915,6 +940,7 @@ impl Entry {
             alive: self.pty.is_alive(),
             commands: self.past.commands.len() + self.pty.history().len(),
             output_offset: self.past.end_offset(&self.pty),
+            owner: self.owner.clone(),
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct SavedSession {
     /// sandboxed exactly as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launcher: Vec<String>,
+    /// The agent that created the session (its owner for permission checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// A stored session read back at start.

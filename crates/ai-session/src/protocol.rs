@@ -32,6 +32,8 @@ pub const CAPABILITIES: &[&str] = &[
     "context",
     "timeline",
     "session.import",
+    "agents",
+    "audit",
 ];
 
 /// JSON-RPC error codes used by the daemon.
@@ -60,6 +62,10 @@ pub mod codes {
     pub const SHUTTING_DOWN: i64 = -32006;
     /// A daemon limit was reached (e.g. `--max-sessions`); free some of the resource and retry.
     pub const RESOURCE_EXHAUSTED: i64 = -32007;
+    /// The declared agent's permission profile does not allow this request (a program it may
+    /// not run, another agent's session); `data` has `agent`, `permission` and `reason`. The
+    /// connection stays open.
+    pub const AGENT_PERMISSION_DENIED: i64 = -32008;
 }
 
 /// Every method the daemon serves.
@@ -314,6 +320,11 @@ pub struct HelloParams {
     /// Free-form client name for the daemon's log.
     #[serde(default)]
     pub client: Option<String>,
+    /// The agent this connection acts for, from now on (declared, not authenticated: see
+    /// docs/security.md). Requests are then checked against its permission profile, and
+    /// sessions it creates are owned by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// `hello` result.
@@ -331,6 +342,9 @@ pub struct HelloResult {
     pub capabilities: Vec<String>,
     /// Longest accepted request line in bytes.
     pub max_request_bytes: usize,
+    /// The agent the connection acts for (as declared in this or an earlier `hello`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// `session.new` params.
@@ -359,6 +373,10 @@ pub struct NewSessionParams {
     /// `ai_session_security::sandbox::sandbox_argv`; the shell and its arguments follow it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launcher: Vec<String>,
+    /// The agent creating the session, which owns it (the daemon fills in the connection's
+    /// agent when this is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// A session as listed by `session.list` and returned by `session.new`.
@@ -384,6 +402,9 @@ pub struct SessionInfo {
     pub commands: usize,
     /// Next scrollback offset (total bytes of output so far).
     pub output_offset: u64,
+    /// The agent that created the session; absent for the operator's sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `session.list` result.
@@ -425,7 +446,8 @@ pub struct ExecParams {
     /// tokens and the parsed facts, in `analysis`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<usize>,
-    /// The agent asking, for per-agent metrics.
+    /// The agent asking: its permission profile applies, it owns a session this call creates,
+    /// and metrics count per agent (the connection's `hello` agent takes precedence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
 }

@@ -26,6 +26,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::access::{self, Profiles};
+use crate::audit::{AuditSink, Facts, Verdict};
 use crate::error::{Error, Result};
 use crate::framing::{Frame, LineReader};
 use crate::manager::SessionManager;
@@ -40,6 +42,8 @@ const OUTBOX_LINES: usize = 256;
 const MAX_CONNECTIONS: usize = 4096;
 /// How long shutdown waits for connections to flush their last responses.
 const FLUSH_GRACE: Duration = Duration::from_secs(1);
+/// `off` stops the daemon from writing the audit log.
+pub const AUDIT_ENV: &str = "AI_SESSION_AUDIT";
 
 /// How to run a daemon.
 #[derive(Debug, Clone)]
@@ -93,6 +97,10 @@ struct Shared {
     name: String,
     max_request_bytes: usize,
     shutdown: watch::Sender<bool>,
+    /// Agent permission profiles (`agents.toml`).
+    profiles: Profiles,
+    /// `None` when auditing is off (`AI_SESSION_AUDIT=off`).
+    audit: Option<AuditSink>,
 }
 
 impl Server {
@@ -115,12 +123,21 @@ impl Server {
         fs::set_permissions(&socket_path, fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io("set mode 0600 on", &socket_path, e))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let audit = match std::env::var(AUDIT_ENV).as_deref() {
+            Ok("off") => None,
+            _ => Some(
+                AuditSink::start(options.home.root())
+                    .map_err(|e| Error::io("open the audit log in", options.home.root(), e))?,
+            ),
+        };
         let shared = Arc::new(Shared {
             manager,
             uid: nix::unistd::geteuid().as_raw(),
             name: options.name.clone(),
             max_request_bytes: options.max_request_bytes,
             shutdown,
+            profiles: Profiles::new(options.home.root()),
+            audit,
         });
         tracing::info!(path = %socket_path.display(), pid = std::process::id(), "daemon listening");
         Ok(Server {
@@ -190,6 +207,13 @@ impl Server {
         })
         .await;
         connections.shutdown().await;
+        let audit_shared = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(audit) = &audit_shared.audit {
+                audit.stop();
+            }
+        })
+        .await;
         let _ = fs::remove_file(&socket_path);
         // Leave the pidfile in place (unlinking it would let a racing daemon lock a dead inode);
         // empty it so nobody reads a stale pid.
@@ -259,6 +283,8 @@ struct Connection {
     /// Attach streams by session id; aborted on `detach` and when the connection ends.
     attaches: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     streams: Mutex<JoinSet<()>>,
+    /// The agent this connection declared in `hello`.
+    agent: Mutex<Option<String>>,
 }
 
 impl Connection {
@@ -288,6 +314,20 @@ async fn serve_connection(
                 shared.uid,
                 cred.uid()
             );
+            if let Some(audit) = &shared.audit {
+                audit.record(
+                    ai_session_security::AuditEvent::new(
+                        "connection.refuse",
+                        ai_session_security::AuditResult::Denied,
+                    )
+                    .detail(format!(
+                        "peer uid {} pid {:?} (the daemon serves uid {})",
+                        cred.uid(),
+                        cred.pid(),
+                        shared.uid
+                    )),
+                );
+            }
             refuse(stream, RpcError::new(codes::PERMISSION_DENIED, message)).await;
             return;
         }
@@ -305,6 +345,7 @@ async fn serve_connection(
         outbox,
         attaches: Mutex::new(HashMap::new()),
         streams: Mutex::new(JoinSet::new()),
+        agent: Mutex::new(None),
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     let mut requests = JoinSet::new();
@@ -458,15 +499,17 @@ async fn handle_request(shared: &Arc<Shared>, conn: &Arc<Connection>, request: p
             ),
         )),
         Some(method) => {
+            let agent =
+                access::request_agent(lock(&conn.agent).as_deref(), method, params.as_ref());
             // Every log line of the request carries who asked about which session.
             let span = tracing::info_span!(
                 "request",
                 connection = conn.id,
                 method = method.name(),
                 session = param_str(params.as_ref(), "session"),
-                agent = param_str(params.as_ref(), "agent"),
+                agent = agent.as_deref(),
             );
-            AssertUnwindSafe(dispatch(shared, conn, method, params))
+            AssertUnwindSafe(guarded(shared, conn, method, params, agent))
                 .catch_unwind()
                 .instrument(span)
                 .await
@@ -494,6 +537,86 @@ async fn handle_request(shared: &Arc<Shared>, conn: &Arc<Connection>, request: p
 
 type Outcome = std::result::Result<Value, RpcError>;
 
+/// Runs a request as `agent`: checks its permissions, dispatches, and audits the outcome.
+async fn guarded(
+    shared: &Arc<Shared>,
+    conn: &Arc<Connection>,
+    method: Method,
+    mut params: Option<Value>,
+    agent: Option<String>,
+) -> Outcome {
+    let session = access::target_session(method, params.as_ref());
+    let facts = Facts::of(method, params.as_ref());
+    let mut capabilities = None;
+    if let Some(agent) = &agent {
+        let checked = shared.profiles.capabilities(agent).and_then(|caps| {
+            if let Some(caps) = &caps {
+                access::authorize(caps, method, params.as_ref(), &shared.manager)?;
+            }
+            Ok(caps)
+        });
+        match checked {
+            Ok(caps) => capabilities = caps,
+            Err(denied) => {
+                tracing::warn!(agent = %agent, method = method.name(), session = session.as_deref(), %denied, "permission denied");
+                shared
+                    .manager
+                    .record_denial(session.as_deref(), Some(agent));
+                if let Some(audit) = &shared.audit {
+                    audit.record(crate::audit::request_event(
+                        method,
+                        &facts,
+                        session.as_deref(),
+                        Some(agent),
+                        Verdict::Denied(&denied),
+                    ));
+                }
+                return Err(permission_error(&denied));
+            }
+        }
+        access::stamp_agent(agent, method, &mut params);
+    }
+    let mut outcome = dispatch(shared, conn, method, params).await;
+    if let (Some(caps), Method::SessionList, Ok(list)) = (&capabilities, method, &mut outcome) {
+        access::filter_list(caps, list);
+    }
+    if let Some(audit) = &shared.audit {
+        let event = crate::audit::request_event(
+            method,
+            &facts,
+            session.as_deref(),
+            agent.as_deref(),
+            Verdict::Ran(&outcome),
+        );
+        let created = matches!(method, Method::SessionNew | Method::SessionImport)
+            .then(|| event.session_id.clone())
+            .flatten()
+            .filter(|_| outcome.is_ok());
+        audit.record(event);
+        if let Some(created) = created {
+            audit.record(crate::audit::policy_event(
+                &facts,
+                &created,
+                agent.as_deref(),
+            ));
+        }
+    }
+    outcome
+}
+
+/// The JSON-RPC error for a denial; `data` names the agent and the permission it lacks.
+fn permission_error(denied: &ai_session_security::PermissionDenied) -> RpcError {
+    RpcError {
+        code: codes::AGENT_PERMISSION_DENIED,
+        message: denied.to_string(),
+        data: Some(serde_json::json!({
+            "agent": denied.agent,
+            "permission": denied.permission,
+            "reason": denied.reason,
+        })),
+    }
+}
+
 /// A string parameter for the request span (`None` when absent: the field stays empty).
 fn param_str<'a>(params: Option<&'a Value>, name: &str) -> Option<&'a str> {
     params?.get(name)?.as_str()
@@ -509,8 +632,18 @@ async fn dispatch(
     match method {
         Method::Hello => {
             let params: protocol::HelloParams = parse_params(params)?;
-            tracing::debug!(connection = conn.id, client = ?params.client, "hello");
-            reply(hello(shared))
+            tracing::debug!(connection = conn.id, client = ?params.client, agent = ?params.agent, "hello");
+            if let Some(agent) = params.agent {
+                ai_session_security::profiles::validate_agent_name(&agent).map_err(|e| {
+                    RpcError {
+                        code: codes::INVALID_PARAMS,
+                        message: format!("invalid params: field `agent`: {e}"),
+                        data: Some(serde_json::json!({ "field": "agent" })),
+                    }
+                })?;
+                *lock(&conn.agent) = Some(agent);
+            }
+            reply(hello(shared, lock(&conn.agent).clone()))
         }
         Method::SessionNew => reply(manager.create(parse_params(params)?).await),
         Method::SessionList => {
@@ -569,7 +702,7 @@ async fn dispatch(
     }
 }
 
-fn hello(shared: &Shared) -> Result<protocol::HelloResult> {
+fn hello(shared: &Shared, agent: Option<String>) -> Result<protocol::HelloResult> {
     Ok(protocol::HelloResult {
         protocol_version: protocol::PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -580,6 +713,7 @@ fn hello(shared: &Shared) -> Result<protocol::HelloResult> {
             .map(|c| (*c).to_owned())
             .collect(),
         max_request_bytes: shared.max_request_bytes,
+        agent,
     })
 }
 

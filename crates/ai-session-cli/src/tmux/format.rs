@@ -109,6 +109,7 @@ mod tests {
             alive: true,
             commands: 0,
             output_offset: 0,
+            owner: None,
         }
     }
 

@@ -64,6 +64,7 @@ fn run_inner(argv: &[String], global: &Global) -> anyhow::Result<ExitCode> {
         server: invocation
             .socket_name
             .unwrap_or_else(|| global.server.clone()),
+        agent: global.agent.clone(),
     };
     let runtime = common::client_runtime()?;
     runtime.block_on(async {

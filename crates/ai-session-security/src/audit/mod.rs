@@ -99,6 +99,9 @@ pub struct AuditEvent {
     pub risk_score: u8,
     /// Why the risk score is what it is.
     pub risk_reasons: Vec<String>,
+    /// The exit code of an executed command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 impl AuditEvent {
@@ -113,6 +116,7 @@ impl AuditEvent {
             result,
             risk_score: 0,
             risk_reasons: Vec::new(),
+            exit_code: None,
         }
     }
 
@@ -142,6 +146,12 @@ impl AuditEvent {
     /// Sets the detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets the exit code of the command the event records.
+    pub fn exit_code(mut self, code: Option<i32>) -> Self {
+        self.exit_code = code;
         self
     }
 }
@@ -212,11 +222,20 @@ impl AuditLog {
     }
 
     /// Chains `event` onto the log and makes it durable (see the module docs).
-    pub fn append(&self, mut event: AuditEvent) -> Result<AuditRecord, AuditError> {
+    pub fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let mut records = self.append_batch(vec![event])?;
+        Ok(records.pop().expect("one record per event"))
+    }
+
+    /// Chains `events` onto the log in order under one lock, one `fsync` and one head
+    /// update: what a busy writer (the daemon) uses so the cost of durability is paid per
+    /// batch, not per event.
+    pub fn append_batch(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRecord>, AuditError> {
         let path = &self.path;
-        if event.timestamp.is_empty() {
-            event.timestamp = format_rfc3339(SystemTime::now());
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
+        let now = format_rfc3339(SystemTime::now());
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -235,22 +254,34 @@ impl AuditLog {
                 (last.seq + 1, line_hash(&line))
             }
         };
-        let record = AuditRecord {
-            seq,
-            event,
-            prev_hash,
-        };
-        let mut line = serde_json::to_vec(&record).expect("audit records serialise");
-        let hash = line_hash(&line);
-        line.push(b'\n');
-        file.write_all(&line).map_err(io_error(path, "appending"))?;
+        let (mut seq, mut prev_hash) = (seq, prev_hash);
+        let mut records = Vec::with_capacity(events.len());
+        let mut bytes = Vec::new();
+        for mut event in events {
+            if event.timestamp.is_empty() {
+                event.timestamp.clone_from(&now);
+            }
+            let record = AuditRecord {
+                seq,
+                event,
+                prev_hash,
+            };
+            let start = bytes.len();
+            serde_json::to_writer(&mut bytes, &record).expect("audit records serialise");
+            prev_hash = line_hash(&bytes[start..]);
+            bytes.push(b'\n');
+            seq += 1;
+            records.push(record);
+        }
+        file.write_all(&bytes)
+            .map_err(io_error(path, "appending"))?;
         file.sync_data().map_err(io_error(path, "fsync"))?;
         let head = AuditHead {
-            records: seq + 1,
-            last_hash: hash,
+            records: seq,
+            last_hash: prev_hash,
         };
         write_head(path, &head)?;
-        Ok(record)
+        Ok(records)
     }
 }
 
@@ -341,6 +372,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events with at least this risk score.
     pub min_risk: Option<u8>,
+    /// Only events with this result.
+    pub result: Option<AuditResult>,
 }
 
 impl AuditQuery {
@@ -354,6 +387,7 @@ impl AuditQuery {
             && same(&self.agent_id, &event.agent_id)
             && self.action.as_ref().is_none_or(|a| *a == event.action)
             && self.min_risk.is_none_or(|min| event.risk_score >= min)
+            && self.result.is_none_or(|r| r == event.result)
             && since_ok
     }
 }
@@ -647,6 +681,37 @@ mod tests {
             .unwrap();
         assert_eq!(record.seq, 3);
         assert!(verify(log.path(), None).unwrap().is_intact());
+    }
+
+    #[test]
+    fn a_batch_chains_like_single_appends() {
+        let (_dir, log) = log_with(2);
+        let events = (0..5)
+            .map(|i| {
+                AuditEvent::command(&format!("make {i}"), AuditResult::Failed).exit_code(Some(2))
+            })
+            .collect();
+        let records = log.append_batch(events).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [2, 3, 4, 5, 6]
+        );
+        log.append(AuditEvent::new("after", AuditResult::Info))
+            .unwrap();
+        let report = verify(log.path(), None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.records_ok, 8);
+        let failed = query(
+            log.path(),
+            &AuditQuery {
+                result: Some(AuditResult::Failed),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(failed.len(), 5);
+        assert_eq!(failed[0].event.exit_code, Some(2));
+        assert!(log.append_batch(Vec::new()).unwrap().is_empty());
     }
 
     #[test]

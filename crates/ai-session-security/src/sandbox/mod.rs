@@ -288,10 +288,46 @@ pub fn sandbox_argv_with_exe(
     argv
 }
 
+/// The policy name and workspace a launcher argv built by [`sandbox_argv`] applies, or
+/// `None` when `argv` is not the sandbox launcher (an unsandboxed session). For the audit
+/// log's record of the policy a session was created under.
+pub fn launcher_policy(argv: &[String]) -> Option<(String, String)> {
+    if argv.get(1).map(String::as_str) != Some(SANDBOX_EXEC_SUBCOMMAND) {
+        return None;
+    }
+    let value_of = |flag: &str| {
+        argv.iter()
+            .take_while(|a| *a != "--")
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+    };
+    let name = value_of("--policy-json")
+        .and_then(|json| serde_json::from_str::<SecurityPolicy>(json).ok())
+        .map_or_else(|| "unreadable policy".to_owned(), |p| p.name);
+    let workspace = value_of("--workspace").cloned().unwrap_or_default();
+    Some((name, workspace))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::Preset;
+
+    #[test]
+    fn launcher_policy_reads_back_what_sandbox_argv_wrote() {
+        let argv = sandbox_argv_with_exe(
+            "/bin/ai-session",
+            &SecurityPolicy::preset(Preset::Strict),
+            Path::new("/work/x"),
+            &["bash".to_owned()],
+        );
+        assert_eq!(
+            launcher_policy(&argv),
+            Some(("strict".to_owned(), "/work/x".to_owned()))
+        );
+        assert_eq!(launcher_policy(&["bash".to_owned()]), None);
+        assert_eq!(launcher_policy(&[]), None);
+    }
 
     #[test]
     fn errors_survive_the_pipe_encoding() {

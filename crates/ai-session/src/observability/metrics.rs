@@ -200,15 +200,18 @@ impl Metrics {
         });
     }
 
-    /// Counts a request the sandbox or the permission check refused.
-    pub fn record_denial(&self, session: &str, agent: Option<&str>) {
+    /// Counts a request the sandbox or the permission check refused (`session`: the one it
+    /// was about, if any).
+    pub fn record_denial(&self, session: Option<&str>, agent: Option<&str>) {
         self.with(|inner| {
             inner.total.sandbox_denials += 1;
-            inner
-                .sessions
-                .entry(session.to_owned())
-                .or_insert_with(Series::new)
-                .sandbox_denials += 1;
+            if let Some(session) = session {
+                inner
+                    .sessions
+                    .entry(session.to_owned())
+                    .or_insert_with(Series::new)
+                    .sandbox_denials += 1;
+            }
             if let Some(agent) = agent {
                 inner
                     .agents
@@ -403,7 +406,7 @@ mod tests {
         metrics.record_command(&sample("a", Some("bot"), 0, 2));
         metrics.record_command(&sample("a", Some("bot"), 1, 40));
         metrics.record_command(&sample("b", None, 0, 700));
-        metrics.record_denial("b", Some("bot"));
+        metrics.record_denial(Some("b"), Some("bot"));
         let snap = metrics.snapshot();
         assert_eq!(snap.total.commands, 3);
         assert_eq!(snap.total.failed, 1);

