@@ -36,12 +36,56 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Queues a task; returns its id.
     fn submit(&self, spec: TaskSpec) -> impl Future<Output = Result<TaskId>> + Send;
 
+    /// Queues several tasks in this order; returns their ids in the same order. A backend may
+    /// overlap the round trips (NATS pipelines the stores), so this is much cheaper per task
+    /// than `submit` in a loop. On an error, tasks before the failing one may be queued.
+    fn submit_many(
+        &self,
+        specs: Vec<TaskSpec>,
+    ) -> impl Future<Output = Result<Vec<TaskId>>> + Send {
+        async move {
+            let mut ids = Vec::with_capacity(specs.len());
+            for spec in specs {
+                ids.push(self.submit(spec).await?);
+            }
+            Ok(ids)
+        }
+    }
+
     /// Takes the best task this worker can run, waiting up to `wait` for one to appear.
     fn lease(
         &self,
         worker: &WorkerSpec,
         wait: Duration,
     ) -> impl Future<Output = Result<Option<Lease>>> + Send;
+
+    /// Takes up to `max` tasks at once (best first), waiting up to `wait` for at least one.
+    /// Each lease is independent: its own expiry, keep-alive, ack or nak. For workers that run
+    /// several tasks concurrently; a backend may fetch them in one round trip.
+    fn lease_many(
+        &self,
+        worker: &WorkerSpec,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Lease>>> + Send {
+        async move {
+            let mut leases = Vec::new();
+            if max == 0 {
+                return Ok(leases);
+            }
+            let Some(first) = self.lease(worker, wait).await? else {
+                return Ok(leases);
+            };
+            leases.push(first);
+            while leases.len() < max {
+                match self.lease(worker, Duration::ZERO).await? {
+                    Some(lease) => leases.push(lease),
+                    None => break,
+                }
+            }
+            Ok(leases)
+        }
+    }
 
     /// Completes the task with `result`; fails with `LeaseLost` if the lease is gone.
     fn ack(

@@ -34,9 +34,11 @@ impl LocalBus {
         Self::default()
     }
 
-    fn deliver(&self, message: Message) -> Vec<mpsc::Sender<Message>> {
-        // Fast path under the read lock: try_send never waits. Full subscribers are returned so
-        // the caller can wait for them without holding the lock; closed ones are pruned later.
+    /// Hands `message` to every matching subscription without waiting; returns the ones that
+    /// were full, each with its copy, so the caller can wait for them without holding the lock
+    /// (closed ones are pruned). The last match gets `message` itself: with one subscriber a
+    /// publish copies nothing.
+    fn deliver(&self, message: Message) -> Vec<(mpsc::Sender<Message>, Message)> {
         let mut full = Vec::new();
         let mut saw_closed = false;
         {
@@ -45,16 +47,23 @@ impl LocalBus {
                 .subscriptions
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
-            for entry in subscriptions.iter() {
-                if !topic::matches(&entry.pattern, &message.topic) {
-                    continue;
-                }
-                match entry.sender.try_send(message.clone()) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => full.push(entry.sender.clone()),
-                    Err(TrySendError::Closed(_)) => saw_closed = true,
+            let Some(last) = subscriptions
+                .iter()
+                .rposition(|entry| topic::matches(&entry.pattern, &message.topic))
+            else {
+                return full;
+            };
+            let mut send = |entry: &Entry, copy: Message| match entry.sender.try_send(copy) {
+                Ok(()) => {}
+                Err(TrySendError::Full(copy)) => full.push((entry.sender.clone(), copy)),
+                Err(TrySendError::Closed(_)) => saw_closed = true,
+            };
+            for entry in &subscriptions[..last] {
+                if topic::matches(&entry.pattern, &message.topic) {
+                    send(entry, message.clone());
                 }
             }
+            send(&subscriptions[last], message);
         }
         if saw_closed {
             self.prune();
@@ -80,9 +89,9 @@ impl LocalBus {
     }
 
     async fn publish_message(&self, message: Message) -> Result<()> {
-        for sender in self.deliver(message.clone()) {
+        for (sender, copy) in self.deliver(message) {
             // Ignore a subscriber that went away meanwhile: it unsubscribed.
-            let _ = sender.send(message.clone()).await;
+            let _ = sender.send(copy).await;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The task queue over JetStream.
 //!
-//! - Each task is a message (its id) on `P.tasks.<key>` in a work-queue stream, where the key is
-//!   the priority and the required capabilities. Every key has one durable pull consumer that all
+//! - Each task is a message on `P.tasks.<key>` in a work-queue stream, where the key is the
+//!   priority and the required capabilities. The message carries the task as submitted and the
+//!   KV revision of its creation, so a first delivery is claimed with one compare-and-set and
+//!   no read. Every key has one durable pull consumer that all
 //!   able workers share, so filters never overlap (a work-queue stream requires that) and a
 //!   worker with capabilities C polls the keys of the subsets of C, highest priority first.
 //! - The consumer's ack wait is the lease; `keep_alive` sends "in progress"; an expired lease is
@@ -13,15 +15,22 @@
 //! - Dead-lettering: `max_deliver` is unlimited on the server; a delivery past the task's
 //!   `max_attempts` (or a nak on the last attempt) marks it dead-lettered in KV and terminates
 //!   the message.
+//! - Throughput comes from overlapping round trips, never from skipping a fence: `submit_many`
+//!   pipelines the KV creates, then the publishes; `lease_many` fetches several messages per
+//!   pull request and claims them concurrently; `ack` compare-and-sets against the revision
+//!   its lease wrote (no read first) and does not wait for the message ack, because the state
+//!   is final by then and a redelivery of a settled task is terminated on sight.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::Notify;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 
 use crate::error::{CoordError, Result};
@@ -33,6 +42,10 @@ use crate::task::{
 /// How often a waiting `lease` re-reads which keys hold messages (this is what finds
 /// redeliveries of expired leases and the end of nak delays, which send no wake-up).
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
+
+/// JetStream stores one `submit_many` keeps in flight at once: enough to hide the round trip,
+/// few enough that one big batch does not take every ack permit of the connection.
+const PIPELINE: usize = 256;
 
 /// [`TaskQueue`] over NATS JetStream. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -48,33 +61,83 @@ struct Inner {
     config: QueueConfig,
     prefix: String,
     consumers: tokio::sync::Mutex<HashMap<String, PullConsumer>>,
-    // Keys that may hold a deliverable message: set by wake-ups and refreshes, cleared by an
-    // empty fetch. Saves polling every key on every lease.
-    maybe_ready: Arc<Mutex<BTreeMap<String, bool>>>,
+    // Keys that may hold a deliverable message: set by wake-ups and refreshes, cleared by a
+    // short fetch. Saves polling every key on every lease.
+    maybe_ready: Arc<Mutex<BTreeMap<String, KeyState>>>,
     woken: Arc<Notify>,
-    wake_listener: tokio::task::JoinHandle<()>,
+    // Started by the first lease: a handle that only submits needs no wake-ups.
+    wake_listener: OnceCell<WakeListener>,
 }
 
-impl Drop for Inner {
+#[derive(Default)]
+struct KeyState {
+    ready: bool,
+    // Counts wake-ups, so a fetch that came back short clears `ready` only if no wake-up
+    // arrived while it was in flight (else that wake-up would be lost until the next refresh).
+    wakes: u64,
+}
+
+/// The task that turns wake-up messages into `maybe_ready` marks; stopped when dropped.
+struct WakeListener(tokio::task::JoinHandle<()>);
+
+impl Drop for WakeListener {
     fn drop(&mut self) {
-        self.wake_listener.abort();
+        self.0.abort();
     }
 }
 
-/// Where a lease's ack goes: the revision we wrote at lease time and the JetStream ack subject.
-fn encode_token(revision: u64, reply: &str) -> String {
-    format!("{revision} {reply}")
+/// A task message as submitted: the state `submit` stored and the KV revision it got.
+#[derive(Serialize)]
+struct TaskMessageOut<'a> {
+    revision: u64,
+    task: &'a TaskInfo,
 }
 
-fn decode_token(lease: &Lease) -> Result<(u64, &str)> {
-    lease
-        .token
-        .split_once(' ')
-        .and_then(|(rev, reply)| Some((rev.parse().ok()?, reply)))
-        .ok_or_else(|| CoordError::LeaseLost {
+#[derive(Deserialize)]
+struct TaskMessage {
+    revision: u64,
+    task: TaskInfo,
+}
+
+/// The task id of a delivered message, and its submitted state and revision when it carries
+/// them (a message from an older submitter holds only the id).
+fn decode_message(payload: &[u8]) -> (TaskId, Option<(TaskInfo, u64)>) {
+    match serde_json::from_slice::<TaskMessage>(payload) {
+        Ok(message) => (
+            message.task.id.clone(),
+            Some((message.task, message.revision)),
+        ),
+        Err(_) => (TaskId(String::from_utf8_lossy(payload).into_owned()), None),
+    }
+}
+
+/// What a lease's ack needs: the revision we wrote at lease time, the submit time (to rebuild
+/// the stored state without reading it) and the JetStream ack subject.
+struct Token<'a> {
+    revision: u64,
+    submitted_at_ms: u64,
+    reply: &'a str,
+}
+
+fn encode_token(revision: u64, submitted_at_ms: u64, reply: &str) -> String {
+    format!("{revision} {submitted_at_ms} {reply}")
+}
+
+fn decode_token(lease: &Lease) -> Result<Token<'_>> {
+    let mut parts = lease.token.splitn(3, ' ');
+    let revision = parts.next().and_then(|n| n.parse().ok());
+    let submitted_at_ms = parts.next().and_then(|n| n.parse().ok());
+    match (revision, submitted_at_ms, parts.next()) {
+        (Some(revision), Some(submitted_at_ms), Some(reply)) => Ok(Token {
+            revision,
+            submitted_at_ms,
+            reply,
+        }),
+        _ => Err(CoordError::LeaseLost {
             task: lease.id.clone(),
             attempt: lease.attempt,
-        })
+        }),
+    }
 }
 
 /// `p<level>` then `_<capability>` for each required capability, sorted.
@@ -139,26 +202,7 @@ impl NatsQueue {
                 .map_err(|e| CoordError::backend("create the tasks KV bucket", e))?,
         };
 
-        let maybe_ready = Arc::new(Mutex::new(BTreeMap::new()));
-        let woken = Arc::new(Notify::new());
-        let mut wakes = client
-            .subscribe(format!("{prefix}.wake.>"))
-            .await
-            .map_err(|e| CoordError::backend("subscribe to task wake-ups", e))?;
-        super::round_trip(&client).await?;
-        let wake_listener = tokio::spawn({
-            let maybe_ready = Arc::clone(&maybe_ready);
-            let woken = Arc::clone(&woken);
-            async move {
-                while let Some(msg) = wakes.next().await {
-                    if let Some(key) = msg.subject.rsplit('.').next() {
-                        lock(&maybe_ready).insert(key.to_owned(), true);
-                    }
-                    woken.notify_waiters();
-                }
-            }
-        });
-        let queue = Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 js,
@@ -167,13 +211,41 @@ impl NatsQueue {
                 config,
                 prefix: prefix.to_owned(),
                 consumers: tokio::sync::Mutex::new(HashMap::new()),
-                maybe_ready,
-                woken,
-                wake_listener,
+                maybe_ready: Arc::new(Mutex::new(BTreeMap::new())),
+                woken: Arc::new(Notify::new()),
+                wake_listener: OnceCell::new(),
             }),
-        };
-        queue.refresh_ready().await?;
-        Ok(queue)
+        })
+    }
+
+    /// Subscribes to wake-ups (confirmed by the server) and then reads which keys hold
+    /// messages, once per handle: in that order, no submit can fall between the two.
+    async fn listen(&self) -> Result<()> {
+        self.inner
+            .wake_listener
+            .get_or_try_init(|| async {
+                let inner = &self.inner;
+                let mut wakes = inner
+                    .client
+                    .subscribe(format!("{}.wake.>", inner.prefix))
+                    .await
+                    .map_err(|e| CoordError::backend("subscribe to task wake-ups", e))?;
+                super::round_trip(&inner.client).await?;
+                let maybe_ready = Arc::clone(&inner.maybe_ready);
+                let woken = Arc::clone(&inner.woken);
+                let listener = WakeListener(tokio::spawn(async move {
+                    while let Some(msg) = wakes.next().await {
+                        if let Some(key) = msg.subject.rsplit('.').next() {
+                            mark_ready(&mut lock(&maybe_ready), key);
+                        }
+                        woken.notify_waiters();
+                    }
+                }));
+                self.refresh_ready().await?;
+                Ok(listener)
+            })
+            .await
+            .map(drop)
     }
 
     /// Marks every key that holds messages (delivered or not) as worth polling.
@@ -193,7 +265,7 @@ impl NatsQueue {
             if let Some(key) = subject.strip_prefix(&tasks_prefix)
                 && count > 0
             {
-                ready.insert(key.to_owned(), true);
+                mark_ready(&mut ready, key);
             }
         }
         Ok(())
@@ -225,19 +297,33 @@ impl NatsQueue {
         Ok(consumer)
     }
 
-    /// Keys this worker may take from and that may hold messages, highest priority first.
-    fn candidate_keys(&self, capabilities: &Capabilities) -> Vec<String> {
+    /// Keys this worker may take from and that may hold messages, highest priority first, each
+    /// with its wake-up count.
+    fn candidate_keys(&self, capabilities: &Capabilities) -> Vec<(String, u64)> {
         let ready = lock(&self.inner.maybe_ready);
-        let mut keys: Vec<(Priority, &String)> = ready
+        let mut keys: Vec<(Priority, &String, u64)> = ready
             .iter()
-            .filter(|(_, ready)| **ready)
-            .filter_map(|(key, _)| {
+            .filter(|(_, state)| state.ready)
+            .filter_map(|(key, state)| {
                 let (priority, requires) = parse_key(key)?;
-                requires.is_subset(capabilities).then_some((priority, key))
+                requires
+                    .is_subset(capabilities)
+                    .then_some((priority, key, state.wakes))
             })
             .collect();
         keys.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        keys.into_iter().map(|(_, key)| key.clone()).collect()
+        keys.into_iter()
+            .map(|(_, key, wakes)| (key.clone(), wakes))
+            .collect()
+    }
+
+    /// After a fetch came back short: the key is empty unless a wake-up arrived meanwhile.
+    fn mark_drained(&self, key: &str, wakes_before: u64) {
+        if let Some(state) = lock(&self.inner.maybe_ready).get_mut(key)
+            && state.wakes == wakes_before
+        {
+            state.ready = false;
+        }
     }
 
     async fn entry(&self, id: &TaskId) -> Result<Option<(TaskInfo, u64)>> {
@@ -305,7 +391,24 @@ impl NatsQueue {
             .as_ref()
             .map(|r| r.to_string())
             .unwrap_or_default();
-        let id = TaskId(String::from_utf8_lossy(&message.payload).into_owned());
+        let (id, submitted) = decode_message(&message.payload);
+        // Fast path: if nothing touched the task since submit, the state the message carries is
+        // the stored one, and a compare-and-set on the creation revision proves it.
+        if let Some((mut info, revision)) = submitted
+            && info.id == id
+            && delivered <= info.spec.max_attempts
+        {
+            info.attempts = delivered;
+            info.set_state(TaskState::Leased {
+                worker: worker.id.clone(),
+                attempt: delivered,
+            });
+            if let Some(revision) = self.update(&info, revision).await? {
+                return Ok(Some(
+                    self.lease_of(info, delivered, worker, revision, &reply),
+                ));
+            }
+        }
         // A few tries: a concurrent settle by a fenced-off worker can move the revision.
         for _ in 0..5 {
             let Some((mut info, revision)) = self.entry(&id).await? else {
@@ -316,6 +419,13 @@ impl NatsQueue {
             if info.state.is_final() {
                 // Settled by an earlier delivery whose message ack was lost.
                 self.reply(&reply, AckKind::Term, false).await?;
+                return Ok(None);
+            }
+            if let TaskState::Leased { attempt, .. } = &info.state
+                && *attempt > delivered
+            {
+                // A stale copy of a delivery someone else already holds (we were slower than
+                // the lease time between fetch and claim): leave the message to them.
                 return Ok(None);
             }
             if delivered > info.spec.max_attempts {
@@ -337,14 +447,9 @@ impl NatsQueue {
                 attempt: delivered,
             });
             if let Some(revision) = self.update(&info, revision).await? {
-                return Ok(Some(Lease {
-                    id,
-                    spec: info.spec,
-                    attempt: delivered,
-                    worker: worker.id.clone(),
-                    duration: self.inner.config.lease_duration,
-                    token: encode_token(revision, &reply),
-                }));
+                return Ok(Some(
+                    self.lease_of(info, delivered, worker, revision, &reply),
+                ));
             }
         }
         Err(CoordError::Backend {
@@ -353,27 +458,108 @@ impl NatsQueue {
         })
     }
 
-    async fn try_lease(&self, worker: &WorkerSpec) -> Result<Option<Lease>> {
-        for key in self.candidate_keys(&worker.capabilities) {
+    fn lease_of(
+        &self,
+        info: TaskInfo,
+        attempt: u32,
+        worker: &WorkerSpec,
+        revision: u64,
+        reply: &str,
+    ) -> Lease {
+        Lease {
+            token: encode_token(revision, info.submitted_at_ms, reply),
+            id: info.id,
+            spec: info.spec,
+            attempt,
+            worker: worker.id.clone(),
+            duration: self.inner.config.lease_duration,
+        }
+    }
+
+    /// Up to `want` deliveries from one key's consumer in one pull request.
+    async fn fetch(&self, consumer: &PullConsumer, want: usize) -> Result<Vec<jetstream::Message>> {
+        consumer
+            .fetch()
+            .max_messages(want)
+            .messages()
+            .await
+            .map_err(|e| CoordError::backend("fetch tasks", e))?
+            .try_collect()
+            .await
+            .map_err(|e| CoordError::backend("fetch tasks", e))
+    }
+
+    /// Up to `max` leases from the keys that may hold messages, best first, without waiting.
+    async fn try_lease(&self, worker: &WorkerSpec, max: usize) -> Result<Vec<Lease>> {
+        let mut leases = Vec::new();
+        let mut failure = None;
+        for (key, wakes) in self.candidate_keys(&worker.capabilities) {
             let consumer = self.consumer(&key).await?;
             loop {
-                let mut batch = consumer
-                    .fetch()
-                    .max_messages(1)
-                    .messages()
-                    .await
-                    .map_err(|e| CoordError::backend("fetch a task", e))?;
-                let Some(message) = batch.next().await else {
-                    lock(&self.inner.maybe_ready).insert(key.clone(), false);
+                let want = max - leases.len();
+                let messages = self.fetch(&consumer, want).await?;
+                let claims = futures::future::join_all(
+                    messages.iter().map(|message| self.claim(message, worker)),
+                )
+                .await;
+                for claim in claims {
+                    match claim {
+                        Ok(Some(lease)) => leases.push(lease),
+                        Ok(None) => {}
+                        // The message stays unacked, so the server delivers it again after
+                        // the lease time; the leases already claimed must not be dropped.
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                if leases.len() >= max {
                     break;
-                };
-                let message = message.map_err(|e| CoordError::backend("fetch a task", e))?;
-                if let Some(lease) = self.claim(&message, worker).await? {
-                    return Ok(Some(lease));
+                }
+                if messages.len() < want {
+                    self.mark_drained(&key, wakes);
+                    break;
                 }
             }
+            if leases.len() >= max {
+                break;
+            }
         }
-        Ok(None)
+        match failure {
+            Some(e) if leases.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, "claiming a fetched task failed; it is redelivered after the lease time");
+                Ok(leases)
+            }
+            None => Ok(leases),
+        }
+    }
+
+    /// `lease_many` for both trait methods: wait for wake-ups, refresh now and then.
+    async fn lease_up_to(
+        &self,
+        worker: &WorkerSpec,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Lease>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.listen().await?;
+        let give_up = Instant::now() + wait;
+        loop {
+            let woken = self.inner.woken.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let leases = self.try_lease(worker, max).await?;
+            if !leases.is_empty() {
+                return Ok(leases);
+            }
+            let now = Instant::now();
+            if now >= give_up {
+                return Ok(leases);
+            }
+            let _ = tokio::time::timeout_at(give_up.min(now + REFRESH_EVERY), woken).await;
+            self.refresh_ready().await?;
+        }
     }
 
     /// The state at lease time, if the lease is still the live one; else `LeaseLost`.
@@ -407,80 +593,128 @@ impl NatsQueue {
     }
 }
 
+fn mark_ready(ready: &mut BTreeMap<String, KeyState>, key: &str) {
+    let state = ready.entry(key.to_owned()).or_default();
+    state.ready = true;
+    state.wakes += 1;
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl TaskQueue for NatsQueue {
     async fn submit(&self, spec: TaskSpec) -> Result<TaskId> {
-        spec.validate()?;
-        let id = TaskId::generate();
-        let key = key(spec.priority, &spec.requires);
-        let info = TaskInfo::new(id.clone(), spec);
-        let json = serde_json::to_vec(&info).map_err(codec("task state"))?;
-        self.inner
-            .tasks
-            .create(&id.0, json.into())
-            .await
-            .map_err(|e| CoordError::backend("store task state", e))?;
+        let mut ids = self.submit_many(vec![spec]).await?;
+        ids.pop().ok_or_else(|| CoordError::Backend {
+            operation: "submit task",
+            message: "no id came back for the one task submitted".to_owned(),
+        })
+    }
+
+    async fn submit_many(&self, specs: Vec<TaskSpec>) -> Result<Vec<TaskId>> {
+        specs.iter().try_for_each(TaskSpec::validate)?;
+        let tasks: Vec<(String, TaskInfo)> = specs
+            .into_iter()
+            .map(|spec| {
+                let key = key(spec.priority, &spec.requires);
+                (key, TaskInfo::new(TaskId::generate(), spec))
+            })
+            .collect();
         let prefix = &self.inner.prefix;
-        self.inner
-            .js
-            .publish(format!("{prefix}.tasks.{key}"), id.0.clone().into())
-            .await
-            .map_err(|e| CoordError::backend("publish task to JetStream", e))?
-            .await
-            .map_err(|e| CoordError::backend("publish task to JetStream", e))?;
-        self.inner
-            .client
-            .publish(format!("{prefix}.wake.{key}"), Bytes::new())
-            .await
-            .map_err(|e| CoordError::backend("publish task wake-up", e))?;
-        Ok(id)
+        let mut ids = Vec::with_capacity(tasks.len());
+        for chunk in tasks.chunks(PIPELINE) {
+            // State first, so whoever gets a message finds its task; the creates overlap.
+            let revisions = futures::future::try_join_all(chunk.iter().map(|(_, info)| async {
+                let json = serde_json::to_vec(info).map_err(codec("task state"))?;
+                self.inner
+                    .tasks
+                    .create(&info.id.0, json.into())
+                    .await
+                    .map_err(|e| CoordError::backend("store task state", e))
+            }))
+            .await?;
+            // Then the messages, sent in order (FIFO per key), their acks awaited together.
+            let mut acks = Vec::with_capacity(chunk.len());
+            for ((key, info), revision) in chunk.iter().zip(revisions) {
+                let message = serde_json::to_vec(&TaskMessageOut {
+                    revision,
+                    task: info,
+                })
+                .map_err(codec("task message"))?;
+                let ack = self
+                    .inner
+                    .js
+                    .publish(format!("{prefix}.tasks.{key}"), message.into())
+                    .await
+                    .map_err(|e| CoordError::backend("publish task to JetStream", e))?;
+                acks.push(async move {
+                    ack.into_future()
+                        .await
+                        .map_err(|e| CoordError::backend("publish task to JetStream", e))
+                });
+            }
+            futures::future::try_join_all(acks).await?;
+            let keys: BTreeSet<&str> = chunk.iter().map(|(key, _)| key.as_str()).collect();
+            for key in keys {
+                self.inner
+                    .client
+                    .publish(format!("{prefix}.wake.{key}"), Bytes::new())
+                    .await
+                    .map_err(|e| CoordError::backend("publish task wake-up", e))?;
+            }
+            ids.extend(chunk.iter().map(|(_, info)| info.id.clone()));
+        }
+        Ok(ids)
     }
 
     async fn lease(&self, worker: &WorkerSpec, wait: Duration) -> Result<Option<Lease>> {
-        let give_up = Instant::now() + wait;
-        loop {
-            let woken = self.inner.woken.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            if let Some(lease) = self.try_lease(worker).await? {
-                return Ok(Some(lease));
-            }
-            let now = Instant::now();
-            if now >= give_up {
-                return Ok(None);
-            }
-            let _ = tokio::time::timeout_at(give_up.min(now + REFRESH_EVERY), woken).await;
-            self.refresh_ready().await?;
-        }
+        Ok(self.lease_up_to(worker, 1, wait).await?.pop())
+    }
+
+    async fn lease_many(
+        &self,
+        worker: &WorkerSpec,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Lease>> {
+        self.lease_up_to(worker, max, wait).await
     }
 
     async fn ack(&self, lease: &Lease, result: serde_json::Value) -> Result<()> {
-        let (revision, reply) = decode_token(lease)?;
+        let token = decode_token(lease)?;
         let lost = || CoordError::LeaseLost {
             task: lease.id.clone(),
             attempt: lease.attempt,
         };
-        // Fast path: nothing changed since we leased, so our revision is still current.
-        let (mut info, revision) = match self.entry(&lease.id).await? {
-            Some((info, current)) if current == revision => (info, revision),
-            _ => self.held(lease).await?,
+        // The state our lease stored, rebuilt: a compare-and-set on the revision it got
+        // succeeds only if nothing changed since, so no read is needed first.
+        let mut info = TaskInfo {
+            id: lease.id.clone(),
+            spec: lease.spec.clone(),
+            state: TaskState::Pending,
+            attempts: lease.attempt,
+            submitted_at_ms: token.submitted_at_ms,
+            updated_at_ms: 0,
         };
         info.set_state(TaskState::Completed {
             worker: lease.worker.clone(),
             attempt: lease.attempt,
             result,
         });
-        self.update(&info, revision).await?.ok_or_else(lost)?;
+        if self.update(&info, token.revision).await?.is_none() {
+            // Something wrote since: still ours only if the stored state still says so.
+            let (mut held, revision) = self.held(lease).await?;
+            held.set_state(info.state);
+            self.update(&held, revision).await?.ok_or_else(lost)?;
+        }
         // The state is final now, so the message ack need not wait for the server: if it is
         // lost, the redelivery finds the task completed and `claim` terminates it.
-        self.reply(reply, AckKind::Ack, false).await
+        self.reply(token.reply, AckKind::Ack, false).await
     }
 
     async fn nak(&self, lease: &Lease, delay: Duration, reason: &str) -> Result<()> {
-        let (_, reply) = decode_token(lease)?;
+        let reply = decode_token(lease)?.reply;
         if lease.attempt >= lease.spec.max_attempts {
             self.settle(
                 lease,
@@ -498,7 +732,7 @@ impl TaskQueue for NatsQueue {
     }
 
     async fn keep_alive(&self, lease: &Lease) -> Result<()> {
-        let (_, reply) = decode_token(lease)?;
+        let reply = decode_token(lease)?.reply;
         self.held(lease).await?;
         self.reply(reply, AckKind::Progress, true).await
     }

@@ -308,6 +308,96 @@ pub async fn ack_is_exactly_once<B: Backend>(backend: &B) {
     );
 }
 
+pub async fn batches_keep_matching_order_and_fencing<B: Backend>(backend: &B) {
+    let queue = backend.queue("batch", LONG_LEASE).await;
+    let specs = (0..6)
+        .map(|n| task(n, if n % 2 == 0 { &["rust"] } else { &["python"] }))
+        .collect();
+    let ids = queue.submit_many(specs).await.unwrap();
+    assert_eq!(ids.len(), 6);
+    let rust = worker("rs", &["rust"]);
+    let leases = queue.lease_many(&rust, 10, NO_WAIT).await.unwrap();
+    let leased: Vec<_> = leases.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(leased, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
+    assert!(leases.iter().all(|l| l.attempt == 1 && l.worker == "rs"));
+    futures::future::try_join_all(leases.iter().map(|l| queue.ack(l, json!(l.id.0))))
+        .await
+        .unwrap();
+    for lease in &leases {
+        let err = queue.ack(lease, json!("again")).await.unwrap_err();
+        assert!(matches!(err, CoordError::LeaseLost { .. }), "{err}");
+    }
+    let python = worker("py", &["python"]);
+    let first_two = queue.lease_many(&python, 2, NO_WAIT).await.unwrap();
+    let leased: Vec<_> = first_two.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(
+        leased,
+        [ids[1].clone(), ids[3].clone()],
+        "at most `max`, FIFO"
+    );
+    let rest = queue.lease_many(&python, 2, NO_WAIT).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, ids[5]);
+    assert!(
+        queue
+            .lease_many(&python, 2, NO_WAIT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for lease in first_two.iter().chain(&rest) {
+        queue.ack(lease, json!(null)).await.unwrap();
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let info = queue.status(id).await.unwrap();
+        let expected = if n % 2 == 0 { json!(id.0) } else { json!(null) };
+        assert!(
+            matches!(&info.state, TaskState::Completed { attempt: 1, result, .. } if *result == expected),
+            "{n}: {:?}",
+            info.state
+        );
+    }
+}
+
+pub async fn batch_leases_expire_one_by_one<B: Backend>(backend: &B) {
+    let queue_a = backend.queue("batchexpiry", SHORT_LEASE).await;
+    let queue_b = backend.queue("batchexpiry", SHORT_LEASE).await;
+    let ids = queue_a
+        .submit_many(vec![task(1, &[]), task(2, &[])])
+        .await
+        .unwrap();
+    let held = queue_a
+        .lease_many(&worker("a", &[]), 2, NO_WAIT)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2);
+    // Only the first is kept alive: the second expires and goes to b as attempt 2.
+    let until = Instant::now() + Duration::from_millis(2500);
+    let mut taken = Vec::new();
+    while Instant::now() < until && taken.is_empty() {
+        queue_a.keep_alive(&held[0]).await.unwrap();
+        taken = queue_b
+            .lease_many(&worker("b", &[]), 2, Duration::from_millis(250))
+            .await
+            .unwrap();
+    }
+    assert_eq!(taken.len(), 1, "only the expired lease is redelivered");
+    assert_eq!((taken[0].id.clone(), taken[0].attempt), (ids[1].clone(), 2));
+    let err = queue_a.ack(&held[1], json!("late")).await.unwrap_err();
+    assert!(matches!(err, CoordError::LeaseLost { .. }), "{err}");
+    queue_a.ack(&held[0], json!("a")).await.unwrap();
+    queue_b.ack(&taken[0], json!("b")).await.unwrap();
+    let second = queue_a.status(&ids[1]).await.unwrap();
+    assert_eq!(
+        second.state,
+        TaskState::Completed {
+            worker: "b".into(),
+            attempt: 2,
+            result: json!("b")
+        }
+    );
+}
+
 pub async fn nak_delays_redelivery<B: Backend>(backend: &B) {
     let queue = backend.queue("nak", LONG_LEASE).await;
     let id = queue.submit(task(1, &[])).await.unwrap();
@@ -446,6 +536,8 @@ macro_rules! conformance_suite {
             lease_expiry_redelivers,
             keep_alive_holds_the_lease,
             ack_is_exactly_once,
+            batches_keep_matching_order_and_fencing,
+            batch_leases_expire_one_by_one,
             nak_delays_redelivery,
             dead_letter_after_max_attempts,
             list_and_status,
