@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ai_session::integration::SessionHooks;
 use ai_session::persistence::{self, Durability, Persistence};
 use ai_session::{Home, ManagerConfig, Server, ServerOptions, SessionManager};
 use anyhow::Context as _;
@@ -29,6 +30,11 @@ pub struct ServerArgs {
     /// Refuse to create more sessions than this (a `ResourceExhausted` error, code -32007).
     #[arg(long, env = "AI_SESSION_MAX_SESSIONS", default_value_t = ManagerConfig::default().max_sessions)]
     pub max_sessions: usize,
+    /// Write an asciicast v2 recording (`DIR/<session>.cast`) of every session that ends
+    /// (killed, or its exited shell replaced by `exec`), through the integrations'
+    /// `on_session_terminated` hook. Off by default.
+    #[arg(long, env = "AI_SESSION_RECORD_DIR", value_name = "DIR")]
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 /// Stop the daemon: every session is killed and its processes reaped. Succeeds (exit 0) when no
@@ -67,6 +73,16 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             Some(Persistence::start(store, durability)?)
         }
     };
+    let hooks = match &args.record_dir {
+        None => None,
+        Some(dir) => {
+            let dir = std::path::absolute(dir)?;
+            let hooks = SessionHooks::new()
+                .record_to(&dir)
+                .with_context(|| format!("--record-dir {}", dir.display()))?;
+            Some(hooks)
+        }
+    };
     runtime.block_on(async {
         let manager = SessionManager::with_persistence(
             ManagerConfig {
@@ -75,6 +91,9 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             },
             persistence,
         );
+        if let Some(hooks) = hooks {
+            manager.set_hooks(hooks);
+        }
         // Bind first: only the daemon holding the name restarts its stored sessions.
         let server = Server::bind(ServerOptions::new(home, name), manager.clone())?;
         let restored = manager.restore().await;

@@ -10,6 +10,7 @@ use ai_session_pty::{ExecOptions, PtySession, SessionConfig, Size, UnknownKey};
 use base64::Engine as _;
 
 use crate::error::{Error, Result};
+use crate::integration::{SessionHooks, SessionRecording};
 use crate::observability::{CommandSample, CommandState, Observability};
 use crate::persistence::{Journal, Past, Persistence, RestoredSession, SavedSession};
 use crate::protocol as p;
@@ -80,6 +81,8 @@ struct Inner {
     /// Where sessions are journaled; `None` keeps them in memory only.
     persistence: Option<Persistence>,
     observability: Observability,
+    /// Integrations told about created and ended sessions (set once by the daemon).
+    hooks: std::sync::OnceLock<Arc<SessionHooks>>,
 }
 
 #[derive(Debug)]
@@ -115,6 +118,7 @@ impl SessionManager {
                 shutting_down: AtomicBool::new(false),
                 persistence,
                 observability: Observability::default(),
+                hooks: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -178,7 +182,9 @@ impl SessionManager {
 
     /// Creates a session and waits until its shell is ready for commands.
     pub async fn create(&self, params: p::NewSessionParams) -> Result<p::SessionInfo> {
-        self.create_with(params, Past::default()).await
+        let info = self.create_with(params, Past::default()).await?;
+        self.session_created(&info).await;
+        Ok(info)
     }
 
     /// Creates a session whose scrollback starts with `scrollback_base64` (output adopted from
@@ -199,7 +205,9 @@ impl SessionManager {
             scrollback_start: dropped as u64,
             scrollback,
         };
-        self.create_with(params.session, past).await
+        let info = self.create_with(params.session, past).await?;
+        self.session_created(&info).await;
+        Ok(info)
     }
 
     async fn create_with(&self, params: p::NewSessionParams, past: Past) -> Result<p::SessionInfo> {
@@ -215,6 +223,34 @@ impl SessionManager {
         write(&self.inner.sessions).insert(id, entry);
         drop(reserved);
         Ok(info)
+    }
+
+    /// Runs the integrations' `on_session_created`, before `session.new` answers.
+    async fn session_created(&self, info: &p::SessionInfo) {
+        if let Some(hooks) = self.inner.hooks.get().cloned() {
+            let created = info.clone();
+            let _ = tokio::task::spawn_blocking(move || hooks.created(&created)).await;
+        }
+    }
+
+    /// Tells `hooks`' integrations about every session created and ended from now on; only
+    /// the first call counts.
+    pub fn set_hooks(&self, hooks: SessionHooks) {
+        if self.inner.hooks.set(Arc::new(hooks)).is_err() {
+            tracing::warn!("session hooks were already set; ignoring the new ones");
+        }
+    }
+
+    /// Runs the integrations' `on_session_terminated` (and writes recordings) for an ended
+    /// session, before the request that ended it is answered.
+    async fn session_ended(&self, entry: &Entry) {
+        let Some(hooks) = self.inner.hooks.get().cloned() else {
+            return;
+        };
+        let recording = hooks.records().then(|| recording_of(entry));
+        let id = entry.id.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || hooks.terminated(&id, recording.as_ref())).await;
     }
 
     fn reserve_id(&self, name: Option<&str>) -> Result<String> {
@@ -340,6 +376,7 @@ impl SessionManager {
         if let Some(persistence) = &self.inner.persistence {
             persistence.remove(&entry.id);
         }
+        self.session_ended(&entry).await;
         self.inner.observability.metrics.forget_session(session);
         tracing::info!(session, "session killed");
         Ok(p::KillResult {
@@ -357,6 +394,7 @@ impl SessionManager {
                 if let Some(persistence) = &self.inner.persistence {
                     persistence.remove(&dead.id);
                 }
+                self.session_ended(&dead).await;
                 self.get_or_create(&params.session, params.agent.as_deref())
                     .await?
             }
@@ -664,31 +702,7 @@ impl SessionManager {
     /// When each burst of output arrived, from `since` on (see [`p::TimelineResult`]).
     pub async fn timeline(&self, params: p::TimelineParams) -> Result<p::TimelineResult> {
         let entry = self.get(&params.session)?;
-        let base = entry.past.base();
-        let mut marks = Vec::new();
-        if !entry.past.scrollback.is_empty() && params.since < base {
-            let offset = params.since.max(entry.past.scrollback_start);
-            marks.push(p::TimelineMark { offset, ms: 0 });
-        }
-        let pty_since = params.since.saturating_sub(base);
-        marks.extend(
-            entry
-                .pty
-                .timeline(pty_since)
-                .into_iter()
-                .map(|(offset, ms)| p::TimelineMark {
-                    offset: base + offset,
-                    ms,
-                }),
-        );
-        let size = entry.pty.size();
-        Ok(p::TimelineResult {
-            started_at_ms: entry.shell_started_at_ms,
-            end_offset: entry.past.end_offset(&entry.pty),
-            cols: size.cols,
-            rows: size.rows,
-            marks,
-        })
+        Ok(timeline_of(&entry, params.since))
     }
 
     /// The current screen.
@@ -1014,6 +1028,66 @@ fn start_journal_pump(entry: &Arc<Entry>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+}
+
+fn timeline_of(entry: &Entry, since: u64) -> p::TimelineResult {
+    let base = entry.past.base();
+    let mut marks = Vec::new();
+    if !entry.past.scrollback.is_empty() && since < base {
+        let offset = since.max(entry.past.scrollback_start);
+        marks.push(p::TimelineMark { offset, ms: 0 });
+    }
+    let pty_since = since.saturating_sub(base);
+    marks.extend(
+        entry
+            .pty
+            .timeline(pty_since)
+            .into_iter()
+            .map(|(offset, ms)| p::TimelineMark {
+                offset: base + offset,
+                ms,
+            }),
+    );
+    let size = entry.pty.size();
+    p::TimelineResult {
+        started_at_ms: entry.shell_started_at_ms,
+        end_offset: entry.past.end_offset(&entry.pty),
+        cols: size.cols,
+        rows: size.rows,
+        marks,
+    }
+}
+
+/// Everything a session printed (as far as the scrollback holds it) with its timing.
+fn recording_of(entry: &Entry) -> SessionRecording {
+    let timeline = timeline_of(entry, 0);
+    let mut output = Vec::new();
+    let mut output_start = None;
+    let mut since = 0;
+    while since < timeline.end_offset {
+        let chunk = entry.past.read(&entry.pty, since, MAX_READ_BYTES);
+        if chunk.next_offset == chunk.start {
+            break;
+        }
+        output_start.get_or_insert(chunk.start);
+        output.extend_from_slice(&chunk.data);
+        since = chunk.next_offset;
+    }
+    let env = [
+        ("TERM".to_owned(), "xterm-256color".to_owned()),
+        ("SHELL".to_owned(), entry.shell.clone()),
+    ]
+    .into();
+    SessionRecording {
+        id: entry.id.clone(),
+        cols: timeline.cols,
+        rows: timeline.rows,
+        started_at_ms: timeline.started_at_ms,
+        env,
+        output_start: output_start.unwrap_or(0),
+        output,
+        timeline: timeline.marks,
+    }
 }
 
 fn wait_result(

@@ -6,11 +6,13 @@
 //! call them from a blocking thread (`tokio::task::spawn_blocking`) in async code.
 
 mod asciicast;
+mod hooks;
 mod tmux;
 
 use std::collections::BTreeMap;
 
 pub use asciicast::AsciicastExporter;
+pub use hooks::SessionHooks;
 pub use tmux::{TmuxIntegration, TmuxPane, TmuxServer};
 
 use crate::protocol::{SessionInfo, TimelineMark};
