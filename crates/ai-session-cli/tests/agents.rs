@@ -254,3 +254,80 @@ fn a_risky_command_is_audited_with_its_score_and_exit_code() {
     let out = ok(&home, &["audit", "verify"]);
     assert!(out.contains("intact"), "{out}");
 }
+
+#[test]
+fn a_sandbox_that_refuses_to_start_counts_as_a_denial() {
+    let home = Home::new();
+    let missing = home.path().join("no-such-workspace");
+    let missing = missing.to_str().unwrap();
+    let out = home.run(&[
+        "--agent",
+        "builder",
+        "new",
+        "--name",
+        "sb",
+        "--policy",
+        "strict",
+        "--workspace",
+        missing,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("the sandbox refused to start session \"sb\"")
+            && message.contains("sandbox step 'paths' failed"),
+        "{message}"
+    );
+    let metrics = ok(&home, &["metrics"]);
+    for line in [
+        "ai_session_sandbox_denials_total{agent=\"builder\"} 1",
+        "ai_session_sandbox_denials_total{session=\"sb\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    let failed = audit_records(&home, &["--action", "session.new", "--result", "failed"], 1);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["agent_id"], "builder");
+}
+
+#[test]
+fn sessions_keep_their_owner_across_a_daemon_restart() {
+    let home = Home::new();
+    ok(
+        &home,
+        &["agent", "grant", "a1", "--allow", "process-spawn:echo"],
+    );
+    ok(
+        &home,
+        &["agent", "grant", "a2", "--allow", "process-spawn:echo"],
+    );
+    ok(
+        &home,
+        &[
+            "--agent", "a1", "exec", "-s", "mine", "--", "echo", "before",
+        ],
+    );
+    let pid = home.daemon_pid();
+    ok(&home, &["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while support::alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next command starts a new daemon, which restores the session with its owner.
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    assert_eq!(list["sessions"][0]["id"], "mine", "{list}");
+    assert_eq!(list["sessions"][0]["owner"], "a1", "{list}");
+    denied(
+        &home,
+        &[
+            "--agent", "a2", "exec", "-s", "mine", "--", "echo", "theirs",
+        ],
+    );
+    ok(
+        &home,
+        &["--agent", "a1", "exec", "-s", "mine", "--", "echo", "after"],
+    );
+}

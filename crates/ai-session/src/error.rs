@@ -119,6 +119,17 @@ pub enum Error {
     #[error(transparent)]
     PermissionDenied(#[from] ai_session_security::PermissionDenied),
 
+    /// The sandbox launcher exited before the session's shell started (a sandbox step failed).
+    #[error(
+        "the sandbox refused to start session {session:?}: {output} (the session was not created; see docs/security.md)"
+    )]
+    SandboxRefused {
+        /// The session that was being created.
+        session: String,
+        /// What the launcher printed (its last screen lines).
+        output: String,
+    },
+
     /// The manager is shutting down and takes no new work.
     #[error("the session manager is shutting down")]
     ShuttingDown,
@@ -153,7 +164,7 @@ impl Error {
             Self::InvalidName { .. } | Self::InvalidParam { .. } | Self::Decision(_) => {
                 codes::INVALID_PARAMS
             }
-            Self::Pty(_) => codes::SESSION_FAILED,
+            Self::Pty(_) | Self::SandboxRefused { .. } => codes::SESSION_FAILED,
             Self::ShuttingDown => codes::SHUTTING_DOWN,
             Self::ResourceExhausted { .. } => codes::RESOURCE_EXHAUSTED,
             Self::PermissionDenied(_) => codes::AGENT_PERMISSION_DENIED,

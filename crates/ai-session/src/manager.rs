@@ -310,6 +310,7 @@ impl SessionManager {
         (saved.cols, saved.rows) = (size.cols, size.rows);
         // A launcher (the sandbox) runs first and execs the shell, which stays last in the
         // argv so the PTY crate still recognises it and appends its integration arguments.
+        let sandboxed = !params.launcher.is_empty();
         let mut program = params.launcher;
         program.push(shell.clone());
         let session_config = SessionConfig {
@@ -326,7 +327,19 @@ impl SessionManager {
         if pty.shell_kind().is_some()
             && let Err(e) = pty.wait_ready(READY_TIMEOUT).await
         {
+            let said = pty.screen_tail(8).join("\n");
             pty.kill().await;
+            if sandboxed && matches!(e, ai_session_pty::PtyError::Exited { .. }) {
+                // The launcher aborts before the shell runs when a sandbox step fails: a
+                // refusal to run unsandboxed, counted with the permission denials.
+                let owner = saved.owner.as_deref();
+                let metrics = &self.inner.observability.metrics;
+                metrics.record_denial(Some(id), owner);
+                return Err(Error::SandboxRefused {
+                    session: id.to_owned(),
+                    output: said,
+                });
+            }
             return Err(e.into());
         }
         tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
