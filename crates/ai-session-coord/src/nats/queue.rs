@@ -493,11 +493,24 @@ impl NatsQueue {
     async fn try_lease(&self, worker: &WorkerSpec, max: usize) -> Result<Vec<Lease>> {
         let mut leases = Vec::new();
         let mut failure = None;
-        for (key, wakes) in self.candidate_keys(&worker.capabilities) {
-            let consumer = self.consumer(&key).await?;
+        'keys: for (key, wakes) in self.candidate_keys(&worker.capabilities) {
+            let consumer = match self.consumer(&key).await {
+                Ok(consumer) => consumer,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
             loop {
                 let want = max - leases.len();
-                let messages = self.fetch(&consumer, want).await?;
+                let messages = match self.fetch(&consumer, want).await {
+                    Ok(messages) => messages,
+                    // Leases claimed from earlier keys are returned, not dropped.
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'keys;
+                    }
+                };
                 let claims = futures::future::join_all(
                     messages.iter().map(|message| self.claim(message, worker)),
                 )
@@ -510,6 +523,9 @@ impl NatsQueue {
                         // the lease time; the leases already claimed must not be dropped.
                         Err(e) => failure = Some(e),
                     }
+                }
+                if failure.is_some() {
+                    break 'keys;
                 }
                 if leases.len() >= max {
                     break;
@@ -526,7 +542,11 @@ impl NatsQueue {
         match failure {
             Some(e) if leases.is_empty() => Err(e),
             Some(e) => {
-                tracing::warn!(error = %e, "claiming a fetched task failed; it is redelivered after the lease time");
+                tracing::warn!(
+                    error = %e,
+                    leased = leases.len(),
+                    "leasing stopped early; a task fetched but not claimed is redelivered after the lease time"
+                );
                 Ok(leases)
             }
             None => Ok(leases),
