@@ -47,6 +47,11 @@ const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// few enough that one big batch does not take every ack permit of the connection.
 const PIPELINE: usize = 256;
 
+/// A handle sends at most one wake-up per subject in this window; submits inside it are
+/// covered by one trailing wake-up at its end. Every wake-up reaches every leasing handle, and
+/// one is enough for a worker to drain the subject, so a burst of submits need not send each.
+const WAKE_COALESCE: Duration = Duration::from_millis(5);
+
 /// [`TaskQueue`] over NATS JetStream. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct NatsQueue {
@@ -67,6 +72,16 @@ struct Inner {
     woken: Arc<Notify>,
     // Started by the first lease: a handle that only submits needs no wake-ups.
     wake_listener: OnceCell<WakeListener>,
+    // Per subject key: when this handle last sent a wake-up and whether a trailing one is due.
+    wakes_sent: Mutex<HashMap<String, WakeSent>>,
+    // Trailing wake-ups waiting for their window to end; aborted with the handle (a worker
+    // then finds those tasks at its next refresh instead).
+    wake_timers: Mutex<tokio::task::JoinSet<()>>,
+}
+
+struct WakeSent {
+    at: Instant,
+    trailing: bool,
 }
 
 #[derive(Default)]
@@ -214,6 +229,8 @@ impl NatsQueue {
                 maybe_ready: Arc::new(Mutex::new(BTreeMap::new())),
                 woken: Arc::new(Notify::new()),
                 wake_listener: OnceCell::new(),
+                wakes_sent: Mutex::new(HashMap::new()),
+                wake_timers: Mutex::new(tokio::task::JoinSet::new()),
             }),
         })
     }
@@ -324,6 +341,67 @@ impl NatsQueue {
         {
             state.ready = false;
         }
+    }
+
+    /// Tells leasing handles that `key` has new messages (all of them stored by now): at once,
+    /// or at the end of the current coalescing window if this handle sent one within it.
+    async fn wake(&self, key: &str) -> Result<()> {
+        let now = Instant::now();
+        let due = {
+            let mut sent = lock(&self.inner.wakes_sent);
+            match sent.get_mut(key) {
+                Some(last) if now < last.at + WAKE_COALESCE => {
+                    if last.trailing {
+                        // The trailing wake-up is sent after this point, so it covers us.
+                        return Ok(());
+                    }
+                    last.trailing = true;
+                    Some(last.at + WAKE_COALESCE)
+                }
+                Some(last) => {
+                    last.at = now;
+                    None
+                }
+                None => {
+                    sent.insert(
+                        key.to_owned(),
+                        WakeSent {
+                            at: now,
+                            trailing: false,
+                        },
+                    );
+                    None
+                }
+            }
+        };
+        let subject = format!("{}.wake.{key}", self.inner.prefix);
+        let Some(due) = due else {
+            return self
+                .inner
+                .client
+                .publish(subject, Bytes::new())
+                .await
+                .map_err(|e| CoordError::backend("publish task wake-up", e));
+        };
+        let inner = Arc::downgrade(&self.inner);
+        let key = key.to_owned();
+        let mut timers = lock(&self.inner.wake_timers);
+        while timers.try_join_next().is_some() {}
+        timers.spawn(async move {
+            tokio::time::sleep_until(due).await;
+            let Some(inner) = inner.upgrade() else { return };
+            // Reopen the window before publishing: a submit that finds it open after this
+            // point schedules its own wake-up, one that found `trailing` set is covered by
+            // the publish below.
+            if let Some(last) = lock(&inner.wakes_sent).get_mut(&key) {
+                last.at = Instant::now();
+                last.trailing = false;
+            }
+            if let Err(e) = inner.client.publish(subject, Bytes::new()).await {
+                tracing::warn!(error = %e, key, "trailing task wake-up not sent; workers see the task at their next refresh");
+            }
+        });
+        Ok(())
     }
 
     async fn entry(&self, id: &TaskId) -> Result<Option<(TaskInfo, u64)>> {
@@ -677,11 +755,7 @@ impl TaskQueue for NatsQueue {
             futures::future::try_join_all(acks).await?;
             let keys: BTreeSet<&str> = chunk.iter().map(|(key, _)| key.as_str()).collect();
             for key in keys {
-                self.inner
-                    .client
-                    .publish(format!("{prefix}.wake.{key}"), Bytes::new())
-                    .await
-                    .map_err(|e| CoordError::backend("publish task wake-up", e))?;
+                self.wake(key).await?;
             }
             ids.extend(chunk.iter().map(|(_, info)| info.id.clone()));
         }
