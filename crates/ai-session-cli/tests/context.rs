@@ -136,3 +136,107 @@ fn context_and_task_contexts_survive_a_daemon_restart() {
     assert!(text.contains("tests::slugify_spaces"), "{v}");
     assert!(text.contains("after-restart-marker"), "{v}");
 }
+
+/// Commands that finish after the last `context` call (so after the last save of context.bin)
+/// are in the context after a `kill -9` of the daemon, and command ids stay unique and
+/// increasing across the restart.
+#[test]
+fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
+    let home = Home::new();
+    let exec = |command: &str| {
+        let (v, out) = home.json(&["exec", "-s", "dur", "--format", "json", "--", command]);
+        assert_eq!(v["state"], "exited", "{command}: {v} {}", stderr(&out));
+        v
+    };
+    exec("echo before-context-marker");
+    exec("ls /");
+    let (v, out) = home.json(&[
+        "context", "-s", "dur", "--budget", "2000", "--format", "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(
+        v["packed"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("before-context-marker"),
+        "{v}"
+    );
+    // Not followed by any context call before the daemon dies.
+    exec("echo after-context-marker");
+    let failed =
+        exec("echo 'Error: zorblax manifest not found at conf/zorblax.toml:17' >&2; (exit 7)");
+    assert_eq!(failed["exit_code"], 7, "{failed}");
+
+    let pid = home.daemon_pid();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        support::eventually(std::time::Duration::from_secs(10), || !support::alive(pid)),
+        "daemon {pid} survived SIGKILL"
+    );
+
+    // The next call starts a new daemon, which restores the session and its context.
+    let (v, out) = home.json(&[
+        "context",
+        "-s",
+        "dur",
+        "--budget",
+        "2000",
+        "--task",
+        "zorblax manifest",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_ne!(home.daemon_pid(), pid, "a new daemon answered");
+    let text = v["packed"]["text"].as_str().unwrap();
+    assert!(text.contains("after-context-marker"), "{v}");
+    assert!(text.contains("conf/zorblax.toml:17"), "{v}");
+    assert_eq!(
+        v["workspace"]["last_failing_command"]["exit_code"], 7,
+        "{v}"
+    );
+    let records: Vec<u64> = v["packed"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["origin"]["record"].as_u64())
+        .collect();
+    let mut unique = records.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), records.len(), "an entry twice: {v}");
+    assert_eq!(unique, [1, 2, 3, 4], "{v}");
+
+    // A command on the restarted shell continues the ids.
+    let after = exec("echo on-the-new-shell");
+    let (history, _) = home.json(&["history", "-s", "dur", "--format", "json"]);
+    let ids: Vec<u64> = history["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5], "{history}");
+    assert_eq!(history["commands"][4]["command"], "echo on-the-new-shell");
+    let (v, _) = home.json(&[
+        "context", "-s", "dur", "--budget", "4000", "--format", "json",
+    ]);
+    let records: Vec<u64> = v["packed"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["origin"]["record"].as_u64())
+        .collect();
+    assert_eq!(records.iter().filter(|&&r| r == 5).count(), 1, "{v}");
+    assert!(
+        v["packed"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("on-the-new-shell"),
+        "{after} {v}"
+    );
+}

@@ -85,6 +85,10 @@ pub struct SessionConfig {
     /// off makes bulk output several times faster, but programs then emit bare LF (the screen
     /// model compensates; the stored bytes keep the bare LF). See docs/performance.md, "PTY".
     pub output_processing: bool,
+    /// Id of the first command record; later records count up from it (default 1). A session
+    /// that continues an earlier shell's history (e.g. after its daemon restarted) starts after
+    /// the highest id it already has, so ids stay unique and increasing across shells.
+    pub first_command_id: u64,
 }
 
 impl Default for SessionConfig {
@@ -98,6 +102,7 @@ impl Default for SessionConfig {
             user_rc: false,
             integration: Integration::Auto,
             output_processing: true,
+            first_command_id: 1,
         }
     }
 }

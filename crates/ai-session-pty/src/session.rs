@@ -181,12 +181,13 @@ impl PtySession {
             action: "registering the PTY master with the tokio reactor",
             source: error.into(),
         })?;
-        let state = State::new(
+        let mut state = State::new(
             config.size,
             config.scrollback_limit,
             !config.output_processing,
             rc_files,
         );
+        state.next_id = config.first_command_id.max(1);
         let (progress, _) = watch::channel(state.progress());
         let (exit, _) = watch::channel(None);
         let inner = Arc::new(Inner {

@@ -50,6 +50,23 @@ async fn exit_codes_and_clean_output() {
 }
 
 #[tokio::test]
+async fn command_ids_continue_from_first_command_id() {
+    // A shell that continues an earlier one's history numbers its commands after it.
+    let session = PtySession::spawn(SessionConfig {
+        first_command_id: 42,
+        ..SessionConfig::default()
+    })
+    .await
+    .expect("spawn bash");
+    let first = session.exec("echo one", opts()).await.unwrap();
+    let second = session.exec("(exit 2)", opts()).await.unwrap();
+    assert_eq!((first.record.id, second.record.id), (42, 43));
+    let ids: Vec<u64> = session.history().iter().map(|r| r.id).collect();
+    assert_eq!(ids, [42, 43]);
+    session.kill().await;
+}
+
+#[tokio::test]
 async fn cwd_follows_cd() {
     let session = bash().await;
     let out = session.exec("cd /tmp", opts()).await.unwrap();

@@ -1,6 +1,14 @@
-//! Per-session agent context (`ai-session-context`) kept by the manager: command records are
-//! ingested on demand, then packed to a budget for a task. Ingesting and packing tokenise, so
-//! they run on a blocking thread, never on the runtime.
+//! Per-session agent context (`ai-session-context`) kept by the manager.
+//!
+//! Command records are ingested on demand: every `context` / `context.task` call first takes in
+//! each finished command with an id above the last one it saw, from the session's whole history
+//! (earlier shells' records, read back from `history.log` after a daemon restart, included),
+//! then does its work and saves the context (`context.bin`, with that last id). So the context
+//! never misses a command `exec` reported as finished, not even one that ran after the last
+//! save and before a `kill -9` of the daemon: its record is durable in the history log (`exec`
+//! commits it before answering) and is ingested on the first use after the restart. `exec`
+//! itself does no context work. Ingesting and packing tokenise, so they run on a blocking
+//! thread, never on the runtime.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,16 +17,21 @@ use ai_session_persist::SessionStore;
 use ai_session_pty::PtySession;
 
 use crate::error::{Error, Result};
+use crate::persistence::Past;
 use crate::protocol as p;
+
+/// Start of a `context.bin` that carries the id of the last ingested command (then 8 bytes,
+/// little endian) before the context's own serialisation. Older files are the bare context.
+const BLOB_MAGIC: &[u8; 8] = b"AISCTX2\n";
 
 /// Live-context budget of a session's context (compression keeps it under this).
 pub const MAX_CONTEXT_TOKENS: usize = 32_000;
 
 /// A session's context and how far into its command history it has read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ContextState {
     context: SessionContext,
-    /// Highest command record id already ingested.
+    /// Highest command record id already ingested (ids are unique across the session's shells).
     ingested: u64,
 }
 
@@ -32,17 +45,45 @@ impl Default for ContextState {
 }
 
 impl ContextState {
-    /// A context saved by an earlier daemon. Its entries already cover the old command records;
-    /// the restarted shell numbers its records from 1 again, so ingestion starts over.
+    /// A context saved by an earlier daemon ([`Self::to_bytes`]). Ingestion goes on after the
+    /// last command it had seen.
     pub fn restored(bytes: &[u8]) -> Result<ContextState> {
-        let context = SessionContext::from_bytes(bytes).map_err(|e| Error::InvalidParam {
+        let unreadable = |e: ai_session_context::ContextError| Error::InvalidParam {
             field: "context",
             reason: format!("saved context unreadable: {e}"),
-        })?;
-        Ok(ContextState {
-            context,
-            ingested: 0,
-        })
+        };
+        if let Some(rest) = bytes.strip_prefix(BLOB_MAGIC.as_slice())
+            && let Some((ingested, context)) = rest.split_first_chunk::<8>()
+        {
+            return Ok(ContextState {
+                context: SessionContext::from_bytes(context).map_err(unreadable)?,
+                ingested: u64::from_le_bytes(*ingested),
+            });
+        }
+        // A file from before the id was stored: its newest command entry is the best guess.
+        let context = SessionContext::from_bytes(bytes).map_err(unreadable)?;
+        let ingested = context
+            .messages()
+            .iter()
+            .filter_map(|entry| entry.origin.as_ref()?.record)
+            .max()
+            .unwrap_or(0);
+        Ok(ContextState { context, ingested })
+    }
+
+    /// Id of the newest command record the context has taken in.
+    pub fn ingested(&self) -> u64 {
+        self.ingested
+    }
+
+    /// The blob saved as `context.bin`: the last ingested id, then the context.
+    pub fn to_bytes(&self) -> std::result::Result<Vec<u8>, ai_session_context::ContextError> {
+        let context = self.context.to_bytes()?;
+        let mut bytes = Vec::with_capacity(BLOB_MAGIC.len() + 8 + context.len());
+        bytes.extend_from_slice(BLOB_MAGIC);
+        bytes.extend_from_slice(&self.ingested.to_le_bytes());
+        bytes.extend_from_slice(&context);
+        Ok(bytes)
     }
 }
 
@@ -55,18 +96,25 @@ struct Pending {
     output: Vec<u8>,
 }
 
-/// Finished records newer than `ingested`, with their output (cheap copies, no parsing).
-fn pending(pty: &PtySession, ingested: u64) -> Vec<Pending> {
-    pty.history()
+/// Finished records newer than `ingested` (earlier shells' and the current one's, absolute
+/// offsets), with the output bytes still held (cheap copies, no parsing).
+fn pending(pty: &PtySession, past: &Past, ingested: u64) -> Vec<Pending> {
+    past.history_after(pty, ingested)
         .into_iter()
-        .filter(|r| r.id > ingested && r.ended_at.is_some())
+        .filter(|r| r.ended_at.is_some())
         .map(|record| {
             let len = record.output.end.saturating_sub(record.output.start);
-            let chunk = pty.read(
+            let mut chunk = past.read(
+                pty,
                 record.output.start,
                 usize::try_from(len).unwrap_or(usize::MAX),
             );
-            // Bytes already dropped off the ring are simply absent; the origin still points at them.
+            // Bytes already dropped off the ring are simply absent (the origin still points at
+            // them); a read that starts late must not run into the next command's output.
+            let keep = record.output.end.saturating_sub(chunk.start);
+            chunk
+                .data
+                .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
             Pending {
                 record,
                 output: chunk.data,
@@ -109,12 +157,13 @@ fn ingest(state: &mut ContextState, session: &str, pending: Vec<Pending>) {
 async fn with_context<T: Send + 'static>(
     session: &str,
     pty: &PtySession,
+    past: &Past,
     shared: &SharedContext,
     store: Option<SessionStore>,
     work: impl FnOnce(&mut SessionContext) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let ingested = lock(shared).ingested;
-    let pending = pending(pty, ingested);
+    let pending = pending(pty, past, ingested);
     let shared = Arc::clone(shared);
     let session = session.to_owned();
     let joined = tokio::task::spawn_blocking(move || {
@@ -122,7 +171,7 @@ async fn with_context<T: Send + 'static>(
         ingest(&mut state, &session, pending);
         let result = work(&mut state.context);
         if let Some(store) = store {
-            save(&store, &state.context);
+            save(&store, &state);
         }
         result
     })
@@ -136,8 +185,8 @@ async fn with_context<T: Send + 'static>(
     }
 }
 
-fn save(store: &SessionStore, context: &SessionContext) {
-    let saved = context
+fn save(store: &SessionStore, state: &ContextState) {
+    let saved = state
         .to_bytes()
         .map_err(|e| e.to_string())
         .and_then(|bytes| store.save_context(&bytes).map_err(|e| e.to_string()));
@@ -150,13 +199,14 @@ fn save(store: &SessionStore, context: &SessionContext) {
 pub async fn packed(
     session: &str,
     pty: &PtySession,
+    past: &Past,
     shared: &SharedContext,
     store: Option<SessionStore>,
     params: p::ContextParams,
 ) -> Result<p::ContextResult> {
     let budget = params.budget.unwrap_or(p::DEFAULT_CONTEXT_BUDGET);
     let owner = session.to_owned();
-    with_context(session, pty, shared, store, move |ctx| {
+    with_context(session, pty, past, shared, store, move |ctx| {
         let packed = ctx.context(budget, params.task.as_deref());
         Ok(p::ContextResult {
             session: owner,
@@ -173,12 +223,13 @@ pub async fn packed(
 pub async fn task(
     session: &str,
     pty: &PtySession,
+    past: &Past,
     shared: &SharedContext,
     store: Option<SessionStore>,
     params: p::ContextTaskParams,
 ) -> Result<p::ContextTaskResult> {
     let owner = session.to_owned();
-    with_context(session, pty, shared, store, move |ctx| {
+    with_context(session, pty, past, shared, store, move |ctx| {
         match params.action {
             p::ContextTaskAction::New => {
                 let id = params
@@ -223,4 +274,50 @@ fn lock(shared: &SharedContext) -> std::sync::MutexGuard<'_, ContextState> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with_records(ids: &[u64]) -> ContextState {
+        let mut state = ContextState::default();
+        for &id in ids {
+            let origin = OriginRef {
+                session: "s".into(),
+                record: Some(id),
+                start: id * 10,
+                end: id * 10 + 5,
+            };
+            state.context.add_command(CommandInput {
+                command: "echo hi",
+                exit_code: Some(0),
+                cwd: None,
+                output: b"hi\r\n",
+                origin: Some(&origin),
+            });
+            state.ingested = id;
+        }
+        state
+    }
+
+    #[test]
+    fn saved_context_keeps_the_last_ingested_id() {
+        let mut state = state_with_records(&[1, 2]);
+        // Ahead of its entries: a record ingested, then evicted by compression.
+        state.ingested = 9;
+        let restored = ContextState::restored(&state.to_bytes().unwrap()).unwrap();
+        assert_eq!(restored.ingested(), 9);
+        assert_eq!(restored.context.messages().len(), 2);
+    }
+
+    #[test]
+    fn bare_context_from_older_daemons_resumes_after_its_newest_record() {
+        let state = state_with_records(&[3, 4]);
+        let bare = state.context.to_bytes().unwrap();
+        let restored = ContextState::restored(&bare).unwrap();
+        assert_eq!(restored.ingested(), 4);
+        assert!(ContextState::restored(b"AISCTX2\nshort").is_err());
+        assert!(ContextState::restored(b"not a context").is_err());
+    }
 }

@@ -168,11 +168,8 @@ impl SessionManager {
         let mut reserved = lock(&self.inner.reserved);
         reserved.remove(&id);
         let entry = outcome?;
-        if let Some(bytes) = &session.context {
-            match crate::context::ContextState::restored(bytes) {
-                Ok(state) => *lock(&entry.context) = state,
-                Err(error) => tracing::warn!(session = %id, %error, "starting a fresh context"),
-            }
+        if let Some(state) = session.context {
+            *lock(&entry.context) = state;
         }
         write(&self.inner.sessions).insert(id.clone(), entry);
         drop(reserved);
@@ -204,6 +201,7 @@ impl SessionManager {
             commands: Vec::new(),
             scrollback_start: dropped as u64,
             scrollback,
+            ids_used: 0,
         };
         let info = self.create_with(params.session, past).await?;
         self.session_created(&info).await;
@@ -319,6 +317,7 @@ impl SessionManager {
             env: params.env,
             size,
             scrollback_limit: config.scrollback_limit,
+            first_command_id: past.next_command_id(),
             ..SessionConfig::default()
         };
         let shell_started_at_ms = now_ms();
@@ -840,14 +839,30 @@ impl SessionManager {
     pub async fn context(&self, params: p::ContextParams) -> Result<p::ContextResult> {
         let entry = self.get(&params.session)?;
         let store = self.context_store(&entry.id);
-        crate::context::packed(&entry.id, &entry.pty, &entry.context, store, params).await
+        crate::context::packed(
+            &entry.id,
+            &entry.pty,
+            &entry.past,
+            &entry.context,
+            store,
+            params,
+        )
+        .await
     }
 
     /// Creates, switches or shows the session's task contexts.
     pub async fn context_task(&self, params: p::ContextTaskParams) -> Result<p::ContextTaskResult> {
         let entry = self.get(&params.session)?;
         let store = self.context_store(&entry.id);
-        crate::context::task(&entry.id, &entry.pty, &entry.context, store, params).await
+        crate::context::task(
+            &entry.id,
+            &entry.pty,
+            &entry.past,
+            &entry.context,
+            store,
+            params,
+        )
+        .await
     }
 
     /// Where a session's context is saved, when the manager persists.

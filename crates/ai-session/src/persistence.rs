@@ -24,6 +24,8 @@ use ai_session_persist::{KeySource, Keyring, LogWriter, PersistError, RecordKind
 use ai_session_pty::{ByteRange, CommandRecord, PtySession, ReadChunk};
 use serde::{Deserialize, Serialize};
 
+use crate::context::ContextState;
+
 /// Largest scrollback piece per record.
 const CHUNK: usize = 64 << 10;
 /// Longest a written record waits for its fsync when nobody commits.
@@ -87,8 +89,9 @@ pub struct RestoredSession {
     pub saved: SavedSession,
     /// Its output and commands.
     pub past: Past,
-    /// Its agent context as last saved (`context.bin`), if any.
-    pub context: Option<Vec<u8>>,
+    /// Its agent context as last saved (`context.bin`), if any. Commands that finished after
+    /// that save are in `past.commands`; the context ingests them on its next use.
+    pub context: Option<ContextState>,
 }
 
 impl RestoredSession {
@@ -111,6 +114,9 @@ pub struct Past {
     pub scrollback_start: u64,
     /// The newest stored output (at most the scrollback limit).
     pub scrollback: Vec<u8>,
+    /// Highest command id an earlier shell handed out, when that is above every id in
+    /// `commands` (the saved context may have seen a record the crash kept out of the log).
+    pub ids_used: u64,
 }
 
 impl Past {
@@ -119,9 +125,12 @@ impl Past {
         self.scrollback_start + self.scrollback.len() as u64
     }
 
-    /// Ids of the current shell's commands start after this.
-    pub fn last_command_id(&self) -> u64 {
-        self.commands.last().map_or(0, |c| c.id)
+    /// Id of the current shell's first command: after every id an earlier shell used, so ids
+    /// stay unique and increasing across daemon restarts (the PTY numbers from it,
+    /// [`ai_session_pty::SessionConfig::first_command_id`]).
+    pub fn next_command_id(&self) -> u64 {
+        let stored = self.commands.iter().map(|c| c.id).max().unwrap_or(0);
+        stored.max(self.ids_used) + 1
     }
 
     /// Read from absolute offset `since`: old output first, then the shell's.
@@ -149,11 +158,11 @@ impl Past {
         self.base() + pty.offsets().1
     }
 
-    /// A current-shell record with absolute offsets and continued ids.
+    /// A current-shell record with absolute offsets (its id already continues the earlier
+    /// shells').
     pub fn shift(&self, record: &CommandRecord) -> CommandRecord {
         let base = self.base();
         let mut record = record.clone();
-        record.id += self.last_command_id();
         record.output = ByteRange {
             start: record.output.start + base,
             end: record.output.end + base,
@@ -166,6 +175,23 @@ impl Past {
         let mut all = self.commands.clone();
         all.extend(pty.history().iter().map(|r| self.shift(r)));
         all
+    }
+
+    /// Finished commands with an id above `id`, earlier shells' first (absolute offsets).
+    pub fn history_after(&self, pty: &PtySession, id: u64) -> Vec<CommandRecord> {
+        let mut newer: Vec<CommandRecord> = self
+            .commands
+            .iter()
+            .filter(|c| c.id > id)
+            .cloned()
+            .collect();
+        newer.extend(
+            pty.history()
+                .iter()
+                .filter(|r| r.id > id)
+                .map(|r| self.shift(r)),
+        );
+        newer
     }
 }
 
@@ -325,7 +351,13 @@ impl Persistence {
             scrollback.drain(..scrollback.len() - scrollback_limit);
         }
         let context = match session.load_context() {
-            Ok(context) => context,
+            Ok(bytes) => bytes.and_then(|bytes| {
+                ContextState::restored(&bytes)
+                    .inspect_err(|error| {
+                        tracing::warn!(session = id, %error, "saved context unreadable; starting a fresh one");
+                    })
+                    .ok()
+            }),
             Err(error) => {
                 tracing::warn!(session = id, %error, "saved context unreadable; starting a fresh one");
                 None
@@ -334,12 +366,13 @@ impl Persistence {
         Ok(Some(RestoredSession {
             id: id.to_owned(),
             saved,
-            context,
             past: Past {
                 commands,
                 scrollback_start: end_offset - scrollback.len() as u64,
                 scrollback,
+                ids_used: context.as_ref().map_or(0, ContextState::ingested),
             },
+            context,
         }))
     }
 
@@ -383,8 +416,9 @@ async fn commit(jobs: &mpsc::Sender<Job>, fsync: bool) -> Result<(), String> {
 struct Cursor {
     /// Shell output sent so far (pty offset).
     pty_offset: u64,
-    /// Shell commands sent so far.
-    pty_commands: usize,
+    /// Id of the newest command sent (ids increase; the PTY's history is a bounded ring, so a
+    /// count would stall once it is full).
+    last_command: u64,
 }
 
 /// A live session's journal. Cheap to clone.
@@ -429,15 +463,17 @@ impl Journal {
                 bytes: chunk.data,
             });
         }
-        let history = pty.history();
-        for record in history.iter().skip(cursor.pty_commands) {
-            let record = past.shift(record);
+        for record in pty.history() {
+            if record.id <= cursor.last_command {
+                continue;
+            }
+            cursor.last_command = record.id;
+            let record = past.shift(&record);
             let _ = self.jobs.send(Job::Command {
                 id: self.id.clone(),
                 record: serde_json::to_vec(&record).unwrap_or_default(),
             });
         }
-        cursor.pty_commands = history.len();
     }
 
     /// [`capture`](Self::capture), then wait until it is written (and, with
