@@ -2,6 +2,8 @@
 //! or, with the side-by-side baselines, `cargo xtask bench`.
 #![forbid(unsafe_code)]
 
+pub mod procfs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
 use ai_session_benches::BenchDaemon;
+use ai_session_benches::procfs::{children_memory, fd_count, rss_kb, threads, zombies_of};
 use serde_json::json;
 
 const CONNECTIONS: usize = 16;
@@ -43,7 +44,7 @@ fn main() {
         &[("AI_SESSION_MAX_SESSIONS", (sessions + 16).to_string())],
         Duration::from_secs(10),
     );
-    let pid = daemon.pid() as i32;
+    let pid = daemon.pid();
     let socket = daemon.socket();
 
     // Warm the daemon up (first connection, first session: lazy statics, allocator arenas).
@@ -303,7 +304,7 @@ fn tmux_per_session_kb(n: usize) -> f64 {
     };
     let shell = "exec /bin/bash --norc --noprofile";
     tmux(&["new-session", "-d", "-s", "keep", shell]);
-    let server: i32 = tmux(&["display-message", "-p", "-t", "keep", "#{pid}"])
+    let server: u32 = tmux(&["display-message", "-p", "-t", "keep", "#{pid}"])
         .trim()
         .parse()
         .expect("tmux server pid");
@@ -316,79 +317,6 @@ fn tmux_per_session_kb(n: usize) -> f64 {
     let after = rss_kb(server);
     tmux(&["kill-server"]);
     (after.saturating_sub(before)) as f64 / n as f64
-}
-
-fn status_field(pid: i32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn rss_kb(pid: i32) -> u64 {
-    status_field(pid, "VmRSS:")
-}
-
-fn threads(pid: i32) -> u64 {
-    status_field(pid, "Threads:")
-}
-
-fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// (ppid, state) of a process.
-fn stat_of(pid: i32) -> Option<(i32, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
-}
-
-fn pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Summed RSS and PSS (KB) of the daemon's direct children, and their count.
-fn children_memory(daemon: i32) -> (u64, u64, usize) {
-    let (mut rss, mut pss, mut n) = (0, 0, 0);
-    for pid in pids() {
-        if stat_of(pid).is_some_and(|(ppid, _)| ppid == daemon) {
-            n += 1;
-            rss += rss_kb(pid);
-            pss += std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("Pss:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-                .unwrap_or(0);
-        }
-    }
-    (rss, pss, n)
-}
-
-fn zombies_of(daemon: i32) -> usize {
-    pids()
-        .into_iter()
-        .filter(|&pid| stat_of(pid).is_some_and(|(ppid, state)| ppid == daemon && state == 'Z'))
-        .count()
 }
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ai_session_benches::procfs::{describe, fd_count, processes_of_home, rss_kb, zombies_of};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
@@ -142,14 +143,14 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
     let settle_until = Instant::now() + Duration::from_secs(10);
     std::thread::sleep(Duration::from_secs(1));
     while Instant::now() < settle_until
-        && (fd_count(pid) > baseline_fds || !shells_of_home(home, pid).is_empty())
+        && (fd_count(pid) > baseline_fds || !processes_of_home(home, pid).is_empty())
     {
         std::thread::sleep(Duration::from_millis(100));
     }
     let end_fds = fd_count(pid);
     let end_rss = rss_kb(pid);
     let zombies = zombies_of(pid);
-    let strays = shells_of_home(home, pid);
+    let strays = processes_of_home(home, pid);
     let stats = &soak.stats;
     eprintln!("xtask soak: {stats:?}");
     let (start_rss, start_fds) = final_phase.unwrap_or((end_rss, baseline_fds));
@@ -361,11 +362,11 @@ impl Soak<'_> {
         self.stats.daemon_kills += 1;
         // Without a daemon the PTY masters are closed: the shells get SIGHUP and exit.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !shells_of_home(self.home, 0).is_empty() {
+        while !processes_of_home(self.home, 0).is_empty() {
             if Instant::now() > deadline {
                 bail!(
                     "session processes outlived their SIGKILLed daemon by 10 s: {:?}",
-                    shells_of_home(self.home, 0)
+                    processes_of_home(self.home, 0)
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -442,82 +443,4 @@ fn cli(bin: &Path, home: &Path, args: &[&str]) -> anyhow::Result<Output> {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_owned()
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// (ppid, state) of a process.
-fn stat_of(pid: u32) -> Option<(u32, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
-}
-
-fn pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn zombies_of(daemon: u32) -> usize {
-    pids()
-        .into_iter()
-        .filter(|&pid| stat_of(pid).is_some_and(|(ppid, state)| ppid == daemon && state == 'Z'))
-        .count()
-}
-
-/// Processes (other than `except`) whose environment names this soak's home: session shells
-/// and their children. Zombies count too.
-/// `pid (command line)` for each process, so a failure says what was left behind.
-fn describe(pids: &[u32]) -> String {
-    pids.iter()
-        .map(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .trim()
-                        .to_owned()
-                })
-                .unwrap_or_default();
-            format!("{pid} ({cmdline})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn shells_of_home(home: &Path, except: u32) -> Vec<u32> {
-    let needle = format!("AI_SESSION_HOME={}", home.display());
-    let me = std::process::id();
-    pids()
-        .into_iter()
-        .filter(|&pid| pid != except && pid != me)
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
 }
