@@ -9,7 +9,9 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, Signal};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
-use super::supervisor::{FORWARDED_SIGNALS, LaunchPlan, exit_code, wait_signal, waited_signals};
+use super::supervisor::{
+    FORWARDED_SIGNALS, LaunchPlan, exit_code, wait_signal, waited_signals, write_own_id_maps,
+};
 use super::{EXIT_SANDBOX_FAILED, SandboxError, Step, StepContext, netdev, program, rootfs};
 use crate::policy::NetworkMode;
 
@@ -40,15 +42,17 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
     // If the supervisor dies, so does the sandbox (and with its init, all of it).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .step(Step::Sync, || "PR_SET_PDEATHSIG".into())?;
+    write_own_id_maps(plan)?;
     join_cgroup(plan)?;
-    wait_for_go(plan.go_read)?;
     install_forwarding_handlers()?;
     nix::unistd::sethostname(SANDBOX_HOSTNAME).step(Step::Hostname, || "sethostname".into())?;
     if plan.policy.network_policy.mode == NetworkMode::Loopback {
         netdev::loopback_up().step(Step::Loopback, || "bringing up `lo`".into())?;
     }
     rootfs::build(plan)?;
-    wait_for_go(plan.go_read)?;
+    if plan.supervisor_joins_cgroup {
+        wait_for_go(plan.go_read)?;
+    }
     let _ = nix::unistd::close(plan.go_read);
     // SAFETY: this process is single-threaded (a fresh clone of a single-threaded
     // supervisor), so the child may run arbitrary code after fork.

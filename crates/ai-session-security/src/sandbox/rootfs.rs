@@ -101,30 +101,78 @@ fn old(path: &Path) -> PathBuf {
 /// Creates `dst` as the same kind of thing as `src` (directory, empty file) so it can be
 /// a mount point.
 fn make_mount_point(src: &Path, dst: &Path, step: Step) -> Result<(), SandboxError> {
-    if src.is_dir() {
-        fs::create_dir_all(dst).step(step, || format!("mkdir {}", dst.display()))
-    } else {
-        if let Some(parent) = dst.parent() {
-            fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
+    make_mount_point_of_kind(src.is_dir(), dst, step)
+}
+
+/// Creates `dst` as a directory or an empty file. An existing one is kept: it may already
+/// sit in a read-only part of the tree, or be the host file itself seen through an earlier
+/// bind (never truncated). One syscall in the common case: the mount point is created
+/// directly, and its parents only when they are missing.
+fn make_mount_point_of_kind(is_dir: bool, dst: &Path, step: Step) -> Result<(), SandboxError> {
+    let create = || {
+        if is_dir {
+            fs::create_dir(dst)
+        } else {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dst)
+                .map(drop)
         }
-        fs::File::create(dst)
-            .map(drop)
-            .step(step, || format!("creating mount point {}", dst.display()))
+    };
+    let mut outcome = create();
+    if let Err(error) = &outcome
+        && error.kind() == std::io::ErrorKind::NotFound
+        && let Some(parent) = dst.parent()
+    {
+        fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
+        outcome = create();
+    }
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) if fs::symlink_metadata(dst).is_ok() => Ok(()),
+        Err(error) => Err(SandboxError::new(
+            step,
+            format!("creating mount point {}: {error}", dst.display()),
+        )),
     }
 }
 
 /// Binds `src` (a path in the old root) onto `dst`, read-only unless `writable`. A
 /// symlink is recreated instead (so `/bin -> usr/bin` keeps pointing into the view).
 fn bind(src: &Path, dst: &Path, writable: bool, step: Step) -> Result<(), SandboxError> {
-    let meta = fs::symlink_metadata(src).step(step, || format!("stat {}", src.display()))?;
+    if bind_mount(src, dst, false, step)? && !writable {
+        remount_read_only(dst, step)?;
+    }
+    Ok(())
+}
+
+/// Binds `src` onto `dst` (recursively), writable; or recreates a symlink. Returns whether
+/// a mount was made (the caller makes it read-only, now or with the whole tree); with
+/// `optional`, a missing `src` is skipped instead of failing.
+fn bind_mount(src: &Path, dst: &Path, optional: bool, step: Step) -> Result<bool, SandboxError> {
+    let meta = match fs::symlink_metadata(src) {
+        Ok(meta) => meta,
+        Err(error) if optional && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(false);
+        }
+        Err(error) => {
+            return Err(SandboxError::new(
+                step,
+                format!("stat {}: {error}", src.display()),
+            ));
+        }
+    };
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).step(step, || format!("readlink {}", src.display()))?;
         if let Some(parent) = dst.parent() {
             fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
         }
-        return symlink(&target, dst).step(step, || format!("symlink {}", dst.display()));
+        symlink(&target, dst).step(step, || format!("symlink {}", dst.display()))?;
+        return Ok(false);
     }
-    make_mount_point(src, dst, step)?;
+    make_mount_point_of_kind(meta.is_dir(), dst, step)?;
     mount(
         Some(src),
         dst,
@@ -135,15 +183,72 @@ fn bind(src: &Path, dst: &Path, writable: bool, step: Step) -> Result<(), Sandbo
     .step(step, || {
         format!("bind {} -> {}", src.display(), dst.display())
     })?;
-    if writable {
-        return Ok(());
-    }
-    remount_read_only(dst, step)
+    Ok(true)
 }
 
-/// Remounts a bind mount read-only, keeping the flags the kernel locked when the mount
-/// was copied into our user namespace (dropping one of those is `EPERM`).
+/// `mount_setattr(2)` attributes (`linux/mount.h`; the libc crate has no constants for them).
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Makes the mount at `path` (and with `recursive`, every mount below it) read-only and
+/// nosuid with one `mount_setattr(2)` (Linux 5.12+). It only adds flags, so the flags the
+/// kernel locked when the mounts were copied into our user namespace stay as they are.
+/// `Ok(false)` when the kernel has no `mount_setattr`.
+fn set_read_only(path: &Path, recursive: bool, step: Step) -> Result<bool, SandboxError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).step(step, || {
+        format!("path {} contains a NUL byte", path.display())
+    })?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `c_path` is a NUL-terminated string and `attr` a valid `struct mount_attr` whose
+    // size is passed; the kernel only reads both during the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match nix::errno::Errno::result(rc) {
+        Ok(_) => Ok(true),
+        Err(nix::errno::Errno::ENOSYS) => Ok(false),
+        Err(errno) => Err(SandboxError::new(
+            step,
+            format!("mount_setattr(read-only) on {}: {errno}", path.display()),
+        )),
+    }
+}
+
+/// Makes a bind mount read-only (and nosuid).
 fn remount_read_only(dst: &Path, step: Step) -> Result<(), SandboxError> {
+    if set_read_only(dst, false, step)? {
+        return Ok(());
+    }
+    remount_read_only_legacy(dst, step)
+}
+
+/// [`remount_read_only`] for kernels without `mount_setattr`: a remount that keeps the flags
+/// the kernel locked when the mount was copied into our user namespace (dropping one of
+/// those is `EPERM`).
+fn remount_read_only_legacy(dst: &Path, step: Step) -> Result<(), SandboxError> {
     let current = statvfs(dst)
         .step(step, || format!("statvfs {}", dst.display()))?
         .flags();
@@ -164,6 +269,13 @@ fn remount_read_only(dst: &Path, step: Step) -> Result<(), SandboxError> {
 }
 
 /// Builds the whole view and pivots into it. Runs in the sandbox init.
+///
+/// The read-only part (system dirs, `/etc`, read-only extra paths that do not overlap a
+/// writable one) is bound first and then made read-only as one tree, with a single recursive
+/// `mount_setattr(2)` instead of a remount per bind; the writable mounts (`/dev`, `/tmp`,
+/// the workspace, writable extra paths and whatever overlaps them, in the policy's order) and
+/// `/proc` go on top of it afterwards, on mount points created before the tree turned
+/// read-only.
 pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
     let step = Step::MountRoot;
     // Nothing we mount may propagate back to the host.
@@ -179,12 +291,28 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
     mount_tmpfs(NEW_ROOT, "mode=0755,size=16m", step)?;
 
     let fs_policy = &plan.policy.fs_permissions;
+    let mut read_only = Vec::new();
     for dir in &fs_policy.system_read_only {
-        if fs::symlink_metadata(old(dir)).is_ok() {
-            bind(&old(dir), &new(dir), false, step)?;
+        if bind_mount(&old(dir), &new(dir), true, step)? {
+            read_only.push(new(dir));
         }
     }
-    build_etc(fs_policy.etc)?;
+    build_etc(fs_policy.etc, &mut read_only)?;
+    let (early, late) = split_extra_binds(plan);
+    for path in &early {
+        if bind_mount(&old(path), &new(path), false, step)? {
+            read_only.push(new(path));
+        }
+    }
+    for dir in ["/dev", "/tmp", "/proc"] {
+        fs::create_dir_all(new(Path::new(dir))).step(step, || format!("mkdir {dir}"))?;
+    }
+    make_mount_point(&old(&plan.workspace), &new(&plan.workspace), step)?;
+    for (path, _) in &late {
+        make_mount_point(&old(path), &new(path), step)?;
+    }
+    seal_read_only(&read_only, step)?;
+
     build_dev()?;
     build_tmp(fs_policy.tmp_size_mib)?;
     bind(
@@ -193,12 +321,47 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
         fs_policy.workspace_writable,
         step,
     )?;
-    for (path, writable) in &plan.extra_binds {
+    for (path, writable) in &late {
         bind(&old(path), &new(path), *writable, step)?;
     }
     build_proc()?;
-    remount_read_only(Path::new(NEW_ROOT), step)?;
     enter_new_root()
+}
+
+/// Extra paths split into those bound with the read-only tree (read-only, and neither inside
+/// nor above the workspace or a writable path, so their stacking order cannot matter) and
+/// the rest, bound after the workspace in the policy's order.
+fn split_extra_binds(plan: &LaunchPlan) -> (Vec<PathBuf>, Vec<(PathBuf, bool)>) {
+    let overlaps = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+    let independent = |path: &Path| {
+        !overlaps(path, &plan.workspace)
+            && !plan
+                .extra_binds
+                .iter()
+                .any(|(other, writable)| *writable && overlaps(path, other))
+    };
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    for (path, writable) in &plan.extra_binds {
+        if !writable && independent(path) {
+            early.push(path.clone());
+        } else {
+            late.push((path.clone(), *writable));
+        }
+    }
+    (early, late)
+}
+
+/// Makes the new root and every mount under it read-only; `binds` are those mounts, for
+/// kernels without `mount_setattr` (remounted one by one).
+fn seal_read_only(binds: &[PathBuf], step: Step) -> Result<(), SandboxError> {
+    if set_read_only(Path::new(NEW_ROOT), true, step)? {
+        return Ok(());
+    }
+    for dst in binds {
+        remount_read_only_legacy(dst, step)?;
+    }
+    remount_read_only_legacy(Path::new(NEW_ROOT), step)
 }
 
 /// pivot_root onto a scratch tmpfs mounted on /tmp; the host root moves to /oldroot.
@@ -222,12 +385,15 @@ fn enter_new_root() -> Result<(), SandboxError> {
     nix::unistd::chdir("/").step(step, || "chdir /".into())
 }
 
-fn build_etc(view: EtcView) -> Result<(), SandboxError> {
+/// Binds the `/etc` view; the mounts to make read-only are added to `read_only`.
+fn build_etc(view: EtcView, read_only: &mut Vec<PathBuf>) -> Result<(), SandboxError> {
     let step = Step::MountRoot;
     let host_etc = Path::new("/etc");
     match view {
         EtcView::Masked => {
-            bind(&old(host_etc), &new(host_etc), false, step)?;
+            if bind_mount(&old(host_etc), &new(host_etc), false, step)? {
+                read_only.push(new(host_etc));
+            }
             let empty = Path::new("/empty");
             fs::File::create(empty).step(step, || "creating the mask file".into())?;
             for name in ETC_MASKED {
@@ -249,8 +415,9 @@ fn build_etc(view: EtcView) -> Result<(), SandboxError> {
             fs::create_dir_all(new(host_etc)).step(step, || "mkdir /etc".into())?;
             for name in ETC_ALLOWLIST {
                 let src = old(&host_etc.join(name));
-                if fs::symlink_metadata(&src).is_ok() {
-                    bind(&src, &new(&host_etc.join(name)), false, step)?;
+                let dst = new(&host_etc.join(name));
+                if bind_mount(&src, &dst, true, step)? {
+                    read_only.push(dst);
                 }
             }
             Ok(())

@@ -59,6 +59,12 @@ pub(super) struct LaunchPlan {
     pub original_mask: SigSet,
     /// cgroup v1 `tasks` files the init writes `0` to, joining its cgroup itself.
     pub cgroup_join: Vec<RawFd>,
+    /// The supervisor moves the init into the cgroup (v2): the init waits for its go-ahead
+    /// before it starts the program.
+    pub supervisor_joins_cgroup: bool,
+    /// Our effective uid and gid, which the init maps to themselves in its user namespace.
+    pub host_uid: u32,
+    pub host_gid: u32,
     pub go_read: RawFd,
     pub go_write: RawFd,
     pub err_read: RawFd,
@@ -161,6 +167,9 @@ impl LaunchPlan {
             search_path,
             original_mask: SigSet::empty(),
             cgroup_join: Vec::new(),
+            supervisor_joins_cgroup: false,
+            host_uid: nix::unistd::geteuid().as_raw(),
+            host_gid: nix::unistd::getegid().as_raw(),
             go_read: fds.go.0.as_raw_fd(),
             go_write: fds.go.1.as_raw_fd(),
             err_read: fds.err.0.as_raw_fd(),
@@ -170,7 +179,7 @@ impl LaunchPlan {
 }
 
 struct Pipes {
-    /// Supervisor -> init: a byte once the uid map is written, another once the cgroup is joined.
+    /// Supervisor -> init: a byte once the init is in the cgroup (cgroup v2 only; EOF otherwise).
     go: (OwnedFd, OwnedFd),
     /// Sandbox -> supervisor: an encoded [`SandboxError`], or EOF when `execve` succeeded.
     err: (OwnedFd, OwnedFd),
@@ -196,6 +205,7 @@ pub(super) fn run(request: &SandboxRequest) -> Result<i32, SandboxError> {
         .step(Step::Signals, || "blocking signals".into())?;
     plan.original_mask = original;
     let supervisor_joins = cgroup.as_ref().filter(|_| join_handles.is_empty());
+    plan.supervisor_joins_cgroup = supervisor_joins.is_some();
     let outcome = launch(&plan, pipes, supervisor_joins, &waited);
     drop(join_handles);
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&original), None);
@@ -238,23 +248,22 @@ fn launch(
     let Pipes { go, err } = pipes;
     drop(go.0);
     drop(err.1);
-    // Two go-aheads: the first once the uid map exists (the init can then build the
-    // root), the second once the init is in the cgroup (it may then start the program).
-    // On cgroup v2 joining waits for an RCU grace period (milliseconds), so it overlaps
-    // the mount work instead of preceding it; on v1 the init joins by itself, cheaply.
-    let setup = (|| {
-        write_id_maps(child)?;
-        nix::unistd::write(&go.1, b"1")
-            .step(Step::Sync, || "signalling the sandbox init".into())?;
-        if let Some(cgroup) = cgroup {
-            cgroup.add(child)?;
+    // The init writes its own uid/gid maps (as bubblewrap does), so nothing has to go back
+    // and forth before it builds the root. On cgroup v2 the supervisor moves it into the
+    // cgroup meanwhile (a `cgroup.procs` write waits for an RCU grace period, so it overlaps
+    // the mount work) and then gives the go-ahead the init waits for before it starts the
+    // program; on v1 the init joins by itself, cheaply.
+    if let Some(cgroup) = cgroup {
+        let joined = cgroup.add(child).and_then(|()| {
+            nix::unistd::write(&go.1, b"1")
+                .map(drop)
+                .step(Step::Sync, || "signalling the sandbox init".into())
+        });
+        if let Err(error) = joined {
+            let _ = signal::kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(error);
         }
-        nix::unistd::write(&go.1, b"2").step(Step::Sync, || "signalling the sandbox init".into())
-    })();
-    if let Err(error) = setup {
-        let _ = signal::kill(child, Signal::SIGKILL);
-        let _ = waitpid(child, None);
-        return Err(error);
     }
     drop(go.1);
     let mut report = Vec::new();
@@ -266,19 +275,18 @@ fn launch(
     status
 }
 
-fn write_id_maps(child: Pid) -> Result<(), SandboxError> {
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
-    let proc = PathBuf::from(format!("/proc/{child}"));
+/// Maps our uid and gid to themselves in the init's new user namespace. Runs in the init,
+/// which may write its own maps because it created the namespace and maps only its own ids.
+pub(super) fn write_own_id_maps(plan: &LaunchPlan) -> Result<(), SandboxError> {
     let write = |file: &str, text: String| {
-        std::fs::write(proc.join(file), &text).step(Step::UidMap, || {
-            format!("writing {text:?} to /proc/{child}/{file}")
+        std::fs::write(format!("/proc/self/{file}"), &text).step(Step::UidMap, || {
+            format!("writing {text:?} to /proc/self/{file}")
         })
     };
     // setgroups must be denied before an unprivileged gid_map write is accepted.
     write("setgroups", "deny".into())?;
-    write("uid_map", format!("{uid} {uid} 1"))?;
-    write("gid_map", format!("{gid} {gid} 1"))
+    write("uid_map", format!("{0} {0} 1", plan.host_uid))?;
+    write("gid_map", format!("{0} {0} 1", plan.host_gid))
 }
 
 /// Converts a wait status into a shell-style exit code.
