@@ -506,6 +506,16 @@ struct Writer {
     unsynced: HashSet<String>,
     /// The first error since the last commit, reported to the next committer.
     failure: Option<String>,
+    /// New sessions not yet on disk, with the jobs sent for them meanwhile (in order). They
+    /// are opened by the next write (a commit, or the background sync within 200 ms), so
+    /// `session.new` never waits for the disk and a session killed before that costs none.
+    pending: HashMap<String, PendingOpen>,
+}
+
+/// A journal opened by the manager but not yet by the writer.
+struct PendingOpen {
+    saved: SavedSession,
+    jobs: Vec<Job>,
 }
 
 impl Writer {
@@ -515,6 +525,7 @@ impl Writer {
             logs: HashMap::new(),
             unsynced: HashSet::new(),
             failure: None,
+            pending: HashMap::new(),
         }
     }
 
@@ -522,7 +533,9 @@ impl Writer {
         let mut last_sync = std::time::Instant::now();
         loop {
             // A steady stream of jobs never lets the receive time out: fsync on the clock too.
-            if !self.unsynced.is_empty() && last_sync.elapsed() >= BACKGROUND_SYNC {
+            if (!self.unsynced.is_empty() || !self.pending.is_empty())
+                && last_sync.elapsed() >= BACKGROUND_SYNC
+            {
                 let _ = self.write_all(true);
                 last_sync = std::time::Instant::now();
             }
@@ -563,8 +576,21 @@ impl Writer {
     }
 
     fn apply(&mut self, job: Job) {
+        let job = match self.defer(job) {
+            Some(job) => job,
+            None => return,
+        };
         let outcome = match job {
-            Job::Open { id, saved } => self.open(&id, &saved),
+            Job::Open { id, saved } => {
+                self.pending.insert(
+                    id,
+                    PendingOpen {
+                        saved,
+                        jobs: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
             Job::Output { id, offset, bytes } => {
                 let mut data = Vec::with_capacity(8 + bytes.len());
                 data.extend_from_slice(&offset.to_le_bytes());
@@ -579,13 +605,50 @@ impl Writer {
             Job::Remove { id } => {
                 self.logs.remove(&id);
                 self.unsynced.remove(&id);
-                self.store.remove_session(&id)
+                let never_written =
+                    self.pending.remove(&id).is_some() && self.store.existing_session(&id).is_err();
+                if never_written {
+                    Ok(())
+                } else {
+                    self.store.remove_session(&id)
+                }
             }
             Job::Commit { .. } => Ok(()),
         };
         if let Err(error) = outcome {
             tracing::error!(%error, "persisting session data failed");
             self.failure.get_or_insert(error.to_string());
+        }
+    }
+
+    /// Holds back a job for a session that is not on disk yet (returns `None`); the newest
+    /// saved config of such a session replaces the one it was opened with.
+    fn defer(&mut self, job: Job) -> Option<Job> {
+        let id = match &job {
+            Job::Output { id, .. } | Job::Command { id, .. } | Job::State { id, .. } => id,
+            Job::Open { .. } | Job::Commit { .. } | Job::Remove { .. } => return Some(job),
+        };
+        let Some(pending) = self.pending.get_mut(id) else {
+            return Some(job);
+        };
+        match job {
+            Job::State { saved, .. } => pending.saved = saved,
+            job => pending.jobs.push(job),
+        }
+        None
+    }
+
+    /// Puts every pending new session on disk, then the jobs held back for it.
+    fn open_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (id, open) in pending {
+            if let Err(error) = self.open(&id, &open.saved) {
+                tracing::error!(%error, "persisting session data failed");
+                self.failure.get_or_insert(error.to_string());
+            }
+            for job in open.jobs {
+                self.apply(job);
+            }
         }
     }
 
@@ -611,6 +674,7 @@ impl Writer {
 
     /// Write every pending batch; with `fsync`, also make every log durable.
     fn write_all(&mut self, fsync: bool) -> Result<(), String> {
+        self.open_pending();
         let ids: Vec<String> = self.unsynced.iter().cloned().collect();
         for id in ids {
             let Some(log) = self.logs.get_mut(&id) else {
