@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod child;
 mod config;
 mod error;
 mod exec;

@@ -29,14 +29,16 @@ pub(crate) async fn run(inner: Arc<Inner>, mut parser: MarkParser) {
             break;
         }
         parser.feed(&buf[..n], &mut pieces);
-        let progress = {
+        let (progress, rc_files_done) = {
             let mut state = inner.state();
             for piece in pieces.drain(..) {
                 state.apply(piece);
             }
-            state.progress()
+            (state.progress(), state.rc_files_done.take())
         };
         inner.progress.send_replace(progress);
+        // Removed (on drop) only now that waiters have been told about the prompt.
+        drop(rc_files_done);
     }
     let progress = {
         let mut state = inner.state();

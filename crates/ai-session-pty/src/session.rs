@@ -419,12 +419,11 @@ impl Drop for PtySession {
 }
 
 /// Own the child until it exits, then publish how it ended.
-async fn reap(mut child: tokio::process::Child, inner: Arc<Inner>) {
-    use std::os::unix::process::ExitStatusExt;
+async fn reap(child: crate::child::Child, inner: Arc<Inner>) {
     let info = match child.wait().await {
         Ok(status) => ExitInfo {
-            code: status.code(),
-            signal: status.signal(),
+            code: status.code,
+            signal: status.signal,
         },
         Err(error) => {
             tracing::warn!(pid = inner.pid, %error, "waiting for the session's child failed");

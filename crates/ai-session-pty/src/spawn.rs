@@ -1,13 +1,13 @@
 //! Open a pseudo-terminal and start a program on its slave side as a new session leader.
 //!
-//! We use `posix_openpt` + `tokio::process` rather than portable-pty: the fds are created
-//! `O_CLOEXEC` (no leaks into concurrently spawned children), the master is non-blocking and
-//! driven by tokio's reactor (no thread per session), and tokio reaps the child asynchronously
+//! We use `posix_openpt` + `posix_spawn` ([`crate::child`]) rather than portable-pty: the fds
+//! are created `O_CLOEXEC` (no leaks into concurrently spawned children), the master is
+//! non-blocking and driven by tokio's reactor (no thread per session), the spawn does not copy
+//! the daemon's address space, and the child is reaped asynchronously through a pidfd
 //! (portable-pty's `Child::kill` waits ~37 ms per child).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -23,7 +23,7 @@ pub struct Spawned {
     /// Non-blocking, close-on-exec master fd.
     pub master: OwnedFd,
     /// The child (session leader, so its pid is also its process group and session id).
-    pub child: tokio::process::Child,
+    pub child: crate::child::Child,
     /// Child pid.
     pub pid: i32,
     /// Path of the slave device (`/dev/pts/N`), to recognise it in `/proc/<pid>/fd`.
@@ -101,58 +101,25 @@ fn configure_termios(slave: BorrowedFd<'_>, output_processing: bool) -> Result<(
 
 /// Start `request.argv` on a fresh PTY.
 pub fn spawn(request: SpawnRequest<'_>) -> Result<Spawned> {
-    let (program, args) = request.argv.split_first().ok_or(PtyError::EmptyProgram)?;
+    let program = request.argv.first().ok_or(PtyError::EmptyProgram)?;
     let (master, slave, tty_path) = open_pty()?;
     set_window_size(master.as_fd(), request.size)?;
     configure_termios(slave.as_fd(), request.output_processing)?;
 
-    let stdio = |fd: &OwnedFd| -> Result<Stdio> {
-        fd.try_clone()
-            .map(Stdio::from)
-            .map_err(|source| PtyError::Io {
-                action: "duplicating the PTY slave fd",
-                source,
-            })
-    };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .stdin(stdio(&slave)?)
-        .stdout(stdio(&slave)?)
-        .stderr(stdio(&slave)?)
-        // These describe an outer terminal, not ours.
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("COLUMNS")
-        .env_remove("LINES");
-    for (key, value) in &request.env {
-        command.env(key, value);
-    }
-    if let Some(cwd) = request.cwd {
-        command.current_dir(cwd);
-    }
-    // SAFETY: runs in the forked child before exec; setsid and ioctl are async-signal-safe and
-    // touch no memory shared with the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Make the slave (already dup'ed onto fd 0) the controlling terminal.
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().map_err(|source| PtyError::Spawn {
+    let child = crate::child::spawn(&crate::child::Request {
+        argv: request.argv,
+        cwd: request.cwd,
+        env: &request.env,
+        tty: &tty_path,
+    })
+    .map_err(|source| PtyError::Spawn {
         program: program.clone(),
         source,
     })?;
-    // Drop our copies of the slave so EOF/EIO arrives when the session's processes are gone.
-    drop(command);
+    // Drop our slave only now that the child has its own, so EOF/EIO arrives when the
+    // session's processes are gone (and not before the child opened it).
     drop(slave);
-    let pid = child.id().map_or(-1, |id| id as i32);
+    let pid = child.pid();
     Ok(Spawned {
         master,
         child,

@@ -74,6 +74,9 @@ pub(crate) struct State {
     pub exited: bool,
     /// Deleted once the shell has read them (first prompt).
     pub rc_files: Option<RcFiles>,
+    /// Integration files whose shell has shown its prompt: the reader removes them after it
+    /// has announced the prompt, so the unlink is not on the path to "ready".
+    pub rc_files_done: Option<RcFiles>,
 }
 
 impl State {
@@ -97,6 +100,7 @@ impl State {
             closed: false,
             exited: false,
             rc_files,
+            rc_files_done: None,
         }
     }
 
@@ -133,7 +137,7 @@ impl State {
             Mark::CommandStart => {
                 self.phase = ShellPhase::Prompt;
                 if let Some(files) = self.rc_files.take() {
-                    files.remove();
+                    self.rc_files_done = Some(files);
                 }
             }
             Mark::OutputStart => {
