@@ -164,6 +164,9 @@ fn main() -> ExitCode {
         let global = Global::from_env();
         return tmux::run(&argv, &global);
     }
+    if let Some(code) = sandbox::plain_sandbox() {
+        return code;
+    }
     let cli = Cli::parse();
     let global = cli.global;
     match cli.command.run(&global) {

@@ -26,7 +26,7 @@ Exit codes: the command's own; 125 a sandbox step failed (the message names it);
 126 the command could not be executed; 127 it was not found inside the sandbox.";
 
 /// Arguments of `ai-session sandbox`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, PartialEq, clap::Args)]
 #[command(after_long_help = SANDBOX_AFTER_HELP)]
 pub struct SandboxArgs {
     /// Preset policy: trusted, workspace or strict.
@@ -128,6 +128,80 @@ pub fn intercept_sandbox_exec() {
     }
 }
 
+/// Runs `ai-session sandbox` in its plain forms (`[--policy P | --policy-file F] [--workspace DIR]
+/// -- COMMAND...`, text output) runs here, before clap builds the whole command tree: a
+/// sandbox launch is a startup-latency path (compared with bwrap), and parsing the full CLI
+/// costs about as much as a third of the launch. Anything else (`--help`, `--print-policy`,
+/// `--format json`, repeated or unknown options) returns so `main` parses it as usual, with
+/// the same meaning (`None`). Called first thing in `main`, while the process is
+/// single-threaded.
+pub fn plain_sandbox() -> Option<ExitCode> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let parsed = parse_plain_sandbox(&args)?;
+    let global = Global::from_env();
+    Some(match run(parsed, &global) {
+        Ok(code) => code,
+        Err(error) => crate::common::report_error(&error, &global),
+    })
+}
+
+/// The plain `sandbox` forms, or `None` for anything clap should handle.
+fn parse_plain_sandbox(args: &[OsString]) -> Option<SandboxArgs> {
+    let (first, rest) = args.split_first()?;
+    if first != "sandbox" {
+        return None;
+    }
+    let mut parsed = SandboxArgs {
+        policy: "workspace".to_owned(),
+        policy_file: None,
+        workspace: None,
+        print_policy: false,
+        command: Vec::new(),
+    };
+    let (mut policy_seen, mut file_seen) = (false, false);
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        let word = word.to_str()?;
+        if word == "--" {
+            parsed.command = words.cloned().collect();
+            return (!parsed.command.is_empty()).then_some(parsed);
+        }
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (word, None),
+        };
+        let mut value = || -> Option<String> {
+            match &inline {
+                Some(value) => Some(value.clone()),
+                // A value that looks like an option is clap's to judge.
+                None => words
+                    .next()?
+                    .to_str()
+                    .filter(|v| !v.starts_with('-'))
+                    .map(str::to_owned),
+            }
+        };
+        match name {
+            "--policy" if !policy_seen && !file_seen => {
+                parsed.policy = value()?;
+                policy_seen = true;
+            }
+            "--policy-file" if !file_seen && !policy_seen => {
+                parsed.policy_file = Some(PathBuf::from(value()?));
+                file_seen = true;
+            }
+            "--workspace" if parsed.workspace.is_none() => {
+                parsed.workspace = Some(PathBuf::from(value()?));
+            }
+            _ => return None,
+        }
+        if inline.as_deref().is_some_and(str::is_empty) {
+            return None;
+        }
+    }
+    None
+}
+
 /// The launcher argv for `ai-session new --policy/--policy-file`: empty without a policy or
 /// for `trusted`. The shell the daemon appends runs inside the sandbox, with the
 /// environment the PTY crate sets for sessions and read access to its shell integration
@@ -174,5 +248,82 @@ fn pty_rc_dir() -> PathBuf {
             PathBuf::from(runtime).join("ai-session-pty")
         }
         _ => std::env::temp_dir().join(format!("ai-session-pty-{}", nix::unistd::getuid())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn os(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    /// What clap makes of the same words (the fast path must never disagree with it).
+    fn clap_view(words: &[&str]) -> Option<SandboxArgs> {
+        let cli =
+            crate::Cli::try_parse_from(std::iter::once("ai-session").chain(words.iter().copied()))
+                .ok()?;
+        match cli.command {
+            crate::Command::Sandbox(args) => Some(args),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn plain_forms_parse_like_clap() {
+        for words in [
+            &["sandbox", "--", "true"][..],
+            &["sandbox", "--policy", "strict", "--", "true", "-x"],
+            &[
+                "sandbox",
+                "--policy=strict",
+                "--workspace",
+                "/tmp",
+                "--",
+                "sh",
+                "-c",
+                "echo hi",
+            ],
+            &[
+                "sandbox",
+                "--workspace=/tmp",
+                "--policy-file",
+                "p.toml",
+                "--",
+                "make",
+            ],
+        ] {
+            let fast = parse_plain_sandbox(&os(words));
+            assert!(fast.is_some(), "{words:?} should take the fast path");
+            assert_eq!(fast, clap_view(words), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_left_to_clap() {
+        for words in [
+            &["sandbox", "--help"][..],
+            &["sandbox", "--print-policy"],
+            &["sandbox", "--format", "json", "--", "true"],
+            &[
+                "sandbox",
+                "--policy",
+                "strict",
+                "--policy-file",
+                "f",
+                "--",
+                "true",
+            ],
+            &["sandbox", "--policy", "a", "--policy", "b", "--", "true"],
+            &["sandbox", "--policy", "strict"],
+            &["sandbox", "--"],
+            &["sandbox", "--policy="],
+            &["exec", "--", "true"],
+            &["--json", "sandbox", "--", "true"],
+        ] {
+            assert_eq!(parse_plain_sandbox(&os(words)), None, "{words:?}");
+        }
     }
 }
