@@ -78,6 +78,10 @@ fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
     let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
+    parse_cgroup_mounts(&text)
+}
+
+fn parse_cgroup_mounts(text: &str) -> Vec<(PathBuf, String, String)> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
@@ -96,9 +100,30 @@ fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
         .collect()
 }
 
-/// Our cgroup path in the hierarchy holding `controller` ("" for v2).
-fn own_path(controller: &str) -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+/// Where this process is: `/proc/self/cgroup` and the cgroup mounts, each read once per
+/// launch.
+struct Placement {
+    own: String,
+    mounts: Vec<(PathBuf, String, String)>,
+}
+
+impl Placement {
+    fn read() -> Placement {
+        Placement {
+            own: fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+            mounts: cgroup_mounts(),
+        }
+    }
+
+    /// Our cgroup path in the hierarchy holding `controller` ("" for v2).
+    fn own_path(&self, controller: &str) -> Option<String> {
+        own_path_in(&self.own, controller)
+    }
+}
+
+/// Our cgroup path in the hierarchy holding `controller` ("" for v2), from the text of
+/// `/proc/self/cgroup`.
+fn own_path_in(text: &str, controller: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
@@ -122,8 +147,9 @@ impl Cgroup {
         if limits.cgroup == CgroupMode::Off || needed.is_empty() {
             return Ok(None);
         }
-        let attempt = Self::create_v2(limits, &needed).or_else(|v2_error| {
-            Self::create_v1(limits, &needed)
+        let placement = Placement::read();
+        let attempt = Self::create_v2(limits, &needed, &placement).or_else(|v2_error| {
+            Self::create_v1(limits, &needed, &placement)
                 .map_err(|v1_error| format!("cgroup v2: {v2_error}; cgroup v1: {v1_error}"))
         });
         match attempt {
@@ -141,12 +167,17 @@ impl Cgroup {
         }
     }
 
-    fn create_v2(limits: &ResourceLimits, needed: &[&str]) -> Result<Cgroup, String> {
-        let (mount, _, _) = cgroup_mounts()
-            .into_iter()
+    fn create_v2(
+        limits: &ResourceLimits,
+        needed: &[&str],
+        placement: &Placement,
+    ) -> Result<Cgroup, String> {
+        let (mount, _, _) = placement
+            .mounts
+            .iter()
             .find(|(_, fs_type, _)| fs_type == "cgroup2")
             .ok_or("no cgroup2 mount")?;
-        let parent = mount.join(own_path("").ok_or("not in a v2 cgroup")?);
+        let parent = mount.join(placement.own_path("").ok_or("not in a v2 cgroup")?);
         let available =
             fs::read_to_string(parent.join("cgroup.controllers")).map_err(|e| e.to_string())?;
         if let Some(missing) = needed
@@ -179,8 +210,12 @@ impl Cgroup {
         Ok(cgroup)
     }
 
-    fn create_v1(limits: &ResourceLimits, needed: &[&str]) -> Result<Cgroup, String> {
-        let mounts = cgroup_mounts();
+    fn create_v1(
+        limits: &ResourceLimits,
+        needed: &[&str],
+        placement: &Placement,
+    ) -> Result<Cgroup, String> {
+        let mounts = &placement.mounts;
         let mut cgroup = Cgroup {
             dirs: Vec::new(),
             v1: true,
@@ -194,7 +229,7 @@ impl Cgroup {
                 cgroup.remove();
                 return Err(format!("no v1 hierarchy for {controller}"));
             };
-            let parent = mount.join(own_path(controller).unwrap_or_default());
+            let parent = mount.join(placement.own_path(controller).unwrap_or_default());
             let dir = parent.join(group_name());
             if let Err(e) = fs::create_dir(&dir) {
                 cgroup.remove();
@@ -298,6 +333,26 @@ mod tests {
         )));
         let v2 = limit_writes(&limits, true);
         assert!(v2.contains(&("cpu", "cpu.max", "100000 100000".to_owned())));
+    }
+
+    #[test]
+    fn placement_is_read_from_mountinfo_and_proc_cgroup_text() {
+        let mountinfo = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let mounts = parse_cgroup_mounts(mountinfo);
+        assert_eq!(mounts.len(), 3, "{mounts:?}");
+        assert_eq!(mounts[0].0, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(mounts[2].1, "cgroup2");
+        let own = "8:pids:/\n4:memory:/process_api/abc\n1:cpu,cpuacct:/x\n0::/\n";
+        assert_eq!(
+            own_path_in(own, "memory").as_deref(),
+            Some("process_api/abc")
+        );
+        assert_eq!(own_path_in(own, "cpu").as_deref(), Some("x"));
+        assert_eq!(own_path_in(own, "").as_deref(), Some(""));
+        assert_eq!(own_path_in(own, "blkio"), None);
     }
 
     #[test]
