@@ -331,3 +331,65 @@ fn sessions_keep_their_owner_across_a_daemon_restart() {
         &["--agent", "a1", "exec", "-s", "mine", "--", "echo", "after"],
     );
 }
+
+#[test]
+fn an_mcp_host_runs_as_its_declared_agent() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let home = Home::new();
+    ok(
+        &home,
+        &["agent", "grant", "claude", "--allow", "process-spawn:echo"],
+    );
+    let mut child = home
+        .command(&["mcp"])
+        .env("AI_SESSION_AGENT", "claude")
+        .env_remove("AI_SESSION_BUS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ai-session mcp");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut request =
+        |stdin: &mut std::process::ChildStdin, id: u64, method: &str, params: Value| {
+            let message =
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            writeln!(stdin, "{message}").unwrap();
+            if method == "initialize" {
+                writeln!(
+                    stdin,
+                    "{}",
+                    serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+                )
+                .unwrap();
+            }
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            serde_json::from_str::<Value>(&line).unwrap()
+        };
+    request(
+        &mut stdin,
+        1,
+        "initialize",
+        serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test-host", "version": "1.0"}}),
+    );
+    let exec =
+        |command: &str| serde_json::json!({"name": "exec", "arguments": {"command": command}});
+    let allowed = request(&mut stdin, 2, "tools/call", exec("echo from-mcp"));
+    assert_ne!(allowed["result"]["isError"], true, "{allowed}");
+    let refused = request(&mut stdin, 3, "tools/call", exec("cargo build"));
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("permission denied: agent `claude` lacks ProcessSpawn(cargo)"),
+        "{text}"
+    );
+    // Closing stdin ends the MCP server.
+    drop(stdin);
+    let _ = child.wait();
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    assert_eq!(list["sessions"][0]["owner"], "claude", "{list}");
+    let refused = audit_records(&home, &["--agent", "claude", "--result", "denied"], 1);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+}
