@@ -333,8 +333,16 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
 /// the rest, bound after the workspace in the policy's order.
 fn split_extra_binds(plan: &LaunchPlan) -> (Vec<PathBuf>, Vec<(PathBuf, bool)>) {
     let overlaps = |a: &Path, b: &Path| a.starts_with(b) || b.starts_with(a);
+    // /dev, /tmp and /proc are mounted after the read-only tree: a bind beneath them (such
+    // as the PTY's rc directory in /tmp) made early would be hidden by them.
+    let under_later_mount = |path: &Path| {
+        ["/dev", "/tmp", "/proc"]
+            .iter()
+            .any(|m| path.starts_with(m))
+    };
     let independent = |path: &Path| {
-        !overlaps(path, &plan.workspace)
+        !under_later_mount(path)
+            && !overlaps(path, &plan.workspace)
             && !plan
                 .extra_binds
                 .iter()
