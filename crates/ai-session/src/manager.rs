@@ -970,7 +970,9 @@ impl Entry {
     }
 
     fn info(&self) -> p::SessionInfo {
-        let size = self.pty.screen().size;
+        // `size()`, not `screen().size`: a snapshot would build the screen model (a 32-byte
+        // cell grid, 320 KB at 200x50) for every session listed or created.
+        let size = self.pty.size();
         p::SessionInfo {
             id: self.id.clone(),
             pid: u32::try_from(self.pty.pid()).ok(),

@@ -9,6 +9,12 @@
 //! exec round trip. With `AI_SESSION_DURABILITY=fsync` the commit also waits for `fdatasync`,
 //! so the record survives a machine crash too; commits that wait at the same time share one.
 //!
+//! A new session is not written on `session.new`'s path: the writer creates its directory,
+//! config and log in the background (batches of at most 50-100 ms between other writes, oldest
+//! first), or at once when a command in it is committed; a session killed before that never
+//! touches the disk. So a burst of new sessions (each costs a few fsyncs) neither slows their
+//! creation nor stalls commits in other sessions.
+//!
 //! At start the manager calls [`Persistence::restore_all`] and starts a fresh shell for each
 //! stored session in its saved cwd and environment; its old scrollback and command history stay
 //! readable in front of the new shell's ([`Past`]). Running processes cannot survive their
@@ -30,6 +36,9 @@ use crate::context::ContextState;
 const CHUNK: usize = 64 << 10;
 /// Longest a written record waits for its fsync when nobody commits.
 const BACKGROUND_SYNC: Duration = Duration::from_millis(200);
+/// Time the background sync spends putting new sessions on disk per round (the rest wait for
+/// the next round; a commit puts its own session on disk at once).
+const OPEN_BATCH: Duration = Duration::from_millis(50);
 /// Environment variable: `write` (default), `fsync`, or `off`.
 pub const DURABILITY_ENV: &str = "AI_SESSION_DURABILITY";
 
@@ -215,6 +224,8 @@ enum Job {
     },
     Commit {
         fsync: bool,
+        /// The session whose records must be on disk (`None`: every session's).
+        session: Option<String>,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
     Remove {
@@ -399,14 +410,22 @@ impl Persistence {
 
     /// Wait until everything sent so far is written and fsynced.
     pub async fn flush(&self) -> Result<(), String> {
-        commit(&self.jobs, true).await
+        commit(&self.jobs, None, true).await
     }
 }
 
-async fn commit(jobs: &mpsc::Sender<Job>, fsync: bool) -> Result<(), String> {
+async fn commit(
+    jobs: &mpsc::Sender<Job>,
+    session: Option<String>,
+    fsync: bool,
+) -> Result<(), String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    jobs.send(Job::Commit { fsync, reply })
-        .map_err(|_| "the persistence writer has stopped".to_string())?;
+    jobs.send(Job::Commit {
+        fsync,
+        session,
+        reply,
+    })
+    .map_err(|_| "the persistence writer has stopped".to_string())?;
     answer
         .await
         .unwrap_or_else(|_| Err("the persistence writer has stopped".into()))
@@ -480,7 +499,12 @@ impl Journal {
     /// [`Durability::Fsync`], fsynced).
     pub async fn commit(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
         self.capture(pty, past);
-        commit(&self.jobs, self.durability == Durability::Fsync).await
+        commit(
+            &self.jobs,
+            Some(self.id.clone()),
+            self.durability == Durability::Fsync,
+        )
+        .await
     }
 
     /// Update the saved config (after `resize`).
@@ -510,6 +534,8 @@ struct Writer {
     /// are opened by the next write (a commit, or the background sync within 200 ms), so
     /// `session.new` never waits for the disk and a session killed before that costs none.
     pending: HashMap<String, PendingOpen>,
+    /// Pending ids, oldest first (ids no longer pending are skipped).
+    pending_order: VecDeque<String>,
 }
 
 /// A journal opened by the manager but not yet by the writer.
@@ -526,6 +552,7 @@ impl Writer {
             unsynced: HashSet::new(),
             failure: None,
             pending: HashMap::new(),
+            pending_order: VecDeque::new(),
         }
     }
 
@@ -536,12 +563,15 @@ impl Writer {
             if (!self.unsynced.is_empty() || !self.pending.is_empty())
                 && last_sync.elapsed() >= BACKGROUND_SYNC
             {
+                self.open_pending_for(OPEN_BATCH);
                 let _ = self.write_all(true);
                 last_sync = std::time::Instant::now();
             }
             let first = match queue.recv_timeout(BACKGROUND_SYNC) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Nothing queued: a longer batch.
+                    self.open_pending_for(OPEN_BATCH * 2);
                     let _ = self.write_all(true);
                     last_sync = std::time::Instant::now();
                     continue;
@@ -556,8 +586,16 @@ impl Writer {
                 match job {
                     Job::Commit {
                         fsync: wants,
+                        session,
                         reply,
                     } => {
+                        // Only the committing session has to be on disk now: others that are
+                        // still new wait for the background sync, so a burst of new sessions
+                        // never stalls an exec in another one.
+                        match session {
+                            Some(id) => self.open_pending_one(&id),
+                            None => self.open_pending_for(Duration::MAX),
+                        }
                         fsync |= wants;
                         waiting.push(reply);
                     }
@@ -572,6 +610,7 @@ impl Writer {
                 }
             }
         }
+        self.open_pending_for(Duration::MAX);
         let _ = self.write_all(true);
     }
 
@@ -582,6 +621,7 @@ impl Writer {
         };
         let outcome = match job {
             Job::Open { id, saved } => {
+                self.pending_order.push_back(id.clone());
                 self.pending.insert(
                     id,
                     PendingOpen {
@@ -638,17 +678,29 @@ impl Writer {
         None
     }
 
-    /// Puts every pending new session on disk, then the jobs held back for it.
-    fn open_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for (id, open) in pending {
-            if let Err(error) = self.open(&id, &open.saved) {
-                tracing::error!(%error, "persisting session data failed");
-                self.failure.get_or_insert(error.to_string());
-            }
-            for job in open.jobs {
-                self.apply(job);
-            }
+    /// Puts pending new sessions on disk, oldest first, until `budget` has been spent (each
+    /// costs a few fsyncs; a bounded batch keeps commits waiting behind it short).
+    fn open_pending_for(&mut self, budget: Duration) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < budget {
+            let Some(id) = self.pending_order.pop_front() else {
+                break;
+            };
+            self.open_pending_one(&id);
+        }
+    }
+
+    /// Puts one pending new session on disk, then the jobs held back for it.
+    fn open_pending_one(&mut self, id: &str) {
+        let Some(open) = self.pending.remove(id) else {
+            return;
+        };
+        if let Err(error) = self.open(id, &open.saved) {
+            tracing::error!(%error, "persisting session data failed");
+            self.failure.get_or_insert(error.to_string());
+        }
+        for job in open.jobs {
+            self.apply(job);
         }
     }
 
@@ -674,7 +726,6 @@ impl Writer {
 
     /// Write every pending batch; with `fsync`, also make every log durable.
     fn write_all(&mut self, fsync: bool) -> Result<(), String> {
-        self.open_pending();
         let ids: Vec<String> = self.unsynced.iter().cloned().collect();
         for id in ids {
             let Some(log) = self.logs.get_mut(&id) else {
