@@ -177,6 +177,14 @@ fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
         support::eventually(std::time::Duration::from_secs(10), || !support::alive(pid)),
         "daemon {pid} survived SIGKILL"
     );
+    // Its listening socket closes only when its last thread has exited, which can be after the
+    // main thread shows as a zombie; a client connecting in between would be reset.
+    assert!(
+        support::eventually(std::time::Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(home.socket()).is_err()
+        }),
+        "the killed daemon's socket still accepts"
+    );
 
     // The next call starts a new daemon, which restores the session and its context.
     let (v, out) = home.json(&[
@@ -190,7 +198,7 @@ fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
         "--format",
         "json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{v} stderr: {}", stderr(&out));
     assert_ne!(home.daemon_pid(), pid, "a new daemon answered");
     let text = v["packed"]["text"].as_str().unwrap();
     assert!(text.contains("after-context-marker"), "{v}");
