@@ -10,8 +10,8 @@
 //! so the record survives a machine crash too; commits that wait at the same time share one.
 //!
 //! A new session is not written on `session.new`'s path: the writer creates its directory,
-//! config and log in the background (batches of at most 50-100 ms between other writes, oldest
-//! first), or at once when a command in it is committed; a session killed before that never
+//! config and log in the background (oldest first, whenever it has nothing else queued, and in
+//! batches of at most 50 ms between other writes), or at once when a command in it is committed; a session killed before that never
 //! touches the disk. So a burst of new sessions (each costs a few fsyncs) neither slows their
 //! creation nor stalls commits in other sessions.
 //!
@@ -567,16 +567,23 @@ impl Writer {
                 let _ = self.write_all(true);
                 last_sync = std::time::Instant::now();
             }
-            let first = match queue.recv_timeout(BACKGROUND_SYNC) {
+            // Nothing else to do: put new sessions on disk one at a time, until a job arrives.
+            let idle_job = match self.open_pending_while_idle(&queue) {
                 Ok(job) => job,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Nothing queued: a longer batch.
-                    self.open_pending_for(OPEN_BATCH * 2);
-                    let _ = self.write_all(true);
-                    last_sync = std::time::Instant::now();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => None,
+            };
+            let first = match idle_job {
+                Some(job) => job,
+                None => match queue.recv_timeout(BACKGROUND_SYNC) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let _ = self.write_all(true);
+                        last_sync = std::time::Instant::now();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
             };
             // Take everything queued, then write (and fsync) once for every waiting commit.
             let mut waiting = Vec::new();
@@ -688,6 +695,25 @@ impl Writer {
             };
             self.open_pending_one(&id);
         }
+    }
+
+    /// Opens pending new sessions, oldest first, while no job is queued; returns the job that
+    /// arrived (`Ok(None)`: nothing pending any more).
+    fn open_pending_while_idle(
+        &mut self,
+        queue: &mpsc::Receiver<Job>,
+    ) -> Result<Option<Job>, mpsc::TryRecvError> {
+        while let Some(id) = self.pending_order.front().cloned() {
+            match queue.try_recv() {
+                Ok(job) => return Ok(Some(job)),
+                Err(mpsc::TryRecvError::Empty) => {
+                    self.pending_order.pop_front();
+                    self.open_pending_one(&id);
+                }
+                Err(disconnected) => return Err(disconnected),
+            }
+        }
+        Ok(None)
     }
 
     /// Puts one pending new session on disk, then the jobs held back for it.
