@@ -317,3 +317,22 @@ fn two_hundred_sessions_leave_no_zombies_and_no_leaked_fds() {
     let out = home.run(&["exec", "--", "echo", "fine"]);
     assert_eq!(support::stdout(&out).trim(), "fine");
 }
+
+#[test]
+fn a_daemon_whose_socket_is_removed_stops_with_its_shells() {
+    let home = Home::new();
+    let pid = start(&home);
+    let out = home.run(&["exec", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let shells = support::children(pid);
+    assert!(!shells.is_empty(), "the default session has no shell");
+    // What `rm -rf` of a test's temporary home does: nobody can reach this daemon any more.
+    std::fs::remove_file(home.socket()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || !support::alive(pid)),
+        "the daemon still runs without its socket"
+    );
+    for shell in shells {
+        assert!(!support::alive(shell), "shell {shell} outlived its daemon");
+    }
+}

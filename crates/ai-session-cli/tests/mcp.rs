@@ -6,6 +6,31 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
 
+/// A temporary `AI_SESSION_HOME` whose daemon (started by the MCP host on first use) is
+/// stopped when the test ends, pass or fail.
+struct DaemonHome(tempfile::TempDir);
+
+impl DaemonHome {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for DaemonHome {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+            .arg("kill-server")
+            .env("AI_SESSION_HOME", self.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 struct Conversation {
     child: Child,
     stdin: ChildStdin,
@@ -63,7 +88,7 @@ impl Conversation {
 
 #[test]
 fn mcp_conversation_over_stdio() {
-    let home = tempfile::tempdir().unwrap();
+    let home = DaemonHome::new();
     let mut mcp = Conversation::start(home.path(), None);
 
     let init = mcp.request(
@@ -194,12 +219,6 @@ fn mcp_conversation_over_stdio() {
     drop(mcp.stdin);
     let status = mcp.child.wait().unwrap();
     assert!(status.success(), "mcp exited with {status}");
-    Command::new(env!("CARGO_BIN_EXE_ai-session"))
-        .arg("kill-server")
-        .env("AI_SESSION_HOME", home.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
 }
 
 #[test]
@@ -215,7 +234,7 @@ fn mcp_task_submit_reaches_the_shared_queue() {
         }
         Err(e) => panic!("this test needs nats-server: {e}"),
     };
-    let home = tempfile::tempdir().unwrap();
+    let home = DaemonHome::new();
     let mut mcp = Conversation::start(home.path(), Some(server.url()));
     mcp.request(
         "initialize",

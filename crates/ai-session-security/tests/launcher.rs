@@ -157,10 +157,16 @@ fn a_kill_of_the_launcher_reaches_the_program() {
 fn orphans_do_not_outlive_the_sandbox() {
     let ws = tempfile::tempdir().unwrap();
     // A background process that would keep running is killed with the pid namespace.
-    let out = sandbox("workspace", ws.path(), "sleep 300 & echo $!");
+    // A duration no other process on the machine uses, so pgrep finds only ours.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let orphan = format!("sleep 300.{}{nanos}", std::process::id());
+    let out = sandbox("workspace", ws.path(), &format!("{orphan} & echo $!"));
     assert_eq!(out.status.code(), Some(0));
     let out = Command::new("pgrep")
-        .args(["-f", "^sleep 300$"])
+        .args(["-f", &format!("^{orphan}$")])
         .output()
         .unwrap();
     assert!(

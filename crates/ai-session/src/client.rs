@@ -123,7 +123,7 @@ impl Client {
             match read_message(&mut self.reader).await {
                 Ok(message) if message.method.is_some() => return Ok(Some(message)),
                 Ok(_) => continue,
-                Err(Error::Protocol(e)) if e == EOF => return Ok(None),
+                Err(Error::Protocol(e)) if e.starts_with(EOF) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
@@ -341,7 +341,7 @@ impl AttachOutput {
             let message = match self.queued.pop_front() {
                 Some(m) => m,
                 None => match read_message(&mut self.reader).await {
-                    Err(Error::Protocol(e)) if e == EOF => {
+                    Err(Error::Protocol(e)) if e.starts_with(EOF) => {
                         return Ok(AttachEvent::Closed("disconnected".into()));
                     }
                     other => other?,
@@ -450,16 +450,18 @@ impl RequestWriter {
     }
 }
 
-const EOF: &str = "the daemon closed the connection";
+const EOF: &str = "the daemon closed the connection before answering";
+/// What a client can do when the daemon went away mid-request (killed, crashed, restarted).
+const LOST_HINT: &str = "was it stopped or killed? `ai-session status` tells; the request may or \
+     may not have run (for exec, check `ai-session history`) before repeating it";
 
 async fn read_message(reader: &mut LineReader<BufReader<OwnedReadHalf>>) -> Result<Message> {
     loop {
-        let frame = reader
-            .next_frame()
-            .await
-            .map_err(|e| Error::Protocol(format!("cannot read from the daemon: {e}")))?;
+        let frame = reader.next_frame().await.map_err(|e| {
+            Error::Protocol(format!("cannot read from the daemon: {e}; {LOST_HINT}"))
+        })?;
         match frame {
-            None => return Err(Error::Protocol(EOF.into())),
+            None => return Err(Error::Protocol(format!("{EOF}; {LOST_HINT}"))),
             Some(Frame::TooLong) => {
                 return Err(Error::Protocol(format!(
                     "response longer than {MAX_RESPONSE_BYTES} bytes"

@@ -42,6 +42,8 @@ const OUTBOX_LINES: usize = 256;
 const MAX_CONNECTIONS: usize = 4096;
 /// How long shutdown waits for connections to flush their last responses.
 const FLUSH_GRACE: Duration = Duration::from_secs(1);
+/// How often the daemon checks that its socket is still the one at `run/<name>.sock`.
+const SOCKET_CHECK: Duration = Duration::from_secs(5);
 /// `off` stops the daemon from writing the audit log.
 pub const AUDIT_ENV: &str = "AI_SESSION_AUDIT";
 
@@ -169,6 +171,9 @@ impl Server {
             shared,
             mut shutdown_rx,
         } = self;
+        let bound_socket = socket_identity(&socket_path).await;
+        let mut socket_check = tokio::time::interval(SOCKET_CHECK);
+        socket_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         let next_connection = AtomicU64::new(1);
@@ -196,6 +201,14 @@ impl Server {
                     }
                 },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                _ = socket_check.tick() => {
+                    // Nobody can reach a daemon whose socket was removed (its home deleted, say):
+                    // it would only hold its sessions forever, so it stops like `kill-server`.
+                    if socket_identity(&socket_path).await != bound_socket {
+                        tracing::warn!(path = %socket_path.display(), "socket removed or replaced; shutting down");
+                        break;
+                    }
+                }
                 _ = shutdown_rx.changed() => break,
             }
         }
@@ -214,7 +227,11 @@ impl Server {
             }
         })
         .await;
-        let _ = fs::remove_file(&socket_path);
+        // Only our own socket: after its home was deleted and re-created, the path may be
+        // another daemon's.
+        if socket_identity(&socket_path).await == bound_socket {
+            let _ = fs::remove_file(&socket_path);
+        }
         // Leave the pidfile in place (unlinking it would let a racing daemon lock a dead inode);
         // empty it so nobody reads a stale pid.
         let _ = pidfile.set_len(0);
@@ -222,6 +239,13 @@ impl Server {
         tracing::info!("daemon stopped");
         Ok(())
     }
+}
+
+/// Device and inode of the socket file at `path`, `None` if there is none.
+async fn socket_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = tokio::fs::symlink_metadata(path).await.ok()?;
+    Some((metadata.dev(), metadata.ino()))
 }
 
 fn lock_pidfile(options: &ServerOptions) -> Result<Flock<File>> {
