@@ -20,6 +20,31 @@ use crate::policy::{CgroupMode, ResourceLimits};
 pub(super) struct Cgroup {
     dirs: Vec<PathBuf>,
     v1: bool,
+    /// v1: per directory, the idle-pool name stem it is parked under after the launch.
+    pool: Vec<String>,
+}
+
+/// Emptied v1 groups kept per parent and limit set, for the next launch to reuse: creating
+/// and removing a v1 `cpu` (and `memory`) group per launch costs more than the rest of the
+/// cgroup step together (scheduler and per-cpu allocations, RCU-deferred teardown).
+const POOL_SLOTS: usize = 4;
+
+/// Name stem of the idle groups of `controller` with exactly these limits (the values are
+/// hashed into the name, so a parked group is only ever reused with the limits it has).
+fn pool_stem(writes: &[LimitWrite], controller: &str) -> String {
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (_, file, value) in writes.iter().filter(|(c, _, _)| *c == controller) {
+        for byte in file
+            .bytes()
+            .chain([b'='])
+            .chain(value.bytes())
+            .chain([b';'])
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("ai-session-sandbox-idle-{controller}-{hash:016x}")
 }
 
 /// One limit file to write: (controller, file, value).
@@ -197,6 +222,7 @@ impl Cgroup {
         let cgroup = Cgroup {
             dirs: vec![dir.clone()],
             v1: false,
+            pool: Vec::new(),
         };
         for (_, file, value) in limit_writes(limits, true) {
             if let Err(e) = fs::write(dir.join(file), &value) {
@@ -219,6 +245,7 @@ impl Cgroup {
         let mut cgroup = Cgroup {
             dirs: Vec::new(),
             v1: true,
+            pool: Vec::new(),
         };
         let writes = limit_writes(limits, false);
         for controller in needed {
@@ -231,11 +258,19 @@ impl Cgroup {
             };
             let parent = mount.join(placement.own_path(controller).unwrap_or_default());
             let dir = parent.join(group_name());
-            if let Err(e) = fs::create_dir(&dir) {
+            let stem = pool_stem(&writes, controller);
+            // A parked group with these limits, claimed atomically by renaming it.
+            let reused = (0..POOL_SLOTS)
+                .any(|slot| fs::rename(parent.join(format!("{stem}-{slot}")), &dir).is_ok());
+            if !reused && let Err(e) = fs::create_dir(&dir) {
                 cgroup.remove();
                 return Err(format!("mkdir {}: {e}", dir.display()));
             }
             cgroup.dirs.push(dir.clone());
+            cgroup.pool.push(stem);
+            if reused {
+                continue;
+            }
             for (_, file, value) in writes.iter().filter(|(c, _, _)| c == controller) {
                 if let Err(e) = fs::write(dir.join(file), value) {
                     cgroup.remove();
@@ -285,7 +320,12 @@ impl Cgroup {
     /// Removes the group once its processes are gone (they may still be exiting just
     /// after the init was reaped, so an `EBUSY` is retried for a short while).
     pub(super) fn remove(&self) {
-        for dir in &self.dirs {
+        for (index, dir) in self.dirs.iter().enumerate() {
+            if let Some(stem) = self.pool.get(index)
+                && park(dir, stem)
+            {
+                continue;
+            }
             remove_dir_when_empty(dir);
         }
     }
@@ -295,6 +335,17 @@ impl Cgroup {
     pub(super) fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
+}
+
+/// Parks an emptied v1 group in a free idle slot for reuse; `false` when it still has tasks
+/// or every slot is taken (the caller removes it instead).
+fn park(dir: &Path, stem: &str) -> bool {
+    let empty = fs::read(dir.join("tasks")).is_ok_and(|tasks| tasks.is_empty());
+    let Some(parent) = dir.parent().filter(|_| empty) else {
+        return false;
+    };
+    // rename(2) fails if the slot exists, so two launches never park into the same one.
+    (0..POOL_SLOTS).any(|slot| fs::rename(dir, parent.join(format!("{stem}-{slot}"))).is_ok())
 }
 
 fn remove_dir_when_empty(dir: &Path) {
@@ -366,5 +417,33 @@ mod tests {
         assert!(dirs.iter().all(|d| d.is_dir()));
         cgroup.remove();
         assert!(dirs.iter().all(|d| !d.exists()));
+        // The next launch gets groups with the same limits (reused or new), and they go again.
+        let Ok(Some(again)) = Cgroup::create(&limits) else {
+            panic!("the second cgroup could not be created");
+        };
+        for dir in again.dirs() {
+            let pids_max = dir.join("pids.max");
+            if pids_max.exists() {
+                assert_eq!(fs::read_to_string(pids_max).unwrap().trim(), "256");
+            }
+        }
+        again.remove();
+        assert!(again.dirs().iter().all(|d| !d.exists()));
+    }
+
+    #[test]
+    fn pool_names_differ_by_limits_and_controller() {
+        let strict = SecurityPolicy::preset(Preset::Strict).resource_limits;
+        let mut other = strict.clone();
+        other.pids = Some(512);
+        let a = pool_stem(&limit_writes(&strict, false), "pids");
+        assert_eq!(a, pool_stem(&limit_writes(&strict, false), "pids"));
+        assert_ne!(a, pool_stem(&limit_writes(&other, false), "pids"));
+        assert_ne!(a, pool_stem(&limit_writes(&strict, false), "memory"));
+        // Limits of other controllers do not matter for this one.
+        assert_eq!(
+            pool_stem(&limit_writes(&strict, false), "memory"),
+            pool_stem(&limit_writes(&other, false), "memory")
+        );
     }
 }
