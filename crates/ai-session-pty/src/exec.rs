@@ -114,6 +114,11 @@ pub(crate) async fn wait_for_prompt(inner: &Arc<Inner>, timeout: Duration) -> Re
             return Ok(());
         }
         if let Some(info) = inner.exit_info() {
+            // The child is reaped as soon as it exits (pidfd), possibly before the reader has
+            // drained the terminal: let it, so what the program said last (why it refused to
+            // start, say) is in the scrollback and screen when the caller looks.
+            let mut progress = inner.progress.subscribe();
+            let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, progress.wait_for(|p| p.closed)).await;
             return Err(PtyError::Exited {
                 status: Some(info.status()),
             });
