@@ -491,7 +491,8 @@ fn criterion_group(ctx: &Ctx, name: &'static str) -> anyhow::Result<Option<Vec<R
             None => (bench.mean_ns / 1e6, "ms"),
         };
         let (target, pass): (String, Option<bool>) = match name {
-            "context" if lower.contains("compress") && unit == "MB/s" => {
+            // Issue 7's target is compression itself; ingest (digest + exact counts) is info.
+            "context" if lower.ends_with("/compress") && unit == "MB/s" => {
                 (">= 100 MB/s".into(), Some(ours >= 100.0))
             }
             "output" if lower.contains("normalize_parse_digest") && unit == "MB/s" => {
