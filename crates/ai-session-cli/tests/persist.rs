@@ -288,3 +288,33 @@ fn eventually(check: impl Fn() -> bool) -> bool {
     }
     check()
 }
+
+#[test]
+fn with_fsync_durability_an_answered_new_session_survives_kill_9() {
+    let home = Home::new();
+    let out = home
+        .command(&["new", "--name", "fresh"])
+        .env("AI_SESSION_DURABILITY", "fsync")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    // Killed right after the answer, before any background write could have run.
+    let pid = home.daemon_pid();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        eventually(|| std::os::unix::net::UnixStream::connect(home.socket()).is_err()),
+        "the killed daemon's socket still accepts"
+    );
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    let names: Vec<&str> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(names.contains(&"fresh"), "{list}");
+}

@@ -365,6 +365,11 @@ impl SessionManager {
             owner,
             journal,
         });
+        if let Some(journal) = &entry.journal
+            && let Err(error) = journal.settle_new(&entry.pty, &entry.past).await
+        {
+            tracing::error!(session = %entry.id, %error, "new session not persisted");
+        }
         start_journal_pump(&entry);
         Ok(entry)
     }

@@ -11,9 +11,10 @@
 //!
 //! A new session is not written on `session.new`'s path: the writer creates its directory,
 //! config and log in the background (oldest first, whenever it has nothing else queued, and in
-//! batches of at most 50 ms between other writes), or at once when a command in it is committed; a session killed before that never
-//! touches the disk. So a burst of new sessions (each costs a few fsyncs) neither slows their
-//! creation nor stalls commits in other sessions.
+//! batches of at most 50 ms between other writes), or at once when a command in it is
+//! committed (with `AI_SESSION_DURABILITY=fsync`, before `session.new` answers); a session
+//! killed before that never touches the disk. So a burst of new sessions (each costs a few
+//! fsyncs) neither slows their creation nor stalls commits in other sessions.
 //!
 //! At start the manager calls [`Persistence::restore_all`] and starts a fresh shell for each
 //! stored session in its saved cwd and environment; its old scrollback and command history stay
@@ -505,6 +506,17 @@ impl Journal {
             self.durability == Durability::Fsync,
         )
         .await
+    }
+
+    /// With [`Durability::Fsync`], put a new session on disk (fsynced) before its creation is
+    /// answered, so an answered `session.new` survives a crash; by default the writer does it
+    /// in the background (see the module docs).
+    pub async fn settle_new(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
+        if self.durability == Durability::Fsync {
+            self.commit(pty, past).await
+        } else {
+            Ok(())
+        }
     }
 
     /// Update the saved config (after `resize`).
