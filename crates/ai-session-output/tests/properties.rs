@@ -168,3 +168,27 @@ proptest! {
         prop_assert!(analysis.tokens_digest <= budget);
     }
 }
+
+/// Inputs the fuzzer found (`fuzz/fuzz_targets/parse.rs`), kept as plain tests.
+#[test]
+fn fuzz_found_digests_stay_within_budget() {
+    let cases: &[(&str, usize, &[u8])] = &[(
+        "du -h",
+        18,
+        b"0\t\x06\t\x06\t\x06\t\x06\t\t\t,\t\x06\t\x06\t\x060\t\x06\t\x060\t\x06\t\x06\t\x06\t\x06\t\t\t,\t\x06\t\x06\t\x06\t\x060\t\x06\t\x06\t\x06\t\x06\t\t\t,\t",
+    )];
+    for (command, budget, raw) in cases {
+        let opts = ai_session_output::DigestOptions {
+            budget: *budget,
+            exit_code: Some(0),
+            more_hint: Some("ai-session read --range 0..".to_owned()),
+        };
+        let analysis = ai_session_output::analyze(command, raw, &opts);
+        assert!(
+            analysis.tokens_digest <= *budget,
+            "{command}: {} tokens over a budget of {budget}:\n{}",
+            analysis.tokens_digest,
+            analysis.digest
+        );
+    }
+}
