@@ -176,6 +176,11 @@ fn fuzz_found_digests_stay_within_budget() {
         "du -h",
         18,
         b"0\t\x06\t\x06\t\x06\t\x06\t\t\t,\t\x06\t\x06\t\x060\t\x06\t\x060\t\x06\t\x06\t\x06\t\x06\t\t\t,\t\x06\t\x06\t\x06\t\x060\t\x06\t\x06\t\x06\t\x06\t\t\t,\t",
+    ), (
+        // A count word right after a U+FFFD (from invalid UTF-8) sliced mid-char.
+        "git merge b",
+        765,
+        b"\xff\xff\xff\xff\xff\xff\xff\x00\t\x06files changed",
     )];
     for (command, budget, raw) in cases {
         let opts = ai_session_output::DigestOptions {

@@ -11,9 +11,13 @@ pub(crate) fn count_before(text: &str, word: &str) -> Option<usize> {
         if before.len() == text[..at].len() && at != 0 {
             continue; // no space between number and word
         }
-        let digits_start = before
-            .rfind(|c: char| !c.is_ascii_digit())
-            .map_or(0, |i| i + 1);
+        // Digits are one byte each, so this is a char boundary even after multi-byte text.
+        let digits = before
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .count();
+        let digits_start = before.len() - digits;
         if let Ok(n) = before[digits_start..].parse() {
             return Some(n);
         }
