@@ -167,24 +167,7 @@ fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
         exec("echo 'Error: zorblax manifest not found at conf/zorblax.toml:17' >&2; (exit 7)");
     assert_eq!(failed["exit_code"], 7, "{failed}");
 
-    let pid = home.daemon_pid();
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        support::eventually(std::time::Duration::from_secs(10), || !support::alive(pid)),
-        "daemon {pid} survived SIGKILL"
-    );
-    // Its listening socket closes only when its last thread has exited, which can be after the
-    // main thread shows as a zombie; a client connecting in between would be reset.
-    assert!(
-        support::eventually(std::time::Duration::from_secs(10), || {
-            std::os::unix::net::UnixStream::connect(home.socket()).is_err()
-        }),
-        "the killed daemon's socket still accepts"
-    );
+    let pid = home.kill_daemon_hard();
 
     // The next call starts a new daemon, which restores the session and its context.
     let (v, out) = home.json(&[

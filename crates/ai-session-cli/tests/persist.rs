@@ -299,16 +299,7 @@ fn with_fsync_durability_an_answered_new_session_survives_kill_9() {
         .unwrap();
     assert!(out.status.success(), "{}", support::stderr(&out));
     // Killed right after the answer, before any background write could have run.
-    let pid = home.daemon_pid();
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        eventually(|| std::os::unix::net::UnixStream::connect(home.socket()).is_err()),
-        "the killed daemon's socket still accepts"
-    );
+    home.kill_daemon_hard();
     let (list, _) = home.json(&["ls", "--format", "json"]);
     let names: Vec<&str> = list["sessions"]
         .as_array()

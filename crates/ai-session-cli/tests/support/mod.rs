@@ -65,6 +65,25 @@ impl Home {
         (value, out)
     }
 
+    /// SIGKILLs the running daemon and waits until it is gone: its listening socket closes
+    /// only when its last thread has exited, which can be after the main thread shows as a
+    /// zombie, and a client connecting in between would be reset. Returns the killed pid.
+    pub fn kill_daemon_hard(&self) -> i32 {
+        let pid = self.daemon_pid();
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success(), "kill -9 {pid} failed");
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                std::os::unix::net::UnixStream::connect(self.socket()).is_err()
+            }),
+            "the killed daemon's socket still accepts"
+        );
+        pid
+    }
+
     /// The running daemon's pid, from `status`.
     pub fn daemon_pid(&self) -> i32 {
         let (status, _) = self.json(&["status", "--format", "json"]);
