@@ -1,6 +1,5 @@
 //! `export`: write a session's recorded output to a file another tool plays (asciicast v2).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use ai_session::integration::{AsciicastExporter, ExternalIntegration as _, SessionRecording};
@@ -80,20 +79,13 @@ pub fn run(args: ExportArgs, global: &Global) -> anyhow::Result<ExitCode> {
             output.extend_from_slice(&bytes[..bytes.len().min(wanted)]);
             since = chunk.next_offset;
         }
-        let mut env = BTreeMap::from([("TERM".to_owned(), "xterm-256color".to_owned())]);
-        if let Some(shell) = shell {
-            env.insert("SHELL".to_owned(), shell);
-        }
-        anyhow::Ok(SessionRecording {
-            id: args.session.clone(),
-            cols: timeline.cols,
-            rows: timeline.rows,
-            started_at_ms: timeline.started_at_ms,
-            env,
-            output_start: output_start.unwrap_or(0),
+        anyhow::Ok(SessionRecording::from_timeline(
+            args.session.clone(),
+            timeline,
+            shell,
+            output_start.unwrap_or(0),
             output,
-            timeline: timeline.marks,
-        })
+        ))
     })?;
     let file = AsciicastExporter
         .export_session_data(&recording)

@@ -1108,21 +1108,13 @@ fn recording_of(entry: &Entry) -> SessionRecording {
         output.extend_from_slice(&chunk.data);
         since = chunk.next_offset;
     }
-    let env = [
-        ("TERM".to_owned(), "xterm-256color".to_owned()),
-        ("SHELL".to_owned(), entry.shell.clone()),
-    ]
-    .into();
-    SessionRecording {
-        id: entry.id.clone(),
-        cols: timeline.cols,
-        rows: timeline.rows,
-        started_at_ms: timeline.started_at_ms,
-        env,
-        output_start: output_start.unwrap_or(0),
+    SessionRecording::from_timeline(
+        entry.id.clone(),
+        timeline,
+        Some(entry.shell.clone()),
+        output_start.unwrap_or(0),
         output,
-        timeline: timeline.marks,
-    }
+    )
 }
 
 fn wait_result(

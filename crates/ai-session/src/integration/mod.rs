@@ -15,7 +15,7 @@ pub use asciicast::AsciicastExporter;
 pub use hooks::SessionHooks;
 pub use tmux::{TmuxIntegration, TmuxPane, TmuxServer};
 
-use crate::protocol::{SessionInfo, TimelineMark};
+use crate::protocol::{SessionInfo, TimelineMark, TimelineResult};
 
 /// What went wrong in an integration.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,33 @@ pub struct SessionRecording {
     pub output: Vec<u8>,
     /// Arrival marks (offsets increasing); bytes before the first mark count as time 0.
     pub timeline: Vec<TimelineMark>,
+}
+
+impl SessionRecording {
+    /// `output` (from absolute offset `output_start`) with the session's `timeline`; the
+    /// environment records `TERM` and, when known, the session's `SHELL`.
+    pub fn from_timeline(
+        id: String,
+        timeline: TimelineResult,
+        shell: Option<String>,
+        output_start: u64,
+        output: Vec<u8>,
+    ) -> Self {
+        let mut env = BTreeMap::from([("TERM".to_owned(), "xterm-256color".to_owned())]);
+        if let Some(shell) = shell {
+            env.insert("SHELL".to_owned(), shell);
+        }
+        Self {
+            id,
+            cols: timeline.cols,
+            rows: timeline.rows,
+            started_at_ms: timeline.started_at_ms,
+            env,
+            output_start,
+            output,
+            timeline: timeline.marks,
+        }
+    }
 }
 
 /// A bridge between ai-session and another tool. Every method but
