@@ -134,9 +134,15 @@ fn has_bench(ctx: &Ctx, name: &str) -> bool {
         .is_file()
 }
 
-/// `cargo bench --bench <name>` with `env`, then the JSON it wrote to `out`.
-fn run_bench(ctx: &Ctx, name: &str, env: &[(&str, String)], out: &Path) -> anyhow::Result<Value> {
-    let _ = std::fs::remove_file(out);
+/// `cargo bench --bench <name>` with `env` and `<NAME>_BENCH_OUT` set to
+/// `target/bench/<name>.json`, then the JSON report the bench wrote there; `None` when this
+/// checkout has no such bench.
+fn run_bench(ctx: &Ctx, name: &str, env: &[(&str, String)]) -> anyhow::Result<Option<Value>> {
+    if !has_bench(ctx, name) {
+        return Ok(None);
+    }
+    let out = ctx.target.join(format!("bench/{name}.json"));
+    let _ = std::fs::remove_file(&out);
     let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("xtask: cargo bench -p ai-session-benches --bench {name}");
     let mut cmd = Command::new(&cargo_bin);
@@ -148,7 +154,8 @@ fn run_bench(ctx: &Ctx, name: &str, env: &[(&str, String)], out: &Path) -> anyho
         "--bench",
         name,
     ])
-    .current_dir(&ctx.root);
+    .current_dir(&ctx.root)
+    .env(format!("{}_BENCH_OUT", name.to_uppercase()), &out);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -158,24 +165,21 @@ fn run_bench(ctx: &Ctx, name: &str, env: &[(&str, String)], out: &Path) -> anyho
     if !status.success() {
         bail!("the {name} benchmark failed ({status})");
     }
-    let bytes = std::fs::read(out)
+    let bytes = std::fs::read(&out)
         .with_context(|| format!("the {name} benchmark wrote no {}", out.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", out.display()))
+    let report =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", out.display()))?;
+    Ok(Some(report))
 }
 
 fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    if !has_bench(ctx, "exec") {
-        return Ok(None);
-    }
     let bin = release_bin(ctx)?;
-    let out = ctx.target.join("bench/exec.json");
     let (iters, creations) = if ctx.quick { (300, 30) } else { (1000, 100) };
-    let report = run_bench(
+    let Some(report) = run_bench(
         ctx,
         "exec",
         &[
             ("AI_SESSION_BIN", bin.display().to_string()),
-            ("EXEC_BENCH_OUT", out.display().to_string()),
             (
                 "EXEC_BENCH_ITERS",
                 ctx.iterations.unwrap_or(iters).to_string(),
@@ -185,8 +189,10 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
                 ctx.creations.unwrap_or(creations).to_string(),
             ),
         ],
-        &out,
-    )?;
+    )?
+    else {
+        return Ok(None);
+    };
     let rt = &report["exec_round_trip_ms"];
     let cr = &report["session_creation_ms"];
     let p50 = |v: &Value| v["p50"].as_f64().unwrap_or(f64::NAN);
@@ -267,62 +273,51 @@ fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
 }
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    if !has_bench(ctx, "throughput") {
-        return Ok(None);
-    }
-    let out = ctx.target.join("bench/throughput.json");
     let reps = if ctx.quick { 1 } else { 3 };
-    let report = run_bench(
+    let Some(report) = run_bench(
         ctx,
         "throughput",
-        &[
-            ("THROUGHPUT_BENCH_OUT", out.display().to_string()),
-            ("THROUGHPUT_BENCH_REPS", reps.to_string()),
-        ],
-        &out,
-    )?;
+        &[("THROUGHPUT_BENCH_REPS", reps.to_string())],
+    )?
+    else {
+        return Ok(None);
+    };
     Ok(Some(rows_from("throughput", &report)))
 }
 
 fn scale(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    if !has_bench(ctx, "scale") {
-        return Ok(None);
-    }
     let bin = release_bin(ctx)?;
-    let out = ctx.target.join("bench/scale.json");
     let (tmux, secs) = if ctx.quick { (100, 2) } else { (300, 5) };
-    let report = run_bench(
+    let Some(report) = run_bench(
         ctx,
         "scale",
         &[
             ("AI_SESSION_BIN", bin.display().to_string()),
-            ("SCALE_BENCH_OUT", out.display().to_string()),
             ("SCALE_BENCH_SESSIONS", "1000".to_owned()),
             ("SCALE_BENCH_TMUX", tmux.to_string()),
             ("SCALE_BENCH_MSG_SECS", secs.to_string()),
         ],
-        &out,
-    )?;
+    )?
+    else {
+        return Ok(None);
+    };
     Ok(Some(rows_from("scale", &report)))
 }
 
 fn sandbox(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    if !has_bench(ctx, "sandbox") {
-        return Ok(None);
-    }
     let bin = release_bin(ctx)?;
-    let out = ctx.target.join("bench/sandbox.json");
     let iters = if ctx.quick { 60 } else { 200 };
-    let report = run_bench(
+    let Some(report) = run_bench(
         ctx,
         "sandbox",
         &[
             ("AI_SESSION_BIN", bin.display().to_string()),
-            ("SANDBOX_BENCH_OUT", out.display().to_string()),
             ("SANDBOX_BENCH_ITERS", iters.to_string()),
         ],
-        &out,
-    )?;
+    )?
+    else {
+        return Ok(None);
+    };
     let results = report["results"].as_array().cloned().unwrap_or_default();
     let bwrap = results
         .iter()
@@ -353,19 +348,14 @@ fn sandbox(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
 
 /// The coord bench's own summary (criterion skipped): name, value, target (0 = none), unit.
 fn coord(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    if !has_bench(ctx, "coord") {
-        return Ok(None);
-    }
-    let out = ctx.target.join("bench/coord.json");
-    let report = run_bench(
+    let Some(report) = run_bench(
         ctx,
         "coord",
-        &[
-            ("COORD_BENCH_SUMMARY_ONLY", "1".to_owned()),
-            ("COORD_BENCH_OUT", out.display().to_string()),
-        ],
-        &out,
-    )?;
+        &[("COORD_BENCH_SUMMARY_ONLY", "1".to_owned())],
+    )?
+    else {
+        return Ok(None);
+    };
     let rows = report
         .as_array()
         .map(|rows| {
