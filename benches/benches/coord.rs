@@ -102,28 +102,29 @@ fn bench_task(n: usize, i: u64) -> TaskSpec {
         .expect("spec")
 }
 
-/// Tasks per second through the queue, end to end: `QUEUE_TASKS` tasks submitted one `submit`
-/// call at a time by `QUEUE_CLIENTS` producers while `QUEUE_CLIENTS` workers `lease` one and
-/// `ack` it (every client on its own connection); timed from the first submit to the last
-/// ack.
-async fn queue_round(url: &str, prefix: &str) -> Duration {
+/// `count` queue handles, each on its own connection, with a lease long enough for any round.
+async fn connect_queues(url: &str, prefix: &str, count: usize) -> Vec<NatsQueue> {
     let config = QueueConfig {
         lease_duration: Duration::from_secs(30),
     };
-    let mut producers = Vec::new();
-    let mut workers = Vec::new();
-    for _ in 0..QUEUE_CLIENTS {
-        producers.push(
-            NatsQueue::connect(url, prefix, config.clone())
-                .await
-                .expect("queue"),
-        );
-        workers.push(
+    let mut queues = Vec::with_capacity(count);
+    for _ in 0..count {
+        queues.push(
             NatsQueue::connect(url, prefix, config.clone())
                 .await
                 .expect("queue"),
         );
     }
+    queues
+}
+
+/// Tasks per second through the queue, end to end: `QUEUE_TASKS` tasks submitted one `submit`
+/// call at a time by `QUEUE_CLIENTS` producers while `QUEUE_CLIENTS` workers `lease` one and
+/// `ack` it (every client on its own connection); timed from the first submit to the last
+/// ack.
+async fn queue_round(url: &str, prefix: &str) -> Duration {
+    let producers = connect_queues(url, prefix, QUEUE_CLIENTS).await;
+    let workers = connect_queues(url, prefix, QUEUE_CLIENTS).await;
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut handles = Vec::new();
@@ -164,25 +165,8 @@ async fn queue_round(url: &str, prefix: &str) -> Duration {
 /// `BATCH_WORKERS` workers `lease_many` up to `LEASE_BATCH` and ack them concurrently (each
 /// ack is still its own compare-and-set); timed from the first submit to the last ack.
 async fn batched_queue_round(url: &str, prefix: &str) -> Duration {
-    let config = QueueConfig {
-        lease_duration: Duration::from_secs(30),
-    };
-    let mut producers = Vec::new();
-    let mut workers = Vec::new();
-    for _ in 0..BATCH_PRODUCERS {
-        producers.push(
-            NatsQueue::connect(url, prefix, config.clone())
-                .await
-                .expect("queue"),
-        );
-    }
-    for _ in 0..BATCH_WORKERS {
-        workers.push(
-            NatsQueue::connect(url, prefix, config.clone())
-                .await
-                .expect("queue"),
-        );
-    }
+    let producers = connect_queues(url, prefix, BATCH_PRODUCERS).await;
+    let workers = connect_queues(url, prefix, BATCH_WORKERS).await;
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut handles = Vec::new();
