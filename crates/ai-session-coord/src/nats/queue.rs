@@ -472,20 +472,14 @@ impl NatsQueue {
         let (id, submitted) = decode_message(&message.payload);
         // Fast path: if nothing touched the task since submit, the state the message carries is
         // the stored one, and a compare-and-set on the creation revision proves it.
-        if let Some((mut info, revision)) = submitted
+        if let Some((info, revision)) = submitted
             && info.id == id
             && delivered <= info.spec.max_attempts
+            && let Some(lease) = self
+                .lease_at(info, revision, delivered, worker, &reply)
+                .await?
         {
-            info.attempts = delivered;
-            info.set_state(TaskState::Leased {
-                worker: worker.id.clone(),
-                attempt: delivered,
-            });
-            if let Some(revision) = self.update(&info, revision).await? {
-                return Ok(Some(
-                    self.lease_of(info, delivered, worker, revision, &reply),
-                ));
-            }
+            return Ok(Some(lease));
         }
         // A few tries: a concurrent settle by a fenced-off worker can move the revision.
         for _ in 0..5 {
@@ -519,21 +513,40 @@ impl NatsQueue {
                 }
                 continue;
             }
-            info.attempts = delivered;
-            info.set_state(TaskState::Leased {
-                worker: worker.id.clone(),
-                attempt: delivered,
-            });
-            if let Some(revision) = self.update(&info, revision).await? {
-                return Ok(Some(
-                    self.lease_of(info, delivered, worker, revision, &reply),
-                ));
+            if let Some(lease) = self
+                .lease_at(info, revision, delivered, worker, &reply)
+                .await?
+            {
+                return Ok(Some(lease));
             }
         }
         Err(CoordError::Backend {
             operation: "lease task",
             message: format!("task {id} state kept changing under us"),
         })
+    }
+
+    /// Marks `info` leased to `worker` for this delivery if it is still at `revision`;
+    /// `None` when something else changed it first.
+    async fn lease_at(
+        &self,
+        mut info: TaskInfo,
+        revision: u64,
+        delivered: u32,
+        worker: &WorkerSpec,
+        reply: &str,
+    ) -> Result<Option<Lease>> {
+        info.attempts = delivered;
+        info.set_state(TaskState::Leased {
+            worker: worker.id.clone(),
+            attempt: delivered,
+        });
+        let Some(revision) = self.update(&info, revision).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.lease_of(info, delivered, worker, revision, reply),
+        ))
     }
 
     fn lease_of(
