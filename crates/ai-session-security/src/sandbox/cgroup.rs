@@ -98,9 +98,19 @@ fn controllers_needed(limits: &ResourceLimits) -> Vec<&'static str> {
     needed
 }
 
+/// The text of a small `/proc` or cgroupfs file. Such files report a size of 0, so
+/// `fs::read_to_string` would stat them and then read in growing steps from 32 bytes:
+/// with room for the whole file up front it takes one read and the one that sees EOF.
+fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 << 10);
+    fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// (mount point, fs type, super options) of every cgroup mount.
 fn cgroup_mounts() -> Vec<(PathBuf, String, String)> {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(text) = read_small("/proc/self/mountinfo") else {
         return Vec::new();
     };
     parse_cgroup_mounts(&text)
@@ -135,7 +145,7 @@ struct Placement {
 impl Placement {
     fn read() -> Placement {
         Placement {
-            own: fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+            own: read_small("/proc/self/cgroup").unwrap_or_default(),
             mounts: cgroup_mounts(),
         }
     }
@@ -203,8 +213,7 @@ impl Cgroup {
             .find(|(_, fs_type, _)| fs_type == "cgroup2")
             .ok_or("no cgroup2 mount")?;
         let parent = mount.join(placement.own_path("").ok_or("not in a v2 cgroup")?);
-        let available =
-            fs::read_to_string(parent.join("cgroup.controllers")).map_err(|e| e.to_string())?;
+        let available = read_small(parent.join("cgroup.controllers")).map_err(|e| e.to_string())?;
         if let Some(missing) = needed
             .iter()
             .find(|c| !available.split_whitespace().any(|a| a == **c))
@@ -340,7 +349,9 @@ impl Cgroup {
 /// Parks an emptied v1 group in a free idle slot for reuse; `false` when it still has tasks
 /// or every slot is taken (the caller removes it instead).
 fn park(dir: &Path, stem: &str) -> bool {
-    let empty = fs::read(dir.join("tasks")).is_ok_and(|tasks| tasks.is_empty());
+    let empty = fs::File::open(dir.join("tasks"))
+        .and_then(|mut tasks| std::io::Read::read(&mut tasks, &mut [0u8; 1]))
+        .is_ok_and(|read| read == 0);
     let Some(parent) = dir.parent().filter(|_| empty) else {
         return false;
     };

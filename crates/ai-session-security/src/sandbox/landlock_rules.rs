@@ -3,11 +3,11 @@
 //! contained by the other. Also scopes signals and abstract unix sockets to the sandbox
 //! and restricts TCP ports where the kernel's ABI has them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, PathFdError, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 use super::supervisor::LaunchPlan;
@@ -79,10 +79,21 @@ pub(super) fn apply(plan: &LaunchPlan) -> Result<(), SandboxError> {
         .create()
         .step(step, || "landlock_create_ruleset".into())?;
     for (path, access) in path_rules(plan) {
-        if !Path::new(&path).exists() {
-            continue;
-        }
-        let fd = PathFd::new(&path).step(step, || format!("opening {}", path.display()))?;
+        let fd = match PathFd::new(&path) {
+            Ok(fd) => fd,
+            // A policy path absent from this system has nothing to grant.
+            Err(PathFdError::OpenCall { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(error) => {
+                return Err(SandboxError::new(
+                    step,
+                    format!("opening {}: {error}", path.display()),
+                ));
+            }
+        };
         created = created
             .add_rule(PathBeneath::new(fd, access))
             .step(step, || format!("rule for {}", path.display()))?;

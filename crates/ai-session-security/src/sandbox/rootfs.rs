@@ -166,10 +166,15 @@ fn bind_mount(src: &Path, dst: &Path, optional: bool, step: Step) -> Result<bool
     };
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).step(step, || format!("readlink {}", src.display()))?;
-        if let Some(parent) = dst.parent() {
+        let mut made = symlink(&target, dst);
+        if let Err(error) = &made
+            && error.kind() == std::io::ErrorKind::NotFound
+            && let Some(parent) = dst.parent()
+        {
             fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
+            made = symlink(&target, dst);
         }
-        symlink(&target, dst).step(step, || format!("symlink {}", dst.display()))?;
+        made.step(step, || format!("symlink {}", dst.display()))?;
         return Ok(false);
     }
     make_mount_point_of_kind(meta.is_dir(), dst, step)?;
@@ -304,8 +309,10 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
             read_only.push(new(path));
         }
     }
+    // The mount points of the writable mounts and /proc, made before the tree turns
+    // read-only (`build_dev`, `build_tmp` and `build_proc` mount on them).
     for dir in ["/dev", "/tmp", "/proc"] {
-        fs::create_dir_all(new(Path::new(dir))).step(step, || format!("mkdir {dir}"))?;
+        make_mount_point_of_kind(true, &new(Path::new(dir)), step)?;
     }
     make_mount_point(&old(&plan.workspace), &new(&plan.workspace), step)?;
     for (path, _) in &late {
@@ -457,7 +464,6 @@ fn mask_ssh_host_keys(empty: &Path) -> Result<(), SandboxError> {
 fn build_dev() -> Result<(), SandboxError> {
     let step = Step::Dev;
     let dev = new(Path::new("/dev"));
-    fs::create_dir_all(&dev).step(step, || "mkdir /dev".into())?;
     mount(
         Some("tmpfs"),
         &dev,
@@ -513,7 +519,6 @@ fn build_dev() -> Result<(), SandboxError> {
 
 fn build_tmp(size_mib: u64) -> Result<(), SandboxError> {
     let tmp = new(Path::new("/tmp"));
-    fs::create_dir_all(&tmp).step(Step::Tmp, || "mkdir /tmp".into())?;
     mount_tmpfs(
         &tmp.to_string_lossy(),
         &format!("mode=1777,size={size_mib}m"),
@@ -524,7 +529,6 @@ fn build_tmp(size_mib: u64) -> Result<(), SandboxError> {
 fn build_proc() -> Result<(), SandboxError> {
     let step = Step::Proc;
     let proc = new(Path::new("/proc"));
-    fs::create_dir_all(&proc).step(step, || "mkdir /proc".into())?;
     mount(
         Some("proc"),
         &proc,
@@ -537,16 +541,22 @@ fn build_proc() -> Result<(), SandboxError> {
     })?;
     for name in PROC_READ_ONLY {
         let path = proc.join(name);
-        if path.exists() {
-            mount(
-                Some(&path),
-                &path,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .step(step, || format!("bind {}", path.display()))?;
-            remount_read_only(&path, step)?;
+        match mount(
+            Some(&path),
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => remount_read_only(&path, step)?,
+            // Not every kernel has every one of them.
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(errno) => {
+                return Err(SandboxError::new(
+                    step,
+                    format!("bind {}: {errno}", path.display()),
+                ));
+            }
         }
     }
     Ok(())
