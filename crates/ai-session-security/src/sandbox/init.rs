@@ -47,10 +47,10 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
     join_cgroup(plan)?;
     install_forwarding_handlers()?;
     nix::unistd::sethostname(SANDBOX_HOSTNAME).step(Step::Hostname, || "sethostname".into())?;
-    if plan.policy.network_policy.mode == NetworkMode::Loopback {
-        netdev::loopback_up().step(Step::Loopback, || "bringing up `lo`".into())?;
-    }
+    let network =
+        netdev::create_in_background(plan.policy.network_policy.mode == NetworkMode::Loopback)?;
     rootfs::build(plan)?;
+    network.enter()?;
     if plan.supervisor_joins_cgroup {
         wait_for_go(plan.go_read)?;
     }

@@ -45,7 +45,8 @@ pub enum Step {
     Cgroup,
     /// Blocking and forwarding signals.
     Signals,
-    /// `clone(2)` with user, mount, pid, net, ipc and uts namespaces.
+    /// `clone(2)` with user, mount, pid, ipc and uts namespaces; the network namespace
+    /// (created by the init on a helper thread, then entered).
     Namespaces,
     /// Writing `setgroups`, `uid_map`, `gid_map`.
     UidMap,

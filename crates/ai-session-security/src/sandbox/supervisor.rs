@@ -227,7 +227,6 @@ fn launch(
     let flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
     // SAFETY: the caller is single-threaded (documented on `run_sandboxed`), and without
@@ -242,7 +241,7 @@ fn launch(
         )
     }
     .step(Step::Namespaces, || {
-        "clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS) (are unprivileged user namespaces enabled?)"
+        "clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS) (are unprivileged user namespaces enabled?)"
             .into()
     })?;
     let Pipes { go, err } = pipes;
