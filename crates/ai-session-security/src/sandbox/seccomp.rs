@@ -433,8 +433,8 @@ fn emit_search(asm: &mut Assembler, syscalls: &[(u32, Verdict)], targets: &Targe
     }
 }
 
-/// Compiles the filter (one program; see the module doc for its rules).
-pub(super) fn compile(extra_denied: &[String]) -> Result<Vec<BpfProgram>, SandboxError> {
+/// Compiles the filter (see the module doc for its rules).
+pub(super) fn compile(extra_denied: &[String]) -> Result<BpfProgram, SandboxError> {
     let native_arch = NATIVE_AUDIT_ARCH.ok_or_else(|| {
         SandboxError::new(
             Step::Seccomp,
@@ -503,16 +503,12 @@ pub(super) fn compile(extra_denied: &[String]) -> Result<Vec<BpfProgram>, Sandbo
     asm.ret(errno(libc::ENOSYS));
     asm.bind(kill);
     asm.ret(KILL_PROCESS);
-    Ok(vec![asm.finish()?])
+    asm.finish()
 }
 
-/// Installs the filters on the calling thread (requires `no_new_privs`).
-pub(super) fn install(programs: &[BpfProgram]) -> Result<(), SandboxError> {
-    for program in programs {
-        seccompiler::apply_filter(program)
-            .step(Step::Seccomp, || "installing the filter".into())?;
-    }
-    Ok(())
+/// Installs the filter on the calling thread (requires `no_new_privs`).
+pub(super) fn install(program: &BpfProgram) -> Result<(), SandboxError> {
+    seccompiler::apply_filter(program).step(Step::Seccomp, || "installing the filter".into())
 }
 
 #[cfg(test)]
@@ -620,9 +616,7 @@ mod tests {
     }
 
     fn filter(extra_denied: &[String]) -> BpfProgram {
-        let mut programs = compile(extra_denied).unwrap();
-        assert_eq!(programs.len(), 1);
-        programs.pop().unwrap()
+        compile(extra_denied).unwrap()
     }
 
     fn verdict(program: &[sock_filter], nr_: u32, args: [u64; 6]) -> u32 {
@@ -814,9 +808,9 @@ mod tests {
         assert!(error.detail.contains("255"), "{}", error.detail);
     }
 
-    /// Median time of `seccomp(2)` installing `programs` in a fresh forked child with
+    /// Median time of `seccomp(2)` installing `program` in a fresh forked child with
     /// `no_new_privs` (a fresh process each time, so no earlier filter is stacked).
-    fn median_install_time(programs: &[BpfProgram], samples: usize) -> std::time::Duration {
+    fn median_install_time(program: &BpfProgram, samples: usize) -> std::time::Duration {
         use nix::sys::wait::{WaitStatus, waitpid};
         use nix::unistd::{ForkResult, fork, pipe, read, write};
         let mut times = Vec::with_capacity(samples);
@@ -830,7 +824,7 @@ mod tests {
                         .ok()
                         .and_then(|()| {
                             let start = std::time::Instant::now();
-                            install(programs).ok()?;
+                            install(program).ok()?;
                             Some(start.elapsed().as_nanos() as u64)
                         })
                         .unwrap_or(u64::MAX);
@@ -861,12 +855,12 @@ mod tests {
     #[ignore = "a measurement, not a check"]
     fn install_time_of_the_filter() {
         let start = std::time::Instant::now();
-        let programs = compile(&[]).unwrap();
+        let program = compile(&[]).unwrap();
         let compile_time = start.elapsed();
-        let install = median_install_time(&programs, 300);
+        let install = median_install_time(&program, 300);
         println!(
             "{} instructions; compile {compile_time:?}; install median {install:?}",
-            programs[0].len()
+            program.len()
         );
     }
 
