@@ -389,6 +389,16 @@ struct Targets {
 }
 
 impl Targets {
+    fn new(asm: &mut Assembler) -> Self {
+        Targets {
+            allow: asm.label(),
+            deny: asm.label(),
+            not_implemented: asm.label(),
+            new_user_namespace: asm.label(),
+            terminal_injection: asm.label(),
+        }
+    }
+
     fn of(&self, verdict: Verdict) -> Label {
         match verdict {
             Verdict::Deny => self.deny,
@@ -448,13 +458,7 @@ pub(super) fn compile(extra_denied: &[String]) -> Result<BpfProgram, SandboxErro
     let verdicts = verdicts(extra_denied)?;
 
     let mut asm = Assembler::with_capacity(2 * verdicts.len() + 16);
-    let targets = Targets {
-        allow: asm.label(),
-        deny: asm.label(),
-        not_implemented: asm.label(),
-        new_user_namespace: asm.label(),
-        terminal_injection: asm.label(),
-    };
+    let targets = Targets::new(&mut asm);
     let kill = asm.label();
 
     asm.load(ARCH_OFFSET);
@@ -776,13 +780,7 @@ mod tests {
     #[test]
     fn an_empty_search_allows() {
         let mut asm = Assembler::default();
-        let targets = Targets {
-            allow: asm.label(),
-            deny: asm.label(),
-            not_implemented: asm.label(),
-            new_user_namespace: asm.label(),
-            terminal_injection: asm.label(),
-        };
+        let targets = Targets::new(&mut asm);
         asm.load(NR_OFFSET);
         emit_search(&mut asm, &[], &targets);
         asm.bind(targets.deny);
