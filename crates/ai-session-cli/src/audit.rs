@@ -164,14 +164,21 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
             } else {
                 match &report.broken {
                     None => println!(
-                        "{}: intact, {} records, head {}",
+                        "{}: intact, {} records{} in {} file(s), head {}",
                         log.display(),
                         report.records_ok,
+                        if report.first_seq > 0 {
+                            format!(" (from #{}: older ones rotated out)", report.first_seq)
+                        } else {
+                            String::new()
+                        },
+                        report.files,
                         report.head_hash
                     ),
                     Some(broken) => println!(
-                        "{}: BROKEN at line {}: {} ({} records intact before it)",
+                        "{}: BROKEN at {} line {}: {} ({} records intact before it)",
                         log.display(),
+                        broken.file.display(),
                         broken.line,
                         broken.reason,
                         report.records_ok

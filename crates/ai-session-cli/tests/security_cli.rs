@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult};
+use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult, Rotation};
 use ai_session_security::sandbox::sandbox_argv_with_exe;
 use ai_session_security::{Preset, SecurityPolicy};
 
@@ -157,9 +157,63 @@ fn audit_tail_query_and_verify() {
     let out = ai_session(home.path(), &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("BROKEN at line 1"),
+        text(&out.stdout).contains("audit.log line 1:"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+#[test]
+fn audit_commands_read_every_rotated_segment() {
+    let home = tempfile::tempdir().unwrap();
+    let log = AuditLog::open_in_home(home.path())
+        .unwrap()
+        .with_rotation(Rotation {
+            max_bytes: 1500,
+            keep: 3,
+        });
+    for i in 0..40 {
+        log.append(AuditEvent::command(&format!("echo {i}"), AuditResult::Succeeded).session("s1"))
+            .unwrap();
+    }
+    let out = ai_session(home.path(), &["--json", "audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["files"], 4, "{report}");
+    let first = report["first_seq"].as_u64().unwrap();
+    assert!(first > 0, "{report}");
+    assert_eq!(report["records_ok"].as_u64().unwrap(), 40 - first);
+
+    let out = ai_session(
+        home.path(),
+        &["--json", "audit", "query", "--session", "s1"],
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len() as u64, 40 - first);
+    assert_eq!(records[0]["seq"].as_u64(), Some(first));
+    let out = ai_session(home.path(), &["--json", "audit", "tail", "-n", "12"]);
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (28..40).collect::<Vec<_>>());
+
+    // An edit inside an archived segment is reported in that file.
+    let oldest = std::fs::read_dir(home.path().join("audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.to_str().unwrap().chars().all(|c| c.is_ascii_digit()))
+        })
+        .min()
+        .unwrap();
+    let text_of = std::fs::read_to_string(&oldest).unwrap();
+    std::fs::write(&oldest, text_of.replacen("echo", "ecHo", 1)).unwrap();
+    let out = ai_session(home.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("BROKEN at {} line 2", oldest.display())),
+        "{said}"
     );
 }
 

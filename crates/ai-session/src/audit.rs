@@ -8,6 +8,10 @@
 //! has queued as one batch (one lock, one `fsync`, one head update). If the disk falls so far
 //! behind that the queue is full, events are counted and the count is logged as an
 //! `audit.overflow` event once there is room: a gap is never silent.
+//!
+//! The log rotates (see `ai_session_security::audit::Rotation`): `AI_SESSION_AUDIT_MAX_MB`
+//! (default 64) caps the active file, `AI_SESSION_AUDIT_KEEP` (default 8) the archived
+//! segments kept.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,10 +19,44 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult, format_rfc3339};
+use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult, Rotation, format_rfc3339};
 use serde_json::Value;
 
 use crate::protocol::{Method, RpcError};
+
+/// Size cap of the active audit file, in MiB.
+pub const AUDIT_MAX_MB_ENV: &str = "AI_SESSION_AUDIT_MAX_MB";
+/// Archived audit segments kept.
+pub const AUDIT_KEEP_ENV: &str = "AI_SESSION_AUDIT_KEEP";
+
+/// The rotation rule from [`AUDIT_MAX_MB_ENV`] and [`AUDIT_KEEP_ENV`] (defaults where unset).
+fn rotation_from_env() -> std::io::Result<Rotation> {
+    let number = |name: &str| -> std::io::Result<Option<u64>> {
+        match std::env::var(name) {
+            Err(_) => Ok(None),
+            Ok(text) => text.trim().parse::<u64>().map(Some).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{name}={text:?}: expected a whole number"),
+                )
+            }),
+        }
+    };
+    let mut rotation = Rotation::DEFAULT;
+    if let Some(mib) = number(AUDIT_MAX_MB_ENV)? {
+        if mib == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{AUDIT_MAX_MB_ENV}=0: the audit file needs at least 1 MiB"),
+            ));
+        }
+        rotation.max_bytes = mib.saturating_mul(1 << 20);
+    }
+    if let Some(keep) = number(AUDIT_KEEP_ENV)? {
+        rotation.keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    }
+    Ok(rotation)
+}
 
 /// Events queued before new ones are counted as overflow instead.
 const QUEUE: usize = 65_536;
@@ -47,7 +85,9 @@ impl std::fmt::Debug for Message {
 impl AuditSink {
     /// Opens `home`'s audit log and starts the writer thread.
     pub(crate) fn start(home: &Path) -> std::io::Result<AuditSink> {
-        let log = AuditLog::open_in_home(home).map_err(std::io::Error::other)?;
+        let log = AuditLog::open_in_home(home)
+            .map_err(std::io::Error::other)?
+            .with_rotation(rotation_from_env()?);
         let (queue, receiver) = std::sync::mpsc::sync_channel(QUEUE);
         let overflowed = Arc::new(AtomicU64::new(0));
         let writer = std::thread::Builder::new()

@@ -1,6 +1,7 @@
 //! The tamper-evident audit log: JSON lines in `$AI_SESSION_HOME/audit/audit.log`, each
 //! carrying its sequence number and the SHA-256 of the previous line, plus a small
-//! `audit.head` file naming the last record (so a cleanly cut tail is detected too).
+//! `audit.head` file naming the last record (so a cleanly cut tail is detected too). The
+//! file rotates into archived segments that the chain runs through ([`Rotation`]).
 //!
 //! Guarantees: [`AuditLog::append`] returns after the record and the head are written
 //! and fsync'ed (one record is never half-acknowledged); appends from several processes
@@ -11,10 +12,12 @@
 //! head hash elsewhere when that matters and check it with `--expect-head`.
 
 mod risk;
+mod segments;
 mod time;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use risk::{RiskAssessment, assess_command};
+pub use segments::Rotation;
 pub use time::{format_rfc3339, parse_since};
 
 /// `prev_hash` of the first record.
@@ -171,10 +175,13 @@ pub struct AuditRecord {
 /// The last record according to `audit.head`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditHead {
-    /// Number of records in the log.
+    /// Number of records ever chained (the next sequence number).
     pub records: u64,
     /// SHA-256 (hex) of the last line.
     pub last_hash: String,
+    /// Sequence number of the first record still kept (0 until rotation removes a segment).
+    #[serde(default)]
+    pub first_seq: u64,
 }
 
 fn line_hash(line: &[u8]) -> String {
@@ -190,14 +197,16 @@ fn head_path(log: &Path) -> PathBuf {
     log.with_extension("head")
 }
 
-/// Appends events to one audit log file.
+/// Appends events to an audit log (its active file, rotated into archived segments).
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    rotation: Rotation,
 }
 
 impl AuditLog {
-    /// Opens (creating the directory and file if needed) the log at `path`.
+    /// Opens (creating the directory and file if needed) the log at `path`, rotating it
+    /// per [`Rotation::DEFAULT`].
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
         let path = path.into();
         if let Some(dir) = path.parent() {
@@ -208,7 +217,10 @@ impl AuditLog {
             .append(true)
             .open(&path)
             .map_err(io_error(&path, "opening"))?;
-        Ok(AuditLog { path })
+        Ok(AuditLog {
+            path,
+            rotation: Rotation::DEFAULT,
+        })
     }
 
     /// Opens the log of an `$AI_SESSION_HOME`.
@@ -216,7 +228,13 @@ impl AuditLog {
         Self::open(audit_log_path(home))
     }
 
-    /// The log file.
+    /// The same log with another rotation rule.
+    pub fn with_rotation(mut self, rotation: Rotation) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    /// The active file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -229,32 +247,17 @@ impl AuditLog {
 
     /// Chains `events` onto the log in order under one lock, one `fsync` and one head
     /// update: what a busy writer (the daemon) uses so the cost of durability is paid per
-    /// batch, not per event.
+    /// batch, not per event. When the batch would take the active file past
+    /// [`Rotation::max_bytes`], the file is archived first and the batch starts a new one
+    /// (still chained to the archived records).
     pub fn append_batch(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRecord>, AuditError> {
         let path = &self.path;
         if events.is_empty() {
             return Ok(Vec::new());
         }
         let now = format_rfc3339(SystemTime::now());
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io_error(path, "opening"))?;
-        let mut file = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io_error(path, "locking")(errno.into()))?;
-        let (seq, prev_hash) = match last_line(&mut file, path)? {
-            None => (0, GENESIS_HASH.to_owned()),
-            Some(line) => {
-                let last: AuditRecord =
-                    serde_json::from_slice(&line).map_err(|e| AuditError::DamagedTail {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                (last.seq + 1, line_hash(&line))
-            }
-        };
-        let (mut seq, mut prev_hash) = (seq, prev_hash);
+        let mut file = lock_active(path)?;
+        let (mut seq, mut prev_hash) = chain_position(&mut file, path)?;
         let mut records = Vec::with_capacity(events.len());
         let mut bytes = Vec::new();
         for mut event in events {
@@ -273,16 +276,112 @@ impl AuditLog {
             seq += 1;
             records.push(record);
         }
-        file.write_all(&bytes)
-            .map_err(io_error(path, "appending"))?;
-        file.sync_data().map_err(io_error(path, "fsync"))?;
+        let first_seq = records[0].seq;
+        let mut kept_from = read_head(path).map_or(0, |h| h.first_seq);
+        let size = file
+            .metadata()
+            .map_err(io_error(path, "reading the size"))?
+            .len();
+        if size > 0 && size.saturating_add(bytes.len() as u64) > self.rotation.max_bytes {
+            // The new file takes the batch before it takes the log's name, and stays locked
+            // until then: no other writer can chain onto it half-written.
+            let (mut fresh, fresh_path) = create_locked_sibling(path)?;
+            fresh
+                .write_all(&bytes)
+                .map_err(io_error(&fresh_path, "writing"))?;
+            fresh.sync_data().map_err(io_error(&fresh_path, "fsync"))?;
+            let archive = segments::archive_path(path, first_seq);
+            fs::rename(path, &archive).map_err(io_error(path, "archiving"))?;
+            fs::rename(&fresh_path, path).map_err(io_error(path, "replacing"))?;
+            sync_dir(path)?;
+            if let Some(first) = segments::prune(path, self.rotation.keep) {
+                kept_from = first;
+            }
+        } else {
+            file.write_all(&bytes)
+                .map_err(io_error(path, "appending"))?;
+            file.sync_data().map_err(io_error(path, "fsync"))?;
+        }
         let head = AuditHead {
             records: seq,
             last_hash: prev_hash,
+            first_seq: kept_from,
         };
         write_head(path, &head)?;
         Ok(records)
     }
+}
+
+/// Opens and exclusively locks the file that is the active log *now*: a writer that
+/// waited on the lock of a file that was archived meanwhile opens the new one.
+fn lock_active(path: &Path) -> Result<Flock<File>, AuditError> {
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_error(path, "opening"))?;
+        let file = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io_error(path, "locking")(errno.into()))?;
+        let locked = file.metadata().map_err(io_error(path, "reading"))?;
+        match fs::metadata(path) {
+            Ok(current) if current.ino() == locked.ino() && current.dev() == locked.dev() => {
+                return Ok(file);
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(path, "reading")(e)),
+        }
+    }
+}
+
+/// The next sequence number and the hash to chain to: from the active file's last record,
+/// or, when it is empty (a rotation was cut short), from the newest archive's.
+fn chain_position(file: &mut File, path: &Path) -> Result<(u64, String), AuditError> {
+    let line = match last_line(file, path)? {
+        Some(line) => Some((line, path.to_owned())),
+        None => match segments::archives(path).pop() {
+            Some((_, archive)) => {
+                let mut archived = File::open(&archive).map_err(io_error(&archive, "opening"))?;
+                last_line(&mut archived, &archive)?.map(|line| (line, archive))
+            }
+            None => None,
+        },
+    };
+    let Some((line, from)) = line else {
+        return Ok((0, GENESIS_HASH.to_owned()));
+    };
+    let last: AuditRecord = serde_json::from_slice(&line).map_err(|e| AuditError::DamagedTail {
+        path: from,
+        reason: e.to_string(),
+    })?;
+    Ok((last.seq + 1, line_hash(&line)))
+}
+
+/// A new, exclusively locked file next to `log`, for the active file to be replaced with.
+fn create_locked_sibling(log: &Path) -> Result<(Flock<File>, PathBuf), AuditError> {
+    let path = log.with_extension(format!("log.new-{}", std::process::id()));
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io_error(&path, "creating"))?;
+    let file = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io_error(&path, "locking")(errno.into()))?;
+    Ok((file, path))
+}
+
+/// Makes the renames in `log`'s directory durable.
+fn sync_dir(log: &Path) -> Result<(), AuditError> {
+    let dir = log
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir, "fsync of the directory"))
 }
 
 fn write_head(log: &Path, head: &AuditHead) -> Result<(), AuditError> {
@@ -334,27 +433,50 @@ fn last_line(file: &mut File, path: &Path) -> Result<Option<Vec<u8>>, AuditError
     }
 }
 
-/// Reads every record (stopping at the first line that does not parse).
+/// Reads every record of the log (its archived segments, then the active file), stopping
+/// at the first line that does not parse.
 pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(path, "opening")(e)),
-    };
     let mut records = Vec::new();
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line.map_err(io_error(path, "reading"))?;
-        match serde_json::from_slice(&line) {
-            Ok(record) => records.push(record),
-            Err(_) => break,
+    for file in segments::all(path) {
+        if !read_file_records(&file, &mut records)? {
+            break;
         }
     }
     Ok(records)
 }
 
-/// The last `count` records.
+/// Appends `file`'s records to `records`; `false` when it stopped at a line that does not
+/// parse.
+fn read_file_records(file: &Path, records: &mut Vec<AuditRecord>) -> Result<bool, AuditError> {
+    let opened = match File::open(file) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(io_error(file, "opening")(e)),
+    };
+    for line in BufReader::new(opened).split(b'\n') {
+        let line = line.map_err(io_error(file, "reading"))?;
+        match serde_json::from_slice(&line) {
+            Ok(record) => records.push(record),
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// The last `count` records (reading only the newest segments that hold them).
 pub fn tail(path: &Path, count: usize) -> Result<Vec<AuditRecord>, AuditError> {
-    let mut records = read_records(path)?;
+    let mut newest_first: Vec<Vec<AuditRecord>> = Vec::new();
+    let mut found = 0;
+    for file in segments::all(path).iter().rev() {
+        if found >= count {
+            break;
+        }
+        let mut records = Vec::new();
+        read_file_records(file, &mut records)?;
+        found += records.len();
+        newest_first.push(records);
+    }
+    let mut records: Vec<AuditRecord> = newest_first.into_iter().rev().flatten().collect();
     let skip = records.len().saturating_sub(count);
     Ok(records.split_off(skip))
 }
@@ -403,7 +525,10 @@ pub fn query(path: &Path, filter: &AuditQuery) -> Result<Vec<AuditRecord>, Audit
 /// Where and how the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokenLink {
-    /// 1-based line number of the first bad record (one past the end for a cut tail).
+    /// The file holding it: the active file or an archived segment.
+    pub file: PathBuf,
+    /// 1-based line number in `file` of the first bad record (one past the end for a cut
+    /// tail).
     pub line: u64,
     /// What is wrong, in words.
     pub reason: String,
@@ -412,8 +537,13 @@ pub struct BrokenLink {
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
-    /// The log checked.
+    /// The log checked (its active file).
     pub path: PathBuf,
+    /// Files read: the archived segments and the active file.
+    pub files: usize,
+    /// Sequence number of the first retained record: 0, unless rotation removed older
+    /// segments (`audit.head` records where the retained chain starts).
+    pub first_seq: u64,
     /// Records whose links were checked and intact.
     pub records_ok: u64,
     /// SHA-256 of the last intact line (the value to keep elsewhere and pass to
@@ -430,104 +560,131 @@ impl VerifyReport {
     }
 }
 
-/// Checks every link of the chain, then the tail against `audit.head` and, if given,
-/// against a head hash kept elsewhere.
+/// The complete lines of a log file, and whether its last line lacks its line end.
+fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, bool) {
+    if bytes.is_empty() {
+        return (Vec::new(), false);
+    }
+    let complete = bytes.last() == Some(&b'\n');
+    let body = &bytes[..bytes.len() - usize::from(complete)];
+    (body.split(|b| *b == b'\n').collect(), !complete)
+}
+
+/// Checks every link of the chain through the archived segments and the active file, then
+/// the tail against `audit.head` and, if given, against a head hash kept elsewhere.
 pub fn verify(path: &Path, expect_head: Option<&str>) -> Result<VerifyReport, AuditError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io_error(path, "reading")(e)),
-    };
+    let files = segments::all(path);
+    let head = read_head(path);
+    let first_seq = head.as_ref().map_or(0, |h| h.first_seq);
     let mut report = VerifyReport {
         path: path.to_owned(),
+        files: files.len(),
+        first_seq,
         records_ok: 0,
         head_hash: GENESIS_HASH.to_owned(),
         broken: None,
     };
-    let broken = |line: u64, reason: String| Some(BrokenLink { line, reason });
-    let complete = bytes.last().is_none_or(|b| *b == b'\n');
-    let body = if bytes.is_empty() {
-        &bytes[..]
-    } else {
-        &bytes[..bytes.len() - usize::from(complete)]
-    };
-    let lines: Vec<&[u8]> = if body.is_empty() && complete {
-        Vec::new()
-    } else {
-        body.split(|b| *b == b'\n').collect()
-    };
-    for (index, line) in lines.iter().enumerate() {
-        let number = index as u64 + 1;
-        let is_last = index + 1 == lines.len();
-        if is_last && !complete {
-            report.broken = broken(
-                number,
-                "truncated: the last record has no line end (cut mid-record)".into(),
-            );
-            return Ok(report);
-        }
-        let record: AuditRecord = match serde_json::from_slice(line) {
-            Ok(record) => record,
-            Err(e) => {
+    let mut next_seq = first_seq;
+    let mut end_of_active = 1;
+    for file in &files {
+        let bytes = match fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_error(file, "reading")(e)),
+        };
+        let broken = |line: usize, reason: String| {
+            Some(BrokenLink {
+                file: file.clone(),
+                line: line as u64,
+                reason,
+            })
+        };
+        let (lines, cut) = split_lines(&bytes);
+        for (index, line) in lines.iter().enumerate() {
+            let number = index + 1;
+            if cut && number == lines.len() {
                 report.broken = broken(
                     number,
-                    format!("not a valid record ({e}): edited or damaged"),
+                    "truncated: the last record has no line end (cut mid-record)".into(),
                 );
                 return Ok(report);
             }
-        };
-        if record.seq != index as u64 {
-            report.broken = broken(
-                number,
-                format!(
-                    "sequence number {} where {} was expected: a record was deleted, inserted or moved",
-                    record.seq, index
-                ),
-            );
-            return Ok(report);
-        }
-        if record.prev_hash != report.head_hash {
-            let what = if index == 0 {
-                "the first record does not start the chain".to_owned()
-            } else {
-                format!(
-                    "does not match the hash of line {index}: that line or this one was edited, or lines were reordered"
-                )
+            let record: AuditRecord = match serde_json::from_slice(line) {
+                Ok(record) => record,
+                Err(e) => {
+                    report.broken = broken(
+                        number,
+                        format!("not a valid record ({e}): edited or damaged"),
+                    );
+                    return Ok(report);
+                }
             };
-            report.broken = broken(
-                number,
-                format!(
-                    "prev_hash {}… {what}",
-                    &record.prev_hash[..record.prev_hash.len().min(12)]
-                ),
-            );
-            return Ok(report);
+            if record.seq != next_seq {
+                report.broken = broken(
+                    number,
+                    format!(
+                        "sequence number {} where {next_seq} was expected: a record was deleted, inserted or moved",
+                        record.seq
+                    ),
+                );
+                return Ok(report);
+            }
+            // The first retained record after rotation removed older segments links to a
+            // record that is gone: it anchors the chain.
+            let anchor = report.records_ok == 0 && first_seq > 0;
+            if record.prev_hash != report.head_hash && !anchor {
+                let what = if report.records_ok == 0 {
+                    "the first record does not start the chain".to_owned()
+                } else if index == 0 {
+                    "does not match the hash of the previous segment's last line: a segment was replaced or edited".to_owned()
+                } else {
+                    format!(
+                        "does not match the hash of line {index}: that line or this one was edited, or lines were reordered"
+                    )
+                };
+                report.broken = broken(
+                    number,
+                    format!(
+                        "prev_hash {}… {what}",
+                        &record.prev_hash[..record.prev_hash.len().min(12)]
+                    ),
+                );
+                return Ok(report);
+            }
+            report.head_hash = line_hash(line);
+            report.records_ok += 1;
+            next_seq += 1;
         }
-        report.head_hash = line_hash(line);
-        report.records_ok += 1;
+        end_of_active = lines.len() + 1;
     }
-    let end = report.records_ok + 1;
-    if let Some(head) = read_head(path) {
-        if head.records > report.records_ok {
+    let broken = |line: usize, reason: String| {
+        Some(BrokenLink {
+            file: path.to_owned(),
+            line: line as u64,
+            reason,
+        })
+    };
+    if let Some(head) = head {
+        if head.records > next_seq {
             report.broken = broken(
-                end,
+                end_of_active,
                 format!(
-                    "truncated: audit.head records {} records but the log ends after {}",
-                    head.records, report.records_ok
+                    "truncated: audit.head records {} records but the log ends after {next_seq}",
+                    head.records
                 ),
             );
             return Ok(report);
         }
-        if head.records == report.records_ok && head.last_hash != report.head_hash {
+        if head.records == next_seq && head.last_hash != report.head_hash {
             report.broken = broken(
-                report.records_ok,
+                end_of_active - 1,
                 "the last record does not match audit.head: it was edited or replaced".into(),
             );
             return Ok(report);
         }
     } else if report.records_ok > 0 {
         report.broken = broken(
-            end,
+            end_of_active,
             "audit.head is missing: the tail cannot be checked".into(),
         );
         return Ok(report);
@@ -536,7 +693,7 @@ pub fn verify(path: &Path, expect_head: Option<&str>) -> Result<VerifyReport, Au
         && expected != report.head_hash
     {
         report.broken = broken(
-            end,
+            end_of_active,
             format!(
                 "the log's head {} is not the expected {expected}",
                 report.head_hash
@@ -779,5 +936,159 @@ mod tests {
         );
         let last = tail(log.path(), 2).unwrap();
         assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6]);
+    }
+
+    /// A log whose active file rotates after a few records (each is ~250 bytes).
+    fn rotating_log(keep: usize, records: usize) -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open_in_home(dir.path())
+            .unwrap()
+            .with_rotation(Rotation {
+                max_bytes: 1200,
+                keep,
+            });
+        for i in 0..records {
+            log.append(AuditEvent::command(
+                &format!("echo {i}"),
+                AuditResult::Succeeded,
+            ))
+            .unwrap();
+        }
+        (dir, log)
+    }
+
+    fn seqs(records: &[AuditRecord]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn rotation_keeps_one_chain_through_the_segments() {
+        let (_dir, log) = rotating_log(100, 40);
+        let archives = segments::archives(log.path());
+        assert!(archives.len() >= 5, "{archives:?}");
+        for (_, archive) in &archives {
+            assert!(fs::metadata(archive).unwrap().len() <= 1200);
+        }
+        let report = verify(log.path(), None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(
+            (report.records_ok, report.first_seq, report.files),
+            (40, 0, archives.len() + 1)
+        );
+        assert_eq!(read_head(log.path()).unwrap().last_hash, report.head_hash);
+        assert_eq!(
+            seqs(&read_records(log.path()).unwrap()),
+            (0..40).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            seqs(&tail(log.path(), 7).unwrap()),
+            (33..40).collect::<Vec<_>>()
+        );
+        // Each archive's name is the sequence number it ends before.
+        let mut expected_start = 0;
+        for (ends_before, archive) in &archives {
+            let mut records = Vec::new();
+            read_file_records(archive, &mut records).unwrap();
+            assert_eq!(records[0].seq, expected_start);
+            assert_eq!(records.last().unwrap().seq + 1, *ends_before);
+            expected_start = *ends_before;
+        }
+    }
+
+    #[test]
+    fn retention_removes_the_oldest_segments_and_verify_starts_after_them() {
+        let (_dir, log) = rotating_log(2, 40);
+        assert_eq!(segments::archives(log.path()).len(), 2);
+        let report = verify(log.path(), None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert!(report.first_seq > 0);
+        assert_eq!(report.records_ok, 40 - report.first_seq);
+        assert_eq!(read_records(log.path()).unwrap()[0].seq, report.first_seq);
+    }
+
+    #[test]
+    fn tampering_in_an_archived_segment_is_found_in_that_file() {
+        let (_dir, log) = rotating_log(100, 30);
+        let archives = segments::archives(log.path());
+        let (_, second) = &archives[1];
+        let text = fs::read_to_string(second).unwrap();
+        fs::write(second, text.replacen("echo", "ecHo", 1)).unwrap();
+        let broken = verify(log.path(), None).unwrap().broken.unwrap();
+        // The edited first line parses; the link from the next one breaks.
+        assert_eq!((&broken.file, broken.line), (second, 2), "{broken:?}");
+    }
+
+    #[test]
+    fn a_missing_middle_segment_is_found() {
+        let (_dir, log) = rotating_log(100, 30);
+        let archives = segments::archives(log.path());
+        fs::remove_file(&archives[1].1).unwrap();
+        let broken = verify(log.path(), None).unwrap().broken.unwrap();
+        assert_eq!(
+            (&broken.file, broken.line),
+            (&archives[2].1, 1),
+            "{broken:?}"
+        );
+        assert!(broken.reason.contains("sequence number"), "{broken:?}");
+    }
+
+    #[test]
+    fn a_deleted_first_record_is_found_even_after_retention() {
+        let (_dir, log) = rotating_log(2, 40);
+        let (_, oldest) = &segments::archives(log.path())[0];
+        let text = fs::read_to_string(oldest).unwrap();
+        let without_first: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        fs::write(oldest, without_first).unwrap();
+        let broken = verify(log.path(), None).unwrap().broken.unwrap();
+        assert_eq!((&broken.file, broken.line), (oldest, 1), "{broken:?}");
+    }
+
+    #[test]
+    fn a_rotation_cut_short_is_continued_from_the_newest_archive() {
+        let (_dir, log) = rotating_log(100, 3);
+        // As if the writer died between archiving the active file and putting the new one
+        // in its place.
+        fs::rename(log.path(), segments::archive_path(log.path(), 3)).unwrap();
+        let record = log
+            .append(AuditEvent::new("after", AuditResult::Info))
+            .unwrap();
+        assert_eq!(record.seq, 3);
+        let report = verify(log.path(), None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.records_ok, 4);
+    }
+
+    #[test]
+    fn concurrent_writers_rotate_without_breaking_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_bytes: 2000,
+            keep: 1000,
+        };
+        std::thread::scope(|scope| {
+            for writer in 0..4 {
+                let home = dir.path();
+                scope.spawn(move || {
+                    let log = AuditLog::open_in_home(home)
+                        .unwrap()
+                        .with_rotation(rotation);
+                    for i in 0..50 {
+                        log.append(AuditEvent::new(format!("w{writer}.{i}"), AuditResult::Info))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let path = audit_log_path(dir.path());
+        let report = verify(&path, None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.records_ok, 200);
+        assert!(segments::archives(&path).len() > 5);
+        let actions: std::collections::BTreeSet<String> = read_records(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event.action)
+            .collect();
+        assert_eq!(actions.len(), 200);
     }
 }
