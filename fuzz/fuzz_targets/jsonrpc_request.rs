@@ -1,12 +1,11 @@
 //! The daemon's JSON-RPC request path without a daemon: one line is parsed the way
-//! `ai-session server` parses it (JSON value, `Request`, method name, the method's typed
-//! params), and every response built from it (result or error echoing the request's id)
-//! serialises to exactly one line that parses back. Nothing may panic.
+//! `ai-session server` parses it (JSON value, `Request`, method name, then `Call::parse` for
+//! the method's typed params), and every response built from it (result or error echoing
+//! the request's id) serialises to exactly one line that parses back. Nothing may panic.
 #![no_main]
 
-use ai_session::protocol::{self, HelloParams, Message, Method, Request, RpcError, codes};
+use ai_session::protocol::{self, Call, Message, Method, Request, RpcError, codes};
 use libfuzzer_sys::fuzz_target;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fuzz_target!(|line: &[u8]| {
@@ -35,51 +34,13 @@ fuzz_target!(|line: &[u8]| {
         return;
     };
     assert_eq!(Method::from_name(method.name()), Some(method));
-    let params = request.params.unwrap_or(Value::Object(Default::default()));
-    match method {
-        Method::Hello => typed::<HelloParams>(params),
-        Method::SessionNew => typed::<protocol::NewSessionParams>(params),
-        Method::SessionKill | Method::Screen | Method::Detach => {
-            typed::<protocol::SessionParams>(params)
-        }
-        Method::Exec => typed::<protocol::ExecParams>(params),
-        Method::Send => typed::<protocol::SendParams>(params),
-        Method::Read => typed::<protocol::ReadParams>(params),
-        Method::Wait => typed::<protocol::WaitParams>(params),
-        Method::History => typed::<protocol::HistoryParams>(params),
-        Method::Resize => typed::<protocol::ResizeParams>(params),
-        Method::Signal => typed::<protocol::SignalParams>(params),
-        Method::Attach => typed::<protocol::AttachParams>(params),
-        Method::Context => typed::<protocol::ContextParams>(params),
-        Method::ContextTask => typed::<protocol::ContextTaskParams>(params),
-        Method::DecisionRecord => typed::<ai_session::observability::NewDecision>(params),
-        Method::DecisionOutcome => typed::<protocol::DecisionOutcomeParams>(params),
-        Method::DecisionStats => typed::<protocol::DecisionStatsParams>(params),
-        Method::Snapshot => typed::<protocol::SnapshotParams>(params),
-        Method::SnapshotRestore => typed::<protocol::SnapshotRestoreParams>(params),
-        Method::Timeline => typed::<protocol::TimelineParams>(params),
-        Method::SessionImport => typed::<protocol::ImportSessionParams>(params),
-        Method::SessionList
-        | Method::ServerShutdown
-        | Method::Snapshots
-        | Method::Metrics
-        | Method::Stats => {}
+    // The daemon's own parse: typed params, or an error naming the field.
+    if let Err(error) = Call::parse(method, request.params) {
+        assert_eq!(error.code, codes::INVALID_PARAMS);
+        check_line(&Message::error(Value::Null, error));
     }
     check_line(&Message::result(id, Value::Null));
 });
-
-/// Typed params either parse or fail with a message (which goes into a one-line error).
-fn typed<T: DeserializeOwned + serde::Serialize>(params: Value) {
-    match serde_path_to_error::deserialize::<_, T>(params) {
-        Ok(parsed) => {
-            serde_json::to_value(&parsed).expect("parsed params serialise");
-        }
-        Err(error) => check_line(&Message::error(
-            Value::Null,
-            RpcError::new(codes::INVALID_PARAMS, error.to_string()),
-        )),
-    }
-}
 
 fn check_line(message: &Message) {
     let line = message.to_line();

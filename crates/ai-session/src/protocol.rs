@@ -127,6 +127,141 @@ pub enum Method {
     Stats,
 }
 
+/// A request's method with its params parsed into their types: what the daemon dispatches
+/// on, parsed in one place (the fuzz target checks this same parse).
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// See [`Method::Hello`].
+    Hello(HelloParams),
+    /// See [`Method::SessionNew`].
+    SessionNew(NewSessionParams),
+    /// See [`Method::SessionList`].
+    SessionList,
+    /// See [`Method::SessionKill`].
+    SessionKill(SessionParams),
+    /// See [`Method::Exec`].
+    Exec(ExecParams),
+    /// See [`Method::Send`].
+    Send(SendParams),
+    /// See [`Method::Read`].
+    Read(ReadParams),
+    /// See [`Method::Screen`].
+    Screen(SessionParams),
+    /// See [`Method::Wait`].
+    Wait(WaitParams),
+    /// See [`Method::History`].
+    History(HistoryParams),
+    /// See [`Method::Context`].
+    Context(ContextParams),
+    /// See [`Method::ContextTask`].
+    ContextTask(ContextTaskParams),
+    /// See [`Method::Resize`].
+    Resize(ResizeParams),
+    /// See [`Method::Signal`].
+    Signal(SignalParams),
+    /// See [`Method::Attach`].
+    Attach(AttachParams),
+    /// See [`Method::Detach`].
+    Detach(SessionParams),
+    /// See [`Method::Timeline`].
+    Timeline(TimelineParams),
+    /// See [`Method::SessionImport`].
+    SessionImport(ImportSessionParams),
+    /// See [`Method::ServerShutdown`].
+    ServerShutdown,
+    /// See [`Method::DecisionRecord`].
+    DecisionRecord(crate::observability::NewDecision),
+    /// See [`Method::DecisionOutcome`].
+    DecisionOutcome(DecisionOutcomeParams),
+    /// See [`Method::DecisionStats`].
+    DecisionStats(DecisionStatsParams),
+    /// See [`Method::Snapshot`].
+    Snapshot(SnapshotParams),
+    /// See [`Method::Snapshots`].
+    Snapshots,
+    /// See [`Method::SnapshotRestore`].
+    SnapshotRestore(SnapshotRestoreParams),
+    /// See [`Method::Metrics`] (params are ignored).
+    Metrics,
+    /// See [`Method::Stats`] (params are ignored).
+    Stats,
+}
+
+impl Call {
+    /// Parses `params` (absent or `null` meaning `{}`) for `method`; an error names the
+    /// offending field (`INVALID_PARAMS`, with `data.field`).
+    pub fn parse(method: Method, params: Option<Value>) -> Result<Call, RpcError> {
+        Ok(match method {
+            Method::Hello => Call::Hello(parse_params(params)?),
+            Method::SessionNew => Call::SessionNew(parse_params(params)?),
+            Method::SessionList => {
+                parse_params::<NoParams>(params)?;
+                Call::SessionList
+            }
+            Method::SessionKill => Call::SessionKill(parse_params(params)?),
+            Method::Exec => Call::Exec(parse_params(params)?),
+            Method::Send => Call::Send(parse_params(params)?),
+            Method::Read => Call::Read(parse_params(params)?),
+            Method::Screen => Call::Screen(parse_params(params)?),
+            Method::Wait => Call::Wait(parse_params(params)?),
+            Method::History => Call::History(parse_params(params)?),
+            Method::Context => Call::Context(parse_params(params)?),
+            Method::ContextTask => Call::ContextTask(parse_params(params)?),
+            Method::Resize => Call::Resize(parse_params(params)?),
+            Method::Signal => Call::Signal(parse_params(params)?),
+            Method::Attach => Call::Attach(parse_params(params)?),
+            Method::Detach => Call::Detach(parse_params(params)?),
+            Method::Timeline => Call::Timeline(parse_params(params)?),
+            Method::SessionImport => Call::SessionImport(parse_params(params)?),
+            Method::ServerShutdown => {
+                parse_params::<NoParams>(params)?;
+                Call::ServerShutdown
+            }
+            Method::DecisionRecord => Call::DecisionRecord(parse_params(params)?),
+            Method::DecisionOutcome => Call::DecisionOutcome(parse_params(params)?),
+            Method::DecisionStats => Call::DecisionStats(parse_params(params)?),
+            Method::Snapshot => Call::Snapshot(parse_params(params)?),
+            Method::Snapshots => {
+                parse_params::<NoParams>(params)?;
+                Call::Snapshots
+            }
+            Method::SnapshotRestore => Call::SnapshotRestore(parse_params(params)?),
+            Method::Metrics => Call::Metrics,
+            Method::Stats => Call::Stats,
+        })
+    }
+}
+
+/// Accepts `{}` (or no params) only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+/// Deserialises params, naming the offending field in the error.
+fn parse_params<T: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
+    let value = match params {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v,
+    };
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (message, field) = if path == "." || path.is_empty() {
+            (format!("invalid params: {inner}"), None)
+        } else {
+            (
+                format!("invalid params: field `{path}`: {inner}"),
+                Some(path),
+            )
+        };
+        RpcError {
+            code: codes::INVALID_PARAMS,
+            message,
+            data: field.map(|f| serde_json::json!({ "field": f })),
+        }
+    })
+}
+
 impl Method {
     /// All methods, in documentation order.
     pub const ALL: &'static [Method] = &[

@@ -17,7 +17,6 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::unix::OwnedWriteHalf;
@@ -32,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::framing::{Frame, LineReader};
 use crate::manager::SessionManager;
 use crate::paths::{Home, validate_server_name};
-use crate::protocol::{self, Message, Method, RpcError, codes};
+use crate::protocol::{self, Call, Message, Method, RpcError, codes};
 
 /// Requests one connection may have in flight before the daemon stops reading from it.
 const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
@@ -653,9 +652,8 @@ async fn dispatch(
     params: Option<Value>,
 ) -> Outcome {
     let manager = &shared.manager;
-    match method {
-        Method::Hello => {
-            let params: protocol::HelloParams = parse_params(params)?;
+    match Call::parse(method, params)? {
+        Call::Hello(params) => {
             tracing::debug!(connection = conn.id, client = ?params.client, agent = ?params.agent, "hello");
             if let Some(agent) = params.agent {
                 ai_session_security::profiles::validate_agent_name(&agent).map_err(|e| {
@@ -669,51 +667,37 @@ async fn dispatch(
             }
             reply(hello(shared, lock(&conn.agent).clone()))
         }
-        Method::SessionNew => reply(manager.create(parse_params(params)?).await),
-        Method::SessionList => {
-            let _: Empty = parse_params(params)?;
-            reply(Ok(manager.list()))
-        }
-        Method::SessionKill => {
-            let p: protocol::SessionParams = parse_params(params)?;
-            reply(manager.kill(&p.session).await)
-        }
-        Method::Exec => reply(manager.exec(parse_params(params)?).await),
-        Method::Send => reply(manager.send(parse_params(params)?).await),
-        Method::Read => reply(manager.read(parse_params(params)?).await),
-        Method::Screen => {
-            let p: protocol::SessionParams = parse_params(params)?;
-            reply(manager.screen(&p.session).await)
-        }
-        Method::Wait => reply(manager.wait(parse_params(params)?).await),
-        Method::History => reply(manager.history(parse_params(params)?).await),
-        Method::Context => reply(manager.context(parse_params(params)?).await),
-        Method::ContextTask => reply(manager.context_task(parse_params(params)?).await),
-        Method::DecisionRecord => reply(manager.decision_record(parse_params(params)?).await),
-        Method::DecisionOutcome => reply(manager.decision_outcome(parse_params(params)?).await),
-        Method::DecisionStats => reply(Ok(manager.decision_stats(parse_params(params)?))),
-        Method::Snapshot => reply(manager.snapshot(parse_params(params)?).await),
-        Method::Snapshots => {
-            let _: Empty = parse_params(params)?;
-            reply(manager.snapshots().await)
-        }
-        Method::SnapshotRestore => reply(manager.snapshot_restore(parse_params(params)?).await),
-        Method::Metrics => reply(Ok(manager.metrics_text())),
-        Method::Stats => reply(Ok(manager.stats())),
-        Method::Resize => reply(manager.resize(parse_params(params)?).await),
-        Method::Timeline => reply(manager.timeline(parse_params(params)?).await),
-        Method::SessionImport => reply(manager.import(parse_params(params)?).await),
-        Method::Signal => reply(manager.signal(parse_params(params)?).await),
-        Method::Attach => attach(shared, conn, parse_params(params)?).await,
-        Method::Detach => {
-            let p: protocol::SessionParams = parse_params(params)?;
+        Call::SessionNew(p) => reply(manager.create(p).await),
+        Call::SessionList => reply(Ok(manager.list())),
+        Call::SessionKill(p) => reply(manager.kill(&p.session).await),
+        Call::Exec(p) => reply(manager.exec(p).await),
+        Call::Send(p) => reply(manager.send(p).await),
+        Call::Read(p) => reply(manager.read(p).await),
+        Call::Screen(p) => reply(manager.screen(&p.session).await),
+        Call::Wait(p) => reply(manager.wait(p).await),
+        Call::History(p) => reply(manager.history(p).await),
+        Call::Context(p) => reply(manager.context(p).await),
+        Call::ContextTask(p) => reply(manager.context_task(p).await),
+        Call::DecisionRecord(p) => reply(manager.decision_record(p).await),
+        Call::DecisionOutcome(p) => reply(manager.decision_outcome(p).await),
+        Call::DecisionStats(p) => reply(Ok(manager.decision_stats(p))),
+        Call::Snapshot(p) => reply(manager.snapshot(p).await),
+        Call::Snapshots => reply(manager.snapshots().await),
+        Call::SnapshotRestore(p) => reply(manager.snapshot_restore(p).await),
+        Call::Metrics => reply(Ok(manager.metrics_text())),
+        Call::Stats => reply(Ok(manager.stats())),
+        Call::Resize(p) => reply(manager.resize(p).await),
+        Call::Timeline(p) => reply(manager.timeline(p).await),
+        Call::SessionImport(p) => reply(manager.import(p).await),
+        Call::Signal(p) => reply(manager.signal(p).await),
+        Call::Attach(p) => attach(shared, conn, p).await,
+        Call::Detach(p) => {
             if let Some(stream) = lock(&conn.attaches).remove(&p.session) {
                 stream.abort();
             }
             reply(Ok(protocol::Ack::OK))
         }
-        Method::ServerShutdown => {
-            let _: Empty = parse_params(params)?;
+        Call::ServerShutdown => {
             tracing::info!(connection = conn.id, "shutdown requested by a client");
             // Queue the answer before the flag flips, so the client sees it.
             let shutdown = shared.shutdown.clone();
@@ -791,36 +775,6 @@ fn stream_session(conn: &Connection, session: &str) -> String {
     session.to_owned()
 }
 
-/// Accepts `{}` (or no params) only.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-/// Deserialises params, naming the offending field in the error.
-fn parse_params<T: DeserializeOwned>(params: Option<Value>) -> std::result::Result<T, RpcError> {
-    let value = match params {
-        None | Some(Value::Null) => Value::Object(Default::default()),
-        Some(v) => v,
-    };
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let (message, field) = if path == "." || path.is_empty() {
-            (format!("invalid params: {inner}"), None)
-        } else {
-            (
-                format!("invalid params: field `{path}`: {inner}"),
-                Some(path),
-            )
-        };
-        RpcError {
-            code: codes::INVALID_PARAMS,
-            message,
-            data: field.map(|f| serde_json::json!({ "field": f })),
-        }
-    })
-}
-
 fn reply<T: Serialize>(result: Result<T>) -> Outcome {
     let value = result.map_err(rpc_error)?;
     serde_json::to_value(value).map_err(internal)
@@ -876,13 +830,18 @@ mod tests {
 
     #[test]
     fn bad_params_name_the_field() {
-        let err = parse_params::<protocol::ExecParams>(Some(
-            serde_json::json!({"command": "ls", "timeout_ms": "soon"}),
-        ))
+        let err = Call::parse(
+            Method::Exec,
+            Some(serde_json::json!({"command": "ls", "timeout_ms": "soon"})),
+        )
         .unwrap_err();
         assert_eq!(err.code, codes::INVALID_PARAMS);
         assert!(err.message.contains("timeout_ms"), "{}", err.message);
-        let err = parse_params::<protocol::ExecParams>(None).unwrap_err();
+        let err = Call::parse(Method::Exec, None).unwrap_err();
         assert!(err.message.contains("command"), "{}", err.message);
+        let err = Call::parse(Method::SessionList, Some(serde_json::json!({"x": 1}))).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(Call::parse(Method::SessionList, None).is_ok());
+        assert!(Call::parse(Method::Metrics, Some(serde_json::json!({"x": 1}))).is_ok());
     }
 }
