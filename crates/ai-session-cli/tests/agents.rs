@@ -256,6 +256,47 @@ fn a_risky_command_is_audited_with_its_score_and_exit_code() {
 }
 
 #[test]
+fn the_daemon_rotates_its_audit_log_and_the_chain_verifies_across_segments() {
+    let home = Home::new();
+    // Each exec's audit record carries its ~20 KB command line: 150 of them are ~3 MB,
+    // several rotations at 1 MiB, of which one archived segment is kept.
+    let padding = "x".repeat(20_000);
+    for i in 0..150 {
+        let out = home
+            .command(&["exec", "--", &format!(": {i} {padding}")])
+            .env("AI_SESSION_AUDIT_MAX_MB", "1")
+            .env("AI_SESSION_AUDIT_KEEP", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "exec {i}: {}", stderr(&out));
+    }
+    let mut archives: Vec<std::path::PathBuf> = std::fs::read_dir(home.path().join("audit"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| x.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    archives.sort();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    assert!(std::fs::metadata(&archives[0]).unwrap().len() <= 1 << 20);
+    let (report, _) = home.json(&["--format", "json", "audit", "verify"]);
+    assert!(report["broken"].is_null(), "{report}");
+    assert_eq!(report["files"], 2, "{report}");
+    assert!(report["first_seq"].as_u64().unwrap() > 0, "{report}");
+    let (last, _) = home.json(&["--format", "json", "audit", "tail", "-n", "1"]);
+    assert!(
+        last[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(": 149 "),
+        "{last}"
+    );
+}
+
+#[test]
 fn a_sandbox_that_refuses_to_start_counts_as_a_denial() {
     let home = Home::new();
     let missing = home.path().join("no-such-workspace");
