@@ -13,13 +13,16 @@ use crate::common::{Global, print_json};
 /// Shown at the end of `ai-session audit --help`.
 const AUDIT_AFTER_HELP: &str = "\
 Every API call, command, policy decision and denial is one JSON line in
-$AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line.
+$AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line. The daemon
+rotates the file (AI_SESSION_AUDIT_MAX_MB, default 64) into audit.log.<N> segments (the
+records before number N; AI_SESSION_AUDIT_KEEP, default 8, are kept); the chain runs on
+through them and every command here reads them all.
 
 Examples:
   ai-session audit tail -n 50
   ai-session audit query --session build --since 2h --min-risk 70
   ai-session audit query --agent builder --result denied
-  ai-session audit verify                       exit 0 intact, 1 broken (first bad line named)
+  ai-session audit verify                       exit 0 intact, 1 broken (file and line named)
   ai-session audit verify --expect-head 9f2c... compare with a head hash kept elsewhere";
 
 /// Arguments of `ai-session audit`.

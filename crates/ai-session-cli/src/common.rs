@@ -51,8 +51,9 @@ Environment:
   AI_SESSION_AGENT   the agent this client acts for, same as --agent (see `ai-session agent grant --help`)
   AI_SESSION_AUDIT   off: the daemon writes no audit log (default: $AI_SESSION_HOME/audit/audit.log)
   AI_SESSION_AUDIT_MAX_MB / AI_SESSION_AUDIT_KEEP
-                     the audit log rotates at this size (default 64) into audit.log.<N>
-                     segments, of which this many are kept (default 8); the chain runs on
+                     the daemon's audit log rotates at this size in MiB (default 64) into
+                     audit.log.<N> segments, of which this many are kept (default 8);
+                     `audit tail|query|verify` read them all
   AI_SESSION_RECORD_DIR  the daemon writes DIR/<session>.cast when a session ends (--record-dir)
   AI_SESSION_LOG     log filter for the daemon (e.g. debug), default info
   AI_SESSION_DURABILITY  write (default: exec answers once its record is written, so it
