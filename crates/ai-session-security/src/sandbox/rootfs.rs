@@ -98,6 +98,23 @@ fn old(path: &Path) -> PathBuf {
     Path::new(OLD_ROOT).join(path.strip_prefix("/").unwrap_or(path))
 }
 
+/// Runs `create` (which makes `dst`), and again after making `dst`'s missing parents if it
+/// failed for want of them: one syscall in the common case, where the parents exist.
+fn with_parents(
+    dst: &Path,
+    step: Step,
+    create: impl Fn() -> std::io::Result<()>,
+) -> Result<std::io::Result<()>, SandboxError> {
+    let outcome = create();
+    match (&outcome, dst.parent()) {
+        (Err(error), Some(parent)) if error.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
+            Ok(create())
+        }
+        _ => Ok(outcome),
+    }
+}
+
 /// Creates `dst` as the same kind of thing as `src` (directory, empty file) so it can be
 /// a mount point.
 fn make_mount_point(src: &Path, dst: &Path, step: Step) -> Result<(), SandboxError> {
@@ -106,8 +123,7 @@ fn make_mount_point(src: &Path, dst: &Path, step: Step) -> Result<(), SandboxErr
 
 /// Creates `dst` as a directory or an empty file. An existing one is kept: it may already
 /// sit in a read-only part of the tree, or be the host file itself seen through an earlier
-/// bind (never truncated). One syscall in the common case: the mount point is created
-/// directly, and its parents only when they are missing.
+/// bind (never truncated).
 fn make_mount_point_of_kind(is_dir: bool, dst: &Path, step: Step) -> Result<(), SandboxError> {
     let create = || {
         if is_dir {
@@ -120,15 +136,7 @@ fn make_mount_point_of_kind(is_dir: bool, dst: &Path, step: Step) -> Result<(), 
                 .map(drop)
         }
     };
-    let mut outcome = create();
-    if let Err(error) = &outcome
-        && error.kind() == std::io::ErrorKind::NotFound
-        && let Some(parent) = dst.parent()
-    {
-        fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
-        outcome = create();
-    }
-    match outcome {
+    match with_parents(dst, step, create)? {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(_) if fs::symlink_metadata(dst).is_ok() => Ok(()),
@@ -166,15 +174,8 @@ fn bind_mount(src: &Path, dst: &Path, optional: bool, step: Step) -> Result<bool
     };
     if meta.file_type().is_symlink() {
         let target = fs::read_link(src).step(step, || format!("readlink {}", src.display()))?;
-        let mut made = symlink(&target, dst);
-        if let Err(error) = &made
-            && error.kind() == std::io::ErrorKind::NotFound
-            && let Some(parent) = dst.parent()
-        {
-            fs::create_dir_all(parent).step(step, || format!("mkdir {}", parent.display()))?;
-            made = symlink(&target, dst);
-        }
-        made.step(step, || format!("symlink {}", dst.display()))?;
+        with_parents(dst, step, || symlink(&target, dst))?
+            .step(step, || format!("symlink {}", dst.display()))?;
         return Ok(false);
     }
     make_mount_point_of_kind(meta.is_dir(), dst, step)?;
