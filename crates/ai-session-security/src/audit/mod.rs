@@ -276,7 +276,7 @@ impl AuditLog {
             seq += 1;
             records.push(record);
         }
-        let first_seq = records[0].seq;
+        let batch_start = records[0].seq;
         let mut kept_from = read_head(path).map_or(0, |h| h.first_seq);
         let size = file
             .metadata()
@@ -290,7 +290,7 @@ impl AuditLog {
                 .write_all(&bytes)
                 .map_err(io_error(&fresh_path, "writing"))?;
             fresh.sync_data().map_err(io_error(&fresh_path, "fsync"))?;
-            let archive = segments::archive_path(path, first_seq);
+            let archive = segments::archive_path(path, batch_start);
             fs::rename(path, &archive).map_err(io_error(path, "archiving"))?;
             fs::rename(&fresh_path, path).map_err(io_error(path, "replacing"))?;
             sync_dir(path)?;
