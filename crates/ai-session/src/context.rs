@@ -150,18 +150,35 @@ fn ingest(state: &mut ContextState, session: &str, pending: Vec<Pending>) {
     }
 }
 
+/// One session's context and where its command records and saved copy are.
+pub struct ContextSource<'a> {
+    /// The session id.
+    pub session: &'a str,
+    /// The live shell (its command records and scrollback).
+    pub pty: &'a PtySession,
+    /// Earlier shells' records and output.
+    pub past: &'a Past,
+    /// The context itself.
+    pub shared: &'a SharedContext,
+    /// Where the context is saved, when the manager persists.
+    pub store: Option<SessionStore>,
+}
+
 /// Runs `work` on the session's context after ingesting its new command records, on a blocking
 /// thread.
 /// With a `store`, the context is saved (`context.bin`, atomically) after the work, so task
 /// contexts and ingested history survive a daemon restart.
 async fn with_context<T: Send + 'static>(
-    session: &str,
-    pty: &PtySession,
-    past: &Past,
-    shared: &SharedContext,
-    store: Option<SessionStore>,
+    source: ContextSource<'_>,
     work: impl FnOnce(&mut SessionContext) -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    let ContextSource {
+        session,
+        pty,
+        past,
+        shared,
+        store,
+    } = source;
     let ingested = lock(shared).ingested;
     let pending = pending(pty, past, ingested);
     let shared = Arc::clone(shared);
@@ -197,16 +214,12 @@ fn save(store: &SessionStore, state: &ContextState) {
 
 /// `context`: the session's context packed to `budget` tokens for `task`.
 pub async fn packed(
-    session: &str,
-    pty: &PtySession,
-    past: &Past,
-    shared: &SharedContext,
-    store: Option<SessionStore>,
+    source: ContextSource<'_>,
     params: p::ContextParams,
 ) -> Result<p::ContextResult> {
     let budget = params.budget.unwrap_or(p::DEFAULT_CONTEXT_BUDGET);
-    let owner = session.to_owned();
-    with_context(session, pty, past, shared, store, move |ctx| {
+    let owner = source.session.to_owned();
+    with_context(source, move |ctx| {
         let packed = ctx.context(budget, params.task.as_deref());
         Ok(p::ContextResult {
             session: owner,
@@ -221,15 +234,11 @@ pub async fn packed(
 
 /// `context.task`: create, switch or show task contexts.
 pub async fn task(
-    session: &str,
-    pty: &PtySession,
-    past: &Past,
-    shared: &SharedContext,
-    store: Option<SessionStore>,
+    source: ContextSource<'_>,
     params: p::ContextTaskParams,
 ) -> Result<p::ContextTaskResult> {
-    let owner = session.to_owned();
-    with_context(session, pty, past, shared, store, move |ctx| {
+    let owner = source.session.to_owned();
+    with_context(source, move |ctx| {
         match params.action {
             p::ContextTaskAction::New => {
                 let id = params

@@ -843,31 +843,24 @@ impl SessionManager {
     /// The session's agent context (from its command records) packed to a token budget.
     pub async fn context(&self, params: p::ContextParams) -> Result<p::ContextResult> {
         let entry = self.get(&params.session)?;
-        let store = self.context_store(&entry.id);
-        crate::context::packed(
-            &entry.id,
-            &entry.pty,
-            &entry.past,
-            &entry.context,
-            store,
-            params,
-        )
-        .await
+        crate::context::packed(self.context_source(&entry), params).await
     }
 
     /// Creates, switches or shows the session's task contexts.
     pub async fn context_task(&self, params: p::ContextTaskParams) -> Result<p::ContextTaskResult> {
         let entry = self.get(&params.session)?;
-        let store = self.context_store(&entry.id);
-        crate::context::task(
-            &entry.id,
-            &entry.pty,
-            &entry.past,
-            &entry.context,
-            store,
-            params,
-        )
-        .await
+        crate::context::task(self.context_source(&entry), params).await
+    }
+
+    /// A session's context with its command records and where it is saved.
+    fn context_source<'a>(&self, entry: &'a Entry) -> crate::context::ContextSource<'a> {
+        crate::context::ContextSource {
+            session: &entry.id,
+            pty: &entry.pty,
+            past: &entry.past,
+            shared: &entry.context,
+            store: self.context_store(&entry.id),
+        }
     }
 
     /// Where a session's context is saved, when the manager persists.
