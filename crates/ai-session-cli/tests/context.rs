@@ -140,6 +140,17 @@ fn context_and_task_contexts_survive_a_daemon_restart() {
 /// Commands that finish after the last `context` call (so after the last save of context.bin)
 /// are in the context after a `kill -9` of the daemon, and command ids stay unique and
 /// increasing across the restart.
+/// The command record ids of a `context` answer's packed entries (entries from elsewhere,
+/// such as task descriptions, have none).
+fn packed_records(answer: &serde_json::Value) -> Vec<u64> {
+    answer["packed"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["origin"]["record"].as_u64())
+        .collect()
+}
+
 #[test]
 fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
     let home = Home::new();
@@ -190,12 +201,7 @@ fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
         v["workspace"]["last_failing_command"]["exit_code"], 7,
         "{v}"
     );
-    let records: Vec<u64> = v["packed"]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["origin"]["record"].as_u64())
-        .collect();
+    let records = packed_records(&v);
     let mut unique = records.clone();
     unique.sort_unstable();
     unique.dedup();
@@ -216,12 +222,7 @@ fn commands_after_the_last_context_call_survive_kill_9_into_the_context() {
     let (v, _) = home.json(&[
         "context", "-s", "dur", "--budget", "4000", "--format", "json",
     ]);
-    let records: Vec<u64> = v["packed"]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["origin"]["record"].as_u64())
-        .collect();
+    let records = packed_records(&v);
     assert_eq!(records.iter().filter(|&&r| r == 5).count(), 1, "{v}");
     assert!(
         v["packed"]["text"]
