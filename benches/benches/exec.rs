@@ -171,7 +171,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
-    let mut client = ai_session::Client::connect(&daemon.socket())
+    let client = ai_session::Client::connect(&daemon.socket())
         .await
         .expect("connect");
     let info = client
@@ -202,7 +202,7 @@ async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
 }
 
 async fn ours_create(daemon: &BenchDaemon, n: usize) -> Stats {
-    let mut client = ai_session::Client::connect(&daemon.socket())
+    let client = ai_session::Client::connect(&daemon.socket())
         .await
         .expect("connect");
     let mut samples = Vec::with_capacity(n);

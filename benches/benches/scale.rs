@@ -49,7 +49,7 @@ fn main() {
 
     // Warm the daemon up (first connection, first session: lazy statics, allocator arenas).
     runtime.block_on(async {
-        let mut c = ai_session::Client::connect(&socket).await.expect("connect");
+        let c = ai_session::Client::connect(&socket).await.expect("connect");
         c.hello().await.expect("hello");
         let s = c
             .new_session(&NewSessionParams::default())
@@ -195,7 +195,7 @@ async fn create_all(socket: &Path, n: usize) -> Vec<String> {
         let socket = socket.to_owned();
         let next = Arc::clone(&next);
         tasks.push(tokio::spawn(async move {
-            let mut client = ai_session::Client::connect(&socket).await.expect("connect");
+            let client = ai_session::Client::connect(&socket).await.expect("connect");
             let mut ids = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
                 let info = client
@@ -220,7 +220,7 @@ async fn exec_under_load(socket: &Path, ids: &[String]) -> (f64, f64, f64) {
         let socket = socket.to_owned();
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
-            let mut client = ai_session::Client::connect(&socket).await.expect("connect");
+            let client = ai_session::Client::connect(&socket).await.expect("connect");
             let mut samples = Vec::new();
             for i in 0..10 {
                 let params = ExecParams {
@@ -257,7 +257,7 @@ async fn messages_per_second(socket: &Path, duration: Duration) -> f64 {
         let socket = socket.to_owned();
         let count = Arc::clone(&count);
         tasks.push(tokio::spawn(async move {
-            let mut client = ai_session::Client::connect(&socket).await.expect("connect");
+            let client = ai_session::Client::connect(&socket).await.expect("connect");
             while Instant::now() < deadline {
                 client.hello().await.expect("hello");
                 count.fetch_add(1, Ordering::Relaxed);
@@ -279,7 +279,7 @@ async fn kill_all(socket: &Path, ids: &[String]) {
     for chunk in chunks {
         let socket = socket.to_owned();
         tasks.push(tokio::spawn(async move {
-            let mut client = ai_session::Client::connect(&socket).await.expect("connect");
+            let client = ai_session::Client::connect(&socket).await.expect("connect");
             for id in chunk {
                 client.kill_session(&id).await.expect("kill session");
             }

@@ -1,10 +1,10 @@
 //! The daemon's JSON-RPC request path without a daemon: one line is parsed the way
-//! `ai-session server` parses it (JSON value, `Request`, method name, then `Call::parse` for
+//! `ai-session server` parses it (`Request::parse_line`, the method name, then `Call::parse` for
 //! the method's typed params), and every response built from it (result or error echoing
 //! the request's id) serialises to exactly one line that parses back. Nothing may panic.
 #![no_main]
 
-use ai_session::protocol::{self, Call, Message, Method, Request, RpcError, codes};
+use ai_session_protocol::{self as protocol, Call, Message, Method, Request, RpcError, codes};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -20,8 +20,13 @@ fuzz_target!(|line: &[u8]| {
         id.clone(),
         RpcError::new(codes::INVALID_REQUEST, "x"),
     ));
-    let Ok(request) = serde_json::from_value::<Request>(value) else {
-        return;
+    let request = match Request::parse_line(line) {
+        Ok(request) => request,
+        Err(refusal) => {
+            assert!(refusal.error.is_some(), "a refused line gets an error");
+            check_line(&refusal);
+            return;
+        }
     };
     // Round trip: what a client serialises the server reads back unchanged.
     let again: Request =
@@ -35,9 +40,12 @@ fuzz_target!(|line: &[u8]| {
     };
     assert_eq!(Method::from_name(method.name()), Some(method));
     // The daemon's own parse: typed params, or an error naming the field.
-    if let Err(error) = Call::parse(method, request.params) {
-        assert_eq!(error.code, codes::INVALID_PARAMS);
-        check_line(&Message::error(Value::Null, error));
+    match Call::parse(method, request.params) {
+        Ok(call) => assert_eq!(call.method(), method),
+        Err(error) => {
+            assert_eq!(error.code, codes::INVALID_PARAMS);
+            check_line(&Message::error(Value::Null, error));
+        }
     }
     check_line(&Message::result(id, Value::Null));
 });

@@ -51,7 +51,7 @@ async fn attach(session: &str, global: &Global) -> anyhow::Result<String> {
         session: session.to_owned(),
         since: None,
     };
-    let (start, mut output, mut input) = client.attach(&params).await?;
+    let (start, mut output, input) = client.attach(&params).await?;
     if let Ok(size) = termios::tcgetwinsize(std::io::stdin()) {
         input.resize(size.ws_col, size.ws_row).await?;
     }
@@ -70,8 +70,6 @@ async fn attach(session: &str, global: &Global) -> anyhow::Result<String> {
                     stdout.flush().await?;
                 }
                 AttachEvent::Closed(reason) => break format!("stream ended ({reason})"),
-                // Keystrokes racing the session's exit; the Closed event follows.
-                AttachEvent::InputFailed(_) => {}
             },
             read = stdin.read(&mut buf) => {
                 let n = read?;
@@ -86,7 +84,8 @@ async fn attach(session: &str, global: &Global) -> anyhow::Result<String> {
                     input.detach().await?;
                     break "detached".to_owned();
                 }
-                input.send_bytes(&buf[..n]).await?;
+                // Keystrokes racing the session's exit fail; the Closed event follows.
+                let _ = input.send_bytes(&buf[..n]).await;
             },
             _ = winch.recv() => {
                 if let Ok(size) = termios::tcgetwinsize(std::io::stdin()) {

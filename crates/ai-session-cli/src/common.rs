@@ -148,7 +148,7 @@ pub async fn connect(global: &Global) -> anyhow::Result<Client> {
 }
 
 /// Declares `--agent` on the connection (one `hello`), if given.
-async fn identify(mut client: Client, global: &Global) -> anyhow::Result<Client> {
+async fn identify(client: Client, global: &Global) -> anyhow::Result<Client> {
     if let Some(agent) = global.agent.as_deref().filter(|a| !a.is_empty()) {
         client.identify(agent).await?;
     }
@@ -181,7 +181,9 @@ pub fn report_error(error: &anyhow::Error, global: &Global) -> ExitCode {
         Some(ai_session::Error::Connect { .. } | ai_session::Error::DaemonStart { .. }) => {
             (exit::UNREACHABLE, None)
         }
-        Some(ai_session::Error::Protocol(_)) => (exit::UNREACHABLE, None),
+        Some(ai_session::Error::Closed { .. } | ai_session::Error::BadMessage { .. }) => {
+            (exit::UNREACHABLE, None)
+        }
         Some(ai_session::Error::Rpc { code, .. })
             if *code == ai_session::protocol::codes::AGENT_PERMISSION_DENIED =>
         {

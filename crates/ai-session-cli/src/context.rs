@@ -86,7 +86,7 @@ pub fn context(args: ContextArgs, global: &Global) -> anyhow::Result<ExitCode> {
         task: args.task,
     };
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.context(&params).await?)
     })?;
     if global.json() {
@@ -94,13 +94,13 @@ pub fn context(args: ContextArgs, global: &Global) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(exit::OK));
     }
     let packed = &result.packed;
-    println!("{}", packed.text);
+    println!("{}", packed["text"].as_str().unwrap_or_default());
     eprintln!(
         "tokens={} budget={} entries={} omitted={}",
-        packed.tokens,
-        packed.budget,
-        packed.entries.len(),
-        packed.omitted
+        packed["tokens"],
+        packed["budget"],
+        packed["entries"].as_array().map_or(0, Vec::len),
+        packed["omitted"]
     );
     Ok(ExitCode::from(exit::OK))
 }
@@ -124,7 +124,7 @@ pub fn ctx_task(args: CtxTaskArgs, global: &Global) -> anyhow::Result<ExitCode> 
         parent,
     };
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.context_task(&params).await?)
     })?;
     if global.json() {
@@ -133,17 +133,18 @@ pub fn ctx_task(args: CtxTaskArgs, global: &Global) -> anyhow::Result<ExitCode> 
     }
     println!("current: {}", result.current.as_deref().unwrap_or("(root)"));
     for task in &result.tasks {
-        let marker = if result.current.as_deref() == Some(task.id.as_str()) {
+        let id = task["id"].as_str().unwrap_or_default();
+        let marker = if result.current.as_deref() == Some(id) {
             "*"
         } else {
             " "
         };
-        let parent = task
-            .parent
-            .as_deref()
+        let parent = task["parent"]
+            .as_str()
             .map(|p| format!(" (parent {p})"))
             .unwrap_or_default();
-        println!("{marker} {}{parent}: {}", task.id, task.description);
+        let description = task["description"].as_str().unwrap_or_default();
+        println!("{marker} {id}{parent}: {description}");
     }
     Ok(ExitCode::from(exit::OK))
 }

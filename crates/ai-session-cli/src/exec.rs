@@ -76,7 +76,7 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
         agent: None,
     };
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let exec = client.exec(&params);
         tokio::pin!(exec);
         let mut interrupted = false;
@@ -117,13 +117,14 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
             exit_code: result.exit_code,
             seconds: result.duration_ms as f64 / 1000.0,
         };
+        let parsed: ai_session_output::ParsedOutput =
+            serde_json::from_value(analysis.parsed.clone())
+                .context("the daemon's parsed facts do not match this client's version")?;
         let mut out = std::io::stdout().lock();
         if format == Format::Junit {
-            out.write_all(ai_session_output::report::junit(&analysis.parsed, &summary).as_bytes())?;
+            out.write_all(ai_session_output::report::junit(&parsed, &summary).as_bytes())?;
         } else {
-            out.write_all(
-                ai_session_output::report::github(&analysis.parsed, &summary).as_bytes(),
-            )?;
+            out.write_all(ai_session_output::report::github(&parsed, &summary).as_bytes())?;
             writeln!(out, "{digest}")?;
         }
         return Ok(ExitCode::from(text_exit_code(&result)));
@@ -143,7 +144,7 @@ async fn interrupt(global: &Global, session: &str) {
         session: session.to_owned(),
         signal: "INT".to_owned(),
     };
-    if let Ok(mut client) = common::connect(global).await
+    if let Ok(client) = common::connect(global).await
         && let Err(e) = client.signal(&params).await
     {
         eprintln!("ai-session: could not interrupt the command: {e}");

@@ -42,7 +42,7 @@ struct Exported {
 /// Runs `export`.
 pub fn run(args: ExportArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let recording = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let timeline = client
             .timeline(&TimelineParams {
                 session: args.session.clone(),

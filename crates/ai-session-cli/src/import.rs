@@ -100,7 +100,7 @@ pub fn run(args: ImportArgs, global: &Global) -> anyhow::Result<ExitCode> {
         requests.push((adopted, params));
     }
     let adopted = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let mut adopted = Vec::new();
         for (summary, params) in requests {
             client

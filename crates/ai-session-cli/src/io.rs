@@ -156,7 +156,7 @@ fn send_requests(args: &SendArgs) -> Vec<SendParams> {
 pub fn send(args: SendArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let requests = send_requests(&args);
     let bytes = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let mut bytes = 0;
         for params in &requests {
             bytes += client.send(params).await?.bytes;
@@ -174,7 +174,7 @@ pub fn read(args: ReadArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = common::client_runtime()?;
     if args.screen {
         let screen = runtime.block_on(async {
-            let mut client = common::connect(global).await?;
+            let client = common::connect(global).await?;
             anyhow::Ok(client.screen(&args.session).await?)
         })?;
         if global.json() {
@@ -194,7 +194,7 @@ pub fn read(args: ReadArgs, global: &Global) -> anyhow::Result<ExitCode> {
         raw: args.raw,
     };
     let result = runtime.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.read(&params).await?)
     })?;
     if global.json() {
@@ -228,7 +228,7 @@ pub fn wait(args: WaitArgs, global: &Global) -> anyhow::Result<ExitCode> {
         since: args.since,
     };
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.wait(&params).await?)
     })?;
     let met = matches!(
@@ -259,7 +259,7 @@ pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
         limit: args.limit,
     };
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.history(&params).await?)
     })?;
     if global.json() {

@@ -71,7 +71,7 @@ pub struct StatsArgs {
 pub fn decision(command: DecisionCommand, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = common::client_runtime()?;
     runtime.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         match command {
             DecisionCommand::Record(args) => {
                 let decision = client
@@ -156,7 +156,7 @@ pub struct MetricsArgs {}
 pub fn metrics(_args: MetricsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = common::client_runtime()?;
     runtime.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let metrics = client.metrics().await?;
         if global.json() {
             common::print_json(&metrics)?;
@@ -175,7 +175,7 @@ pub struct StatsCmdArgs {}
 pub fn stats(_args: StatsCmdArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = common::client_runtime()?;
     runtime.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let snapshot = client.stats().await?;
         if global.json() {
             common::print_json(&snapshot)?;

@@ -135,7 +135,7 @@ pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<Exi
     let home = Home::from_env()?;
     let socket = home.socket_path(&global.server);
     let stopped = common::client_runtime()?.block_on(async {
-        let Some(mut client) = common::connect_existing(global).await? else {
+        let Some(client) = common::connect_existing(global).await? else {
             return anyhow::Ok(false);
         };
         let pid = client.hello().await?.pid;
@@ -175,7 +175,7 @@ fn process_exists(pid: u32) -> bool {
 /// Runs `status`.
 pub fn status(_args: StatusArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let status = common::client_runtime()?.block_on(async {
-        let Some(mut client) = common::connect_existing(global).await? else {
+        let Some(client) = common::connect_existing(global).await? else {
             return anyhow::Ok(None);
         };
         let hello = client.hello().await?;

@@ -111,7 +111,7 @@ pub fn new(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         agent: None,
     };
     let info = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.new_session(&params).await?)
     })?;
     if global.json() {
@@ -125,7 +125,7 @@ pub fn new(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
 /// Runs `ls`.
 pub fn ls(_args: LsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let list = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.list_sessions().await?)
     })?;
     if global.json() {
@@ -154,7 +154,7 @@ pub fn ls(_args: LsArgs, global: &Global) -> anyhow::Result<ExitCode> {
 /// Runs `kill`.
 pub fn kill(args: KillArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let result = common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         anyhow::Ok(client.kill_session(&args.session).await?)
     })?;
     if global.json() {

@@ -38,7 +38,7 @@ pub struct RestoreArgs {
 /// Runs `snapshot`.
 pub fn snapshot(args: SnapshotArgs, global: &Global) -> anyhow::Result<ExitCode> {
     common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let params = SnapshotParams {
             session: args.session,
             name: args.name,
@@ -56,7 +56,7 @@ pub fn snapshot(args: SnapshotArgs, global: &Global) -> anyhow::Result<ExitCode>
 /// Runs `snapshots`.
 pub fn snapshots(_args: SnapshotsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let list = client.snapshots().await?;
         if global.json() {
             common::print_json(&list)?;
@@ -83,7 +83,7 @@ pub fn snapshots(_args: SnapshotsArgs, global: &Global) -> anyhow::Result<ExitCo
 /// Runs `restore`.
 pub fn restore(args: RestoreArgs, global: &Global) -> anyhow::Result<ExitCode> {
     common::client_runtime()?.block_on(async {
-        let mut client = common::connect(global).await?;
+        let client = common::connect(global).await?;
         let params = SnapshotRestoreParams {
             snapshot: args.snapshot,
             as_session: args.as_session,

@@ -267,7 +267,7 @@ fn two_hundred_sessions_leave_no_zombies_and_no_leaked_fds() {
     let baseline = support::fd_count(pid);
     runtime.block_on(async {
         let socket = home.socket();
-        let mut client = ai_session::Client::connect(&socket).await.unwrap();
+        let client = ai_session::Client::connect(&socket).await.unwrap();
         let mut ids = Vec::new();
         for i in 0..200 {
             let info = client

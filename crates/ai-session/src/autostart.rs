@@ -48,7 +48,7 @@ pub async fn connect_or_start(
     let lock_path = home.start_lock_path(name);
     let lock = tokio::task::spawn_blocking(move || lock_exclusive(&lock_path))
         .await
-        .map_err(|e| Error::Protocol(format!("start-lock task failed: {e}")))??;
+        .map_err(|e| Error::internal("take the daemon start lock", e))??;
     // Someone else may have started it while we waited for the lock.
     if let Ok(client) = Client::connect(&socket).await {
         return Ok(client);

@@ -225,8 +225,8 @@ pub async fn packed(
             session: owner,
             current_tokens: ctx.current_tokens(),
             max_tokens: ctx.max_tokens(),
-            workspace: ctx.workspace_state().clone(),
-            packed,
+            workspace: crate::json::to_value(ctx.workspace_state())?,
+            packed: crate::json::to_value(&packed)?,
         })
     })
     .await
@@ -258,7 +258,11 @@ pub async fn task(
         Ok(p::ContextTaskResult {
             session: owner,
             current: ctx.current_task().map(|t| t.id.clone()),
-            tasks: ctx.task_contexts().values().cloned().collect(),
+            tasks: ctx
+                .task_contexts()
+                .values()
+                .map(crate::json::to_value)
+                .collect::<Result<_>>()?,
         })
     })
     .await

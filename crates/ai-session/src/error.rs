@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::protocol::codes;
+use crate::protocol::{RpcError, codes};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -76,11 +76,37 @@ pub enum Error {
         code: i64,
         /// Human-readable message from the daemon.
         message: String,
+        /// Machine-readable detail (`{"field": ...}`, a denial's agent and permission, ...).
+        data: Option<serde_json::Value>,
     },
 
-    /// The peer sent something that is not valid protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
+    /// The daemon closed the connection (it stopped, restarted or refused us); reconnect.
+    #[error("the daemon closed the connection{}; run the command again (a new daemon starts on demand) or see the daemon log", cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Closed {
+        /// The read or write error that showed it, if it was not a clean end of stream.
+        #[source]
+        cause: Option<std::io::Error>,
+    },
+
+    /// The peer sent something that is not this protocol (a version mismatch or a bug).
+    #[error(
+        "the daemon sent {what}; are client and daemon the same version? (`ai-session status`)"
+    )]
+    BadMessage {
+        /// What was wrong with it.
+        what: String,
+    },
+
+    /// A failure inside this process that is not the caller's doing (a task that panicked, a
+    /// value that could not be encoded, a store writer that failed).
+    #[error("internal error: could not {what}: {source}")]
+    Internal {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// No session with this id or name.
     #[error("no session named {0:?} (list them with `ai-session ls`)")]
@@ -146,6 +172,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Builds an [`Error::Internal`].
+    pub fn internal(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            what,
+            source: source.into(),
+        }
+    }
+
     /// Builds an [`Error::Io`].
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         Self::Io {
@@ -169,6 +206,33 @@ impl Error {
             Self::ResourceExhausted { .. } => codes::RESOURCE_EXHAUSTED,
             Self::PermissionDenied(_) => codes::AGENT_PERMISSION_DENIED,
             _ => codes::INTERNAL_ERROR,
+        }
+    }
+
+    /// The JSON-RPC error the daemon answers with: code, message, and `data` where a field,
+    /// a session or a denial is to blame.
+    pub fn to_rpc(&self) -> RpcError {
+        let data = match self {
+            Self::Rpc { data, .. } => data.clone(),
+            Self::InvalidParam { field, .. } => Some(serde_json::json!({ "field": field })),
+            Self::SessionNotFound(session) | Self::SessionExists(session) => {
+                Some(serde_json::json!({ "session": session }))
+            }
+            Self::PermissionDenied(denied) => Some(serde_json::json!({
+                "agent": denied.agent,
+                "permission": denied.permission,
+                "reason": denied.reason,
+            })),
+            _ => None,
+        };
+        let message = match self {
+            Self::Rpc { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        RpcError {
+            code: self.rpc_code(),
+            message,
+            data,
         }
     }
 }

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod framing;
 pub mod integration;
+mod json;
 mod limits;
 mod manager;
 #[cfg(feature = "mcp")]
@@ -17,9 +18,10 @@ pub mod mcp;
 pub mod observability;
 mod paths;
 pub mod persistence;
-pub mod protocol;
 mod server;
 
+/// The wire types (the `ai-session-protocol` crate).
+pub use ai_session_protocol as protocol;
 pub use autostart::{AutoStart, connect_or_start};
 pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};

@@ -529,14 +529,13 @@ impl SessionManager {
             return Ok(());
         };
         let bytes = serde_json::to_vec(&event)
-            .map_err(|e| Error::Protocol(format!("cannot encode a decision event: {e}")))?;
+            .map_err(|e| Error::internal("encode a decision event", e))?;
         tokio::task::spawn_blocking(move || {
             let (mut log, _recovery) = persistence.store().analytics_log()?;
             log.append_durable(ai_session_persist::RecordKind::Event, &bytes)
         })
         .await
-        .map_err(|e| Error::Protocol(format!("decision writer failed: {e}")))?
-        .map_err(|e| Error::Protocol(format!("cannot save the decision: {e}")))?;
+        .map_err(|e| Error::internal("run the decision writer", e))??;
         Ok(())
     }
 
@@ -571,13 +570,13 @@ impl SessionManager {
 
     /// Snapshots a session: its stored config, command records, scrollback and context, as they
     /// are once everything it did so far is on disk.
-    pub async fn snapshot(
-        &self,
-        params: p::SnapshotParams,
-    ) -> Result<ai_session_persist::SnapshotInfo> {
+    pub async fn snapshot(&self, params: p::SnapshotParams) -> Result<p::SnapshotInfo> {
         let persistence = self.inner.persistence.clone().ok_or(Error::NoStore)?;
         let entry = self.get(&params.session)?;
-        persistence.flush().await.map_err(Error::Protocol)?;
+        persistence
+            .flush()
+            .await
+            .map_err(|e| Error::internal("flush the session store", e))?;
         let id = entry.id.clone();
         let info = tokio::task::spawn_blocking(move || {
             persistence
@@ -585,9 +584,9 @@ impl SessionManager {
                 .create_snapshot(&id, params.name.as_deref())
         })
         .await
-        .map_err(|e| Error::Protocol(format!("snapshot writer failed: {e}")))??;
+        .map_err(|e| Error::internal("run the snapshot writer", e))??;
         tracing::info!(session = %entry.id, snapshot = %info.id, "snapshot taken");
-        Ok(info)
+        Ok(snapshot_info(info))
     }
 
     /// Every snapshot in the store.
@@ -595,8 +594,10 @@ impl SessionManager {
         let persistence = self.inner.persistence.clone().ok_or(Error::NoStore)?;
         let snapshots = tokio::task::spawn_blocking(move || persistence.store().list_snapshots())
             .await
-            .map_err(|e| Error::Protocol(format!("snapshot reader failed: {e}")))??;
-        Ok(p::SnapshotList { snapshots })
+            .map_err(|e| Error::internal("run the snapshot reader", e))??;
+        Ok(p::SnapshotList {
+            snapshots: snapshots.into_iter().map(snapshot_info).collect(),
+        })
     }
 
     /// Restores a snapshot as a new live session (a fresh shell in its saved cwd and env, with
@@ -619,8 +620,11 @@ impl SessionManager {
             persistence.restore_one(session.id(), limit)
         })
         .await
-        .map_err(|e| Error::Protocol(format!("snapshot restore failed: {e}")))??
-        .ok_or_else(|| Error::Protocol("the snapshot holds no session config".to_owned()))?;
+        .map_err(|e| Error::internal("run the snapshot restore", e))??
+        .ok_or_else(|| Error::InvalidParam {
+            field: "snapshot",
+            reason: "the snapshot holds no session config; take a new one".to_owned(),
+        })?;
         let id = restored.id.clone();
         self.restore_session(restored).await?;
         Ok(self.get(&id)?.info())
@@ -1142,6 +1146,25 @@ fn range(r: ai_session_pty::ByteRange) -> p::ByteRange {
     }
 }
 
+fn snapshot_info(info: ai_session_persist::SnapshotInfo) -> p::SnapshotInfo {
+    let ai_session_persist::SnapshotInfo {
+        id,
+        name,
+        session_id,
+        created_at_ms,
+        records,
+        scrollback_bytes,
+    } = info;
+    p::SnapshotInfo {
+        id,
+        name,
+        session_id,
+        created_at_ms,
+        records,
+        scrollback_bytes,
+    }
+}
+
 fn check_size(size: Size) -> Result<()> {
     for (field, value) in [("cols", size.cols), ("rows", size.rows)] {
         if !(1..=1000).contains(&value) {
@@ -1223,12 +1246,15 @@ async fn analyze_output(
         )
     })
     .await
-    .map_err(|e| Error::Protocol(format!("output analysis failed: {e}")))?;
+    .map_err(|e| Error::internal("analyse the output", e))?;
     Ok(p::ExecAnalysis {
-        kind: analysis.kind,
+        kind: crate::json::to_value(&analysis.kind)?
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned(),
         category: analysis.kind.category().to_owned(),
         digest: analysis.digest,
-        parsed: analysis.parsed,
+        parsed: crate::json::to_value(&analysis.parsed)?,
         tokens_raw: analysis.tokens_raw,
         tokens_digest: analysis.tokens_digest,
     })

@@ -407,7 +407,7 @@ async fn serve_connection(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let request = match parse_request(&line) {
+        let request = match protocol::Request::parse_line(&line) {
             Ok(request) => request,
             Err(message) => {
                 if !conn.send(&message).await {
@@ -459,55 +459,6 @@ async fn write_loop(write_half: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u
         }
     }
     let _ = out.shutdown().await;
-}
-
-/// Parses one line into a request, or the error response to send instead.
-fn parse_request(line: &[u8]) -> std::result::Result<protocol::Request, Box<Message>> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| {
-        let what = if std::str::from_utf8(line).is_err() {
-            "request is not valid UTF-8".to_owned()
-        } else {
-            format!("request is not valid JSON: {e}")
-        };
-        Box::new(Message::error(
-            Value::Null,
-            RpcError::new(codes::PARSE_ERROR, what),
-        ))
-    })?;
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let invalid = |what: &str| {
-        Box::new(Message::error(
-            if matches!(id, Value::Null | Value::Number(_) | Value::String(_)) {
-                id.clone()
-            } else {
-                Value::Null
-            },
-            RpcError::new(codes::INVALID_REQUEST, format!("invalid request: {what}")),
-        ))
-    };
-    let Value::Object(_) = &value else {
-        return Err(invalid(
-            "expected a JSON object (batches are not supported)",
-        ));
-    };
-    if value.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(invalid("`jsonrpc` must be \"2.0\""));
-    }
-    if !matches!(id, Value::Null | Value::Number(_) | Value::String(_)) {
-        return Err(invalid("`id` must be a number, a string or null"));
-    }
-    if !matches!(value.get("method"), Some(Value::String(_))) {
-        return Err(invalid("`method` must be a string"));
-    }
-    if !matches!(
-        value.get("params"),
-        None | Some(Value::Null | Value::Object(_))
-    ) {
-        return Err(invalid(
-            "`params` must be an object (by-name parameters only)",
-        ));
-    }
-    serde_json::from_value(value).map_err(|e| invalid(&e.to_string()))
 }
 
 async fn handle_request(shared: &Arc<Shared>, conn: &Arc<Connection>, request: protocol::Request) {
@@ -668,7 +619,7 @@ async fn dispatch(
             reply(hello(shared, lock(&conn.agent).clone()))
         }
         Call::SessionNew(p) => reply(manager.create(p).await),
-        Call::SessionList => reply(Ok(manager.list())),
+        Call::SessionList(_) => reply(Ok(manager.list())),
         Call::SessionKill(p) => reply(manager.kill(&p.session).await),
         Call::Exec(p) => reply(manager.exec(p).await),
         Call::Send(p) => reply(manager.send(p).await),
@@ -682,10 +633,10 @@ async fn dispatch(
         Call::DecisionOutcome(p) => reply(manager.decision_outcome(p).await),
         Call::DecisionStats(p) => reply(Ok(manager.decision_stats(p))),
         Call::Snapshot(p) => reply(manager.snapshot(p).await),
-        Call::Snapshots => reply(manager.snapshots().await),
+        Call::Snapshots(_) => reply(manager.snapshots().await),
         Call::SnapshotRestore(p) => reply(manager.snapshot_restore(p).await),
-        Call::Metrics => reply(Ok(manager.metrics_text())),
-        Call::Stats => reply(Ok(manager.stats())),
+        Call::Metrics(_) => reply(Ok(manager.metrics_text())),
+        Call::Stats(_) => reply(Ok(manager.stats())),
         Call::Resize(p) => reply(manager.resize(p).await),
         Call::Timeline(p) => reply(manager.timeline(p).await),
         Call::SessionImport(p) => reply(manager.import(p).await),
@@ -697,7 +648,7 @@ async fn dispatch(
             }
             reply(Ok(protocol::Ack::OK))
         }
-        Call::ServerShutdown => {
+        Call::ServerShutdown(_) => {
             tracing::info!(connection = conn.id, "shutdown requested by a client");
             // Queue the answer before the flag flips, so the client sees it.
             let shutdown = shared.shutdown.clone();
@@ -794,54 +745,4 @@ fn internal(error: serde_json::Error) -> RpcError {
 /// Locks a mutex, ignoring poisoning (the protected maps stay consistent across a panic).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_validation() {
-        let code = |line: &[u8]| match parse_request(line) {
-            Ok(_) => 0,
-            Err(m) => m.error.unwrap().code,
-        };
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"hello"}"#), 0);
-        assert_eq!(code(b"{"), codes::PARSE_ERROR);
-        assert_eq!(code(b"\xff\xfe"), codes::PARSE_ERROR);
-        assert_eq!(code(b"[1,2]"), codes::INVALID_REQUEST);
-        assert_eq!(
-            code(br#"{"id":1,"method":"hello"}"#),
-            codes::INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#),
-            codes::INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":{},"method":"hello"}"#),
-            codes::INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"method":"hello","params":[1]}"#),
-            codes::INVALID_REQUEST
-        );
-    }
-
-    #[test]
-    fn bad_params_name_the_field() {
-        let err = Call::parse(
-            Method::Exec,
-            Some(serde_json::json!({"command": "ls", "timeout_ms": "soon"})),
-        )
-        .unwrap_err();
-        assert_eq!(err.code, codes::INVALID_PARAMS);
-        assert!(err.message.contains("timeout_ms"), "{}", err.message);
-        let err = Call::parse(Method::Exec, None).unwrap_err();
-        assert!(err.message.contains("command"), "{}", err.message);
-        let err = Call::parse(Method::SessionList, Some(serde_json::json!({"x": 1}))).unwrap_err();
-        assert_eq!(err.code, codes::INVALID_PARAMS);
-        assert!(Call::parse(Method::SessionList, None).is_ok());
-        assert!(Call::parse(Method::Metrics, Some(serde_json::json!({"x": 1}))).is_ok());
-    }
 }

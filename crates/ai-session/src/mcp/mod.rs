@@ -83,7 +83,7 @@ impl McpServer {
         if name == "task_submit" {
             return self.task_submit(parse(name, args)?).await;
         }
-        let mut client = self.client.lock().await;
+        let client = self.client.lock().await;
         match name {
             "session_new" => {
                 let params: NewSessionParams = parse(name, args)?;

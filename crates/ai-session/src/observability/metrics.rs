@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::protocol::{MetricsSnapshot, SeriesSummary};
 
 /// Upper bounds (seconds) of the exported latency buckets.
 const LATENCY_BUCKETS_S: [f64; 12] = [
@@ -121,30 +123,6 @@ impl Series {
             sandbox_denials: self.sandbox_denials,
         }
     }
-}
-
-/// A series in numbers (`ai-session stats`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesSummary {
-    pub commands: u64,
-    /// Commands that exited non-zero.
-    pub failed: u64,
-    pub awaiting_input: u64,
-    pub timed_out: u64,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p99_ms: Option<f64>,
-    pub tokens_raw: u64,
-    pub tokens_delivered: u64,
-    pub tokens_saved: u64,
-    pub sandbox_denials: u64,
-}
-
-/// Everything `ai-session stats` shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricsSnapshot {
-    pub total: SeriesSummary,
-    pub sessions: BTreeMap<String, SeriesSummary>,
-    pub agents: BTreeMap<String, SeriesSummary>,
 }
 
 #[derive(Debug)]

@@ -3,11 +3,12 @@
 pub mod decisions;
 pub mod metrics;
 
-pub use decisions::{
-    CalibrationBucket, Decision, DecisionError, DecisionEvent, DecisionStats, DecisionTracker,
-    NewDecision, Outcome,
+pub use crate::protocol::{
+    CalibrationBucket, Decision, DecisionStats, MetricsSnapshot, NewDecision, Outcome,
+    SeriesSummary,
 };
-pub use metrics::{CommandSample, CommandState, Metrics, MetricsSnapshot, SeriesSummary};
+pub use decisions::{DecisionError, DecisionEvent, DecisionTracker};
+pub use metrics::{CommandSample, CommandState, Metrics};
 
 use std::sync::Mutex;
 
