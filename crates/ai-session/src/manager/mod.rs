@@ -1,0 +1,274 @@
+//! [`SessionManager`]: owns PTY sessions by id; usable embedded (no daemon) or behind the server.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ai_session_pty::{ExecOptions, PtySession, SessionConfig, Size, UnknownKey};
+use base64::Engine as _;
+
+use crate::error::{Error, Result};
+use crate::integration::{SessionHooks, SessionRecording};
+use crate::observability::{CommandSample, CommandState, Observability};
+use crate::persistence::{Journal, Past, Persistence, RestoredSession, SavedSession};
+use crate::protocol as p;
+use ai_session_output::normalize as terminal_text;
+
+mod commands;
+mod lifecycle;
+mod records;
+mod terminal;
+
+pub use terminal::AttachStream;
+
+/// How long `session.new` waits for the shell's first prompt.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes one `read` returns.
+const MAX_READ_BYTES: usize = 1 << 20;
+/// Longest `wait` (ms) when none is given.
+const DEFAULT_WAIT_MS: u64 = 30_000;
+/// `wait` keeps at most this much of the output it saw, for its `text`.
+const WAIT_TEXT_BYTES: usize = 64 << 10;
+
+/// Defaults for sessions the manager creates.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Shell when a request names none.
+    pub default_shell: String,
+    /// Terminal size when a request gives none.
+    pub default_size: Size,
+    /// Scrollback ring per session, bytes.
+    pub scrollback_limit: usize,
+    /// Refuse to create more sessions than this.
+    pub max_sessions: usize,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            default_shell: "bash".into(),
+            default_size: Size {
+                cols: 200,
+                rows: 50,
+            },
+            scrollback_limit: SessionConfig::default().scrollback_limit,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+/// Owns sessions by id and runs commands in them. Cheap to clone (shared state).
+///
+/// ```no_run
+/// # async fn demo() -> ai_session::Result<()> {
+/// use ai_session::{ManagerConfig, SessionManager, protocol::ExecParams};
+/// let manager = SessionManager::new(ManagerConfig::default());
+/// let result = manager
+///     .exec(ExecParams { session: "default".into(), command: "echo hi".into(), timeout_ms: None, create: true, budget: None, agent: None })
+///     .await?;
+/// assert_eq!(result.exit_code, Some(0));
+/// manager.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ManagerConfig,
+    sessions: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Names being created right now (spawning happens outside the map lock).
+    reserved: Mutex<HashSet<String>>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    /// Where sessions are journaled; `None` keeps them in memory only.
+    persistence: Option<Persistence>,
+    observability: Observability,
+    /// Integrations told about created and ended sessions (set once by the daemon).
+    hooks: std::sync::OnceLock<Arc<SessionHooks>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    shell: String,
+    created_at_ms: u64,
+    /// When the current shell started (epoch ms): origin of the PTY's output timeline.
+    shell_started_at_ms: u64,
+    pty: PtySession,
+    context: crate::context::SharedContext,
+    /// Output and commands of this session's shells before a daemon restart.
+    past: Past,
+    /// The agent that created it (`None`: the operator).
+    owner: Option<String>,
+    journal: Option<Journal>,
+}
+
+impl SessionManager {
+    /// An empty manager.
+    pub fn new(config: ManagerConfig) -> Self {
+        Self::with_persistence(config, None)
+    }
+
+    /// A manager that journals every session to `persistence` (see [`crate::persistence`]).
+    pub fn with_persistence(config: ManagerConfig, persistence: Option<Persistence>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                sessions: RwLock::new(HashMap::new()),
+                reserved: Mutex::new(HashSet::new()),
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+                persistence,
+                observability: Observability::default(),
+                hooks: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// All sessions, sorted by id.
+    pub fn list(&self) -> p::SessionList {
+        let mut sessions: Vec<_> = read(&self.inner.sessions)
+            .values()
+            .map(|e| e.info())
+            .collect();
+        sessions.sort_by(|a, b| a.id.cmp(&b.id));
+        p::SessionList { sessions }
+    }
+
+    /// Counts a refused request in the `sandbox_denials` metric.
+    pub fn record_denial(&self, session: Option<&str>, agent: Option<&str>) {
+        self.inner
+            .observability
+            .metrics
+            .record_denial(session, agent);
+    }
+
+    /// Metrics in Prometheus text format.
+    pub fn metrics_text(&self) -> p::MetricsText {
+        let live = read(&self.inner.sessions).len();
+        p::MetricsText {
+            text: self.inner.observability.metrics.prometheus(live),
+        }
+    }
+
+    /// Metrics as numbers per session and agent.
+    pub fn stats(&self) -> crate::observability::MetricsSnapshot {
+        self.inner.observability.metrics.snapshot()
+    }
+
+    /// Kills every session (signals all first, then reaps) and refuses new ones.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let entries: Vec<_> = write(&self.inner.sessions)
+            .drain()
+            .map(|(_, e)| e)
+            .collect();
+        // Stored sessions stay stored: the next daemon restarts them.
+        for entry in &entries {
+            if let Some(journal) = &entry.journal {
+                journal.capture(&entry.pty, &entry.past);
+            }
+        }
+        if let Some(persistence) = &self.inner.persistence
+            && let Err(error) = persistence.flush().await
+        {
+            tracing::error!(%error, "session data not fully persisted at shutdown");
+        }
+        let kills = entries.iter().map(|e| e.pty.kill());
+        futures::future::join_all(kills).await;
+        tracing::info!(sessions = entries.len(), "all sessions killed");
+    }
+
+    /// Drops `entry` from the map unless it was already replaced.
+    fn remove_if_same(&self, entry: &Arc<Entry>) {
+        let mut sessions = write(&self.inner.sessions);
+        if sessions
+            .get(&entry.id)
+            .is_some_and(|e| Arc::ptr_eq(e, entry))
+        {
+            sessions.remove(&entry.id);
+        }
+    }
+
+    /// The owner of `session`: `None` if there is no such session, `Some(None)` for the
+    /// operator's sessions, `Some(Some(agent))` for an agent's.
+    pub fn owner_of(&self, session: &str) -> Option<Option<String>> {
+        read(&self.inner.sessions)
+            .get(session)
+            .map(|e| e.owner.clone())
+    }
+
+    fn get(&self, session: &str) -> Result<Arc<Entry>> {
+        read(&self.inner.sessions)
+            .get(session)
+            .cloned()
+            .ok_or_else(|| Error::SessionNotFound(session.to_owned()))
+    }
+}
+
+impl Entry {
+    fn cwd(&self) -> Option<String> {
+        self.pty.cwd().map(|c| c.to_string_lossy().into_owned())
+    }
+
+    fn info(&self) -> p::SessionInfo {
+        // `size()`, not `screen().size`: a snapshot would build the screen model (a 32-byte
+        // cell grid, 320 KB at 200x50) for every session listed or created.
+        let size = self.pty.size();
+        p::SessionInfo {
+            id: self.id.clone(),
+            pid: u32::try_from(self.pty.pid()).ok(),
+            shell: self.shell.clone(),
+            cwd: self.cwd(),
+            cols: size.cols,
+            rows: size.rows,
+            created_at_ms: self.created_at_ms,
+            alive: self.pty.is_alive(),
+            commands: self.past.commands.len() + self.pty.history().len(),
+            output_offset: self.past.end_offset(&self.pty),
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+fn range(r: ai_session_pty::ByteRange) -> p::ByteRange {
+    p::ByteRange {
+        start: r.start,
+        end: r.end,
+    }
+}
+
+fn check_size(size: Size) -> Result<()> {
+    for (field, value) in [("cols", size.cols), ("rows", size.rows)] {
+        if !(1..=1000).contains(&value) {
+            return Err(Error::InvalidParam {
+                field,
+                reason: format!("{value} is outside 1..=1000"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}

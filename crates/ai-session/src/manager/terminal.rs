@@ -1,0 +1,323 @@
+//! The terminal itself: input, output, the screen, waiting for output, size and signals.
+
+use super::*;
+
+impl SessionManager {
+    /// Writes `data_base64`, then `text`, then named `keys`.
+    pub async fn send(&self, params: p::SendParams) -> Result<p::SendResult> {
+        let entry = self.get(&params.session)?;
+        let mut bytes = Vec::new();
+        if let Some(data) = &params.data_base64 {
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| Error::InvalidParam {
+                        field: "data_base64",
+                        reason: e.to_string(),
+                    })?,
+            );
+        }
+        if let Some(text) = &params.text {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        if !bytes.is_empty() {
+            entry.pty.write(&bytes).await?;
+        }
+        if !params.keys.is_empty() {
+            entry.pty.send_keys(&params.keys, UnknownKey::Error).await?;
+        }
+        Ok(p::SendResult { bytes: bytes.len() })
+    }
+
+    /// Reads scrollback from `since`.
+    pub async fn read(&self, params: p::ReadParams) -> Result<p::ReadResult> {
+        let entry = self.get(&params.session)?;
+        let max = params
+            .max_bytes
+            .unwrap_or(MAX_READ_BYTES)
+            .min(MAX_READ_BYTES);
+        let chunk = entry.past.read(&entry.pty, params.since, max);
+        Ok(p::ReadResult {
+            start: chunk.start,
+            next_offset: chunk.next_offset,
+            text: terminal_text(&chunk.data),
+            data_base64: params
+                .raw
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&chunk.data)),
+        })
+    }
+
+    /// When each burst of output arrived, from `since` on (see [`p::TimelineResult`]).
+    pub async fn timeline(&self, params: p::TimelineParams) -> Result<p::TimelineResult> {
+        let entry = self.get(&params.session)?;
+        Ok(timeline_of(&entry, params.since))
+    }
+
+    /// The current screen.
+    pub async fn screen(&self, session: &str) -> Result<p::ScreenResult> {
+        let entry = self.get(session)?;
+        Ok(screen_of(&entry.pty))
+    }
+
+    /// Waits for a regex, idleness, new output, the shell's exit, or the timeout.
+    pub async fn wait(&self, params: p::WaitParams) -> Result<p::WaitResult> {
+        let entry = self.get(&params.session)?;
+        let pattern = params
+            .pattern
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| Error::InvalidParam {
+                field: "pattern",
+                reason: e.to_string(),
+            })?;
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
+        let deadline = tokio::time::Instant::now() + timeout;
+        let idle = params.idle_ms.map(Duration::from_millis);
+        let mut changes = entry.pty.subscribe();
+        let mut offset = params
+            .since
+            .unwrap_or_else(|| entry.past.end_offset(&entry.pty));
+        let mut seen: Vec<u8> = Vec::new();
+        let mut last_output = tokio::time::Instant::now();
+        loop {
+            let chunk = entry.past.read(&entry.pty, offset, MAX_READ_BYTES);
+            if !chunk.data.is_empty() {
+                offset = chunk.next_offset;
+                last_output = tokio::time::Instant::now();
+                seen.extend_from_slice(&chunk.data);
+                if seen.len() > WAIT_TEXT_BYTES {
+                    seen.drain(..seen.len() - WAIT_TEXT_BYTES);
+                }
+                let text = terminal_text(&seen);
+                match &pattern {
+                    Some(re) => {
+                        if let Some(m) = re.find(&text) {
+                            return Ok(wait_result(
+                                p::WaitReason::Matched,
+                                Some(m.as_str().to_owned()),
+                                offset,
+                                text,
+                            ));
+                        }
+                    }
+                    None if idle.is_none() => {
+                        return Ok(wait_result(p::WaitReason::Output, None, offset, text));
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            if !entry.pty.is_alive() {
+                return Ok(wait_result(
+                    p::WaitReason::Exited,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            let idle_at = idle.map(|d| last_output + d);
+            let wake = idle_at.map_or(deadline, |t| t.min(deadline));
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(wait_result(
+                    p::WaitReason::TimedOut,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            if idle_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                return Ok(wait_result(
+                    p::WaitReason::Idle,
+                    None,
+                    offset,
+                    terminal_text(&seen),
+                ));
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The reader ended: the shell is gone; the next loop reports it.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Changes the terminal size.
+    pub async fn resize(&self, params: p::ResizeParams) -> Result<p::Ack> {
+        let entry = self.get(&params.session)?;
+        let size = Size {
+            cols: params.cols,
+            rows: params.rows,
+        };
+        check_size(size)?;
+        entry.pty.resize(size)?;
+        if let Some(journal) = &entry.journal {
+            journal.update(|saved| (saved.cols, saved.rows) = (size.cols, size.rows));
+        }
+        Ok(p::Ack::OK)
+    }
+
+    /// Sends a signal to the session's foreground process group.
+    pub async fn signal(&self, params: p::SignalParams) -> Result<p::Ack> {
+        let entry = self.get(&params.session)?;
+        let signal = parse_signal(&params.signal)?;
+        entry.pty.signal_foreground(signal)?;
+        Ok(p::Ack::OK)
+    }
+
+    /// Starts streaming a session's output (see [`AttachStream::forward`]).
+    pub async fn attach(&self, session: &str, since: Option<u64>) -> Result<AttachStream> {
+        let entry = self.get(session)?;
+        let changes = entry.pty.subscribe();
+        let screen = screen_of(&entry.pty);
+        let offset = since.unwrap_or_else(|| entry.past.end_offset(&entry.pty));
+        Ok(AttachStream {
+            start: p::AttachResult { offset, screen },
+            entry,
+            changes,
+            offset,
+        })
+    }
+}
+
+/// A session's output from an offset on, for `attach`.
+#[derive(Debug)]
+pub struct AttachStream {
+    /// What `attach` answers: the start offset and the current screen.
+    pub start: p::AttachResult,
+    entry: Arc<Entry>,
+    changes: tokio::sync::watch::Receiver<ai_session_pty::Progress>,
+    offset: u64,
+}
+
+impl AttachStream {
+    /// Calls `deliver` with each new chunk until the session ends or `deliver` returns false;
+    /// returns why it stopped (`"exited"` or `"detached"`).
+    pub async fn forward<F, Fut>(mut self, mut deliver: F) -> &'static str
+    where
+        F: FnMut(p::AttachOutput) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        loop {
+            let chunk = self.entry.past.read(&self.entry.pty, self.offset, 64 << 10);
+            if !chunk.data.is_empty() {
+                self.offset = chunk.next_offset;
+                let output = p::AttachOutput {
+                    session: self.entry.id.clone(),
+                    offset: chunk.start,
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(&chunk.data),
+                };
+                if !deliver(output).await {
+                    return "detached";
+                }
+                continue;
+            }
+            if !self.entry.pty.is_alive() {
+                return "exited";
+            }
+            if self.changes.changed().await.is_err() {
+                // Drain what arrived before the reader stopped, then report the exit.
+                let rest = self
+                    .entry
+                    .past
+                    .read(&self.entry.pty, self.offset, usize::MAX);
+                if rest.data.is_empty() {
+                    return "exited";
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn timeline_of(entry: &Entry, since: u64) -> p::TimelineResult {
+    let base = entry.past.base();
+    let mut marks = Vec::new();
+    if !entry.past.scrollback.is_empty() && since < base {
+        let offset = since.max(entry.past.scrollback_start);
+        marks.push(p::TimelineMark { offset, ms: 0 });
+    }
+    let pty_since = since.saturating_sub(base);
+    marks.extend(
+        entry
+            .pty
+            .timeline(pty_since)
+            .into_iter()
+            .map(|(offset, ms)| p::TimelineMark {
+                offset: base + offset,
+                ms,
+            }),
+    );
+    let size = entry.pty.size();
+    p::TimelineResult {
+        started_at_ms: entry.shell_started_at_ms,
+        end_offset: entry.past.end_offset(&entry.pty),
+        cols: size.cols,
+        rows: size.rows,
+        marks,
+    }
+}
+
+pub(super) fn wait_result(
+    reason: p::WaitReason,
+    matched: Option<String>,
+    next_offset: u64,
+    text: String,
+) -> p::WaitResult {
+    p::WaitResult {
+        reason,
+        matched,
+        next_offset,
+        text,
+    }
+}
+
+pub(super) fn screen_of(pty: &PtySession) -> p::ScreenResult {
+    let screen = pty.screen();
+    p::ScreenResult {
+        rows: screen.size.rows,
+        cols: screen.size.cols,
+        lines: screen.lines,
+        cursor_row: screen.cursor.row,
+        cursor_col: screen.cursor.col,
+    }
+}
+
+/// `INT`, `SIGINT`, `int` or `2`.
+pub(super) fn parse_signal(raw: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr as _;
+    let invalid = || Error::InvalidParam {
+        field: "signal",
+        reason: format!(
+            "unknown signal {raw:?}; use a name like INT, TERM, KILL, HUP, QUIT, TSTP, CONT, WINCH, USR1 or a number"
+        ),
+    };
+    if let Ok(n) = raw.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| invalid());
+    }
+    let upper = raw.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn signals_parse_by_name_and_number() {
+        use nix::sys::signal::Signal;
+        assert_eq!(parse_signal("INT").unwrap(), Signal::SIGINT);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}
