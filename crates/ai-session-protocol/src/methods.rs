@@ -154,6 +154,68 @@ methods! {
     Stats = "stats" (Ignored) -> MetricsSnapshot;
 }
 
+impl Call {
+    /// The existing session the call is about (`exec`'s defaults to `default`); `None` for
+    /// calls that create a session or concern none.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Call::Exec(p) => Some(&p.session),
+            Call::SessionKill(p) | Call::Screen(p) | Call::Detach(p) => Some(&p.session),
+            Call::Send(p) => Some(&p.session),
+            Call::Read(p) => Some(&p.session),
+            Call::Wait(p) => Some(&p.session),
+            Call::History(p) => Some(&p.session),
+            Call::Context(p) => Some(&p.session),
+            Call::ContextTask(p) => Some(&p.session),
+            Call::Resize(p) => Some(&p.session),
+            Call::Signal(p) => Some(&p.session),
+            Call::Attach(p) => Some(&p.session),
+            Call::Timeline(p) => Some(&p.session),
+            Call::Snapshot(p) => Some(&p.session),
+            Call::DecisionRecord(p) => p.session.as_deref(),
+            Call::Hello(_)
+            | Call::SessionNew(_)
+            | Call::SessionList(_)
+            | Call::SessionImport(_)
+            | Call::ServerShutdown(_)
+            | Call::DecisionOutcome(_)
+            | Call::DecisionStats(_)
+            | Call::Snapshots(_)
+            | Call::SnapshotRestore(_)
+            | Call::Metrics(_)
+            | Call::Stats(_) => None,
+        }
+    }
+
+    /// The parameters of a session the call creates (`session.new`, `session.import`).
+    pub fn new_session(&self) -> Option<&NewSessionParams> {
+        match self {
+            Call::SessionNew(p) => Some(p),
+            Call::SessionImport(p) => Some(&p.session),
+            _ => None,
+        }
+    }
+
+    /// The agent the call's own params name (`exec`, `session.new`, `session.import`).
+    pub fn declared_agent(&self) -> Option<&str> {
+        match self {
+            Call::Exec(p) => p.agent.as_deref(),
+            other => other.new_session()?.agent.as_deref(),
+        }
+    }
+
+    /// Records `agent` in the params of calls that keep one (as owner of a new session, or
+    /// for per-agent metrics).
+    pub fn set_agent(&mut self, agent: &str) {
+        match self {
+            Call::Exec(p) => p.agent = Some(agent.to_owned()),
+            Call::SessionNew(p) => p.agent = Some(agent.to_owned()),
+            Call::SessionImport(p) => p.session.agent = Some(agent.to_owned()),
+            _ => {}
+        }
+    }
+}
+
 /// Deserialises params, naming the offending field in the error.
 fn parse_params<T: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
     let value = match params {

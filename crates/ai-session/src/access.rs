@@ -11,14 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::manager::SessionManager;
+use crate::protocol::{Call, SessionList};
 use ai_session_security::permissions::SessionScope;
 use ai_session_security::profiles::{AgentProfiles, agents_path};
 use ai_session_security::{AgentCapabilities, PermissionDenied};
 use base64::Engine as _;
-use serde_json::Value;
-
-use crate::manager::SessionManager;
-use crate::protocol::Method;
 
 /// Shown as the owner of sessions created without an agent; not a valid agent name, so no
 /// agent can be mistaken for the operator.
@@ -99,88 +97,45 @@ impl Profiles {
     }
 }
 
-/// The session a request is about (the `session` param; `exec` defaults to `default`).
-pub(crate) fn target_session(method: Method, params: Option<&Value>) -> Option<String> {
-    let named = params
-        .and_then(|p| p.get("session"))
-        .and_then(Value::as_str);
-    match method {
-        Method::Exec => Some(named.unwrap_or("default").to_owned()),
-        Method::SessionNew | Method::SessionImport => None,
-        _ => named.map(str::to_owned),
-    }
-}
-
-/// The agent a request acts for: the connection's (from `hello`), else the request's
-/// `agent` param on the methods that define one.
-pub(crate) fn request_agent(
-    connection_agent: Option<&str>,
-    method: Method,
-    params: Option<&Value>,
-) -> Option<String> {
-    if let Some(agent) = connection_agent {
-        return Some(agent.to_owned());
-    }
-    let params = params?;
-    let declared = match method {
-        Method::Exec | Method::SessionNew => params.get("agent"),
-        Method::SessionImport => params.get("session").and_then(|s| s.get("agent")),
-        _ => None,
-    };
-    declared.and_then(Value::as_str).map(str::to_owned)
-}
-
-/// Puts the acting agent into the params of methods that create sessions (it becomes the
-/// owner) or count per-agent metrics.
-pub(crate) fn stamp_agent(agent: &str, method: Method, params: &mut Option<Value>) {
-    let params = params.get_or_insert_with(|| Value::Object(Default::default()));
-    let target = match method {
-        Method::Exec | Method::SessionNew => Some(params),
-        Method::SessionImport => params.get_mut("session"),
-        _ => None,
-    };
-    if let Some(Value::Object(map)) = target {
-        map.insert("agent".to_owned(), Value::from(agent));
-    }
+/// The agent a request acts for: the connection's (from `hello`), else the one the call's
+/// own params name.
+pub(crate) fn request_agent(connection_agent: Option<&str>, call: Option<&Call>) -> Option<String> {
+    connection_agent
+        .or_else(|| call?.declared_agent())
+        .map(str::to_owned)
 }
 
 /// Whether `agent` may make this request.
 pub(crate) fn authorize(
     agent: &AgentCapabilities,
-    method: Method,
-    params: Option<&Value>,
+    call: &Call,
     manager: &SessionManager,
 ) -> Result<(), PermissionDenied> {
-    let param = |name: &str| params.and_then(|p| p.get(name)).and_then(Value::as_str);
-    if let Some(session) = target_session(method, params)
-        && let Some(owner) = manager.owner_of(&session)
+    if let Some(session) = call.session()
+        && let Some(owner) = manager.owner_of(session)
     {
         agent.check_session_access(owner.as_deref().unwrap_or(OPERATOR))?;
     }
-    match method {
-        Method::Exec => agent.check_exec(param("command").unwrap_or_default()),
-        Method::Send => {
-            if let Some(text) = param("text") {
+    match call {
+        Call::Exec(params) => agent.check_exec(&params.command),
+        Call::Send(params) => {
+            if let Some(text) = &params.text {
                 agent.check_exec(text)?;
             }
-            if let Some(data) = param("data_base64")
+            if let Some(data) = &params.data_base64
                 && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data)
             {
                 agent.check_exec(&String::from_utf8_lossy(&bytes))?;
             }
             Ok(())
         }
-        Method::SessionNew | Method::SessionImport => {
-            let new = match method {
-                Method::SessionImport => params.and_then(|p| p.get("session")),
-                _ => params,
-            };
-            match new.and_then(|p| p.get("shell")).and_then(Value::as_str) {
+        Call::SessionNew(_) | Call::SessionImport(_) => {
+            match &call.new_session().and_then(|p| p.shell.as_deref()) {
                 Some(shell) => agent.check_exec(shell),
                 None => Ok(()),
             }
         }
-        Method::ServerShutdown if agent.sessions != SessionScope::All => Err(PermissionDenied {
+        Call::ServerShutdown(_) if agent.sessions != SessionScope::All => Err(PermissionDenied {
             agent: agent.agent_id.clone(),
             permission: "SessionAccess(all)".to_owned(),
             reason: "stopping the daemon kills every agent's sessions".to_owned(),
@@ -190,14 +145,12 @@ pub(crate) fn authorize(
 }
 
 /// Keeps only the sessions `agent` may see in a `session.list` result.
-pub(crate) fn filter_list(agent: &AgentCapabilities, result: &mut Value) {
+pub(crate) fn filter_list(agent: &AgentCapabilities, list: &mut SessionList) {
     if agent.sessions == SessionScope::All {
         return;
     }
-    if let Some(Value::Array(sessions)) = result.get_mut("sessions") {
-        sessions
-            .retain(|s| s.get("owner").and_then(Value::as_str) == Some(agent.agent_id.as_str()));
-    }
+    list.sessions
+        .retain(|s| s.owner.as_deref() == Some(agent.agent_id.as_str()));
 }
 
 #[cfg(test)]
@@ -207,38 +160,29 @@ mod tests {
 
     #[test]
     fn agent_comes_from_the_connection_then_the_params() {
-        let exec = json!({"command": "ls", "agent": "a2"});
+        let call = |method: &str, params| {
+            Call::parse(
+                crate::protocol::Method::from_name(method).unwrap(),
+                Some(params),
+            )
+            .unwrap()
+        };
+        let exec = call("exec", json!({"command": "ls", "agent": "a2"}));
         assert_eq!(
-            request_agent(Some("a1"), Method::Exec, Some(&exec)).as_deref(),
+            request_agent(Some("a1"), Some(&exec)).as_deref(),
             Some("a1")
         );
-        assert_eq!(
-            request_agent(None, Method::Exec, Some(&exec)).as_deref(),
-            Some("a2")
+        assert_eq!(request_agent(None, Some(&exec)).as_deref(), Some("a2"));
+        let stats = call("decision.stats", json!({"agent": "a2"}));
+        assert_eq!(request_agent(None, Some(&stats)), None);
+        let import = call(
+            "session.import",
+            json!({"session": {"agent": "a3"}, "scrollback_base64": ""}),
         );
-        let stats = json!({"agent": "a2"});
-        assert_eq!(
-            request_agent(None, Method::DecisionStats, Some(&stats)),
-            None
-        );
-        let import = json!({"session": {"agent": "a3"}, "scrollback_base64": ""});
-        assert_eq!(
-            request_agent(None, Method::SessionImport, Some(&import)).as_deref(),
-            Some("a3")
-        );
-    }
-
-    #[test]
-    fn stamping_sets_the_owner_where_sessions_are_made() {
-        let mut params = Some(json!({"session": {"name": "x"}}));
-        stamp_agent("a1", Method::SessionImport, &mut params);
-        assert_eq!(params.unwrap()["session"]["agent"], "a1");
-        let mut params = None;
-        stamp_agent("a1", Method::SessionNew, &mut params);
-        assert_eq!(params.unwrap()["agent"], "a1");
-        let mut params = Some(json!({"session": "x"}));
-        stamp_agent("a1", Method::Read, &mut params);
-        assert_eq!(params.unwrap(), json!({"session": "x"}));
+        assert_eq!(request_agent(None, Some(&import)).as_deref(), Some("a3"));
+        let mut new = call("session.new", json!({}));
+        new.set_agent("a1");
+        assert_eq!(new.declared_agent(), Some("a1"));
     }
 
     #[test]

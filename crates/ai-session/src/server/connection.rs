@@ -1,0 +1,220 @@
+//! One client connection: the peer check, bounded line reading, one task per request, and
+//! one writer task that serialises answers and notifications.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::dispatch::handle_request;
+use super::{FLUSH_GRACE, Shared};
+use crate::framing::{Frame, LineReader};
+use crate::protocol::{self, Message, RpcError, codes};
+
+/// Requests one connection may have in flight before the daemon stops reading from it.
+const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
+/// Queued outgoing lines per connection before request tasks wait for the client to read.
+const OUTBOX_LINES: usize = 256;
+
+/// Sends one error line and closes. The client has usually written its request already: the
+/// request is read and discarded before closing, because closing a socket with unread input
+/// resets the connection, and the client would see a broken pipe instead of the error.
+pub(super) async fn refuse(mut stream: UnixStream, error: RpcError) {
+    let line = Message::error(Value::Null, error).to_line();
+    let _ = tokio::time::timeout(FLUSH_GRACE, async {
+        let _ = stream.write_all(&line).await;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0usize;
+        while drained < MAX_REFUSED_DRAIN {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// At most this much of a refused client's input is read before closing.
+const MAX_REFUSED_DRAIN: usize = 64 * 1024;
+
+/// What request tasks of one connection share.
+#[derive(Debug)]
+pub(super) struct Connection {
+    pub(super) id: u64,
+    outbox: mpsc::Sender<Vec<u8>>,
+    /// Attach streams by session id; aborted on `detach` and when the connection ends.
+    pub(super) attaches: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    pub(super) streams: Mutex<JoinSet<()>>,
+    /// The agent this connection declared in `hello`.
+    pub(super) agent: Mutex<Option<String>>,
+}
+
+impl Connection {
+    /// Queues one line for the client; false once the client is gone.
+    pub(super) async fn send(&self, message: &Message) -> bool {
+        self.outbox.send(message.to_line()).await.is_ok()
+    }
+
+    /// Sends a notification whose params are `params`; false once the client is gone.
+    pub(super) async fn notify<T: serde::Serialize>(&self, method: &str, params: &T) -> bool {
+        let params = serde_json::to_value(params).unwrap_or(Value::Null);
+        self.send(&Message::notification(method, params)).await
+    }
+}
+
+pub(super) async fn serve_connection(
+    id: u64,
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == shared.uid => {}
+        Ok(cred) => {
+            tracing::warn!(
+                connection = id,
+                peer_uid = cred.uid(),
+                peer_pid = cred.pid(),
+                daemon_uid = shared.uid,
+                "refused connection from another uid"
+            );
+            let message = format!(
+                "permission denied: this daemon serves uid {} only, the connecting process has uid {}",
+                shared.uid,
+                cred.uid()
+            );
+            if let Some(audit) = &shared.audit {
+                audit.record(
+                    ai_session_security::AuditEvent::new(
+                        "connection.refuse",
+                        ai_session_security::AuditResult::Denied,
+                    )
+                    .detail(format!(
+                        "peer uid {} pid {:?} (the daemon serves uid {})",
+                        cred.uid(),
+                        cred.pid(),
+                        shared.uid
+                    )),
+                );
+            }
+            refuse(stream, RpcError::new(codes::PERMISSION_DENIED, message)).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(connection = id, error = %e, "cannot read peer credentials; closing");
+            return;
+        }
+    }
+    tracing::debug!(connection = id, "client connected");
+    let (read_half, write_half) = stream.into_split();
+    let (outbox, outbox_rx) = mpsc::channel(OUTBOX_LINES);
+    let writer = tokio::spawn(write_loop(write_half, outbox_rx));
+    let conn = Arc::new(Connection {
+        id,
+        outbox,
+        attaches: Mutex::new(HashMap::new()),
+        streams: Mutex::new(JoinSet::new()),
+        agent: Mutex::new(None),
+    });
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    let mut requests = JoinSet::new();
+    let mut reader = LineReader::new(BufReader::new(read_half), shared.max_request_bytes);
+    let mut reached_eof = false;
+    loop {
+        let frame = tokio::select! {
+            frame = reader.next_frame() => frame,
+            Some(_) = requests.join_next(), if !requests.is_empty() => continue,
+            _ = shutdown.changed() => break,
+        };
+        let line = match frame {
+            Ok(Some(Frame::Line(line))) => line,
+            Ok(Some(Frame::TooLong)) => {
+                let error = RpcError::new(
+                    codes::REQUEST_TOO_LARGE,
+                    format!(
+                        "request line longer than {} bytes; it was discarded (send smaller requests)",
+                        shared.max_request_bytes
+                    ),
+                );
+                if !conn.send(&Message::error(Value::Null, error)).await {
+                    break;
+                }
+                continue;
+            }
+            Ok(None) => {
+                reached_eof = true;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(connection = id, error = %e, "read failed; closing");
+                break;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let request = match protocol::Request::parse_line(&line) {
+            Ok(request) => request,
+            Err(message) => {
+                if !conn.send(&message).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (shared, conn) = (shared.clone(), conn.clone());
+        requests.spawn(async move {
+            handle_request(&shared, &conn, request).await;
+            drop(permit);
+        });
+    }
+    if reached_eof {
+        // The client may have half-closed after sending its requests: answer them, unless it
+        // is gone altogether (the writer then exits and closes the outbox).
+        let outbox = conn.outbox.clone();
+        tokio::select! {
+            _ = async { while requests.join_next().await.is_some() {} } => {}
+            _ = outbox.closed() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    requests.shutdown().await;
+    let streams = std::mem::take(&mut *lock(&conn.streams));
+    drop(streams);
+    drop(conn);
+    let _ = tokio::time::timeout(FLUSH_GRACE, writer).await;
+    tracing::debug!(connection = id, "client disconnected");
+}
+
+async fn write_loop(write_half: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>) {
+    let mut out = BufWriter::new(write_half);
+    while let Some(line) = outbox.recv().await {
+        if out.write_all(&line).await.is_err() {
+            return;
+        }
+        while let Ok(line) = outbox.try_recv() {
+            if out.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+        if out.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = out.shutdown().await;
+}
+
+/// Locks a mutex, ignoring poisoning (the protected maps stay consistent across a panic).
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
