@@ -187,6 +187,8 @@ async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
             create: false,
             budget: None,
             agent: None,
+            yield_ms: None,
+            progress_token: None,
         };
         let t0 = Instant::now();
         let result = client.exec(&params).await.expect("exec");

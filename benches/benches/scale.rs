@@ -230,6 +230,8 @@ async fn exec_under_load(socket: &Path, ids: &[String]) -> (f64, f64, f64) {
                     create: false,
                     budget: None,
                     agent: None,
+                    yield_ms: None,
+                    progress_token: None,
                 };
                 let t0 = Instant::now();
                 let result = client.exec(&params).await.expect("exec under load");

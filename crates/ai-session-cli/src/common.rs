@@ -21,10 +21,12 @@ pub mod exit {
     pub const WAIT_FAILED: u8 = 4;
     /// The declared agent (`--agent`) may not do this (its profile in agents.toml).
     pub const PERMISSION_DENIED: u8 = 5;
+    /// `exec` (text mode): the command still runs after `--yield` / `--background`.
+    pub const EXEC_RUNNING: u8 = 120;
+    /// `exec` (text mode): the command is waiting for terminal input.
+    pub const EXEC_AWAITING_INPUT: u8 = 121;
     /// `exec` (text mode): the command was interrupted after `--timeout`.
     pub const EXEC_TIMED_OUT: u8 = 124;
-    /// `exec` (text mode): the command is waiting for terminal input.
-    pub const EXEC_AWAITING_INPUT: u8 = 125;
 }
 
 /// Shown at the end of `ai-session --help`.
@@ -34,6 +36,8 @@ Examples:
   ai-session exec --format json -- make test  machine-readable result with exit code and cwd
   ai-session new --name build --cwd ~/src     a second session
   ai-session exec -s build --timeout 60 -- ./long-job.sh
+  ai-session exec -s srv --background -- npm run dev   start it, answer at once
+  ai-session wait -s srv --port 3000           until it listens (no polling)
   ai-session send -s build --keys C-c         interrupt what runs there
   ai-session read -s build --since 1234       output after offset 1234
   ai-session attach -s build                  watch and type; Ctrl-\\ detaches
@@ -42,8 +46,10 @@ Exit codes:
   0    success            1  the daemon reported an error     2  usage error
   3    daemon unreachable 4  wait timed out / session exited
   5    permission denied: the --agent's profile does not allow it
-  exec in text mode exits with the command's own code; 124 if it timed out,
-  125 if it is waiting for input (see `ai-session exec --help`).
+  exec in text mode exits with the command's own code; 120 if it still runs
+  (--yield, --background), 121 if it is waiting for input, 124 if it timed out
+  (see `ai-session exec --help`). `ai-session sandbox` exits 125 when a sandbox
+  step failed, 126/127 when the command could not be run or found.
 
 Environment:
   AI_SESSION_HOME    home directory (default ~/.ai-session): run/<server>.sock, log/<server>.log

@@ -13,11 +13,13 @@ use anyhow::Context as _;
 ///
 /// The command line is typed at the session's shell prompt, so `cd`, variables and functions
 /// persist between calls. Text mode prints the output and exits with the command's exit code
-/// (124 if it timed out, 125 if it is waiting for input: then the last screen lines go to
-/// stderr; answer with `ai-session send`). Text mode prints a digest of the output under
+/// (124 if it timed out; 121 if it is waiting for input: then the last screen lines go to
+/// stderr, answer with `ai-session send`; 120 if it still runs after --yield or --background:
+/// then `ai-session wait -s S --exit` wakes when it ends, with no polling). Text mode prints a digest of the output under
 /// --budget tokens (errors, failing tests, counts and the tail kept; the whole output when it
 /// fits); --full prints everything. JSON mode always exits 0 once it printed a result:
-/// {session, command, state: exited|awaiting_input|timed_out, exit_code, duration_ms, cwd,
+/// {session, command, command_id, state: exited|awaiting_input|timed_out|running, next_event,
+/// exit_code, duration_ms, cwd,
 /// output: {text, bytes, range: {start, end}, kind, category, parsed, digest, tokens_raw,
 /// tokens_digest}, screen_tail}. `--format junit` prints JUnit XML of the parsed tests (or
 /// build errors) and `--format github` GitHub Actions annotations then the digest; both exit
@@ -31,7 +33,10 @@ Examples:
   ai-session exec --format json -- pwd            {\"state\":\"exited\",\"exit_code\":0,\"cwd\":\"/tmp\",...}
   ai-session exec --timeout 5 -- sleep 60         interrupted after 5 s (exit 124)
   ai-session exec --format json -- 'read x'       state awaiting_input; then:
-  ai-session send -s default --keys C-c           interrupt it")]
+  ai-session send -s default --keys C-c           interrupt it
+  ai-session exec --yield 5 -- make               the output so far after 5 s (exit 120)
+  ai-session exec -s srv --background -- ./serve  start it, answer at once
+  ai-session wait -s srv --port 8080              then wait for its port")]
 pub struct ExecArgs {
     /// Session id or name.
     #[arg(short, long, default_value = "default")]
@@ -40,6 +45,13 @@ pub struct ExecArgs {
     /// process group); the session survives.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Answer after at most this many seconds even if the command still runs (state
+    /// `running`, exit code 120); the command goes on.
+    #[arg(long = "yield", value_name = "SECS", conflicts_with = "background")]
+    pub yield_secs: Option<f64>,
+    /// Start the command and answer at once (`--yield 0`).
+    #[arg(long)]
+    pub background: bool,
     /// Fail instead of creating the session when it does not exist.
     #[arg(long)]
     pub no_create: bool,
@@ -66,15 +78,23 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
             Ok((secs * 1000.0).ceil() as u64)
         })
         .transpose()?;
-    let (budget, full) = (args.budget, args.full);
-    let params = ExecParams {
-        session: args.session,
-        command: args.command.join(" "),
-        timeout_ms,
-        create: !args.no_create,
-        budget: Some(budget),
-        agent: None,
+    let yield_ms = match (args.background, args.yield_secs) {
+        (true, _) => Some(0),
+        (false, Some(secs)) => {
+            anyhow::ensure!(
+                secs.is_finite() && secs >= 0.0,
+                "--yield must be a number of seconds (0 or more), got {secs}"
+            );
+            Some((secs * 1000.0).round() as u64)
+        }
+        (false, None) => None,
     };
+    let (budget, full) = (args.budget, args.full);
+    let mut params = ExecParams::new(args.session, args.command.join(" "));
+    params.timeout_ms = timeout_ms;
+    params.create = !args.no_create;
+    params.budget = Some(budget);
+    params.yield_ms = yield_ms;
     let result = common::client_runtime()?.block_on(async {
         let client = common::connect(global).await?;
         let exec = client.exec(&params);
@@ -179,6 +199,15 @@ fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {
                 result.duration_ms, result.session
             );
         }
+        ExecState::Running => {
+            let session = &result.session;
+            eprintln!(
+                "ai-session: command {} still runs in session {session:?} (output so far above); \
+                 `ai-session wait -s {session} --exit --since-event {}` wakes when it ends, \
+                 `ai-session read -s {session} --since {}` reads its output",
+                result.command_id, result.next_event, result.output.range.start
+            );
+        }
     }
     Ok(())
 }
@@ -191,5 +220,6 @@ fn text_exit_code(result: &ExecResult) -> u8 {
         }),
         ExecState::AwaitingInput => exit::EXEC_AWAITING_INPUT,
         ExecState::TimedOut => exit::EXEC_TIMED_OUT,
+        ExecState::Running => exit::EXEC_RUNNING,
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use ai_session::protocol::{HistoryParams, ReadParams, SendParams, WaitParams, WaitReason};
+use ai_session::protocol::{CommandState, HistoryParams, ReadParams, SendParams};
 use base64::Engine as _;
 
 use crate::common::{self, Global, exit};
@@ -68,33 +68,6 @@ pub struct ReadArgs {
     /// Write the exact bytes (escape sequences included) instead of text.
     #[arg(long)]
     pub raw: bool,
-}
-
-/// Wait until the session prints something matching a regex, goes quiet, or a timeout passes.
-///
-/// Watches output from now on (or from --since). With neither --for nor --idle, returns on the
-/// next output. Exit code 0 when the condition was met, 4 on timeout or when the shell exited.
-#[derive(Debug, clap::Args)]
-#[command(after_long_help = "\
-Examples:
-  ai-session wait -s srv --for 'Listening on' --timeout 30
-  ai-session wait -s build --idle 2000           until 2 s without output")]
-pub struct WaitArgs {
-    /// Session id or name.
-    #[arg(short, long)]
-    pub session: String,
-    /// Regex to wait for (Rust regex syntax).
-    #[arg(long = "for", value_name = "REGEX")]
-    pub pattern: Option<String>,
-    /// Return after this many ms without output.
-    #[arg(long, value_name = "MS")]
-    pub idle: Option<u64>,
-    /// Give up after this many seconds (default 30).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
-    /// Watch from this scrollback offset instead of the current end.
-    #[arg(long, value_name = "OFFSET")]
-    pub since: Option<u64>,
 }
 
 /// List the commands a session ran: id, exit code, duration, cwd, command line, output range.
@@ -213,45 +186,6 @@ pub fn read(args: ReadArgs, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::OK))
 }
 
-/// Runs `wait`.
-pub fn wait(args: WaitArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.timeout.is_finite() && args.timeout > 0.0,
-        "--timeout must be a positive number of seconds, got {}",
-        args.timeout
-    );
-    let params = WaitParams {
-        session: args.session,
-        pattern: args.pattern,
-        idle_ms: args.idle,
-        timeout_ms: Some((args.timeout * 1000.0).ceil() as u64),
-        since: args.since,
-    };
-    let result = common::client_runtime()?.block_on(async {
-        let client = common::connect(global).await?;
-        anyhow::Ok(client.wait(&params).await?)
-    })?;
-    let met = matches!(
-        result.reason,
-        WaitReason::Matched | WaitReason::Idle | WaitReason::Output
-    );
-    if global.json() {
-        common::print_json(&result)?;
-    } else {
-        let reason = serde_json::to_value(result.reason)?;
-        match &result.matched {
-            Some(m) => println!("{} {m:?}", reason.as_str().unwrap_or("?")),
-            None => println!("{}", reason.as_str().unwrap_or("?")),
-        }
-        eprintln!("next_offset={}", result.next_offset);
-    }
-    Ok(ExitCode::from(if met {
-        exit::OK
-    } else {
-        exit::WAIT_FAILED
-    }))
-}
-
 /// Runs `history`.
 pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let params = HistoryParams {
@@ -267,7 +201,7 @@ pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(exit::OK));
     }
     println!(
-        "{:>5} {:>5} {:>9} {:>21}  {:<24} COMMAND",
+        "{:>5} {:>8} {:>9} {:>21}  {:<24} COMMAND",
         "ID", "EXIT", "MS", "OUTPUT", "CWD"
     );
     for c in &result.commands {
@@ -275,11 +209,17 @@ pub fn history(args: HistoryArgs, global: &Global) -> anyhow::Result<ExitCode> {
             || "-".to_owned(),
             |end| end.saturating_sub(c.started_at_ms).to_string(),
         );
-        println!(
-            "{:>5} {:>5} {:>9} {:>21}  {:<24} {}",
-            c.id,
-            c.exit_code
+        let exit = match c.state {
+            CommandState::Exited => c
+                .exit_code
                 .map_or_else(|| "-".to_owned(), |e| e.to_string()),
+            CommandState::Running => "running".to_owned(),
+            CommandState::AwaitingInput => "input?".to_owned(),
+        };
+        println!(
+            "{:>5} {:>8} {:>9} {:>21}  {:<24} {}",
+            c.id,
+            exit,
             ms,
             format!("{}..{}", c.output.start, c.output.end),
             c.cwd.as_deref().unwrap_or("-"),

@@ -8,6 +8,7 @@ mod audit;
 mod common;
 mod context;
 mod coord;
+mod events;
 mod exec;
 mod export;
 mod import;
@@ -57,8 +58,13 @@ enum Command {
     Send(io::SendArgs),
     /// Read a session's output incrementally, or its current screen.
     Read(io::ReadArgs),
-    /// Wait for output matching a regex, for quiet, or for a timeout.
-    Wait(io::WaitArgs),
+    /// Wait until a command finishes, asks for input, prints a line, opens a port, or a session
+    /// exits (in one session or any); no polling.
+    Wait(events::WaitArgs),
+    /// Print the event log as NDJSON; --follow keeps printing.
+    Events(events::EventsArgs),
+    /// Lasting conditions on a session (regex, port, idle, exit) that produce events.
+    Watch(events::WatchArgs),
     /// List the commands a session ran, with exit codes and output ranges.
     History(io::HistoryArgs),
     /// Print a session's agent context packed to a token budget, most relevant first.
@@ -121,7 +127,9 @@ impl Command {
             Command::Exec(args) => exec::run(args, global),
             Command::Send(args) => io::send(args, global),
             Command::Read(args) => io::read(args, global),
-            Command::Wait(args) => io::wait(args, global),
+            Command::Wait(args) => events::wait(args, global),
+            Command::Events(args) => events::events(args, global),
+            Command::Watch(args) => events::watch(args, global),
             Command::History(args) => io::history(args, global),
             Command::Context(args) => context::context(args, global),
             Command::CtxTask(args) => context::ctx_task(args, global),

@@ -202,55 +202,6 @@ fn parse_plain_sandbox(args: &[OsString]) -> Option<SandboxArgs> {
     None
 }
 
-/// The launcher argv for `ai-session new --policy/--policy-file`: empty without a policy or
-/// for `trusted`. The shell the daemon appends runs inside the sandbox, with the
-/// environment the PTY crate sets for sessions and read access to its shell integration
-/// files (kept in the PTY crate's private directory, outside the workspace).
-pub fn session_launcher(
-    preset: Option<&str>,
-    policy_file: Option<&std::path::Path>,
-    workspace: Option<&std::path::Path>,
-    cwd: Option<&str>,
-    env_keys: &[String],
-) -> anyhow::Result<Vec<String>> {
-    let mut policy = match (preset, policy_file) {
-        (_, Some(file)) => SecurityPolicy::from_toml_file(file)?,
-        (Some(name), None) => SecurityPolicy::named(name)?,
-        (None, None) => return Ok(Vec::new()),
-    };
-    if !policy.sandbox {
-        return Ok(Vec::new());
-    }
-    let workspace = match (workspace, cwd) {
-        (Some(dir), _) => std::path::absolute(dir)?,
-        (None, Some(cwd)) => PathBuf::from(cwd),
-        (None, None) => std::env::current_dir()?,
-    };
-    let pass = &mut policy.environment.pass;
-    let session_env = ai_session_pty::agent_env_defaults()
-        .into_iter()
-        .map(|(name, _)| name.to_owned())
-        .chain(["ENV", "ZDOTDIR"].map(str::to_owned))
-        .chain(env_keys.iter().cloned());
-    for name in session_env {
-        if !pass.contains(&name) {
-            pass.push(name);
-        }
-    }
-    policy.fs_permissions.read_only.push(pty_rc_dir());
-    Ok(ai_session_security::sandbox_argv(&policy, &workspace, &[]))
-}
-
-/// Where `ai-session-pty` writes shell integration rc files (mirrors its `private_dir`).
-fn pty_rc_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(runtime) if std::path::Path::new(&runtime).is_dir() => {
-            PathBuf::from(runtime).join("ai-session-pty")
-        }
-        _ => std::env::temp_dir().join(format!("ai-session-pty-{}", nix::unistd::getuid())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub struct NewArgs {
     /// (see `ai-session sandbox --help` and docs/security.md).
     #[arg(long, value_name = "PRESET", conflicts_with = "policy_file")]
     pub policy: Option<String>,
-    /// Run the shell inside the sandbox with this TOML policy.
+    /// Run the shell inside the sandbox with this TOML policy (the daemon reads it).
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<std::path::PathBuf>,
     /// The sandbox's read-write workspace (default: --cwd, else the current directory).
@@ -46,7 +46,8 @@ pub struct NewArgs {
     pub workspace: Option<std::path::PathBuf>,
 }
 
-/// List sessions: id, shell pid, alive, commands run, output bytes, cwd.
+/// List sessions: id, shell pid, state (starting, idle, running, awaiting_input, exited),
+/// commands run, last exit code, output bytes, size, sandbox policy, cwd.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "Example:\n  ai-session ls --format json")]
 pub struct LsArgs {}
@@ -92,23 +93,23 @@ pub fn new(args: NewArgs, global: &Global) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let env_keys: Vec<String> = args.env.iter().map(|(k, _)| k.clone()).collect();
-    let launcher = crate::sandbox::session_launcher(
-        args.policy.as_deref(),
-        args.policy_file.as_deref(),
-        args.workspace.as_deref(),
-        cwd.as_deref(),
-        &env_keys,
-    )?;
+    let absolute = |path: &std::path::Path| -> anyhow::Result<String> {
+        Ok(std::path::absolute(path)?.to_string_lossy().into_owned())
+    };
+    let policy = match (args.policy, &args.policy_file) {
+        (_, Some(file)) => Some(absolute(file)?),
+        (preset, None) => preset,
+    };
     let params = NewSessionParams {
         name: args.name,
-        launcher,
+        policy,
+        workspace: args.workspace.as_deref().map(absolute).transpose()?,
         cwd,
         shell: args.shell,
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
         cols: args.size.map(|s| s.0),
         rows: args.size.map(|s| s.1),
-        agent: None,
+        ..NewSessionParams::default()
     };
     let info = common::client_runtime()?.block_on(async {
         let client = common::connect(global).await?;
@@ -133,18 +134,22 @@ pub fn ls(_args: LsArgs, global: &Global) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(exit::OK));
     }
     println!(
-        "{:<16} {:>8} {:<5} {:>6} {:>10} {:>9}  CWD",
-        "ID", "PID", "ALIVE", "CMDS", "OUTPUT", "SIZE"
+        "{:<16} {:>8} {:<14} {:>6} {:>5} {:>10} {:>9} {:<10}  CWD",
+        "ID", "PID", "STATE", "CMDS", "LAST", "OUTPUT", "SIZE", "POLICY"
     );
     for s in &list.sessions {
+        let state = serde_json::to_value(s.state)?;
         println!(
-            "{:<16} {:>8} {:<5} {:>6} {:>10} {:>9}  {}",
+            "{:<16} {:>8} {:<14} {:>6} {:>5} {:>10} {:>9} {:<10}  {}",
             s.id,
             s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            if s.alive { "yes" } else { "no" },
+            state.as_str().unwrap_or("?"),
             s.commands,
+            s.last_exit_code
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
             s.output_offset,
             format!("{}x{}", s.cols, s.rows),
+            s.policy.as_deref().unwrap_or("-"),
             s.cwd.as_deref().unwrap_or("-")
         );
     }

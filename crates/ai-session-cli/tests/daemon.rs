@@ -46,7 +46,11 @@ fn hello_works(home: &Home) {
         b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"hello\"}\n",
     );
     assert_eq!(v["id"], 7, "{v}");
-    assert_eq!(v["result"]["protocol_version"], 1, "{v}");
+    assert_eq!(
+        v["result"]["protocol_version"],
+        ai_session::protocol::PROTOCOL_VERSION,
+        "{v}"
+    );
 }
 
 #[test]
@@ -285,6 +289,8 @@ fn two_hundred_sessions_leave_no_zombies_and_no_leaked_fds() {
                     create: false,
                     budget: None,
                     agent: None,
+                    yield_ms: None,
+                    progress_token: None,
                 })
                 .await
                 .unwrap();

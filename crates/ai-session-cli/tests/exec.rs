@@ -189,7 +189,7 @@ fn wait_for_a_pattern_and_for_quiet() {
         "w",
         "--for",
         "READY-\\w+",
-        "--since",
+        "--since-offset",
         "0",
         "--timeout",
         "10",
@@ -197,8 +197,8 @@ fn wait_for_a_pattern_and_for_quiet() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{v}");
-    assert_eq!(v["reason"], "matched", "{v}");
-    assert_eq!(v["matched"], "READY-NOW", "{v}");
+    assert_eq!(v["events"][0]["kind"], "output_matched", "{v}");
+    assert_eq!(v["events"][0]["matched"], "READY-NOW", "{v}");
     let (v, out) = home.json(&[
         "wait",
         "-s",
@@ -211,7 +211,7 @@ fn wait_for_a_pattern_and_for_quiet() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{v}");
-    assert_eq!(v["reason"], "idle", "{v}");
+    assert_eq!(v["events"][0]["kind"], "output_idle", "{v}");
     let (v, out) = home.json(&[
         "wait",
         "-s",
@@ -224,7 +224,7 @@ fn wait_for_a_pattern_and_for_quiet() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(4), "{v}");
-    assert_eq!(v["reason"], "timed_out", "{v}");
+    assert_eq!(v["timed_out"], true, "{v}");
 }
 
 #[test]

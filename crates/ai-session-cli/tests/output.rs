@@ -121,7 +121,7 @@ fn exec_reports_digest_facts_and_full_output_on_request() {
     assert!(stdout(&digest).contains("error: step 401 failed"));
     assert!(stdout(&digest).contains("omitted"), "{}", stdout(&digest));
     assert!(
-        stdout(&digest).contains("ai-session read -s default --since"),
+        stdout(&digest).contains("`read` session default since"),
         "{}",
         stdout(&digest)
     );

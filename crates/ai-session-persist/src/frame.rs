@@ -94,6 +94,8 @@ pub enum Stream {
     State = 4,
     /// `snapshots/{id}/{snapshot}.json`.
     Snapshot = 5,
+    /// `metadata/events.log`.
+    Events = 6,
 }
 
 impl Stream {
@@ -104,6 +106,7 @@ impl Stream {
             3 => Some(Stream::Analytics),
             4 => Some(Stream::State),
             5 => Some(Stream::Snapshot),
+            6 => Some(Stream::Events),
             _ => None,
         }
     }

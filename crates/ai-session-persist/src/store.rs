@@ -27,6 +27,10 @@ use crate::log::{
 
 /// Session id used for store-wide files (the analytics log).
 const STORE_WIDE_ID: &str = "@store";
+/// The analytics log under `metadata/`.
+const ANALYTICS_FILE: &str = "analytics.db";
+/// The event log under `metadata/`.
+const EVENTS_FILE: &str = "events.log";
 
 /// Settings of a store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -255,30 +259,61 @@ impl Store {
 
     /// Open the store-wide analytics log (`metadata/analytics.db`).
     pub fn analytics_log(&self) -> Result<(LogWriter, Recovery)> {
-        let identity = LogIdentity {
-            session_id: STORE_WIDE_ID.into(),
-            stream: Stream::Analytics,
-            key: self.key.clone(),
-        };
-        LogWriter::open(
-            &self.home.join("metadata").join("analytics.db"),
-            identity,
-            self.options.log,
-        )
+        self.open_metadata_log(ANALYTICS_FILE, Stream::Analytics)
     }
 
     /// Read the analytics log.
     pub fn read_analytics(&self) -> Result<Vec<Record>> {
-        let path = self.home.join("metadata").join("analytics.db");
+        self.read_metadata_log(ANALYTICS_FILE, Stream::Analytics)
+    }
+
+    /// Open the daemon's event log (`metadata/events.log`).
+    pub fn events_log(&self) -> Result<(LogWriter, Recovery)> {
+        self.open_metadata_log(EVENTS_FILE, Stream::Events)
+    }
+
+    /// Read the event log.
+    pub fn read_events(&self) -> Result<Vec<Record>> {
+        self.read_metadata_log(EVENTS_FILE, Stream::Events)
+    }
+
+    /// Replace the event log with `records` (atomically: the old log stays whole until the
+    /// new one is in place), to drop old events.
+    pub fn rewrite_events(&self, records: &[Record]) -> Result<()> {
+        write_log_atomic(
+            &self.metadata_path(EVENTS_FILE),
+            &self.metadata_identity(Stream::Events),
+            self.options.log,
+            records,
+        )
+    }
+
+    fn metadata_path(&self, file: &str) -> PathBuf {
+        self.home.join("metadata").join(file)
+    }
+
+    fn metadata_identity(&self, stream: Stream) -> LogIdentity {
+        LogIdentity {
+            session_id: STORE_WIDE_ID.into(),
+            stream,
+            key: self.key.clone(),
+        }
+    }
+
+    fn open_metadata_log(&self, file: &str, stream: Stream) -> Result<(LogWriter, Recovery)> {
+        LogWriter::open(
+            &self.metadata_path(file),
+            self.metadata_identity(stream),
+            self.options.log,
+        )
+    }
+
+    fn read_metadata_log(&self, file: &str, stream: Stream) -> Result<Vec<Record>> {
+        let path = self.metadata_path(file);
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let identity = LogIdentity {
-            session_id: STORE_WIDE_ID.into(),
-            stream: Stream::Analytics,
-            key: self.key.clone(),
-        };
-        Ok(read_log(&path, &identity)?.0)
+        Ok(read_log(&path, &self.metadata_identity(stream))?.0)
     }
 
     pub(crate) fn key(&self) -> Option<&DataKey> {

@@ -25,7 +25,50 @@ pub struct ExecParams {
     /// and metrics count per agent (the connection's `hello` agent takes precedence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Answer after at most this many ms even if the command still runs (`state: running`;
+    /// the command goes on, and its `command_finished` event comes later). 0 starts it in
+    /// the background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_ms: Option<u64>,
+    /// While it waits, send `exec.progress` notifications carrying this token (about once a
+    /// second while output arrives): bytes and lines so far and the last line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_token: Option<String>,
 }
+
+impl ExecParams {
+    /// `command` in session `session`, with every option at its default.
+    pub fn new(session: impl Into<String>, command: impl Into<String>) -> Self {
+        ExecParams {
+            session: session.into(),
+            command: command.into(),
+            timeout_ms: None,
+            create: true,
+            budget: None,
+            agent: None,
+            yield_ms: None,
+            progress_token: None,
+        }
+    }
+}
+
+/// `exec.progress` notification params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecProgress {
+    /// The `progress_token` of the exec.
+    pub token: String,
+    /// Output bytes so far.
+    pub bytes: u64,
+    /// Output lines so far.
+    pub lines: u64,
+    /// The last non-empty output line (normalised).
+    pub last_line: String,
+    /// Since the command started.
+    pub elapsed_ms: u64,
+}
+
+/// Notification method of [`ExecProgress`].
+pub const NOTIFY_EXEC_PROGRESS: &str = "exec.progress";
 
 fn default_session() -> String {
     crate::DEFAULT_SESSION.into()
@@ -45,6 +88,8 @@ pub enum ExecState {
     AwaitingInput,
     /// `timeout_ms` passed and the command was interrupted.
     TimedOut,
+    /// `yield_ms` passed and the command still runs.
+    Running,
 }
 
 /// A byte range of a session's scrollback (`start` inclusive, `end` exclusive).
@@ -74,8 +119,13 @@ pub struct ExecResult {
     pub session: String,
     /// The command line.
     pub command: String,
-    /// How it ended.
+    /// The command's record id in the session (as in `history` and events).
+    pub command_id: u64,
+    /// How it ended (or `running`, `awaiting_input`: it goes on).
     pub state: ExecState,
+    /// The event log's position just before the command started: `wait` with this as
+    /// `since_event` sees everything the command does.
+    pub next_event: u64,
     /// Exit status (`None` unless `state` is `exited`).
     pub exit_code: Option<i32>,
     /// Wall time from sending the command to the result.
@@ -84,7 +134,7 @@ pub struct ExecResult {
     pub cwd: Option<String>,
     /// The output.
     pub output: ExecOutput,
-    /// Last non-empty screen lines (for `awaiting_input` and `timed_out`).
+    /// Last non-empty screen lines (for `awaiting_input`, `running` and `timed_out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen_tail: Option<Vec<String>>,
     /// Digest and parsed facts, when `budget` was given.
@@ -122,13 +172,27 @@ pub struct HistoryParams {
     pub limit: Option<usize>,
 }
 
-/// One finished (or interrupted) command.
+/// Where a command is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandState {
+    /// It runs.
+    Running,
+    /// It runs, blocked reading the terminal.
+    AwaitingInput,
+    /// It ended (`exit_code` says how, when the shell told).
+    Exited,
+}
+
+/// One command: finished, or the one running now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandInfo {
     /// Sequence number within the session.
     pub id: u64,
     /// The command line.
     pub command: String,
+    /// Where it is.
+    pub state: CommandState,
     /// Start, ms since the Unix epoch.
     pub started_at_ms: u64,
     /// End, ms since the Unix epoch (`None` while running).
@@ -146,6 +210,6 @@ pub struct CommandInfo {
 pub struct HistoryResult {
     /// Session id.
     pub session: String,
-    /// Oldest first.
+    /// Oldest first; the running command, if any, last.
     pub commands: Vec<CommandInfo>,
 }

@@ -107,55 +107,6 @@ pub struct ScreenResult {
     pub cursor_col: u16,
 }
 
-/// `wait` params. With neither `pattern` nor `idle_ms`, waits for any new output.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct WaitParams {
-    /// Session id.
-    pub session: String,
-    /// Regex (Rust `regex` syntax) matched against output after `since`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
-    /// Return once no output arrived for this many ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idle_ms: Option<u64>,
-    /// Give up after this many ms (default 30000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Offset to watch from (default: the current end of the scrollback).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<u64>,
-}
-
-/// Why `wait` returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WaitReason {
-    /// `pattern` matched.
-    Matched,
-    /// No output for `idle_ms`.
-    Idle,
-    /// New output arrived (no pattern or idle given).
-    Output,
-    /// `timeout_ms` passed.
-    TimedOut,
-    /// The session's shell exited.
-    Exited,
-}
-
-/// `wait` result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WaitResult {
-    /// Why it returned.
-    pub reason: WaitReason,
-    /// The matched text (for `matched`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matched: Option<String>,
-    /// Scrollback offset to continue reading from.
-    pub next_offset: u64,
-    /// Output seen while waiting (UTF-8, lossy; at most the last 64 KiB).
-    pub text: String,
-}
-
 /// `attach` params.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttachParams {

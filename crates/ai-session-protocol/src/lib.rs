@@ -4,6 +4,7 @@
 #![doc = include_str!("../README.md")]
 
 mod context;
+mod events;
 mod exec;
 mod io;
 mod jsonrpc;
@@ -13,6 +14,7 @@ mod session;
 mod snapshot;
 
 pub use context::*;
+pub use events::*;
 pub use exec::*;
 pub use io::*;
 pub use jsonrpc::*;
@@ -22,7 +24,7 @@ pub use session::*;
 pub use snapshot::*;
 
 /// Version of this protocol; `hello` returns it. Bumped on incompatible changes only.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Longest request line the daemon accepts (bytes, without the newline).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -38,8 +40,11 @@ pub const CAPABILITIES: &[&str] = &[
     "read.incremental",
     "read.raw",
     "screen",
-    "wait.regex",
-    "wait.idle",
+    "exec.yield",
+    "exec.progress",
+    "events",
+    "wait",
+    "watch",
     "history",
     "resize",
     "signal",
@@ -50,4 +55,6 @@ pub const CAPABILITIES: &[&str] = &[
     "session.import",
     "agents",
     "audit",
+    "policy",
+    "labels",
 ];

@@ -114,8 +114,20 @@ methods! {
     Read = "read" (ReadParams) -> ReadResult;
     /// The current screen.
     Screen = "screen" (SessionParams) -> ScreenResult;
-    /// Wait for output matching a regex, for idleness, or for a timeout.
+    /// Wait, across sessions, for an event that matches a condition.
     Wait = "wait" (WaitParams) -> WaitResult;
+    /// The event log from a cursor on; with `follow`, every later event as a notification.
+    Events = "events" (EventsParams) -> EventsResult;
+    /// Stop the notifications of `events` with `follow`.
+    EventsUnfollow = "events.unfollow" (Empty) -> Ack;
+    /// Register a lasting condition on a session (regex, port, idle, exit).
+    Watch = "watch" (WatchParams) -> WatchInfo;
+    /// The registered watches.
+    WatchList = "watch.list" (WatchListParams) -> WatchList;
+    /// Remove a watch.
+    WatchRemove = "watch.remove" (WatchRemoveParams) -> Ack;
+    /// Set or remove labels of a session.
+    SessionLabel = "session.label" (LabelParams) -> SessionInfo;
     /// Command records of a session.
     History = "history" (HistoryParams) -> HistoryResult;
     /// The session's agent context packed to a token budget.
@@ -163,7 +175,10 @@ impl Call {
             Call::SessionKill(p) | Call::Screen(p) | Call::Detach(p) => Some(&p.session),
             Call::Send(p) => Some(&p.session),
             Call::Read(p) => Some(&p.session),
-            Call::Wait(p) => Some(&p.session),
+            Call::Wait(p) => p.session.as_deref(),
+            Call::Watch(p) => Some(&p.session),
+            Call::WatchList(p) => p.session.as_deref(),
+            Call::SessionLabel(p) => Some(&p.session),
             Call::History(p) => Some(&p.session),
             Call::Context(p) => Some(&p.session),
             Call::ContextTask(p) => Some(&p.session),
@@ -183,7 +198,10 @@ impl Call {
             | Call::Snapshots(_)
             | Call::SnapshotRestore(_)
             | Call::Metrics(_)
-            | Call::Stats(_) => None,
+            | Call::Stats(_)
+            | Call::Events(_)
+            | Call::EventsUnfollow(_)
+            | Call::WatchRemove(_) => None,
         }
     }
 

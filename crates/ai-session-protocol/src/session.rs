@@ -58,11 +58,20 @@ pub struct NewSessionParams {
     /// Terminal rows (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u16>,
-    /// argv the shell is started through, e.g. the sandbox launcher
-    /// `ai-session __sandbox-exec --policy-json ... --` built by
-    /// `ai_session_security::sandbox::sandbox_argv`; the shell and its arguments follow it.
+    /// Run the shell in the sandbox under this policy: a preset (`workspace`, `strict`,
+    /// `trusted`) or the absolute path of a TOML policy file. The daemon builds the launcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The directory the sandbox may write (default: `cwd`, else the daemon's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// argv the shell is started through (the operator's own launcher; agents with a
+    /// permission profile may not pass one). The shell and its arguments follow it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub launcher: Vec<String>,
+    /// Free-form labels (`{"tmux.window": "@1"}`), listed with the session.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// The agent creating the session, which owns it (the daemon fills in the connection's
     /// agent when this is absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +104,59 @@ pub struct SessionInfo {
     /// The agent that created the session; absent for the operator's sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Where the session is: what a supervisor looks at first.
+    #[serde(default)]
+    pub state: SessionState,
+    /// The command running now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningCommand>,
+    /// Exit code of the last finished command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit_code: Option<i32>,
+    /// The sandbox policy the shell runs under (absent: not sandboxed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Labels given at creation or by `session.label`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where a session is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// The shell is starting (no prompt yet).
+    Starting,
+    /// At the prompt.
+    #[default]
+    Idle,
+    /// A command runs.
+    Running,
+    /// A command runs, blocked reading the terminal.
+    AwaitingInput,
+    /// The shell has exited.
+    Exited,
+}
+
+/// The command a session runs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningCommand {
+    /// Its record id.
+    pub id: u64,
+    /// Its command line (empty when a person typed it).
+    pub command: String,
+    /// When it started, ms since the Unix epoch.
+    pub started_at_ms: u64,
+}
+
+/// `session.label` params: set (or, with `null`, remove) labels of a session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelParams {
+    /// Session id.
+    pub session: String,
+    /// Labels to set; a `null` value removes the label.
+    pub labels: BTreeMap<String, Option<String>>,
 }
 
 /// `session.list` result.

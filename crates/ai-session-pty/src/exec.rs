@@ -8,18 +8,11 @@ use nix::sys::signal::Signal;
 use tokio::time::{Instant, sleep_until};
 
 use crate::error::{PtyError, Result};
-use crate::input_wait::{TtyWait, probe};
 use crate::record::{CommandRecord, ExecOptions, ExecOutcome, ExecState, now_ms};
 use crate::session::{Inner, PtySession};
 use crate::shell_rc::command_line;
 use crate::state::{Pending, ShellPhase};
 
-/// First `/proc` probe after the output has been quiet this long.
-const PROBE_AFTER_IDLE: Duration = Duration::from_millis(50);
-/// Probe interval while quiet.
-const PROBE_INTERVAL: Duration = Duration::from_millis(80);
-/// A read must be seen twice, this far apart with no output between, to count.
-const PROBE_CONFIRM: Duration = Duration::from_millis(100);
 /// After the shell exits, how long to wait for the last output to drain.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
 /// How long a still-running earlier command may take to finish before `exec` reports Busy.
@@ -27,8 +20,10 @@ const BUSY_GRACE: Duration = Duration::from_millis(1000);
 
 impl PtySession {
     /// Run `command` in the shell and wait until it ends, blocks reading the terminal
-    /// ([`ExecState::AwaitingInput`]), or times out ([`ExecState::TimedOut`]; interrupted with
-    /// SIGINT, SIGTERM, SIGKILL). One exec at a time: a concurrent call gets [`PtyError::Busy`].
+    /// ([`ExecState::AwaitingInput`]), times out ([`ExecState::TimedOut`]; interrupted with
+    /// SIGINT, SIGTERM, SIGKILL), or `options.yield_after` passes ([`ExecState::Running`]: the
+    /// command goes on). One exec at a time: a concurrent call gets [`PtyError::Busy`], and so
+    /// does an exec while an earlier command still runs.
     pub async fn exec(&self, command: &str, options: ExecOptions) -> Result<ExecOutcome> {
         let inner = &self.inner;
         let Some(shell) = inner.shell else {
@@ -153,9 +148,8 @@ async fn wait_for_end(
 ) -> Waited {
     let mut progress = inner.progress.subscribe();
     let mut exit = inner.exit.subscribe();
-    // When a probe first saw the terminal being read, and the output offset at that moment.
-    let mut reading_since: Option<(Instant, u64)> = None;
-    let mut next_probe = started + PROBE_AFTER_IDLE;
+    let mut awaiting = inner.awaiting.subscribe();
+    let yield_at = options.yield_after.map(|y| started + y);
     loop {
         if let Some(outcome) = finished(inner, id, options) {
             return Waited::Ended(outcome);
@@ -167,52 +161,32 @@ async fn wait_for_end(
         if deadline.is_some_and(|d| now >= d) {
             return Waited::Timeout;
         }
-        let (last_output, end_offset) = {
-            let state = inner.state();
-            (Instant::from_std(state.last_output), state.scrollback.end())
+        let waits = awaiting
+            .borrow_and_update()
+            .is_some_and(|a| a.command_id == id);
+        if options.detect_input_wait && waits {
+            return Waited::Ended(still_running(inner, id, ExecState::AwaitingInput, options));
+        }
+        if yield_at.is_some_and(|y| now >= y) {
+            return Waited::Ended(still_running(inner, id, ExecState::Running, options));
+        }
+        let wake = match (deadline, yield_at) {
+            (Some(d), Some(y)) => Some(d.min(y)),
+            (d, y) => d.or(y),
         };
-        let quiet_since = last_output.max(started);
-        if options.detect_input_wait && now >= next_probe && now >= quiet_since + PROBE_AFTER_IDLE {
-            if terminal_read_pending(inner).await {
-                match reading_since {
-                    Some((first, offset))
-                        if offset == end_offset && now.duration_since(first) >= PROBE_CONFIRM =>
-                    {
-                        return Waited::Ended(awaiting_input(inner, id, options));
-                    }
-                    Some((_, offset)) if offset == end_offset => {}
-                    _ => reading_since = Some((now, end_offset)),
-                }
-            } else {
-                reading_since = None;
+        let sleep = async {
+            match wake {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            next_probe = Instant::now() + PROBE_INTERVAL;
-        }
-        let mut wake = if options.detect_input_wait {
-            next_probe.max(quiet_since + PROBE_AFTER_IDLE)
-        } else {
-            now + Duration::from_secs(3600)
         };
-        if let Some(d) = deadline {
-            wake = wake.min(d);
-        }
         tokio::select! {
             _ = progress.changed() => {}
             _ = exit.changed() => {}
-            _ = sleep_until(wake) => {}
+            _ = awaiting.changed() => {}
+            _ = sleep => {}
         }
     }
-}
-
-/// Ask `/proc` (on a blocking thread) whether the foreground group waits for terminal input.
-async fn terminal_read_pending(inner: &Arc<Inner>) -> bool {
-    let Some(pgid) = inner.foreground_pgrp() else {
-        return false;
-    };
-    let shell_pid = inner.pid;
-    let tty = inner.tty_path.clone();
-    let result = tokio::task::spawn_blocking(move || probe(pgid, shell_pid, &tty)).await;
-    matches!(result, Ok(TtyWait::Reading { .. }))
 }
 
 fn outcome(
@@ -227,8 +201,8 @@ fn outcome(
         state,
         record,
         output,
-        // Only a waiting or interrupted command needs the screen; skipping it for finished ones
-        // keeps idle sessions from allocating a screen at all.
+        // Only a waiting, yielded or interrupted command needs the screen; skipping it for
+        // finished ones keeps idle sessions from allocating a screen at all.
         screen_tail: if state == ExecState::Exited {
             Vec::new()
         } else {
@@ -243,10 +217,10 @@ fn finished(inner: &Inner, id: u64, options: &ExecOptions) -> Option<ExecOutcome
     Some(outcome(inner, ExecState::Exited, record, options))
 }
 
-fn awaiting_input(inner: &Inner, id: u64, options: &ExecOptions) -> ExecOutcome {
+/// The command goes on: it waits for input, or `exec` yielded.
+fn still_running(inner: &Inner, id: u64, state: ExecState, options: &ExecOptions) -> ExecOutcome {
     let record = running_record(inner, id);
-    tracing::debug!(id, "command awaits terminal input");
-    outcome(inner, ExecState::AwaitingInput, record, options)
+    outcome(inner, state, record, options)
 }
 
 fn running_record(inner: &Inner, id: u64) -> CommandRecord {

@@ -62,6 +62,8 @@ pub enum ExecState {
     AwaitingInput,
     /// The timeout hit; the command was interrupted (SIGINT, SIGTERM, SIGKILL as needed).
     TimedOut,
+    /// `yield_after` passed and the command still runs; its record is finished later.
+    Running,
 }
 
 /// The result of `exec`.
@@ -93,6 +95,8 @@ pub struct ExecOptions {
     pub detect_input_wait: bool,
     /// How many screen lines to put in [`ExecOutcome::screen_tail`].
     pub tail_lines: usize,
+    /// Stop waiting after this long and return [`ExecState::Running`]; the command goes on.
+    pub yield_after: Option<Duration>,
 }
 
 impl Default for ExecOptions {
@@ -103,6 +107,7 @@ impl Default for ExecOptions {
             kill_grace: Duration::from_millis(500),
             detect_input_wait: true,
             tail_lines: 10,
+            yield_after: None,
         }
     }
 }

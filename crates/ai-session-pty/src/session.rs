@@ -17,6 +17,7 @@ use crate::config::{SessionConfig, ShellKind, agent_env_defaults};
 use crate::error::{PtyError, Result};
 use crate::keys::{UnknownKey, encode_keys};
 use crate::marks::MarkParser;
+use crate::monitor::AwaitingInput;
 use crate::record::CommandRecord;
 use crate::screen::ScreenSnapshot;
 use crate::scrollback::ReadChunk;
@@ -45,6 +46,10 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub progress: watch::Sender<Progress>,
     pub exit: watch::Sender<Option<ExitInfo>>,
+    /// The running command, while it is blocked reading the terminal (the monitor's finding).
+    pub awaiting: watch::Sender<Option<AwaitingInput>>,
+    /// Counts writes to the terminal: typed input ends a wait for input.
+    pub input_written: watch::Sender<u64>,
     pub exec_lock: tokio::sync::Mutex<()>,
     write_lock: tokio::sync::Mutex<()>,
     pub pid: i32,
@@ -74,6 +79,9 @@ impl Inner {
 
     pub async fn write_all(&self, mut data: &[u8]) -> Result<()> {
         let _serialised = self.write_lock.lock().await;
+        // Typed input answers a prompt: the command is no longer known to wait for it.
+        self.input_written.send_modify(|n| *n += 1);
+        self.awaiting.send_if_modified(|a| a.take().is_some());
         while !data.is_empty() {
             if let Some(exit) = self.exit_info() {
                 return Err(PtyError::Exited {
@@ -195,6 +203,8 @@ impl PtySession {
             state: Mutex::new(state),
             progress,
             exit,
+            awaiting: watch::channel(None).0,
+            input_written: watch::channel(0).0,
             exec_lock: tokio::sync::Mutex::new(()),
             write_lock: tokio::sync::Mutex::new(()),
             pid: spawned.pid,
@@ -203,6 +213,9 @@ impl PtySession {
             program: config.program[0].clone(),
         });
         tokio::spawn(reap(spawned.child, Arc::clone(&inner)));
+        if shell.is_some() {
+            crate::monitor::start(&inner);
+        }
         let reader = tokio::spawn(reader::run(Arc::clone(&inner), MarkParser::new(&nonce)));
         tracing::debug!(pid = spawned.pid, program = %config.program[0], ?shell, "session spawned");
         Ok(Self {
@@ -353,6 +366,27 @@ impl PtySession {
     /// The command running now, if any.
     pub fn running(&self) -> Option<CommandRecord> {
         self.inner.state().pending_record()
+    }
+
+    /// When output last arrived (or the session started).
+    pub fn last_output(&self) -> std::time::Instant {
+        self.inner.state().last_output
+    }
+
+    /// The shell and every process it started, by pid (read from `/proc`; blocking).
+    pub fn processes(&self) -> Vec<i32> {
+        proctree::descendants(self.inner.pid)
+    }
+
+    /// The running command, if it is blocked reading the terminal.
+    pub fn awaiting_input(&self) -> Option<AwaitingInput> {
+        *self.inner.awaiting.borrow()
+    }
+
+    /// A receiver of [`PtySession::awaiting_input`], updated when a running command starts or
+    /// stops waiting for terminal input.
+    pub fn subscribe_awaiting(&self) -> watch::Receiver<Option<AwaitingInput>> {
+        self.inner.awaiting.subscribe()
     }
 
     /// Wait until the shell shows a prompt (up to `timeout`).

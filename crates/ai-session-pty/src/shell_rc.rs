@@ -112,16 +112,24 @@ pub fn prepare(kind: ShellKind, nonce: &str, user_rc: bool) -> Result<ShellLaunc
     }
 }
 
-/// `$XDG_RUNTIME_DIR/ai-session-pty` or `$TMPDIR/ai-session-pty-<uid>`, mode 0700.
-fn private_dir() -> Result<PathBuf> {
+/// Where shell integration rc files are written: `$XDG_RUNTIME_DIR/ai-session-pty` or
+/// `$TMPDIR/ai-session-pty-<uid>`. A sandboxed shell needs to read it.
+pub fn integration_dir() -> PathBuf {
     // SAFETY: getuid cannot fail and touches no memory.
     let uid = unsafe { libc::getuid() };
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(runtime) if Path::new(&runtime).is_dir() => {
             PathBuf::from(runtime).join("ai-session-pty")
         }
         _ => std::env::temp_dir().join(format!("ai-session-pty-{uid}")),
-    };
+    }
+}
+
+/// [`integration_dir`], created with mode 0700.
+fn private_dir() -> Result<PathBuf> {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let dir = integration_dir();
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -116,8 +116,17 @@ pub(crate) fn authorize(
     {
         agent.check_session_access(owner.as_deref().unwrap_or(OPERATOR))?;
     }
+    let check_owner = |owner: Option<Option<String>>| match owner {
+        Some(owner) => agent.check_session_access(owner.as_deref().unwrap_or(OPERATOR)),
+        None => Ok(()),
+    };
     match call {
         Call::Exec(params) => agent.check_exec(&params.command),
+        Call::Wait(params) => params
+            .sessions
+            .iter()
+            .try_for_each(|s| check_owner(manager.owner_of(s))),
+        Call::WatchRemove(params) => check_owner(manager.watch_owner(&params.id)),
         Call::Send(params) => {
             if let Some(text) = &params.text {
                 agent.check_exec(text)?;

@@ -264,6 +264,37 @@ impl Client {
         self.request::<rpc::Exec>(params).await
     }
 
+    /// `exec` with `params.progress_token` set: `on_progress` gets each `exec.progress` the
+    /// daemon sends while the command runs.
+    pub async fn exec_with_progress(
+        &self,
+        params: &p::ExecParams,
+        mut on_progress: impl FnMut(p::ExecProgress),
+    ) -> Result<p::ExecResult> {
+        let Some(token) = &params.progress_token else {
+            return self.exec(params).await;
+        };
+        let route = progress_route(token);
+        let mut progress = self.subscribe(route.clone());
+        let exec = self.exec(params);
+        tokio::pin!(exec);
+        let result = loop {
+            tokio::select! {
+                result = &mut exec => break result,
+                Some(message) = progress.recv() => {
+                    if let Some(step) = message
+                        .params
+                        .and_then(|params| serde_json::from_value(params).ok())
+                    {
+                        on_progress(step);
+                    }
+                }
+            }
+        };
+        lock(&self.shared.routes).streams.remove(&route);
+        result
+    }
+
     /// `send`.
     pub async fn send(&self, params: &p::SendParams) -> Result<p::SendResult> {
         self.request::<rpc::Send>(params).await
@@ -449,8 +480,16 @@ fn route_of(message: &Message) -> Option<String> {
             let session = message.params.as_ref()?.get("session")?.as_str()?;
             Some(attach_route(session))
         }
+        p::NOTIFY_EXEC_PROGRESS => {
+            let token = message.params.as_ref()?.get("token")?.as_str()?;
+            Some(progress_route(token))
+        }
         other => Some(other.to_owned()),
     }
+}
+
+fn progress_route(token: &str) -> String {
+    format!("{}:{token}", p::NOTIFY_EXEC_PROGRESS)
 }
 
 fn attach_route(session: &str) -> String {

@@ -8,6 +8,7 @@ mod autostart;
 mod client;
 mod context;
 mod error;
+mod events;
 mod framing;
 pub mod integration;
 mod json;
@@ -18,6 +19,7 @@ pub mod mcp;
 pub mod observability;
 mod paths;
 pub mod persistence;
+pub mod sandboxing;
 mod server;
 
 /// The wire types (the `ai-session-protocol` crate).
@@ -25,8 +27,9 @@ pub use ai_session_protocol as protocol;
 pub use autostart::{AutoStart, connect_or_start};
 pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};
+pub use events::EventLog;
 pub use limits::raise_fd_limit;
-pub use manager::{AttachStream, ManagerConfig, SessionManager};
+pub use manager::{AttachStream, DIGEST_BUDGET, ManagerConfig, SessionManager, Viewer};
 pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
 pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
 

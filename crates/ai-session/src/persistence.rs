@@ -88,6 +88,12 @@ pub struct SavedSession {
     /// The agent that created the session (its owner for permission checks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Its lasting watches (they keep producing events after a restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watches: Vec<crate::protocol::WatchInfo>,
 }
 
 /// A stored session read back at start.

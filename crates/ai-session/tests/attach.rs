@@ -48,6 +48,8 @@ fn exec(session: &str, command: &str, timeout_ms: u64) -> ExecParams {
         create: false,
         budget: None,
         agent: None,
+        yield_ms: None,
+        progress_token: None,
     }
 }
 

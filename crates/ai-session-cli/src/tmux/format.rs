@@ -110,6 +110,11 @@ mod tests {
             commands: 0,
             output_offset: 0,
             owner: None,
+            state: ai_session::protocol::SessionState::Idle,
+            running: None,
+            last_exit_code: None,
+            policy: None,
+            labels: Default::default(),
         }
     }
 

@@ -5,6 +5,16 @@ use super::*;
 impl SessionManager {
     /// Runs a command (creating the session first if asked and needed).
     pub async fn exec(&self, params: p::ExecParams) -> Result<p::ExecResult> {
+        self.exec_reporting(params, None).await
+    }
+
+    /// [`SessionManager::exec`], sending the command's progress to `progress` about once a
+    /// second while output arrives (for `progress_token`).
+    pub async fn exec_reporting(
+        &self,
+        params: p::ExecParams,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<p::ExecProgress>>,
+    ) -> Result<p::ExecResult> {
         let entry = match self.get(&params.session) {
             Ok(entry) if entry.pty.is_alive() || !params.create => entry,
             Ok(dead) => {
@@ -25,10 +35,23 @@ impl SessionManager {
         };
         let options = ExecOptions {
             timeout: params.timeout_ms.map(Duration::from_millis),
+            yield_after: params.yield_ms.map(Duration::from_millis),
             ..ExecOptions::default()
         };
+        // Everything the command does comes after this position of the log.
+        let next_event = self.inner.events.head();
         let started = Instant::now();
-        let outcome = entry.pty.exec(&params.command, options).await?;
+        let reporter = match (progress, &params.progress_token) {
+            (Some(sink), Some(token)) => Some(AbortOnDrop(tokio::spawn(report_progress(
+                entry.clone(),
+                token.clone(),
+                sink,
+            )))),
+            _ => None,
+        };
+        let outcome = entry.pty.exec(&params.command, options).await;
+        drop(reporter);
+        let outcome = outcome?;
         let duration_ms = started.elapsed().as_millis() as u64;
         if let Some(journal) = &entry.journal
             && let Err(error) = journal.commit(&entry.pty, &entry.past).await
@@ -39,28 +62,25 @@ impl SessionManager {
             ai_session_pty::ExecState::Exited => p::ExecState::Exited,
             ai_session_pty::ExecState::AwaitingInput => p::ExecState::AwaitingInput,
             ai_session_pty::ExecState::TimedOut => p::ExecState::TimedOut,
+            ai_session_pty::ExecState::Running => p::ExecState::Running,
         };
         let screen_tail = (state != p::ExecState::Exited).then_some(outcome.screen_tail);
-        let record = entry.past.shift(&outcome.record);
+        let mut record = entry.past.shift(&outcome.record);
+        if record.command.is_empty() {
+            record.command.clone_from(&params.command);
+        }
         let analysis = match params.budget {
-            Some(budget) => {
-                let hint = format!(
-                    "ai-session read -s {} --since {} --max-bytes {} (or exec --full)",
-                    entry.id,
-                    record.output.start,
-                    record.output.end.saturating_sub(record.output.start)
-                );
-                Some(
-                    analyze_output(
-                        &params.command,
-                        &outcome.output,
-                        record.exit_code,
-                        budget,
-                        hint,
-                    )
-                    .await?,
-                )
+            Some(budget) if state == p::ExecState::Exited => {
+                entry
+                    .analyses
+                    .finished(&entry.id, &record, &outcome.output, budget)
+                    .await
             }
+            // Output so far of a command that goes on: not kept, it changes.
+            Some(budget) => Some(
+                super::analysis::analyze_output(&entry.id, &record, &outcome.output, budget)
+                    .await?,
+            ),
             None => None,
         };
         self.inner
@@ -73,6 +93,7 @@ impl SessionManager {
                     p::ExecState::Exited => CommandState::Exited,
                     p::ExecState::AwaitingInput => CommandState::AwaitingInput,
                     p::ExecState::TimedOut => CommandState::TimedOut,
+                    p::ExecState::Running => CommandState::Running,
                 },
                 exit_code: record.exit_code,
                 duration: started.elapsed(),
@@ -82,7 +103,9 @@ impl SessionManager {
         Ok(p::ExecResult {
             session: entry.id.clone(),
             command: params.command,
+            command_id: record.id,
             state,
+            next_event,
             exit_code: record.exit_code,
             duration_ms,
             cwd: record.cwd.or_else(|| entry.cwd()),
@@ -96,10 +119,22 @@ impl SessionManager {
         })
     }
 
-    /// Command records, oldest first.
+    /// Command records, oldest first, then the running command.
     pub async fn history(&self, params: p::HistoryParams) -> Result<p::HistoryResult> {
         let entry = self.get(&params.session)?;
-        let mut records = entry.past.history(&entry.pty);
+        let mut records: Vec<(ai_session_pty::CommandRecord, p::CommandState)> = entry
+            .past
+            .history(&entry.pty)
+            .into_iter()
+            .map(|r| (r, p::CommandState::Exited))
+            .collect();
+        if let Some(running) = entry.pty.running() {
+            let state = match entry.pty.awaiting_input() {
+                Some(a) if a.command_id == running.id => p::CommandState::AwaitingInput,
+                _ => p::CommandState::Running,
+            };
+            records.push((entry.past.shift(&running), state));
+        }
         if let Some(limit) = params.limit {
             let skip = records.len().saturating_sub(limit);
             records.drain(..skip);
@@ -108,9 +143,10 @@ impl SessionManager {
             session: entry.id.clone(),
             commands: records
                 .into_iter()
-                .map(|r| p::CommandInfo {
+                .map(|(r, state)| p::CommandInfo {
                     id: r.id,
                     command: r.command,
+                    state,
                     started_at_ms: r.started_at,
                     ended_at_ms: r.ended_at,
                     exit_code: r.exit_code,
@@ -157,38 +193,65 @@ impl SessionManager {
     }
 }
 
-/// Runs the output pipeline off the runtime threads (it is CPU work proportional to the output).
-pub(super) async fn analyze_output(
-    command: &str,
-    raw: &[u8],
-    exit_code: Option<i32>,
-    budget: usize,
-    more_hint: String,
-) -> Result<p::ExecAnalysis> {
-    let command = command.to_owned();
-    let raw = raw.to_vec();
-    let analysis = tokio::task::spawn_blocking(move || {
-        ai_session_output::analyze(
-            &command,
-            &raw,
-            &ai_session_output::DigestOptions {
-                budget,
-                exit_code,
-                more_hint: Some(more_hint),
-            },
-        )
-    })
-    .await
-    .map_err(|e| Error::internal("analyse the output", e))?;
-    Ok(p::ExecAnalysis {
-        kind: crate::json::to_value(&analysis.kind)?
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned(),
-        category: analysis.kind.category().to_owned(),
-        digest: analysis.digest,
-        parsed: crate::json::to_value(&analysis.parsed)?,
-        tokens_raw: analysis.tokens_raw,
-        tokens_digest: analysis.tokens_digest,
-    })
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends the running command's progress (bytes, lines, last line) about once a second while
+/// its output grows.
+async fn report_progress(
+    entry: Arc<Entry>,
+    token: String,
+    sink: tokio::sync::mpsc::UnboundedSender<p::ExecProgress>,
+) {
+    const EVERY: Duration = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut changes = entry.pty.subscribe();
+    let (mut counted_to, mut lines, mut last_line) = (None::<u64>, 0u64, String::new());
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let Some(running) = entry.pty.running() else {
+            continue;
+        };
+        let range = entry.past.shift(&running).output;
+        let mut from = counted_to.unwrap_or(range.start).max(range.start);
+        if counted_to.is_some_and(|c| c >= range.end) {
+            // Nothing new: sleep until output arrives.
+            if changes.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        while from < range.end {
+            let chunk = entry.past.read(&entry.pty, from, 1 << 20);
+            if chunk.next_offset <= from {
+                break;
+            }
+            lines += memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
+            if let Some(line) = terminal_text(&chunk.data)
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+            {
+                last_line = line.trim_end().to_owned();
+            }
+            from = chunk.next_offset;
+        }
+        counted_to = Some(from);
+        let progress = p::ExecProgress {
+            token: token.clone(),
+            bytes: from - range.start,
+            lines,
+            last_line: last_line.clone(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        if sink.send(progress).is_err() {
+            return;
+        }
+    }
 }

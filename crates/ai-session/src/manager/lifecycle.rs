@@ -42,6 +42,7 @@ impl SessionManager {
             rows: Some(session.saved.rows),
             launcher: session.saved.launcher.clone(),
             agent: session.saved.owner.clone(),
+            ..Default::default()
         };
         let outcome = self
             .spawn_with(&id, params, session.past, Some(session.saved))
@@ -52,6 +53,7 @@ impl SessionManager {
         if let Some(state) = session.context {
             *lock(&entry.context) = state;
         }
+        self.started(&entry, true);
         write(&self.inner.sessions).insert(id.clone(), entry);
         drop(reserved);
         tracing::info!(session = %id, "stored session restarted");
@@ -103,9 +105,28 @@ impl SessionManager {
         reserved.remove(&id);
         let entry = outcome?;
         let info = entry.info();
+        self.started(&entry, false);
         write(&self.inner.sessions).insert(id, entry);
         drop(reserved);
         Ok(info)
+    }
+
+    /// A session is in service: its owner is known to the event log's filters, its watcher
+    /// runs, and its creation is an event.
+    fn started(&self, entry: &Arc<Entry>, restored: bool) {
+        lock(&self.inner.owners).insert(entry.id.clone(), entry.owner.clone());
+        let _ = entry
+            .watcher
+            .set(super::watcher::start(entry, self.inner.events.clone()));
+        self.inner.events.append(
+            &entry.id,
+            entry.past.end_offset(&entry.pty),
+            crate::protocol::EventKind::SessionCreated {
+                owner: entry.owner.clone(),
+                policy: entry.policy.clone(),
+                restored,
+            },
+        );
     }
 
     /// Runs the integrations' `on_session_created`, before `session.new` answers.
@@ -166,6 +187,40 @@ impl SessionManager {
         Ok(id)
     }
 
+    /// Turns `params.policy` into the launcher the shell starts through; the policy name the
+    /// session runs under (also for a raw launcher that is the sandbox's).
+    fn sandboxing(&self, params: &mut p::NewSessionParams) -> Result<Option<String>> {
+        let Some(name) = params.policy.take() else {
+            return Ok(ai_session_security::launcher_policy(&params.launcher).map(|(name, _)| name));
+        };
+        if !params.launcher.is_empty() {
+            return Err(Error::InvalidParam {
+                field: "policy",
+                reason: "give a policy or a launcher, not both".to_owned(),
+            });
+        }
+        let exe = match &self.inner.config.launcher_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe().map_err(|e| {
+                Error::io(
+                    "find the ai-session executable",
+                    std::path::Path::new("/proc/self/exe"),
+                    e,
+                )
+            })?,
+        };
+        let env_keys: Vec<String> = params.env.keys().cloned().collect();
+        let sandboxing = crate::sandboxing::session_sandbox(
+            crate::sandboxing::load_policy(&name)?,
+            params.workspace.as_deref(),
+            params.cwd.as_deref(),
+            &env_keys,
+            &exe,
+        )?;
+        params.launcher = sandboxing.launcher;
+        Ok(sandboxing.policy)
+    }
+
     pub(super) async fn spawn_with(
         &self,
         id: &str,
@@ -175,14 +230,19 @@ impl SessionManager {
     ) -> Result<Arc<Entry>> {
         let config = &self.inner.config;
         let saved_was_given = saved.is_some();
+        let mut params = params;
+        let policy = self.sandboxing(&mut params)?;
         let mut saved = saved.unwrap_or_else(|| SavedSession {
             cwd: params.cwd.clone(),
             env: params.env.clone(),
             launcher: params.launcher.clone(),
             owner: params.agent.clone(),
+            policy: policy.clone(),
+            labels: params.labels.clone(),
             created_at_ms: now_ms(),
             ..SavedSession::default()
         });
+        let policy = policy.or_else(|| saved.policy.clone());
         let shell = params.shell.unwrap_or_else(|| config.default_shell.clone());
         let size = Size {
             cols: params.cols.unwrap_or(config.default_size.cols),
@@ -229,6 +289,17 @@ impl SessionManager {
         tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
         let created_at_ms = saved.created_at_ms;
         let owner = saved.owner.clone();
+        let labels = saved.labels.clone();
+        let saved_watches = saved.watches.clone();
+        if let Some(highest) = saved_watches
+            .iter()
+            .filter_map(|w| w.id.strip_prefix('w')?.parse::<u64>().ok())
+            .max()
+        {
+            self.inner
+                .next_watch
+                .fetch_max(highest + 1, Ordering::Relaxed);
+        }
         let journal = self
             .inner
             .persistence
@@ -239,6 +310,10 @@ impl SessionManager {
         {
             journal.seed(&past);
         }
+        let lasting = saved_watches
+            .into_iter()
+            .filter(|w| w.spec.session == id)
+            .collect();
         let entry = Arc::new(Entry {
             id: id.to_owned(),
             shell,
@@ -248,7 +323,12 @@ impl SessionManager {
             context: Default::default(),
             past,
             owner,
+            policy,
+            labels: Mutex::new(labels),
             journal,
+            watches: Arc::new(super::watches::Watches::with(lasting)),
+            analyses: Default::default(),
+            watcher: std::sync::OnceLock::new(),
         });
         if let Some(journal) = &entry.journal
             && let Err(error) = journal.settle_new(&entry.pty, &entry.past).await
@@ -264,7 +344,15 @@ impl SessionManager {
         let entry = write(&self.inner.sessions)
             .remove(session)
             .ok_or_else(|| Error::SessionNotFound(session.to_owned()))?;
+        if let Some(watcher) = entry.watcher.get() {
+            watcher.abort();
+        }
         entry.pty.kill().await;
+        self.inner.events.append(
+            &entry.id,
+            entry.past.end_offset(&entry.pty),
+            crate::protocol::EventKind::SessionKilled {},
+        );
         if let Some(persistence) = &self.inner.persistence {
             persistence.remove(&entry.id);
         }

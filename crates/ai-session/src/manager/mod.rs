@@ -16,21 +16,23 @@ use crate::persistence::{Journal, Past, Persistence, RestoredSession, SavedSessi
 use crate::protocol as p;
 use ai_session_output::normalize as terminal_text;
 
+mod analysis;
 mod commands;
+mod events;
 mod lifecycle;
 mod records;
 mod terminal;
+mod watcher;
+mod watches;
 
+pub use analysis::DIGEST_BUDGET;
+pub use events::Viewer;
 pub use terminal::AttachStream;
 
 /// How long `session.new` waits for the shell's first prompt.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes one `read` returns.
 const MAX_READ_BYTES: usize = 1 << 20;
-/// Longest `wait` (ms) when none is given.
-const DEFAULT_WAIT_MS: u64 = 30_000;
-/// `wait` keeps at most this much of the output it saw, for its `text`.
-const WAIT_TEXT_BYTES: usize = 64 << 10;
 
 /// Defaults for sessions the manager creates.
 #[derive(Debug, Clone)]
@@ -43,6 +45,9 @@ pub struct ManagerConfig {
     pub scrollback_limit: usize,
     /// Refuse to create more sessions than this.
     pub max_sessions: usize,
+    /// The `ai-session` binary sandboxed shells start through (`__sandbox-exec`); default:
+    /// this process's executable (right for the daemon).
+    pub launcher_exe: Option<PathBuf>,
 }
 
 impl Default for ManagerConfig {
@@ -55,6 +60,7 @@ impl Default for ManagerConfig {
             },
             scrollback_limit: SessionConfig::default().scrollback_limit,
             max_sessions: 10_000,
+            launcher_exe: None,
         }
     }
 }
@@ -66,7 +72,7 @@ impl Default for ManagerConfig {
 /// use ai_session::{ManagerConfig, SessionManager, protocol::ExecParams};
 /// let manager = SessionManager::new(ManagerConfig::default());
 /// let result = manager
-///     .exec(ExecParams { session: "default".into(), command: "echo hi".into(), timeout_ms: None, create: true, budget: None, agent: None })
+///     .exec(ExecParams::new("default", "echo hi"))
 ///     .await?;
 /// assert_eq!(result.exit_code, Some(0));
 /// manager.shutdown().await;
@@ -90,6 +96,11 @@ struct Inner {
     observability: Observability,
     /// Integrations told about created and ended sessions (set once by the daemon).
     hooks: std::sync::OnceLock<Arc<SessionHooks>>,
+    /// What happened in every session.
+    events: crate::events::EventLog,
+    /// The owner of every session the log has events of (ended ones too), for filters.
+    owners: Mutex<HashMap<String, Option<String>>>,
+    next_watch: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -105,7 +116,22 @@ struct Entry {
     past: Past,
     /// The agent that created it (`None`: the operator).
     owner: Option<String>,
+    /// The sandbox policy its shell runs under.
+    policy: Option<String>,
+    labels: Mutex<std::collections::BTreeMap<String, String>>,
     journal: Option<Journal>,
+    watches: Arc<watches::Watches>,
+    analyses: analysis::Analyses,
+    /// The watcher task, aborted when the session goes.
+    watcher: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(watcher) = self.watcher.get() {
+            watcher.abort();
+        }
+    }
 }
 
 impl SessionManager {
@@ -114,8 +140,19 @@ impl SessionManager {
         Self::with_persistence(config, None)
     }
 
-    /// A manager that journals every session to `persistence` (see [`crate::persistence`]).
+    /// A manager that journals every session to `persistence` (see [`crate::persistence`]),
+    /// and its events to the store's event log (read back first: blocking).
     pub fn with_persistence(config: ManagerConfig, persistence: Option<Persistence>) -> Self {
+        let events = persistence
+            .as_ref()
+            .and_then(|p| match crate::events::EventLog::open(p.store()) {
+                Ok(log) => Some(log),
+                Err(error) => {
+                    tracing::error!(%error, "cannot open the event log; events are kept in memory only");
+                    None
+                }
+            })
+            .unwrap_or_else(crate::events::EventLog::in_memory);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -126,6 +163,9 @@ impl SessionManager {
                 persistence,
                 observability: Observability::default(),
                 hooks: std::sync::OnceLock::new(),
+                events,
+                owners: Mutex::new(HashMap::new()),
+                next_watch: AtomicU64::new(1),
             }),
         }
     }
@@ -232,6 +272,36 @@ impl Entry {
             commands: self.past.commands.len() + self.pty.history().len(),
             output_offset: self.past.end_offset(&self.pty),
             owner: self.owner.clone(),
+            state: self.state(),
+            running: self.pty.running().map(|r| p::RunningCommand {
+                id: r.id,
+                command: r.command,
+                started_at_ms: r.started_at,
+            }),
+            last_exit_code: self
+                .pty
+                .history()
+                .last()
+                .or(self.past.commands.last())
+                .and_then(|r| r.exit_code),
+            policy: self.policy.clone(),
+            labels: lock(&self.labels).clone(),
+        }
+    }
+
+    fn state(&self) -> p::SessionState {
+        if !self.pty.is_alive() {
+            p::SessionState::Exited
+        } else if self.pty.awaiting_input().is_some() {
+            p::SessionState::AwaitingInput
+        } else if self.pty.running().is_some() {
+            p::SessionState::Running
+        } else if self.pty.progress().phase == ai_session_pty::ShellPhase::Starting
+            && self.pty.history().is_empty()
+        {
+            p::SessionState::Starting
+        } else {
+            p::SessionState::Idle
         }
     }
 }

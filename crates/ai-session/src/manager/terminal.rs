@@ -59,93 +59,6 @@ impl SessionManager {
         Ok(screen_of(&entry.pty))
     }
 
-    /// Waits for a regex, idleness, new output, the shell's exit, or the timeout.
-    pub async fn wait(&self, params: p::WaitParams) -> Result<p::WaitResult> {
-        let entry = self.get(&params.session)?;
-        let pattern = params
-            .pattern
-            .as_deref()
-            .map(regex::Regex::new)
-            .transpose()
-            .map_err(|e| Error::InvalidParam {
-                field: "pattern",
-                reason: e.to_string(),
-            })?;
-        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
-        let deadline = tokio::time::Instant::now() + timeout;
-        let idle = params.idle_ms.map(Duration::from_millis);
-        let mut changes = entry.pty.subscribe();
-        let mut offset = params
-            .since
-            .unwrap_or_else(|| entry.past.end_offset(&entry.pty));
-        let mut seen: Vec<u8> = Vec::new();
-        let mut last_output = tokio::time::Instant::now();
-        loop {
-            let chunk = entry.past.read(&entry.pty, offset, MAX_READ_BYTES);
-            if !chunk.data.is_empty() {
-                offset = chunk.next_offset;
-                last_output = tokio::time::Instant::now();
-                seen.extend_from_slice(&chunk.data);
-                if seen.len() > WAIT_TEXT_BYTES {
-                    seen.drain(..seen.len() - WAIT_TEXT_BYTES);
-                }
-                let text = terminal_text(&seen);
-                match &pattern {
-                    Some(re) => {
-                        if let Some(m) = re.find(&text) {
-                            return Ok(wait_result(
-                                p::WaitReason::Matched,
-                                Some(m.as_str().to_owned()),
-                                offset,
-                                text,
-                            ));
-                        }
-                    }
-                    None if idle.is_none() => {
-                        return Ok(wait_result(p::WaitReason::Output, None, offset, text));
-                    }
-                    None => {}
-                }
-                continue;
-            }
-            if !entry.pty.is_alive() {
-                return Ok(wait_result(
-                    p::WaitReason::Exited,
-                    None,
-                    offset,
-                    terminal_text(&seen),
-                ));
-            }
-            let idle_at = idle.map(|d| last_output + d);
-            let wake = idle_at.map_or(deadline, |t| t.min(deadline));
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(wait_result(
-                    p::WaitReason::TimedOut,
-                    None,
-                    offset,
-                    terminal_text(&seen),
-                ));
-            }
-            if idle_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
-                return Ok(wait_result(
-                    p::WaitReason::Idle,
-                    None,
-                    offset,
-                    terminal_text(&seen),
-                ));
-            }
-            tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        // The reader ended: the shell is gone; the next loop reports it.
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => {}
-            }
-        }
-    }
-
     /// Changes the terminal size.
     pub async fn resize(&self, params: p::ResizeParams) -> Result<p::Ack> {
         let entry = self.get(&params.session)?;
@@ -258,20 +171,6 @@ pub(super) fn timeline_of(entry: &Entry, since: u64) -> p::TimelineResult {
         cols: size.cols,
         rows: size.rows,
         marks,
-    }
-}
-
-pub(super) fn wait_result(
-    reason: p::WaitReason,
-    matched: Option<String>,
-    next_offset: u64,
-    text: String,
-) -> p::WaitResult {
-    p::WaitResult {
-        reason,
-        matched,
-        next_offset,
-        text,
     }
 }
 

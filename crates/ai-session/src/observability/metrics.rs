@@ -29,6 +29,8 @@ pub enum CommandState {
     AwaitingInput,
     /// It was interrupted after its timeout.
     TimedOut,
+    /// `exec` yielded while it runs on.
+    Running,
 }
 
 impl CommandState {
@@ -37,6 +39,7 @@ impl CommandState {
             CommandState::Exited => "exited",
             CommandState::AwaitingInput => "awaiting_input",
             CommandState::TimedOut => "timed_out",
+            CommandState::Running => "running",
         }
     }
 }

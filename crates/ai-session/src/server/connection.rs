@@ -54,6 +54,8 @@ pub(super) struct Connection {
     pub(super) streams: Mutex<JoinSet<()>>,
     /// The agent this connection declared in `hello`.
     pub(super) agent: Mutex<Option<String>>,
+    /// The task sending followed events (`events` with `follow`).
+    pub(super) following: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Connection {
@@ -122,6 +124,7 @@ pub(super) async fn serve_connection(
         attaches: Mutex::new(HashMap::new()),
         streams: Mutex::new(JoinSet::new()),
         agent: Mutex::new(None),
+        following: Mutex::new(None),
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     let mut requests = JoinSet::new();

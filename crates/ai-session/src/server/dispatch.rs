@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ai_session_security::AgentCapabilities;
+use ai_session_security::permissions::SessionScope;
 use futures::FutureExt as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use super::connection::{Connection, lock};
 use crate::access;
 use crate::audit::{Facts, Verdict};
 use crate::error::{Error, Result};
+use crate::manager::Viewer;
 use crate::protocol::{self, Call, Message, Method, RpcError, codes};
 
 type Outcome = std::result::Result<Value, RpcError>;
@@ -191,11 +193,29 @@ async fn dispatch(
             reply(Ok(list))
         }
         Call::SessionKill(p) => reply(manager.kill(&p.session).await),
-        Call::Exec(p) => reply(manager.exec(p).await),
+        Call::Exec(p) => exec(shared, conn, p).await,
         Call::Send(p) => reply(manager.send(p).await),
         Call::Read(p) => reply(manager.read(p).await),
         Call::Screen(p) => reply(manager.screen(&p.session).await),
-        Call::Wait(p) => reply(manager.wait(p).await),
+        Call::Wait(p) => reply(manager.wait(p, viewer(capabilities)).await),
+        Call::Events(p) => events(shared, conn, p, capabilities).await,
+        Call::EventsUnfollow(_) => {
+            if let Some(follow) = lock(&conn.following).take() {
+                follow.abort();
+            }
+            reply(Ok(protocol::Ack::OK))
+        }
+        Call::Watch(p) => reply(manager.watch(p).await),
+        Call::WatchList(p) => {
+            let mut list = manager.watch_list(&p);
+            if let (Ok(list), Some(caps)) = (&mut list, capabilities) {
+                list.watches
+                    .retain(|w| manager.may_see(viewer(Some(caps)), &w.spec.session));
+            }
+            reply(list)
+        }
+        Call::WatchRemove(p) => reply(manager.watch_remove(&p).await),
+        Call::SessionLabel(p) => reply(manager.label(p).await),
         Call::History(p) => reply(manager.history(p).await),
         Call::Context(p) => reply(manager.context(p).await),
         Call::ContextTask(p) => reply(manager.context_task(p).await),
@@ -229,6 +249,83 @@ async fn dispatch(
             reply(Ok(protocol::Ack::OK))
         }
     }
+}
+
+/// Whose sessions a caller with `capabilities` may see.
+fn viewer(capabilities: Option<&AgentCapabilities>) -> Viewer<'_> {
+    match capabilities {
+        Some(caps) if caps.sessions != SessionScope::All => Viewer::Owner(&caps.agent_id),
+        _ => Viewer::All,
+    }
+}
+
+/// `exec`, forwarding its progress as `exec.progress` notifications when asked.
+async fn exec(
+    shared: &Arc<Shared>,
+    conn: &Arc<Connection>,
+    params: protocol::ExecParams,
+) -> Outcome {
+    if params.progress_token.is_none() {
+        return reply(shared.manager.exec(params).await);
+    }
+    let (sink, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let forward_conn = conn.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(step) = progress.recv().await {
+            forward_conn
+                .notify(protocol::NOTIFY_EXEC_PROGRESS, &step)
+                .await;
+        }
+    });
+    let outcome = shared.manager.exec_reporting(params, Some(sink)).await;
+    // The sender went with the exec: the forwarder sends what is queued and ends.
+    let _ = forwarder.await;
+    reply(outcome)
+}
+
+/// `events`; with `follow`, every later matching event is sent as a notification by a task
+/// of the connection (one per connection: a new follow replaces the old).
+async fn events(
+    shared: &Arc<Shared>,
+    conn: &Arc<Connection>,
+    params: protocol::EventsParams,
+    capabilities: Option<&AgentCapabilities>,
+) -> Outcome {
+    let manager = &shared.manager;
+    let result = manager.events(&params, viewer(capabilities));
+    if params.follow {
+        let agent = capabilities
+            .filter(|c| c.sessions != SessionScope::All)
+            .map(|c| c.agent_id.clone());
+        let task_conn = conn.clone();
+        let task_manager = manager.clone();
+        let mut cursor = result.next_event;
+        let follow = lock(&conn.streams).spawn(async move {
+            let viewer = match &agent {
+                Some(agent) => Viewer::Owner(agent),
+                None => Viewer::All,
+            };
+            let log = task_manager.event_log().clone();
+            let mut head = log.subscribe();
+            loop {
+                let filter = task_manager.event_filter(&params.sessions, &params.kinds, viewer);
+                let (found, looked_up_to, _) = log.after(cursor, 1000, filter);
+                for event in &found {
+                    if !task_conn.notify(protocol::NOTIFY_EVENT, &**event).await {
+                        return;
+                    }
+                }
+                cursor = looked_up_to;
+                if found.is_empty() && head.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        if let Some(previous) = lock(&conn.following).replace(follow) {
+            previous.abort();
+        }
+    }
+    reply(Ok(result))
 }
 
 fn hello(shared: &Shared, agent: Option<String>) -> protocol::HelloResult {

@@ -1,0 +1,120 @@
+//! The output pipeline for commands: digests and facts under a token budget, computed off the
+//! runtime threads, once per finished command and budget (the `exec` that ran it and its
+//! `command_finished` event share the work).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use super::*;
+
+/// Budget of digests when none is given: in `command_finished` events, and the tools' default.
+pub const DIGEST_BUDGET: usize = 400;
+/// Analyses of finished commands kept per session.
+const KEPT: usize = 8;
+
+type Cell = Arc<OnceCell<Option<p::ExecAnalysis>>>;
+
+/// One session's recent analyses of finished commands.
+#[derive(Debug, Default)]
+pub(super) struct Analyses {
+    recent: Mutex<VecDeque<((u64, usize), Cell)>>,
+}
+
+impl Analyses {
+    /// The analysis of finished command `record` (absolute offsets; its output is `raw`) at
+    /// `budget`, computed by the first caller and shared with the others.
+    pub(super) async fn finished(
+        &self,
+        session: &str,
+        record: &ai_session_pty::CommandRecord,
+        raw: &[u8],
+        budget: usize,
+    ) -> Option<p::ExecAnalysis> {
+        let cell = {
+            let mut recent = lock(&self.recent);
+            let key = (record.id, budget);
+            match recent.iter().find(|(k, _)| *k == key) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Cell::default();
+                    recent.push_back((key, cell.clone()));
+                    if recent.len() > KEPT {
+                        recent.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| async {
+            match analyze_output(session, record, raw, budget).await {
+                Ok(analysis) => Some(analysis),
+                Err(error) => {
+                    tracing::warn!(session, id = record.id, %error, "output not analysed");
+                    None
+                }
+            }
+        })
+        .await
+        .clone()
+    }
+}
+
+/// Runs the output pipeline off the runtime threads (it is CPU work proportional to the output).
+pub(super) async fn analyze_output(
+    session: &str,
+    record: &ai_session_pty::CommandRecord,
+    raw: &[u8],
+    budget: usize,
+) -> Result<p::ExecAnalysis> {
+    let command = record.command.clone();
+    let exit_code = record.exit_code;
+    let more_hint = format!(
+        "the whole output: `read` session {session} since {} ({} bytes)",
+        record.output.start,
+        record.output.len()
+    );
+    let raw = raw.to_vec();
+    let analysis = tokio::task::spawn_blocking(move || {
+        ai_session_output::analyze(
+            &command,
+            &raw,
+            &ai_session_output::DigestOptions {
+                budget,
+                exit_code,
+                more_hint: Some(more_hint),
+            },
+        )
+    })
+    .await
+    .map_err(|e| Error::internal("analyse the output", e))?;
+    Ok(p::ExecAnalysis {
+        kind: crate::json::to_value(&analysis.kind)?
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned(),
+        category: analysis.kind.category().to_owned(),
+        digest: analysis.digest,
+        parsed: crate::json::to_value(&analysis.parsed)?,
+        tokens_raw: analysis.tokens_raw,
+        tokens_digest: analysis.tokens_digest,
+    })
+}
+
+/// The bytes of `range` still held (old output may have left the scrollback ring).
+pub(super) fn output_of(entry: &Entry, range: ai_session_pty::ByteRange) -> Vec<u8> {
+    let mut out = Vec::with_capacity(range.len().min(1 << 20) as usize);
+    let mut since = range.start;
+    while since < range.end {
+        let chunk = entry
+            .past
+            .read(&entry.pty, since, (range.end - since).min(1 << 20) as usize);
+        if chunk.next_offset <= since {
+            break;
+        }
+        out.extend_from_slice(&chunk.data);
+        since = chunk.next_offset;
+    }
+    out
+}
