@@ -7,6 +7,9 @@
 //!   vs a raw PTY echo (portable-pty + interactive `bash --norc --noprofile`).
 //! - session creation: `session.new` (returns when the shell's first prompt arrived) vs
 //!   `tmux new-session -d` vs a raw PTY spawn of bash waiting for its first prompt.
+//! - the PTY layer alone, in this process: `PtySession::exec` round trip of a session spawned
+//!   directly vs one whose terminal belongs to the PTY keeper (`spawn_kept`), interleaved, so
+//!   the keeper's own cost shows without the daemon hop.
 //!
 //! Environment: `AI_SESSION_BIN` (the daemon binary, required), `EXEC_BENCH_OUT` (JSON path),
 //! `EXEC_BENCH_ITERS` (exec iterations, default 1000), `EXEC_BENCH_CREATE` (creations, default 100).
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
 use ai_session_benches::BenchDaemon;
+use ai_session_pty::{ExecOptions, Keeper, PtySession, SessionConfig};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::json;
 
@@ -44,6 +48,23 @@ fn main() {
     eprintln!("exec round trip: tmux ({tmux_iters}) ...");
     let tmux_exec = tmux_round_trip(tmux_iters);
 
+    eprintln!("exec round trip: PtySession direct vs kept ({iters} each, interleaved) ...");
+    let keeper_dir = tempfile::tempdir().expect("temp dir");
+    let keeper_socket = keeper_dir.path().join("keeper.sock");
+    let (pty_direct, pty_kept) = runtime.block_on(async {
+        let keeper = Keeper::connect_or_start(
+            &keeper_socket,
+            &[
+                bin.clone().into(),
+                "__keeper".into(),
+                keeper_socket.clone().into(),
+            ],
+        )
+        .await
+        .expect("start the PTY keeper");
+        pty_exec_pair(&keeper, iters).await
+    });
+
     eprintln!("session creation: ai-session ({creations}) ...");
     let ours_new = runtime.block_on(ours_create(&daemon, creations));
     eprintln!("session creation: raw PTY spawn ({creations}) ...");
@@ -52,6 +73,10 @@ fn main() {
     let tmux_new = tmux_create(creations);
     drop(daemon);
 
+    let pty = [
+        ("PtySession::exec, spawned directly", &pty_direct),
+        ("PtySession::exec, kept (PTY keeper)", &pty_kept),
+    ];
     let exec = [
         ("ai-session exec (persistent connection)", &ours_exec),
         ("tmux send-keys + capture-pane polling", &tmux_exec),
@@ -75,6 +100,13 @@ fn main() {
         ours_exec.p50 / raw_exec.p50,
         verdict(over_raw <= 1.0)
     );
+    println!("\n== PTY layer exec round trip (ms), in process ==");
+    print_table(&pty);
+    let kept_ratio = pty_kept.p50 / pty_direct.p50;
+    println!(
+        "kept/direct p50 = {kept_ratio:.3}x (no regression beyond 5%: {})",
+        verdict(kept_ratio <= 1.05)
+    );
     println!("\n== session creation (ms) ==");
     print_table(&create);
     let create_ratio = ours_new.p50 / raw_new.p50;
@@ -93,6 +125,12 @@ fn main() {
             "ours_minus_raw_p50_ms": over_raw,
             "targets": { "tmux_over_ours_min": 10.0, "ours_minus_raw_max_ms": 1.0 },
             "met": speedup >= 10.0 && over_raw <= 1.0,
+        },
+        "pty_exec_round_trip_ms": {
+            "direct": pty_direct.to_json(),
+            "kept": pty_kept.to_json(),
+            "ratio_kept_over_direct_p50": kept_ratio,
+            "met": kept_ratio <= 1.05,
         },
         "session_creation_ms": {
             "ai_session": ours_new.to_json(),
@@ -201,6 +239,34 @@ async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
     }
     client.kill_session(&info.id).await.expect("kill");
     Stats::of(samples)
+}
+
+/// `exec echo` round trips on a direct and a kept session, alternating between them.
+async fn pty_exec_pair(keeper: &Keeper, iters: usize) -> (Stats, Stats) {
+    let direct = PtySession::spawn(SessionConfig::default())
+        .await
+        .expect("spawn");
+    let kept = PtySession::spawn_kept(SessionConfig::default(), keeper, b"bench")
+        .await
+        .expect("spawn kept");
+    let mut samples = (Vec::with_capacity(iters), Vec::with_capacity(iters));
+    for i in 0..iters + 50 {
+        for (session, out) in [(&direct, &mut samples.0), (&kept, &mut samples.1)] {
+            let t0 = Instant::now();
+            let outcome = session
+                .exec(&format!("echo X{i}"), ExecOptions::default())
+                .await
+                .expect("exec");
+            let took = ms(t0);
+            assert_eq!(outcome.record.exit_code, Some(0));
+            if i >= 50 {
+                out.push(took);
+            }
+        }
+    }
+    direct.kill().await;
+    kept.kill().await;
+    (Stats::of(samples.0), Stats::of(samples.1))
 }
 
 async fn ours_create(daemon: &BenchDaemon, n: usize) -> Stats {

@@ -202,7 +202,20 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let ours_new = p50(&cr["ai_session"]);
     let raw_new = p50(&cr["raw_pty_spawn"]);
     let tmux_new = p50(&cr["tmux"]);
+    let pty = &report["pty_exec_round_trip_ms"];
+    let (pty_direct, pty_kept) = (p50(&pty["direct"]), p50(&pty["kept"]));
     Ok(Some(vec![
+        Row {
+            group: "exec",
+            operation: "PTY layer exec round trip p50, kept (PTY keeper) vs direct".into(),
+            ours: pty_kept,
+            unit: "ms".into(),
+            baseline_name: "direct session".into(),
+            baseline: Some(pty_direct),
+            ratio: Some(pty_kept / pty_direct),
+            target: "<= 1.05x direct (no regression beyond 5%)".into(),
+            pass: Some(pty_kept / pty_direct <= 1.05),
+        },
         Row {
             group: "exec",
             operation: "exec round trip p50 vs tmux send-keys+capture-pane".into(),
@@ -274,10 +287,15 @@ fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let reps = if ctx.quick { 1 } else { 3 };
+    // The binary's `__keeper` mode holds the kept session of the side-by-side row.
+    let bin = release_bin(ctx)?;
     let Some(report) = run_bench(
         ctx,
         "throughput",
-        &[("THROUGHPUT_BENCH_REPS", reps.to_string())],
+        &[
+            ("THROUGHPUT_BENCH_REPS", reps.to_string()),
+            ("AI_SESSION_BIN", bin.display().to_string()),
+        ],
     )?
     else {
         return Ok(None);

@@ -312,6 +312,20 @@ impl PtySession {
         self.inner.state().history.iter().cloned().collect()
     }
 
+    /// Finished commands with an id above `id`, oldest first. Costs what it returns, not the
+    /// whole history (a journal asks after every command).
+    pub fn history_after(&self, id: u64) -> Vec<CommandRecord> {
+        let state = self.inner.state();
+        let newer = state.history.iter().rev().take_while(|r| r.id > id).count();
+        let skip = state.history.len() - newer;
+        state.history.iter().skip(skip).cloned().collect()
+    }
+
+    /// How many finished commands the history holds.
+    pub fn history_len(&self) -> usize {
+        self.inner.state().history.len()
+    }
+
     /// The command running now, if any.
     pub fn running(&self) -> Option<CommandRecord> {
         self.inner.state().pending_record()
