@@ -35,6 +35,14 @@ pub struct ServerArgs {
     /// `on_session_terminated` hook. Off by default.
     #[arg(long, env = "AI_SESSION_RECORD_DIR", value_name = "DIR")]
     pub record_dir: Option<std::path::PathBuf>,
+    /// Replace the running daemon with this binary without losing a session: a new daemon
+    /// starts, the old one hands every session (its shell and running commands) over through
+    /// the PTY keeper and exits; clients reconnect. Returns once the new daemon answers.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Wait for the running daemon to hand over instead of failing (what `--upgrade` starts).
+    #[arg(long, hide = true)]
+    pub takeover: bool,
 }
 
 /// Stop the daemon: every session is killed and its processes reaped. Succeeds (exit 0) when no
@@ -49,9 +57,17 @@ pub struct KillServerArgs {}
 #[command(after_long_help = "Example:\n  ai-session status --format json")]
 pub struct StatusArgs {}
 
+/// `AI_SESSION_KEEPER=off` runs without the PTY keeper: shells end with the daemon.
+const KEEPER_ENV: &str = "AI_SESSION_KEEPER";
+/// How long `--upgrade` waits for the new daemon, and the new daemon for the old one's exit.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(60);
+
 /// Runs `server`.
 pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let name = args.name.unwrap_or_else(|| global.server.clone());
+    let name = args.name.clone().unwrap_or_else(|| global.server.clone());
+    if args.upgrade {
+        return upgrade(&name, global);
+    }
     init_logging();
     if args.daemonize {
         // Leave the client's session and process group, so its terminal's hangup or Ctrl-C
@@ -84,9 +100,11 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
     };
     runtime.block_on(async {
+        let keeper = connect_keeper(&home, &name).await;
         let manager = SessionManager::with_persistence(
             ManagerConfig {
                 max_sessions: args.max_sessions,
+                keeper,
                 ..ManagerConfig::default()
             },
             persistence,
@@ -94,8 +112,22 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         if let Some(hooks) = hooks {
             manager.set_hooks(hooks);
         }
-        // Bind first: only the daemon holding the name restarts its stored sessions.
-        let server = Server::bind(ServerOptions::new(home, name), manager.clone())?;
+        // Bind first: only the daemon holding the name restarts its stored sessions. A
+        // takeover waits for the daemon it replaces to hand over and exit.
+        let deadline = Instant::now() + TAKEOVER_WAIT;
+        let server = loop {
+            match Server::bind(
+                ServerOptions::new(home.clone(), name.clone()),
+                manager.clone(),
+            ) {
+                Err(ai_session::Error::AlreadyRunning { .. })
+                    if args.takeover && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                bound => break bound?,
+            }
+        };
         let restored = manager.restore().await;
         tracing::info!(restored, "stored sessions restarted");
         let handle = server.shutdown_handle();
@@ -107,9 +139,24 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             ) else {
                 return;
             };
+            let mut usr2 = signal(SignalKind::user_defined2()).ok();
+            let handover = async {
+                match &mut usr2 {
+                    Some(usr2) => {
+                        usr2.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = term.recv() => tracing::info!(signal = "TERM", "stopping"),
                 _ = int.recv() => tracing::info!(signal = "INT", "stopping"),
+                _ = handover => {
+                    // `server --upgrade`: a successor waits for our sessions.
+                    tracing::info!(signal = "USR2", "handing over");
+                    handle.handover();
+                    return;
+                }
             }
             handle.shutdown();
         });
@@ -117,6 +164,107 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         signals.abort();
         outcome
     })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// The PTY keeper of daemon `name` (`run/<name>.keeper`), started if none runs, so the
+/// sessions' shells outlive this daemon; `None` (shells end with the daemon) with
+/// `AI_SESSION_KEEPER=off` or if it cannot be started.
+async fn connect_keeper(home: &Home, name: &str) -> Option<ai_session_pty::Keeper> {
+    if std::env::var(KEEPER_ENV).as_deref() == Ok("off") {
+        return None;
+    }
+    let socket = home.socket_path(name).with_extension("keeper");
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            tracing::error!(%error, "cannot find this executable to start the PTY keeper");
+            return None;
+        }
+    };
+    let argv = [
+        exe.into_os_string(),
+        "__keeper".into(),
+        socket.clone().into_os_string(),
+    ];
+    match ai_session_pty::Keeper::connect_or_start(&socket, &argv).await {
+        Ok(keeper) => {
+            tracing::info!(pid = keeper.pid(), socket = %socket.display(), "PTY keeper connected");
+            Some(keeper)
+        }
+        Err(error) => {
+            tracing::error!(%error, "no PTY keeper: sessions will not survive the daemon");
+            None
+        }
+    }
+}
+
+/// `server --upgrade`: start this binary as the successor (it waits for the pidfile), ask the
+/// running daemon to hand over (SIGUSR2), and wait until the successor answers.
+fn upgrade(name: &str, global: &Global) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
+    home.ensure_dirs()?;
+    let old = std::fs::read_to_string(home.pid_path(name))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|&pid| process_exists(pid));
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let log_path = home.log_path(name);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open the daemon log {}", log_path.display()))?;
+    let mut successor = std::process::Command::new(&exe)
+        .args(["server", "--name", name, "--daemonize", "--takeover"])
+        .env(ai_session::HOME_ENV, home.root())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    if let Some(pid) = old {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGUSR2,
+        )
+        .with_context(|| format!("cannot signal the running daemon (pid {pid})"))?;
+    }
+    let new_pid = successor.id();
+    let answered = common::client_runtime()?.block_on(async {
+        let deadline = Instant::now() + TAKEOVER_WAIT;
+        loop {
+            if let Some(status) = successor.try_wait()? {
+                anyhow::bail!(
+                    "the new daemon exited with {status}; see {}",
+                    home.log_path(name).display()
+                );
+            }
+            if let Ok(client) = ai_session::connect_or_start(&home, name, None).await
+                && let Ok(hello) = client.hello().await
+                && hello.pid == new_pid
+            {
+                let sessions = client.list_sessions().await?.sessions.len();
+                return anyhow::Ok(sessions);
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!("the new daemon did not answer within {TAKEOVER_WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })?;
+    if global.json() {
+        common::print_json(&serde_json::json!({
+            "upgraded": true, "old_pid": old, "pid": new_pid, "sessions": answered
+        }))?;
+    } else {
+        match old {
+            Some(old) => println!(
+                "daemon {name} upgraded: pid {old} -> {new_pid}, {answered} session(s) carried over"
+            ),
+            None => println!("daemon {name} started: pid {new_pid} (none was running)"),
+        }
+    }
     Ok(ExitCode::from(exit::OK))
 }
 

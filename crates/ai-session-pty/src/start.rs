@@ -159,7 +159,7 @@ impl PtySession {
     /// Like [`PtySession::spawn`], but the terminal and the program belong to `keeper`: they
     /// outlive this process, and a later one continues the session with
     /// [`PtySession::adopt`] (output, marks, command ids and the running command carry over
-    /// exactly). `tag` (at most 2 KB) is handed back with the session by [`Keeper::sessions`].
+    /// exactly). `tag` (at most 16 KB) is handed back with the session by [`Keeper::sessions`].
     pub async fn spawn_kept(config: SessionConfig, keeper: &Keeper, tag: &[u8]) -> Result<Self> {
         let launch = launch(&config)?;
         let Terminal {
@@ -306,9 +306,9 @@ impl PtySession {
 
     /// Stop driving a kept session and leave it to its keeper, running: its program gets no
     /// signal, and whatever it writes waits in the kernel for the next [`PtySession::adopt`].
-    /// Returns once this process no longer touches it. A session spawned directly has no
-    /// keeper to go to: it is killed, as on drop.
-    pub async fn release(self) {
+    /// Returns once this process no longer reads it; dropping the session afterwards kills
+    /// nothing. A session spawned directly has no keeper to go to: it is killed.
+    pub async fn release(&self) {
         if self.inner.kept.is_none() {
             self.kill().await;
             return;

@@ -106,7 +106,7 @@ impl KeptSession {
         self.exit
     }
 
-    /// The caller's tag given at spawn ([`crate::KeptOptions::tag`]), e.g. a session name.
+    /// The caller's tag given to [`crate::PtySession::spawn_kept`], e.g. a session name.
     pub fn tag(&self) -> &[u8] {
         &self.tag
     }
@@ -292,13 +292,21 @@ impl Keeper {
     /// End a listed session that will not be adopted: SIGKILL its process group, then make
     /// the keeper forget it.
     pub async fn discard(&self, session: KeptSession) -> Result<()> {
-        if session.exit.is_none() {
+        let (id, pid) = (session.session, session.pid);
+        drop(session);
+        self.end(id, pid).await
+    }
+
+    /// End the session with keeper id `session` whose program is `pid` (e.g. one whose
+    /// adoption failed): SIGKILL its process group unless it already exited, then forget it.
+    pub async fn end(&self, session: u64, pid: i32) -> Result<()> {
+        if self.exits(session).borrow().is_none() {
             let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(session.pid),
+                nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        self.forget(session.session).await
+        self.forget(session).await
     }
 
     /// Start `program` on the terminal whose master is `fds[0]` (the keeper keeps copies of

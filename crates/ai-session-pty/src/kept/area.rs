@@ -3,7 +3,8 @@
 //! stopped, even after a `kill -9`.
 //!
 //! ```text
-//! page 0        header (atomics: sizes, raw-input accounting, two commit slots) + caller tag
+//! page 0        header (atomics: sizes, raw-input accounting, two commit slots)
+//! TAG           the caller's tag (written once)
 //! META          session config, nonce, tty (JSON, written once)
 //! SNAP 0/1      two slots for the shell state (phase, running command, ids, cwd)
 //! RECORDS       ring of finished command records, each `[len][json][len]`
@@ -33,11 +34,10 @@ const MAGIC: u64 = u64::from_le_bytes(*b"AISKEPT1");
 /// Layout version; an area of another version is not adopted.
 pub(crate) const VERSION: u64 = 1;
 const PAGE: usize = 4096;
-/// The caller's tag lives in the second half of page 0.
-const TAG_OFF: usize = 2048;
+const TAG_OFF: usize = PAGE;
 /// Most bytes of caller tag.
-pub(crate) const TAG_CAP: usize = PAGE - TAG_OFF;
-const META_OFF: usize = PAGE;
+pub(crate) const TAG_CAP: usize = 16 * 1024;
+const META_OFF: usize = TAG_OFF + TAG_CAP;
 const META_CAP: usize = 64 * 1024;
 const SNAP_OFF: usize = META_OFF + META_CAP;
 /// Bytes per state snapshot slot.
@@ -103,7 +103,7 @@ struct Header {
     commits: [CommitSlot; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<Header>() <= TAG_OFF);
+const _: () = assert!(std::mem::size_of::<Header>() <= PAGE);
 const TAG_LEN_OFFSET: usize = std::mem::offset_of!(Header, tag_len);
 
 /// The mapped area.

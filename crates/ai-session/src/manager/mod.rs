@@ -19,6 +19,7 @@ use ai_session_output::normalize as terminal_text;
 mod analysis;
 mod commands;
 mod events;
+mod kept;
 mod lifecycle;
 mod records;
 mod terminal;
@@ -48,6 +49,9 @@ pub struct ManagerConfig {
     /// The `ai-session` binary sandboxed shells start through (`__sandbox-exec`); default:
     /// this process's executable (right for the daemon).
     pub launcher_exe: Option<PathBuf>,
+    /// The PTY keeper that holds the sessions' terminals and shells, so they outlive this
+    /// manager's process (`None`: the manager owns them and they end with it).
+    pub keeper: Option<ai_session_pty::Keeper>,
 }
 
 impl Default for ManagerConfig {
@@ -61,6 +65,7 @@ impl Default for ManagerConfig {
             scrollback_limit: SessionConfig::default().scrollback_limit,
             max_sessions: 10_000,
             launcher_exe: None,
+            keeper: None,
         }
     }
 }
@@ -101,6 +106,11 @@ struct Inner {
     /// The owner of every session the log has events of (ended ones too), for filters.
     owners: Mutex<HashMap<String, Option<String>>>,
     next_watch: AtomicU64,
+    /// Turns true when the daemon hands its sessions to a successor (`server --upgrade`):
+    /// `exec`s in progress answer `running` (see `kept.rs`).
+    handover: tokio::sync::watch::Sender<bool>,
+    /// `exec`s in progress (the handover waits for them to answer).
+    execs_running: tokio::sync::watch::Sender<usize>,
 }
 
 #[derive(Debug)]
@@ -166,6 +176,8 @@ impl SessionManager {
                 events,
                 owners: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
+                handover: tokio::sync::watch::channel(false).0,
+                execs_running: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -269,7 +281,7 @@ impl Entry {
             rows: size.rows,
             created_at_ms: self.created_at_ms,
             alive: self.pty.is_alive(),
-            commands: self.past.commands.len() + self.pty.history().len(),
+            commands: self.past.commands.len() + self.pty.history_len(),
             output_offset: self.past.end_offset(&self.pty),
             owner: self.owner.clone(),
             state: self.state(),
