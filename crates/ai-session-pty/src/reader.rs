@@ -5,7 +5,7 @@
 //! first and commits after every chunk, so the next daemon can continue exactly where this
 //! one stopped (see [`crate::kept`]).
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use nix::fcntl::{SpliceFFlags, splice};
@@ -16,6 +16,8 @@ use crate::session::Inner;
 use crate::state::State;
 
 const READ_BUFFER: usize = 64 * 1024;
+/// A terminal read at least this big means bulk output (see `run_kept`).
+const BULK_CHUNK: usize = 2048;
 
 /// Fault injection for the crash tests (`tests/keeper.rs`): with
 /// `AI_SESSION_PTY_CRASH_AT=<point>:<n>`, the process SIGKILLs itself the `n`-th time a kept
@@ -114,6 +116,7 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
     } = at;
     let area = &kept.area;
     let mut pieces = Vec::new();
+    let mut bytes = Vec::with_capacity(PIPE_SIZE);
     loop {
         if waiting == 0 {
             // Terminal to pipe, inside the kernel: a death from here on leaves them in the pipe.
@@ -149,34 +152,47 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
                 return;
             }
             waiting = moved;
+            // Bulk output: take what else the terminal holds before reading and parsing, so
+            // a burst costs one parse and one wake-up of the session's waiters per pipe-full
+            // rather than per terminal read (interactive output is smaller and skips this).
+            while (BULK_CHUNK..PIPE_SIZE).contains(&waiting) {
+                match splice(
+                    inner.master.get_ref(),
+                    None,
+                    kept.pipe_w.as_fd(),
+                    None,
+                    PIPE_SIZE - waiting,
+                    SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
+                ) {
+                    Ok(n) if n > 0 => waiting += n,
+                    _ => break,
+                }
+            }
             crash_point("after_splice");
         }
         // Pipe to the shared raw ring: note first where the read lands and what the pipe held.
-        let (target, room) = area.raw_space(parsed_to, raw_end);
-        let want = room.min(waiting);
         area.note_read(raw_end, waiting);
-        // SAFETY: `target..target + want` lies inside the raw ring of the live mapping
-        // (`raw_space`), which only this task writes.
-        let n = unsafe { libc::read(kept.pipe_r.as_raw_fd(), target.cast(), want) };
-        if n < 0 {
-            match nix::Error::last() {
-                nix::Error::EINTR => {}
-                nix::Error::EAGAIN => waiting = pipe_len(&kept.pipe_r),
-                error => {
-                    tracing::warn!(pid = inner.pid, %error, "reading the kept session's pipe failed");
-                    return;
-                }
+        let n = match area.read_pipe(kept.pipe_r.as_fd(), parsed_to, raw_end, waiting) {
+            Ok(n) => n,
+            Err(nix::Error::EINTR) => continue,
+            Err(nix::Error::EAGAIN) => {
+                waiting = pipe_len(&kept.pipe_r);
+                continue;
             }
-            continue;
-        }
+            Err(error) => {
+                tracing::warn!(pid = inner.pid, %error, "reading the kept session's pipe failed");
+                return;
+            }
+        };
         crash_point("after_read");
-        let n = n as usize;
         let from = raw_end;
         raw_end += n as u64;
         waiting -= n.min(waiting);
         area.set_raw_end(raw_end);
         crash_point("after_raw_end");
-        let bytes = area.raw_read(from, raw_end);
+        // A copy out of the shared ring (reused buffer): the parser never sees shared memory.
+        bytes.clear();
+        area.raw_read_into(from, raw_end, &mut bytes);
         parser.feed(&bytes, &mut pieces);
         parsed_to = raw_end - parser.held_back() as u64;
         publish(inner, &mut pieces, parsed_to);

@@ -16,12 +16,13 @@
 //! writer fills the slot `commit_seq` does not point at, then stores `commit_seq + 1` with
 //! release ordering, so a reader of a dead writer's area always finds a complete commit.
 //!
-//! Soundness: the mapping is only accessed through raw-pointer copies and atomics, never through
-//! Rust references to the shared bytes, so another process writing the memfd (it never should:
-//! one daemon at a time) can garble data but cannot make this process misbehave beyond that.
+//! Soundness: the mapping is only accessed through raw-pointer copies, `read(2)` into it and
+//! atomics, never through Rust references to the shared bytes, so another process writing the
+//! memfd (it never should: one daemon at a time) can garble data but cannot make this process
+//! misbehave beyond that.
 
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -279,16 +280,33 @@ impl Area {
     }
 
     fn ring_read(&self, ring_off: usize, cap: usize, from: u64, to: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.ring_read_into(ring_off, cap, from, to, &mut out);
+        out
+    }
+
+    fn ring_read_into(&self, ring_off: usize, cap: usize, from: u64, to: u64, out: &mut Vec<u8>) {
         let len = to.saturating_sub(from) as usize;
-        let mut out = Vec::with_capacity(len);
+        out.reserve(len);
         let mut done = 0;
         while done < len {
             let at = ((from + done as u64) % cap as u64) as usize;
             let n = (cap - at).min(len - done);
-            out.extend_from_slice(&self.read_bytes(ring_off + at, n));
+            let offset = ring_off + at;
+            assert!(offset + n <= self.len);
+            let old_len = out.len();
+            // SAFETY: in bounds (checked above); a raw copy out of the mapping into spare
+            // capacity reserved above, which becomes initialised by it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.base.as_ptr().add(offset),
+                    out.as_mut_ptr().add(old_len),
+                    n,
+                );
+                out.set_len(old_len + n);
+            }
             done += n;
         }
-        out
     }
 
     // --- meta and tag -------------------------------------------------------------------
@@ -357,21 +375,43 @@ impl Area {
         }
     }
 
-    /// Where the next pipe read may land: a pointer into the raw ring at `end` and how many
-    /// bytes fit contiguously without overwriting anything from `keep_from` on.
-    pub fn raw_space(&self, keep_from: u64, end: u64) -> (*mut u8, usize) {
+    /// Read from `pipe` (at most `want` bytes) straight into the raw ring at stream position
+    /// `end`, never overwriting anything from `keep_from` on: a read that dies half-way leaves
+    /// its bytes where the next daemon looks for them (see [`Area::recovered_raw_end`]).
+    pub fn read_pipe(
+        &self,
+        pipe: BorrowedFd<'_>,
+        keep_from: u64,
+        end: u64,
+        want: usize,
+    ) -> nix::Result<usize> {
         let used = end.saturating_sub(keep_from) as usize;
         let free = RAW_CAP.saturating_sub(used);
         let at = (end % RAW_CAP as u64) as usize;
-        let n = free.min(RAW_CAP - at);
-        // SAFETY: `at < RAW_CAP`, so the pointer is inside the raw ring of the mapping.
-        (unsafe { self.base.as_ptr().add(RAW_OFF + at) }, n)
+        let n = free.min(RAW_CAP - at).min(want);
+        // SAFETY: `at + n <= RAW_CAP`, so the kernel writes only inside the raw ring of the
+        // live mapping, which no Rust reference points into (module docs).
+        let got = unsafe {
+            libc::read(
+                pipe.as_raw_fd(),
+                self.base.as_ptr().add(RAW_OFF + at).cast(),
+                n,
+            )
+        };
+        nix::Error::result(got).map(|n| n as usize)
+    }
+
+    /// Raw bytes `[from, to)` (at most `RAW_CAP` back from `to`), appended to `out`.
+    pub fn raw_read_into(&self, from: u64, to: u64, out: &mut Vec<u8>) {
+        let from = from.max(to.saturating_sub(RAW_CAP as u64));
+        self.ring_read_into(RAW_OFF, RAW_CAP, from, to, out);
     }
 
     /// Raw bytes `[from, to)` (at most `RAW_CAP` back from `to`).
     pub fn raw_read(&self, from: u64, to: u64) -> Vec<u8> {
-        let from = from.max(to.saturating_sub(RAW_CAP as u64));
-        self.ring_read(RAW_OFF, RAW_CAP, from, to)
+        let mut out = Vec::new();
+        self.raw_read_into(from, to, &mut out);
+        out
     }
 
     // --- scrollback ---------------------------------------------------------------------
