@@ -326,6 +326,11 @@ impl PtySession {
         self.inner.state().history.len()
     }
 
+    /// The newest finished command, if any (without copying the history).
+    pub fn last_record(&self) -> Option<CommandRecord> {
+        self.inner.state().history.back().cloned()
+    }
+
     /// The command running now, if any.
     pub fn running(&self) -> Option<CommandRecord> {
         self.inner.state().pending_record()

@@ -195,18 +195,11 @@ impl Past {
 
     /// Finished commands with an id above `id`, earlier shells' first (absolute offsets).
     pub fn history_after(&self, pty: &PtySession, id: u64) -> Vec<CommandRecord> {
-        let mut newer: Vec<CommandRecord> = self
-            .commands
-            .iter()
-            .filter(|c| c.id > id)
-            .cloned()
-            .collect();
-        newer.extend(
-            pty.history()
-                .iter()
-                .filter(|r| r.id > id)
-                .map(|r| self.shift(r)),
-        );
+        // Ids increase: skip the older ones without looking at them, and copy only the newer
+        // (the watcher asks after every change of the session).
+        let first = self.commands.partition_point(|c| c.id <= id);
+        let mut newer: Vec<CommandRecord> = self.commands[first..].to_vec();
+        newer.extend(pty.history_after(id).iter().map(|r| self.shift(r)));
         newer
     }
 }

@@ -292,8 +292,8 @@ impl Entry {
             }),
             last_exit_code: self
                 .pty
-                .history()
-                .last()
+                .last_record()
+                .as_ref()
                 .or(self.past.commands.last())
                 .and_then(|r| r.exit_code),
             policy: self.policy.clone(),
@@ -309,7 +309,7 @@ impl Entry {
         } else if self.pty.running().is_some() {
             p::SessionState::Running
         } else if self.pty.progress().phase == ai_session_pty::ShellPhase::Starting
-            && self.pty.history().is_empty()
+            && self.pty.history_len() == 0
         {
             p::SessionState::Starting
         } else {

@@ -157,7 +157,7 @@ pub(super) fn start_adopted(entry: &Arc<Entry>, log: EventLog) -> tokio::task::A
     }
     if events.is_empty() {
         // Nothing logged (older than the log): report nothing from before the adoption.
-        finished_upto = entry.pty.history().last().map_or(0, |r| r.id);
+        finished_upto = entry.pty.last_record().map_or(0, |r| r.id);
     }
     let watcher = Watcher {
         session: Arc::downgrade(entry),
