@@ -40,9 +40,19 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let daemon = BenchDaemon::start(&bin, "bench", &[], Duration::from_secs(5));
+    // The same daemon without the PTY keeper (its shells end with it), for the side by side.
+    let direct_daemon = BenchDaemon::start(
+        &bin,
+        "bench-direct",
+        &[("AI_SESSION_KEEPER", "off".to_owned())],
+        Duration::from_secs(5),
+    );
 
-    eprintln!("exec round trip: ai-session ({iters}) ...");
-    let ours_exec = runtime.block_on(ours_exec(&daemon, iters));
+    eprintln!(
+        "exec round trip: ai-session with and without the keeper ({iters} each, interleaved) ..."
+    );
+    let (ours_exec, direct_exec) = runtime.block_on(ours_exec_pair(&daemon, &direct_daemon, iters));
+    drop(direct_daemon);
     eprintln!("exec round trip: raw PTY echo ({iters}) ...");
     let raw_exec = raw_pty_echo(iters);
     eprintln!("exec round trip: tmux ({tmux_iters}) ...");
@@ -79,6 +89,7 @@ fn main() {
     ];
     let exec = [
         ("ai-session exec (persistent connection)", &ours_exec),
+        ("ai-session exec, daemon without keeper", &direct_exec),
         ("tmux send-keys + capture-pane polling", &tmux_exec),
         ("raw PTY echo (portable-pty + bash)", &raw_exec),
     ];
@@ -99,6 +110,11 @@ fn main() {
         "ours/raw p50 = {:.2}x; ours - raw = {over_raw:.3} ms (target <= 1 ms: {})",
         ours_exec.p50 / raw_exec.p50,
         verdict(over_raw <= 1.0)
+    );
+    let keeper_cost = ours_exec.p50 / direct_exec.p50;
+    println!(
+        "with keeper / without p50 = {keeper_cost:.3}x (no regression beyond 5%: {})",
+        verdict(keeper_cost <= 1.05)
     );
     println!("\n== PTY layer exec round trip (ms), in process ==");
     print_table(&pty);
@@ -121,6 +137,8 @@ fn main() {
             "ai_session": ours_exec.to_json(),
             "tmux": tmux_exec.to_json(),
             "raw_pty_echo": raw_exec.to_json(),
+            "ai_session_without_keeper": direct_exec.to_json(),
+            "ratio_keeper_over_direct_p50": keeper_cost,
             "ratio_tmux_over_ours_p50": speedup,
             "ours_minus_raw_p50_ms": over_raw,
             "targets": { "tmux_over_ours_min": 10.0, "ours_minus_raw_max_ms": 1.0 },
@@ -208,37 +226,51 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
-    let client = ai_session::Client::connect(&daemon.socket())
-        .await
-        .expect("connect");
-    let info = client
-        .new_session(&NewSessionParams::default())
-        .await
-        .expect("session.new");
-    let mut samples = Vec::with_capacity(iters);
+/// `exec echo X<i>` round trips against two daemons (with and without the PTY keeper),
+/// alternating between them so drifting load hits both alike.
+async fn ours_exec_pair(kept: &BenchDaemon, direct: &BenchDaemon, iters: usize) -> (Stats, Stats) {
+    let mut sessions = Vec::new();
+    for daemon in [kept, direct] {
+        let client = ai_session::Client::connect(&daemon.socket())
+            .await
+            .expect("connect");
+        let info = client
+            .new_session(&NewSessionParams::default())
+            .await
+            .expect("session.new");
+        sessions.push((client, info.id));
+    }
+    let mut samples = (Vec::with_capacity(iters), Vec::with_capacity(iters));
     for i in 0..iters + 50 {
-        let params = ExecParams {
-            session: info.id.clone(),
-            command: format!("echo X{i}"),
-            timeout_ms: None,
-            create: false,
-            budget: None,
-            agent: None,
-            yield_ms: None,
-            progress_token: None,
-        };
-        let t0 = Instant::now();
-        let result = client.exec(&params).await.expect("exec");
-        let took = ms(t0);
-        assert_eq!(result.exit_code, Some(0));
-        assert_eq!(result.output.text, format!("X{i}\n"));
-        if i >= 50 {
-            samples.push(took);
+        for (which, (client, id)) in sessions.iter().enumerate() {
+            let params = ExecParams {
+                session: id.clone(),
+                command: format!("echo X{i}"),
+                timeout_ms: None,
+                create: false,
+                budget: None,
+                agent: None,
+                yield_ms: None,
+                progress_token: None,
+            };
+            let t0 = Instant::now();
+            let result = client.exec(&params).await.expect("exec");
+            let took = ms(t0);
+            assert_eq!(result.exit_code, Some(0));
+            assert_eq!(result.output.text, format!("X{i}\n"));
+            if i >= 50 {
+                if which == 0 {
+                    samples.0.push(took);
+                } else {
+                    samples.1.push(took);
+                }
+            }
         }
     }
-    client.kill_session(&info.id).await.expect("kill");
-    Stats::of(samples)
+    for (client, id) in &sessions {
+        client.kill_session(id).await.expect("kill");
+    }
+    (Stats::of(samples.0), Stats::of(samples.1))
 }
 
 /// `exec echo` round trips on a direct and a kept session, alternating between them.

@@ -204,7 +204,19 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let tmux_new = p50(&cr["tmux"]);
     let pty = &report["pty_exec_round_trip_ms"];
     let (pty_direct, pty_kept) = (p50(&pty["direct"]), p50(&pty["kept"]));
+    let direct_rt = p50(&rt["ai_session_without_keeper"]);
     Ok(Some(vec![
+        Row {
+            group: "exec",
+            operation: "exec round trip p50, daemon with the PTY keeper vs without".into(),
+            ours: ours_rt,
+            unit: "ms".into(),
+            baseline_name: "daemon with AI_SESSION_KEEPER=off".into(),
+            baseline: Some(direct_rt),
+            ratio: Some(ours_rt / direct_rt),
+            target: "<= 1.05x without (no regression beyond 5%)".into(),
+            pass: Some(ours_rt / direct_rt <= 1.05),
+        },
         Row {
             group: "exec",
             operation: "PTY layer exec round trip p50, kept (PTY keeper) vs direct".into(),
