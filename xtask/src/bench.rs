@@ -15,6 +15,7 @@ use crate::ci::cargo;
 /// Every group, in the order they run.
 const GROUPS: &[&str] = &[
     "exec",
+    "wait",
     "throughput",
     "scale",
     "sandbox",
@@ -36,7 +37,7 @@ pub struct BenchArgs {
     /// Session creations to measure in the `exec` group.
     #[arg(long)]
     pub creations: Option<usize>,
-    /// Groups to run (default: all): exec (also `create`), throughput, scale, sandbox,
+    /// Groups to run (default: all): exec (also `create`), wait, throughput, scale, sandbox,
     /// persist, context, output, digest, coord.
     pub groups: Vec<String>,
 }
@@ -99,6 +100,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         eprintln!("\nxtask bench: === {group} ===");
         let result = match group {
             "exec" => exec(&ctx),
+            "wait" => wait(&ctx),
             "throughput" => throughput(&ctx),
             "scale" => scale(&ctx),
             "sandbox" => sandbox(&ctx),
@@ -248,6 +250,24 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
             pass: Some(ours_new < 100.0),
         },
     ]))
+}
+
+fn wait(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
+    let bin = release_bin(ctx)?;
+    let iters = if ctx.quick { 60 } else { 200 };
+    let Some(report) = run_bench(
+        ctx,
+        "wait",
+        &[
+            ("AI_SESSION_BIN", bin.display().to_string()),
+            ("WAIT_BENCH_ITERS", iters.to_string()),
+            ("WAIT_BENCH_SESSIONS", "100".to_owned()),
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(rows_from("wait", &report)))
 }
 
 /// Groups whose bench writes `rows` in the summary's own shape.
