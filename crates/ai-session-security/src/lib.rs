@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod grants;
 pub mod permissions;
 pub mod policy;
 pub mod profiles;
@@ -12,6 +13,6 @@ pub use permissions::{AgentCapabilities, Permission, PermissionDenied};
 pub use policy::{PolicyError, Preset, SecurityPolicy};
 pub use profiles::{AgentProfiles, ProfileError};
 pub use sandbox::{
-    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, Step, launcher_policy, run_sandboxed,
-    sandbox_argv, sandbox_exec_main,
+    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, SessionNeeds, Step, launcher_policy,
+    run_sandboxed, sandbox_argv, sandbox_exec_main, session_launcher,
 };

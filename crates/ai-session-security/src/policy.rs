@@ -97,6 +97,35 @@ pub struct SecurityPolicy {
     pub audit_config: AuditConfig,
     /// Which environment variables reach the sandboxed program.
     pub environment: EnvironmentPolicy,
+    /// Which programs may be executed (absent: any program the view holds).
+    #[serde(default)]
+    pub exec: ExecPolicy,
+}
+
+/// Which programs the sandboxed processes may `execve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecPolicy {
+    /// When set, a Landlock execute allowlist: only the launched program, the programs
+    /// named here (a name is looked up in the sandbox `PATH`; an absolute path is taken as
+    /// is, a directory for every file beneath it) and the interpreters they need (ELF
+    /// loader, `#!` line) can be executed; nothing written inside the sandbox is executable (writable mounts
+    /// are `noexec`), ungranted programs in `bin` directories are not even readable, and a
+    /// `memfd_create` must carry `MFD_NOEXEC_SEAL`. Absent: no execute restriction.
+    pub allow: Option<Vec<String>>,
+}
+
+/// Landlock path rules that replace the blanket rules on the workspace and the
+/// read-write extra paths (an agent's `file-read`/`file-write` grants).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsGrants {
+    /// Readable trees (made visible read-only when outside the view).
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
+    /// Writable trees (made visible read-write when outside the view).
+    #[serde(default)]
+    pub write: Vec<PathBuf>,
 }
 
 /// How `/etc` appears inside the sandbox.
@@ -128,6 +157,10 @@ pub struct FsPermissions {
     pub read_write: Vec<PathBuf>,
     /// Size of the private `/tmp` tmpfs in MiB.
     pub tmp_size_mib: u64,
+    /// When set, Landlock grants on the workspace and the read-write extra paths are only
+    /// these (see [`FsGrants`]); the read-only system view stays as it is.
+    #[serde(default)]
+    pub grants: Option<FsGrants>,
 }
 
 /// Network mode of the sandbox.
@@ -197,6 +230,13 @@ pub struct ResourceLimits {
     pub pids: Option<u64>,
     /// cgroup CPU quota in percent of one core.
     pub cpu_percent: Option<u32>,
+    /// What the sandbox may add to the workspace, in MiB, in one file or many. When set,
+    /// the workspace is an overlay whose upper layer is a tmpfs of this size: a write past
+    /// it fails with `ENOSPC`, and the changes are a reviewable set
+    /// ([`crate::sandbox::changes`]) applied to the real workspace when the sandbox ends
+    /// (or kept for review, see `fs_permissions.workspace_changes`).
+    #[serde(default)]
+    pub disk_quota_mb: Option<u64>,
 }
 
 /// Audit settings for sessions under this policy.
@@ -245,6 +285,18 @@ impl SecurityPolicy {
         Ok(Self::preset(name.parse()?))
     }
 
+    /// A preset name, or else the path of a TOML policy file (what `--policy`, an agent
+    /// profile's `policy` key and `ai-session worker --policy` accept).
+    pub fn resolve(name_or_file: &str) -> Result<Self, PolicyError> {
+        match name_or_file.parse::<Preset>() {
+            Ok(preset) => Ok(Self::preset(preset)),
+            Err(_) if name_or_file.contains('/') || name_or_file.ends_with(".toml") => {
+                Self::from_toml_file(Path::new(name_or_file))
+            }
+            Err(unknown) => Err(unknown),
+        }
+    }
+
     fn trusted() -> Self {
         let mut policy = Self::workspace();
         policy.name = "trusted".to_owned();
@@ -263,6 +315,7 @@ impl SecurityPolicy {
                 read_only: Vec::new(),
                 read_write: Vec::new(),
                 tmp_size_mib: 1024,
+                grants: None,
             },
             network_policy: NetworkPolicy {
                 mode: NetworkMode::Loopback,
@@ -282,6 +335,7 @@ impl SecurityPolicy {
                 memory_mib: Some(8 * 1024),
                 pids: Some(4096),
                 cpu_percent: None,
+                disk_quota_mb: None,
             },
             audit_config: AuditConfig {
                 enabled: true,
@@ -308,6 +362,7 @@ impl SecurityPolicy {
                 .to_vec(),
                 set: Default::default(),
             },
+            exec: ExecPolicy::default(),
         }
     }
 
@@ -332,6 +387,7 @@ impl SecurityPolicy {
             memory_mib: Some(1024),
             pids: Some(256),
             cpu_percent: Some(100),
+            disk_quota_mb: None,
         };
         policy.audit_config.high_risk_threshold = 50;
         policy.environment.pass = ["PATH", "TERM", "COLORTERM", "LANG", "LC_ALL", "TZ"]
@@ -438,6 +494,33 @@ impl SecurityPolicy {
                 "`syscall_access.extra_denied` names unknown syscall `{bad}` for this architecture"
             ));
         }
+        if let Some(grants) = &self.fs_permissions.grants {
+            for (key, list) in [
+                ("fs_permissions.grants.read", &grants.read),
+                ("fs_permissions.grants.write", &grants.write),
+            ] {
+                if let Some(bad) = list.iter().find(|p| !p.is_absolute()) {
+                    return Err(format!(
+                        "`{key}` entry {} must be an absolute path",
+                        bad.display()
+                    ));
+                }
+            }
+        }
+        if let Some(bad) = self
+            .exec
+            .allow
+            .iter()
+            .flatten()
+            .find(|name| name.is_empty() || (name.contains('/') && !name.starts_with('/')))
+        {
+            return Err(format!(
+                "`exec.allow` entry {bad:?} must be a program name or an absolute path"
+            ));
+        }
+        if self.resource_limits.disk_quota_mb == Some(0) {
+            return Err("`resource_limits.disk_quota_mb` must be at least 1".to_owned());
+        }
         if self.resource_limits.cpu_percent == Some(0) {
             return Err("`resource_limits.cpu_percent` must be at least 1".to_owned());
         }
@@ -517,6 +600,9 @@ fn is_optional_key(path: &str) -> bool {
             | "resource_limits.memory_mib"
             | "resource_limits.pids"
             | "resource_limits.cpu_percent"
+            | "resource_limits.disk_quota_mb"
+            | "exec.allow"
+            | "fs_permissions.grants"
     )
 }
 

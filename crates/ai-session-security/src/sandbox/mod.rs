@@ -10,12 +10,14 @@
 
 mod args;
 mod cgroup;
+mod exec_allowlist;
 mod init;
 mod landlock_rules;
 mod netdev;
 mod program;
 mod rootfs;
 mod seccomp;
+mod session;
 mod supervisor;
 
 use std::ffi::OsString;
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use args::{SANDBOX_EXEC_SUBCOMMAND, parse_sandbox_exec_args};
 pub use seccomp::{DEFAULT_DENIED_SYSCALLS, syscall_number};
+pub use session::{SessionNeeds, session_launcher, session_policy};
 
 use crate::policy::SecurityPolicy;
 

@@ -51,6 +51,9 @@ pub(super) struct LaunchPlan {
     pub cwd: PathBuf,
     /// Extra binds: (host path, writable).
     pub extra_binds: Vec<(PathBuf, bool)>,
+    /// The extra binds an agent's file grants make (see [`grant_binds`]); with grants, the
+    /// workspace itself is not bound.
+    pub grant_binds: Vec<(PathBuf, bool)>,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// `PATH` used to find the program.
@@ -137,6 +140,8 @@ impl LaunchPlan {
                 extra_binds.push((host, writable));
             }
         }
+        let grant_binds = grant_binds(&request.policy, &workspace);
+        extra_binds.extend(grant_binds.iter().cloned());
         let env_pairs = build_env(&request.policy, &workspace);
         let search_path = env_pairs
             .iter()
@@ -162,6 +167,7 @@ impl LaunchPlan {
             workspace,
             cwd,
             extra_binds,
+            grant_binds,
             argv,
             env,
             search_path,
@@ -176,6 +182,53 @@ impl LaunchPlan {
             err_write: fds.err.1.as_raw_fd(),
         })
     }
+}
+
+/// The binds an agent's file grants make: with grants the workspace itself is not bound
+/// (an empty directory stands in its place), and each granted path is bound on its own,
+/// read-only for a read grant and read-write for a write grant, parents before children, so
+/// what no grant names is not in the view at all. Mounts, not only Landlock, because a
+/// Landlock rule follows the path through mount points: a workspace under `/tmp` would
+/// inherit the full access of the sandbox's `/tmp`. Paths in the fixed view (system
+/// directories, `/etc`, `/dev`, `/proc`, `/sys`), `/` itself and paths missing on the host
+/// are left out.
+fn grant_binds(policy: &SecurityPolicy, workspace: &Path) -> Vec<(PathBuf, bool)> {
+    let Some(grants) = &policy.fs_permissions.grants else {
+        return Vec::new();
+    };
+    let fixed = ["/etc", "/dev", "/proc", "/sys"].map(PathBuf::from);
+    let in_fixed_view = |path: &Path| {
+        path == Path::new("/")
+            || fixed.iter().any(|dir| path.starts_with(dir))
+            || policy
+                .fs_permissions
+                .system_read_only
+                .iter()
+                .any(|dir| path.starts_with(dir))
+    };
+    let mut binds: Vec<(PathBuf, bool)> = Vec::new();
+    let requested = grants
+        .read
+        .iter()
+        .map(|p| (p, false))
+        .chain(grants.write.iter().map(|p| (p, true)));
+    for (path, writable) in requested {
+        let Ok(host) = path.canonicalize() else {
+            continue;
+        };
+        if in_fixed_view(&host) {
+            continue;
+        }
+        // A grant does not make a read-only workspace writable.
+        let writable =
+            writable && (policy.fs_permissions.workspace_writable || !host.starts_with(workspace));
+        match binds.iter_mut().find(|(bound, _)| *bound == host) {
+            Some(existing) => existing.1 |= writable,
+            None => binds.push((host, writable)),
+        }
+    }
+    binds.sort_by_key(|(path, _)| path.components().count());
+    binds
 }
 
 struct Pipes {
