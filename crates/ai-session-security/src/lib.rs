@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// Only the sandbox's syscall modules may use `unsafe` (each allows it where it is declared,
+// and every block says why it is sound).
+#![deny(unsafe_code)]
 
 pub mod audit;
 pub mod grants;

@@ -282,7 +282,8 @@ fn launch(
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
-    // SAFETY: the caller is single-threaded (documented on `run_sandboxed`), and without
+    // SAFETY: this process is single-threaded (`run_sandboxed` checked it, and nothing since
+    // has started a thread), and without
     // CLONE_VM the child gets its own copy of the address space, so the callback's
     // borrows of `plan` stay valid in the child exactly as after fork(2).
     let child = unsafe {
