@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod audit;
+pub mod command_line;
 pub mod grants;
 pub mod permissions;
 pub mod policy;
