@@ -10,6 +10,7 @@ pub mod grants;
 pub mod permissions;
 pub mod policy;
 pub mod profiles;
+pub mod redact;
 pub mod sandbox;
 
 pub use audit::{AuditEvent, AuditLog, AuditRecord, AuditResult};
