@@ -161,6 +161,21 @@ pub struct FsPermissions {
     /// these (see [`FsGrants`]); the read-only system view stays as it is.
     #[serde(default)]
     pub grants: Option<FsGrants>,
+    /// What becomes of the workspace changes of a sandbox with a disk quota when it ends.
+    #[serde(default)]
+    pub workspace_changes: WorkspaceChanges,
+}
+
+/// The fate of a quota sandbox's change set (its overlay's upper layer) at exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkspaceChanges {
+    /// Written into the real workspace when the program exits (what a plain bind would
+    /// have left there; the default).
+    #[default]
+    Apply,
+    /// Thrown away: the workspace is as before, whatever the program did.
+    Discard,
 }
 
 /// Network mode of the sandbox.
@@ -234,9 +249,13 @@ pub struct ResourceLimits {
     /// the workspace is an overlay whose upper layer is a tmpfs of this size: a write past
     /// it fails with `ENOSPC`, and the changes are a reviewable set
     /// ([`crate::sandbox::changes`]) applied to the real workspace when the sandbox ends
-    /// (or kept for review, see `fs_permissions.workspace_changes`).
+    /// (or discarded, see `fs_permissions.workspace_changes`).
     #[serde(default)]
     pub disk_quota_mb: Option<u64>,
+    /// How many files and directories the sandbox may add to the workspace (the quota
+    /// tmpfs's inode count); default: 64 per MiB of `disk_quota_mb`.
+    #[serde(default)]
+    pub disk_quota_files: Option<u64>,
 }
 
 /// Audit settings for sessions under this policy.
@@ -265,6 +284,9 @@ pub struct EnvironmentPolicy {
 fn paths(list: &[&str]) -> Vec<PathBuf> {
     list.iter().map(PathBuf::from).collect()
 }
+
+/// What a `strict` sandbox may add to its workspace, in MiB (as much as its `/tmp` holds).
+pub const STRICT_DISK_QUOTA_MB: u64 = 256;
 
 const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
@@ -316,6 +338,7 @@ impl SecurityPolicy {
                 read_write: Vec::new(),
                 tmp_size_mib: 1024,
                 grants: None,
+                workspace_changes: WorkspaceChanges::Apply,
             },
             network_policy: NetworkPolicy {
                 mode: NetworkMode::Loopback,
@@ -336,6 +359,7 @@ impl SecurityPolicy {
                 pids: Some(4096),
                 cpu_percent: None,
                 disk_quota_mb: None,
+                disk_quota_files: None,
             },
             audit_config: AuditConfig {
                 enabled: true,
@@ -387,7 +411,8 @@ impl SecurityPolicy {
             memory_mib: Some(1024),
             pids: Some(256),
             cpu_percent: Some(100),
-            disk_quota_mb: None,
+            disk_quota_mb: Some(STRICT_DISK_QUOTA_MB),
+            disk_quota_files: None,
         };
         policy.audit_config.high_risk_threshold = 50;
         policy.environment.pass = ["PATH", "TERM", "COLORTERM", "LANG", "LC_ALL", "TZ"]
@@ -521,6 +546,9 @@ impl SecurityPolicy {
         if self.resource_limits.disk_quota_mb == Some(0) {
             return Err("`resource_limits.disk_quota_mb` must be at least 1".to_owned());
         }
+        if self.resource_limits.disk_quota_files == Some(0) {
+            return Err("`resource_limits.disk_quota_files` must be at least 1".to_owned());
+        }
         if self.resource_limits.cpu_percent == Some(0) {
             return Err("`resource_limits.cpu_percent` must be at least 1".to_owned());
         }
@@ -601,6 +629,7 @@ fn is_optional_key(path: &str) -> bool {
             | "resource_limits.pids"
             | "resource_limits.cpu_percent"
             | "resource_limits.disk_quota_mb"
+            | "resource_limits.disk_quota_files"
             | "exec.allow"
             | "fs_permissions.grants"
     )
@@ -637,6 +666,31 @@ mod tests {
         assert_eq!(strict.network_policy.mode, NetworkMode::None);
         assert_eq!(strict.network_policy.tcp_connect_ports, Some(vec![]));
         assert_eq!(strict.fs_permissions.etc, EtcView::Filtered);
+        assert!(
+            strict
+                .resource_limits
+                .disk_quota_mb
+                .is_some_and(|mb| mb < 1024)
+        );
+        assert_eq!(workspace.resource_limits.disk_quota_mb, None);
+    }
+
+    #[test]
+    fn launchers_stored_before_the_new_keys_still_parse() {
+        // A session restored after an upgrade carries the policy JSON of the old launcher.
+        let mut old = serde_json::to_value(SecurityPolicy::preset(Preset::Strict)).unwrap();
+        old.as_object_mut().unwrap().remove("exec");
+        for (section, key) in [
+            ("fs_permissions", "grants"),
+            ("fs_permissions", "workspace_changes"),
+            ("resource_limits", "disk_quota_mb"),
+            ("resource_limits", "disk_quota_files"),
+        ] {
+            old[section].as_object_mut().unwrap().remove(key);
+        }
+        let policy: SecurityPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(policy.exec.allow, None);
+        assert_eq!(policy.resource_limits.disk_quota_mb, None);
     }
 
     fn error_of(text: &str) -> String {

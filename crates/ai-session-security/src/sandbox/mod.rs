@@ -10,6 +10,7 @@
 
 mod args;
 mod cgroup;
+pub mod changes;
 mod exec_allowlist;
 #[allow(unsafe_code)] // clone(2) of the program, raw descriptors, sigaction
 mod init;

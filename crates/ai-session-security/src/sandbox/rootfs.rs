@@ -322,7 +322,10 @@ fn remount_read_only_legacy(dst: &Path, step: Step) -> Result<(), SandboxError> 
 /// the workspace, writable extra paths and whatever overlaps them, in the policy's order) and
 /// `/proc` go on top of it afterwards, on mount points created before the tree turned
 /// read-only.
-pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
+///
+/// With a disk quota the workspace is an overlay (see [`mount_quota_overlay`]); `build`
+/// then returns a descriptor of its upper layer, for the supervisor.
+pub(super) fn build(plan: &LaunchPlan) -> Result<Option<std::os::fd::OwnedFd>, SandboxError> {
     let step = Step::MountRoot;
     // Nothing we mount may propagate back to the host.
     mount(
@@ -334,6 +337,17 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
     )
     .step(step, || "making / private".into())?;
     enter_scratch_root()?;
+    let quota = match &plan.quota {
+        Some(quota) => Some(mount_quota_overlay(plan, quota)?),
+        None => None,
+    };
+    // Where the workspace's content comes from: the host directory, or the quota overlay.
+    let source = |path: &Path| -> PathBuf {
+        match (&quota, path.strip_prefix(&plan.workspace)) {
+            (Some(_), Ok(rel)) => Path::new(QUOTA_OVERLAY).join(rel),
+            _ => old(path),
+        }
+    };
     mount_tmpfs(NEW_ROOT, "mode=0755,size=16m", step)?;
 
     let fs_policy = &plan.policy.fs_permissions;
@@ -371,7 +385,7 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
         stand_in_workspace(plan)?;
     } else {
         bind(
-            &old(&plan.workspace),
+            &source(&plan.workspace),
             &new(&plan.workspace),
             fs_policy.workspace_writable,
             step,
@@ -381,13 +395,83 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
         }
     }
     for (path, writable) in &late {
-        bind(&old(path), &new(path), *writable, step)?;
+        bind(&source(path), &new(path), *writable, step)?;
         if exec_allowlist && *writable {
             forbid_exec(&new(path), step)?;
         }
     }
     build_proc()?;
-    enter_new_root()
+    enter_new_root()?;
+    Ok(quota)
+}
+
+/// The quota overlay's mount points in the scratch root (gone with it after the pivot, so
+/// the program never sees them; the overlay keeps its own references to both layers).
+const QUOTA_TMPFS: &str = "/quota";
+const QUOTA_LOWER: &str = "/quota-lower";
+const QUOTA_OVERLAY: &str = "/quota-workspace";
+
+/// Mounts the workspace as an overlay: the host workspace as its (read-only) lower layer,
+/// and as its upper layer a directory on a tmpfs of `quota.mib` MiB and `quota.files`
+/// inodes, so whatever the sandbox adds, in one file or many, stops at the quota with
+/// `ENOSPC`. Returns a descriptor of the upper layer. Overlayfs mounts in an unprivileged
+/// user namespace with `userxattr` (Linux 5.11; tmpfs user xattrs, which it needs for
+/// whiteouts and opaque directories, since 6.6).
+fn mount_quota_overlay(
+    plan: &LaunchPlan,
+    quota: &super::supervisor::Quota,
+) -> Result<std::os::fd::OwnedFd, SandboxError> {
+    let step = Step::MountRoot;
+    for dir in [QUOTA_TMPFS, QUOTA_LOWER, QUOTA_OVERLAY] {
+        fs::create_dir(dir).step(step, || format!("mkdir {dir}"))?;
+    }
+    mount_tmpfs(
+        QUOTA_TMPFS,
+        &format!("mode=0700,size={}m,nr_inodes={}", quota.mib, quota.files),
+        step,
+    )?;
+    let upper = Path::new(QUOTA_TMPFS).join("upper");
+    let work = Path::new(QUOTA_TMPFS).join("work");
+    for dir in [&upper, &work] {
+        fs::create_dir(dir).step(step, || format!("mkdir {}", dir.display()))?;
+    }
+    // The overlay's root takes the upper directory's mode: make it the workspace's.
+    let workspace_mode = fs::metadata(old(&plan.workspace))
+        .step(step, || format!("stat {}", plan.workspace.display()))?
+        .permissions();
+    fs::set_permissions(&upper, workspace_mode)
+        .step(step, || format!("chmod {}", upper.display()))?;
+    // A path without `:` or `,`, which overlay's options would read as separators.
+    mount(
+        Some(&old(&plan.workspace)),
+        QUOTA_LOWER,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(step, || {
+        format!("bind {} for the quota overlay", plan.workspace.display())
+    })?;
+    let options = format!(
+        "lowerdir={QUOTA_LOWER},upperdir={},workdir={},userxattr",
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        QUOTA_OVERLAY,
+        Some("overlay"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .step(step, || {
+        format!(
+            "mounting the quota overlay on {} ({options}; needs overlayfs and Linux 6.6+ for tmpfs user xattrs)",
+            plan.workspace.display()
+        )
+    })?;
+    let dir = fs::File::open(&upper).step(step, || format!("opening {}", upper.display()))?;
+    Ok(dir.into())
 }
 
 /// An empty, read-only tmpfs where the workspace would be, holding the mount points of the
