@@ -317,8 +317,26 @@ fn list_dir(
                     }
                     _ => None,
                 };
-                let opaque = is_opaque(&dir);
-                if existing_type != Some(FileType::Directory) || opaque {
+                // An opaque directory hides the workspace's entries it does not hold: those
+                // are deleted.
+                let mut hidden = Vec::new();
+                if is_opaque(&dir)
+                    && let Some(ws_dir) = &ws_dir
+                {
+                    let kept: Vec<Vec<u8>> =
+                        entries(&dir, &path)?.into_iter().map(|e| e.name).collect();
+                    for entry in entries(ws_dir, &path)? {
+                        if !kept.contains(&entry.name) {
+                            hidden.push(Change {
+                                path: path.join(OsStr::from_bytes(&entry.name)),
+                                kind: ChangeKind::Deleted,
+                                entry: EntryType::Whiteout,
+                                size: 0,
+                            });
+                        }
+                    }
+                }
+                if existing_type != Some(FileType::Directory) || !hidden.is_empty() {
                     out.push(Change {
                         path: path.clone(),
                         kind: if existing.is_some() {
@@ -330,27 +348,8 @@ fn list_dir(
                         size: 0,
                     });
                 }
-                if opaque && let Some(ws_dir) = &ws_dir {
-                    // The workspace entries the opaque directory hides are deleted.
-                    let kept: Vec<Vec<u8>> =
-                        entries(&dir, &path)?.into_iter().map(|e| e.name).collect();
-                    for hidden in entries(ws_dir, &path)? {
-                        if !kept.contains(&hidden.name) {
-                            out.push(Change {
-                                path: path.join(OsStr::from_bytes(&hidden.name)),
-                                kind: ChangeKind::Deleted,
-                                entry: EntryType::Whiteout,
-                                size: 0,
-                            });
-                        }
-                    }
-                }
-                list_dir(
-                    &dir,
-                    if opaque { None } else { ws_dir.as_ref() },
-                    &path,
-                    out,
-                )?;
+                out.extend(hidden);
+                list_dir(&dir, ws_dir.as_ref(), &path, out)?;
             }
             EntryType::File | EntryType::Symlink | EntryType::Other => {
                 if existing.is_some() && same_content(upper, ws, &name, &entry)? {
