@@ -249,7 +249,8 @@ pub struct ResourceLimits {
     /// the workspace is an overlay whose upper layer is a tmpfs of this size: a write past
     /// it fails with `ENOSPC`, and the changes are a reviewable set
     /// ([`crate::sandbox::changes`]) applied to the real workspace when the sandbox ends
-    /// (or discarded, see `fs_permissions.workspace_changes`).
+    /// (or discarded, see `fs_permissions.workspace_changes`). `0` turns it off (TOML has
+    /// no null to unset a preset's value with).
     #[serde(default)]
     pub disk_quota_mb: Option<u64>,
     /// How many files and directories the sandbox may add to the workspace (the quota
@@ -543,9 +544,6 @@ impl SecurityPolicy {
                 "`exec.allow` entry {bad:?} must be a program name or an absolute path"
             ));
         }
-        if self.resource_limits.disk_quota_mb == Some(0) {
-            return Err("`resource_limits.disk_quota_mb` must be at least 1".to_owned());
-        }
         if self.resource_limits.disk_quota_files == Some(0) {
             return Err("`resource_limits.disk_quota_files` must be at least 1".to_owned());
         }
@@ -734,5 +732,11 @@ mod tests {
         assert_eq!(policy.resource_limits.address_space_mib, Some(512));
         assert_eq!(policy.resource_limits.pids, Some(256));
         assert_eq!(policy.name, "strict");
+        // TOML cannot unset a preset's value; `0` is how strict's disk quota is turned off.
+        let off = SecurityPolicy::from_toml_str(
+            "extends = 'strict'\n[resource_limits]\ndisk_quota_mb = 0",
+        )
+        .unwrap();
+        assert_eq!(off.resource_limits.disk_quota_mb, Some(0));
     }
 }

@@ -185,7 +185,7 @@ fn applying_never_writes_through_a_symlink_nor_keeps_setuid() {
 fn without_a_quota_there_is_no_change_set() {
     let ws = tempfile::tempdir().unwrap();
     let mut plain = SecurityPolicy::preset(Preset::Strict);
-    plain.resource_limits.disk_quota_mb = None;
+    plain.resource_limits.disk_quota_mb = Some(0); // `0`: off
     let (child, _out) = start(&plain, ws.path(), "echo direct > f");
     assert!(ChangeSet::of_launcher(child.id()).is_err());
     // A plain bind: the write is on the host at once.

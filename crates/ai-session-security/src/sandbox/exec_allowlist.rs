@@ -276,9 +276,13 @@ fn holds_program_dir(dir: &Path, levels: usize) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };
+    // The entry types come with the listing (no stat per entry): this runs on every
+    // launch under an allowlist. Symlinked directories are not followed here.
     entries.flatten().any(|entry| {
-        let path = entry.path();
-        path.is_dir() && (is_program_dir(&path) || holds_program_dir(&path, levels - 1))
+        entry.file_type().is_ok_and(|kind| kind.is_dir()) && {
+            let path = entry.path();
+            is_program_dir(&path) || holds_program_dir(&path, levels - 1)
+        }
     })
 }
 

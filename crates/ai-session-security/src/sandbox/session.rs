@@ -8,6 +8,58 @@ use super::sandbox_argv;
 use crate::grants::restrict_policy;
 use crate::permissions::AgentCapabilities;
 use crate::policy::{PolicyError, SecurityPolicy};
+use crate::profiles::{AgentProfiles, ProfileError};
+
+/// Why a restricted agent's launcher could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LauncherError {
+    /// The agent's profile is invalid (a bad grant string).
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Its policy names no preset and no readable policy file, or does not sandbox.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// The launcher of a session created by `agent`: `None` when the agent has no profile
+/// (it acts as the operator); otherwise its profile's policy ([`AgentProfiles::policy_of`],
+/// resolved with [`SecurityPolicy::resolve`]) restricted to its grants, through
+/// [`session_launcher`].
+///
+/// ```
+/// use ai_session_security::profiles::AgentProfiles;
+/// use ai_session_security::sandbox::{SessionNeeds, agent_launcher};
+/// use std::path::Path;
+/// let mut profiles = AgentProfiles::default();
+/// profiles.grant("bot", &["process-spawn:ls"], None).unwrap();
+/// profiles.set_policy("bot", "strict").unwrap();
+/// let needs = SessionNeeds::default();
+/// let argv = agent_launcher(&profiles, "bot", Path::new("/w"), &needs, &[]).unwrap().unwrap();
+/// let (policy, _) = ai_session_security::launcher_policy(&argv).unwrap();
+/// assert_eq!(policy, "strict+agent:bot");
+/// assert!(agent_launcher(&profiles, "operator", Path::new("/w"), &needs, &[]).unwrap().is_none());
+/// ```
+pub fn agent_launcher(
+    profiles: &AgentProfiles,
+    agent: &str,
+    workspace: &Path,
+    needs: &SessionNeeds,
+    program: &[String],
+) -> Result<Option<Vec<String>>, LauncherError> {
+    let (Some(capabilities), Some(policy_name)) =
+        (profiles.capabilities(agent)?, profiles.policy_of(agent))
+    else {
+        return Ok(None);
+    };
+    let policy = SecurityPolicy::resolve(policy_name)?;
+    Ok(Some(session_launcher(
+        &policy,
+        Some(&capabilities),
+        workspace,
+        needs,
+        program,
+    )?))
+}
 
 /// What a session's shell needs from its sandbox besides the policy. The security crate
 /// does not know the PTY crate; the daemon fills this from it.

@@ -91,7 +91,7 @@ const FILES_PER_MIB: u64 = 64;
 
 fn quota_of(policy: &SecurityPolicy) -> Option<Quota> {
     let limits = &policy.resource_limits;
-    let mib = limits.disk_quota_mb?;
+    let mib = limits.disk_quota_mb.filter(|&mib| mib > 0)?;
     if !policy.fs_permissions.workspace_writable {
         return None;
     }
