@@ -33,7 +33,10 @@ use std::path::{Path, PathBuf};
 
 pub use args::{SANDBOX_EXEC_SUBCOMMAND, parse_sandbox_exec_args};
 pub use seccomp::{DEFAULT_DENIED_SYSCALLS, syscall_number};
-pub use session::{LauncherError, SessionNeeds, agent_launcher, session_launcher, session_policy};
+pub use session::{
+    LauncherError, SessionNeeds, agent_launcher, agent_launcher_with_exe, session_launcher,
+    session_launcher_with_exe, session_policy,
+};
 
 use crate::policy::SecurityPolicy;
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::sandbox_argv;
+use super::sandbox_argv_with_exe;
 use crate::grants::restrict_policy;
 use crate::permissions::AgentCapabilities;
 use crate::policy::{PolicyError, SecurityPolicy};
@@ -46,13 +46,26 @@ pub fn agent_launcher(
     needs: &SessionNeeds,
     program: &[String],
 ) -> Result<Option<Vec<String>>, LauncherError> {
+    agent_launcher_with_exe(&current_exe(), profiles, agent, workspace, needs, program)
+}
+
+/// [`agent_launcher`] with an explicit launcher executable.
+pub fn agent_launcher_with_exe(
+    exe: &Path,
+    profiles: &AgentProfiles,
+    agent: &str,
+    workspace: &Path,
+    needs: &SessionNeeds,
+    program: &[String],
+) -> Result<Option<Vec<String>>, LauncherError> {
     let (Some(capabilities), Some(policy_name)) =
         (profiles.capabilities(agent)?, profiles.policy_of(agent))
     else {
         return Ok(None);
     };
     let policy = SecurityPolicy::resolve(policy_name)?;
-    Ok(Some(session_launcher(
+    Ok(Some(session_launcher_with_exe(
+        exe,
         &policy,
         Some(&capabilities),
         workspace,
@@ -105,8 +118,30 @@ pub fn session_launcher(
     needs: &SessionNeeds,
     program: &[String],
 ) -> Result<Vec<String>, PolicyError> {
+    session_launcher_with_exe(&current_exe(), policy, agent, workspace, needs, program)
+}
+
+/// [`session_launcher`] with an explicit launcher executable (the `ai-session` binary that
+/// has `__sandbox-exec`, when the caller is not that binary).
+pub fn session_launcher_with_exe(
+    exe: &Path,
+    policy: &SecurityPolicy,
+    agent: Option<&AgentCapabilities>,
+    workspace: &Path,
+    needs: &SessionNeeds,
+    program: &[String],
+) -> Result<Vec<String>, PolicyError> {
     let policy = session_policy(policy, agent, needs)?;
-    Ok(sandbox_argv(&policy, workspace, program))
+    Ok(sandbox_argv_with_exe(
+        &exe.to_string_lossy(),
+        &policy,
+        workspace,
+        program,
+    ))
+}
+
+fn current_exe() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "ai-session".into())
 }
 
 /// The policy [`session_launcher`] puts in the launcher: `policy` narrowed to `agent`'s
