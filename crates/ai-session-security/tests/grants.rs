@@ -13,6 +13,7 @@ use ai_session_security::sandbox::sandbox_argv_with_exe;
 use ai_session_security::{AgentCapabilities, Preset, SecurityPolicy};
 
 const LAUNCHER: &str = env!("CARGO_BIN_EXE_ai-session-sandbox");
+#[cfg(target_arch = "x86_64")]
 const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
 
 struct Jail {
@@ -137,6 +138,7 @@ fn the_shell_runs_granted_programs_only() {
 
 /// The loader started directly runs any file it can read and map executable: ungranted
 /// programs are therefore unreadable, and what is written inside is `noexec`.
+#[cfg(target_arch = "x86_64")] // LOADER is x86_64's
 #[test]
 fn the_dynamic_loader_cannot_run_what_execve_may_not() {
     let jail = Jail::new();
