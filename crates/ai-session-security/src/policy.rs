@@ -674,6 +674,34 @@ mod tests {
     }
 
     #[test]
+    fn exec_and_grant_keys_parse_and_are_checked() {
+        let policy = SecurityPolicy::from_toml_str(
+            "extends = 'strict'\n[exec]\nallow = ['git', '/opt/tool/bin']\n\
+             [fs_permissions.grants]\nread = ['/data']\nwrite = ['/work/out']\n",
+        )
+        .unwrap();
+        assert_eq!(
+            policy.exec.allow,
+            Some(vec!["git".to_owned(), "/opt/tool/bin".to_owned()])
+        );
+        assert_eq!(
+            policy.fs_permissions.grants.unwrap().write,
+            vec![PathBuf::from("/work/out")]
+        );
+        for (text, needle) in [
+            ("[exec]\nallow = ['bin/git']", "exec.allow"),
+            ("[exec]\nalow = []", "alow"),
+            (
+                "[fs_permissions.grants]\nread = ['data']",
+                "fs_permissions.grants.read",
+            ),
+        ] {
+            let message = error_of(text);
+            assert!(message.contains(needle), "{text:?} gave {message:?}");
+        }
+    }
+
+    #[test]
     fn launchers_stored_before_the_new_keys_still_parse() {
         // A session restored after an upgrade carries the policy JSON of the old launcher.
         let mut old = serde_json::to_value(SecurityPolicy::preset(Preset::Strict)).unwrap();
