@@ -164,6 +164,9 @@ pub struct FsPermissions {
     /// What becomes of the workspace changes of a sandbox with a disk quota when it ends.
     #[serde(default)]
     pub workspace_changes: WorkspaceChanges,
+    /// Where `workspace_changes = "keep"` saves them (replaced when it exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_dir: Option<PathBuf>,
 }
 
 /// The fate of a quota sandbox's change set (its overlay's upper layer) at exit.
@@ -176,6 +179,9 @@ pub enum WorkspaceChanges {
     Apply,
     /// Thrown away: the workspace is as before, whatever the program did.
     Discard,
+    /// Saved to `fs_permissions.changes_dir` (an overlay upper layer, readable with
+    /// `ChangeSet::open`) for review, the workspace untouched.
+    Keep,
 }
 
 /// Network mode of the sandbox.
@@ -340,6 +346,7 @@ impl SecurityPolicy {
                 tmp_size_mib: 1024,
                 grants: None,
                 workspace_changes: WorkspaceChanges::Apply,
+                changes_dir: None,
             },
             network_policy: NetworkPolicy {
                 mode: NetworkMode::Loopback,
@@ -544,6 +551,24 @@ impl SecurityPolicy {
                 "`exec.allow` entry {bad:?} must be a program name or an absolute path"
             ));
         }
+        match (
+            &self.fs_permissions.workspace_changes,
+            &self.fs_permissions.changes_dir,
+        ) {
+            (WorkspaceChanges::Keep, None) => {
+                return Err(
+                    "`fs_permissions.workspace_changes = \"keep\"` needs `fs_permissions.changes_dir`"
+                        .to_owned(),
+                );
+            }
+            (_, Some(dir)) if !dir.is_absolute() => {
+                return Err(format!(
+                    "`fs_permissions.changes_dir` {} must be an absolute path",
+                    dir.display()
+                ));
+            }
+            _ => {}
+        }
         if self.resource_limits.disk_quota_files == Some(0) {
             return Err("`resource_limits.disk_quota_files` must be at least 1".to_owned());
         }
@@ -630,6 +655,7 @@ fn is_optional_key(path: &str) -> bool {
             | "resource_limits.disk_quota_files"
             | "exec.allow"
             | "fs_permissions.grants"
+            | "fs_permissions.changes_dir"
     )
 }
 

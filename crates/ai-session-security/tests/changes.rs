@@ -182,6 +182,52 @@ fn applying_never_writes_through_a_symlink_nor_keeps_setuid() {
 }
 
 #[test]
+fn kept_changes_are_reviewed_and_applied_after_the_sandbox_is_gone() {
+    let ws = workspace();
+    let kept = tempfile::tempdir().unwrap();
+    let dir = kept.path().join("session-s1");
+    let mut keep = policy(16, WorkspaceChanges::Keep);
+    keep.fs_permissions.changes_dir = Some(dir.clone());
+    let (child, _out) = start(
+        &keep,
+        ws.path(),
+        "echo new > edited; rm deleted; rm -r olddir; mkdir olddir; echo fresh > olddir/other",
+    );
+    assert_eq!(finish(child), 0);
+    // The workspace is untouched; the change set waits in `dir`.
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("edited")).unwrap(),
+        "old\n"
+    );
+    assert!(ws.path().join("deleted").exists());
+    let set = ChangeSet::open(&dir).unwrap();
+    let listed: Vec<(String, ChangeKind)> = set
+        .list(ws.path())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.path.display().to_string(), c.kind))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("deleted".to_owned(), ChangeKind::Deleted),
+            ("edited".to_owned(), ChangeKind::Modified),
+            ("olddir".to_owned(), ChangeKind::Modified),
+            ("olddir/inner".to_owned(), ChangeKind::Deleted),
+            ("olddir/other".to_owned(), ChangeKind::Added),
+        ]
+    );
+    set.apply(ws.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("edited")).unwrap(),
+        "new\n"
+    );
+    assert!(!ws.path().join("deleted").exists());
+    assert!(!ws.path().join("olddir/inner").exists());
+    assert!(ws.path().join("olddir/other").exists());
+}
+
+#[test]
 fn without_a_quota_there_is_no_change_set() {
     let ws = tempfile::tempdir().unwrap();
     let mut plain = SecurityPolicy::preset(Preset::Strict);

@@ -210,6 +210,20 @@ impl ChangeSet {
         Ok(changes)
     }
 
+    /// Saves the change set to `dir` (replacing what is there) in the same format, so
+    /// [`ChangeSet::open`] on `dir` lists and applies it later, after the sandbox is gone.
+    /// Whiteouts are character devices 0:0 (any user may make those since Linux 5.8),
+    /// opaque directories carry `user.overlay.opaque`.
+    pub fn save_to(&self, dir: &Path) -> Result<(), ChangesError> {
+        if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
+            let parent_fd = open_dir(rustix::fs::CWD, parent, parent)?;
+            remove_tree(&parent_fd, &cname(name.as_bytes()), dir)?;
+        }
+        rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700)).map_err(error("creating", dir))?;
+        let target = open_dir(rustix::fs::CWD, dir, dir)?;
+        copy_tree(&self.root, &target, Path::new(""))
+    }
+
     /// Writes the changes into `workspace`: files and symlinks replace what is there
     /// (atomically, by rename), deletions and opaque directories remove, new directories are
     /// made. Applying twice is harmless.
@@ -533,6 +547,50 @@ fn apply_dir(
                 path,
                 "a device node, FIFO or socket is never applied".into(),
             )),
+        }
+    }
+    Ok(())
+}
+
+/// Copies the upper tree `from` into the empty directory `to`, whiteouts and opaque
+/// markers included.
+fn copy_tree(from: &OwnedFd, to: &OwnedFd, rel: &Path) -> Result<(), ChangesError> {
+    for entry in entries(from, rel)? {
+        let name = cname(&entry.name);
+        let path = rel.join(OsStr::from_bytes(&entry.name));
+        match entry.kind {
+            EntryType::Whiteout => rustix::fs::mknodat(
+                to,
+                name.as_c_str(),
+                FileType::CharacterDevice,
+                Mode::empty(),
+                0,
+            )
+            .map_err(error("creating the whiteout", &path))?,
+            EntryType::Dir => {
+                let source = open_dir(from, name.as_c_str(), &path)?;
+                rustix::fs::mkdirat(to, name.as_c_str(), safe_mode(entry.stat.st_mode))
+                    .map_err(error("creating", &path))?;
+                let target = open_dir(to, name.as_c_str(), &path)?;
+                if is_opaque(&source) {
+                    rustix::fs::fsetxattr(
+                        &target,
+                        OPAQUE_XATTRS[0],
+                        b"y",
+                        rustix::fs::XattrFlags::empty(),
+                    )
+                    .map_err(error("marking opaque", &path))?;
+                }
+                copy_tree(&source, &target, &path)?;
+            }
+            EntryType::File => copy_file(from, to, &name, &entry, &path)?,
+            EntryType::Symlink => {
+                let target = rustix::fs::readlinkat(from, name.as_c_str(), Vec::new())
+                    .map_err(error("readlink", &path))?;
+                rustix::fs::symlinkat(target.as_c_str(), to, name.as_c_str())
+                    .map_err(error("creating the symlink", &path))?;
+            }
+            EntryType::Other => {}
         }
     }
     Ok(())

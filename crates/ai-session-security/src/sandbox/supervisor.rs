@@ -437,10 +437,21 @@ fn finish_changes(plan: &LaunchPlan, set: &super::changes::ChangeSet) {
             plan.workspace.display()
         );
     }
-    if plan.policy.fs_permissions.workspace_changes == WorkspaceChanges::Apply
-        && let Err(error) = set.apply(&plan.workspace)
-    {
-        eprintln!("ai-session: applying the sandbox's changes to the workspace failed: {error}");
+    let fs = &plan.policy.fs_permissions;
+    let outcome = match (fs.workspace_changes, &fs.changes_dir) {
+        (WorkspaceChanges::Apply, _) => set.apply(&plan.workspace).map(drop),
+        (WorkspaceChanges::Keep, Some(dir)) => set.save_to(dir),
+        (WorkspaceChanges::Keep, None) | (WorkspaceChanges::Discard, _) => Ok(()),
+    };
+    if let Err(error) = outcome {
+        eprintln!(
+            "ai-session: the sandbox's workspace changes could not be {}: {error}",
+            if fs.workspace_changes == WorkspaceChanges::Apply {
+                "applied"
+            } else {
+                "kept"
+            }
+        );
     }
 }
 
