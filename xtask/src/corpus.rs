@@ -19,6 +19,19 @@ pub struct CorpusArgs {
     /// Corpus directory (default: `$AI_SESSION_CORPUS`, else `shared/corpus` beside the checkout).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Differential corpus instead: run real tools in a PTY and check the parsed
+    /// facts against their machine reports (see `xtask/src/differential/`).
+    #[arg(long)]
+    differential: bool,
+    /// With `--differential`: only these families (repeatable).
+    #[arg(long)]
+    family: Vec<String>,
+    /// With `--differential`: check the stored captures without running tools.
+    #[arg(long)]
+    replay: bool,
+    /// With `--differential`: families run at once.
+    #[arg(long, default_value_t = 3)]
+    jobs: usize,
 }
 
 fn corpus_dir(args: &CorpusArgs) -> anyhow::Result<PathBuf> {
@@ -46,6 +59,13 @@ struct Row {
 }
 
 pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
+    if args.differential {
+        return crate::differential::run(&crate::differential::Options {
+            only: args.family.clone(),
+            jobs: args.jobs,
+            replay: args.replay,
+        });
+    }
     let dir = corpus_dir(args)?;
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading corpus dir {}", dir.display()))?

@@ -1,0 +1,148 @@
+//! Replays the differential corpus (`tests/differential/captures/FAMILY/VARIANT.*`,
+//! written by `cargo xtask corpus --differential` from real tool runs): the facts
+//! parsed from each human-format capture must equal the truth read from the
+//! tool's machine report. This keeps the parsers tested where the tools are
+//! not installed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use ai_session_output::fidelity::{self, Truth};
+use ai_session_output::{DigestOptions, analyze, tokens};
+
+struct Capture {
+    family: String,
+    variant: String,
+    command: String,
+    exit_code: Option<i32>,
+    raw: Vec<u8>,
+    truth: Truth,
+}
+
+fn captures() -> Vec<Capture> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/captures");
+    let mut out = Vec::new();
+    let mut families: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", root.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    families.sort();
+    for dir in families {
+        let family = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut raws: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "raw"))
+            .collect();
+        raws.sort();
+        for raw_path in raws {
+            let variant = raw_path.file_stem().unwrap().to_string_lossy().into_owned();
+            let base = dir.join(&variant);
+            let cmd = std::fs::read_to_string(base.with_extension("cmd")).unwrap();
+            let mut lines = cmd.lines();
+            let command = lines.next().unwrap_or_default().to_owned();
+            let exit_code = lines
+                .next()
+                .and_then(|l| l.strip_prefix("exit="))
+                .and_then(|n| n.trim().parse().ok());
+            let truth_path = PathBuf::from(format!("{}.truth.json", base.display()));
+            let truth = serde_json::from_slice(&std::fs::read(&truth_path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", truth_path.display()));
+            out.push(Capture {
+                family: family.clone(),
+                variant,
+                command,
+                exit_code,
+                raw: std::fs::read(&raw_path).unwrap(),
+                truth,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn parsed_facts_equal_the_machine_reports() {
+    let captures = captures();
+    let mut failures = Vec::new();
+    for c in &captures {
+        let analysis = analyze(
+            &c.command,
+            &c.raw,
+            &DigestOptions {
+                exit_code: c.exit_code,
+                ..DigestOptions::default()
+            },
+        );
+        let comparison = fidelity::compare(&c.truth, &analysis.parsed);
+        if !comparison.all_equal() {
+            failures.push(format!(
+                "{}/{} (`{}`, {:?}): {}",
+                c.family,
+                c.variant,
+                c.command,
+                analysis.kind,
+                comparison.mismatches.join("; ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} captures differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn corpus_covers_enough_families_and_variants() {
+    let captures = captures();
+    let families: BTreeSet<&str> = captures.iter().map(|c| c.family.as_str()).collect();
+    let thin: Vec<&str> = families
+        .iter()
+        .copied()
+        .filter(|f| captures.iter().filter(|c| c.family == *f).count() < 3)
+        .collect();
+    assert!(
+        families.len() >= 25,
+        "only {} families: {families:?}",
+        families.len()
+    );
+    assert!(
+        thin.is_empty(),
+        "families with fewer than 3 variants: {thin:?}"
+    );
+}
+
+#[test]
+fn digests_keep_every_fact_the_parse_found() {
+    // At the default budget the digest itself (what an agent reads) states the truth's facts.
+    let mut lost = Vec::new();
+    for c in captures() {
+        let analysis = analyze(
+            &c.command,
+            &c.raw,
+            &DigestOptions {
+                exit_code: c.exit_code,
+                ..DigestOptions::default()
+            },
+        );
+        let missing: Vec<String> = fidelity::text_facts(&c.truth, &analysis.digest)
+            .into_iter()
+            .filter(|(_, kept)| !kept)
+            .map(|(fact, _)| fact)
+            .collect();
+        if !missing.is_empty() {
+            lost.push(format!("{}/{}: {missing:?}", c.family, c.variant));
+        }
+        assert!(
+            analysis.tokens_digest <= 400,
+            "{}/{} over budget",
+            c.family,
+            c.variant
+        );
+        assert_eq!(tokens::count(&analysis.digest), analysis.tokens_digest);
+    }
+    assert!(lost.is_empty(), "digests lost facts:\n{}", lost.join("\n"));
+}
