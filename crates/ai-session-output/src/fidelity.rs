@@ -139,7 +139,8 @@ pub fn facts_of(parsed: &ParsedOutput) -> Truth {
                     });
                 }
             }
-            if let Some(error) = &r.error {
+            // A merge or rebase that stopped on conflicts says so with `error:` lines too.
+            if let Some(error) = r.error.as_ref().filter(|_| r.status != Status::Conflict) {
                 facts.items.push(TruthItem {
                     name: "error".into(),
                     message: Some(error.clone()),
@@ -206,6 +207,7 @@ pub fn facts_of(parsed: &ParsedOutput) -> Truth {
 
 /// The item name of a diagnostic: `file:line`, or the message when it has no location.
 pub fn diagnostic_name(file: Option<&str>, line: Option<u32>, message: &str) -> String {
+    let file = file.map(|f| f.strip_prefix("./").unwrap_or(f));
     match (file, line) {
         (Some(file), Some(line)) => format!("{file}:{line}"),
         (Some(file), None) => file.to_owned(),
@@ -227,7 +229,12 @@ pub fn first_line(message: &str) -> String {
 /// of it cut by the terminal (`...` or `…`), at least 12 characters long.
 pub fn message_matches(parsed: &str, truth: &str) -> bool {
     let (parsed, truth) = (first_line(parsed), first_line(truth));
-    if parsed == truth {
+    // Equal, or the parsed line adds a label after `: ` (`cargo --message-format=short`).
+    if parsed == truth
+        || parsed
+            .strip_prefix(truth.as_str())
+            .is_some_and(|rest| rest.starts_with(": "))
+    {
         return true;
     }
     let cut = parsed

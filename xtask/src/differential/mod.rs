@@ -289,7 +289,7 @@ fn common_env(root: &Path, dir: &Path) -> Vec<(String, String)> {
         ("PATH".into(), tool_path(root)),
         ("LC_ALL".into(), "C.UTF-8".into()),
         ("TZ".into(), "UTC".into()),
-        ("HOME".into(), format!("{}/home", dir.display())),
+        ("HOME".into(), format!("{}-home", dir.display())),
         (
             "CARGO_HOME".into(),
             std::env::var("CARGO_HOME").unwrap_or_else(|_| {
@@ -336,7 +336,7 @@ pub async fn shell(
     script: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Plain> {
-    std::fs::create_dir_all(dir.join("home"))?;
+    std::fs::create_dir_all(format!("{}-home", dir.display()))?;
     let mut command = tokio::process::Command::new("bash");
     command
         .arg("-c")
@@ -371,7 +371,7 @@ async fn in_pty(
     command: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<(Vec<u8>, Option<i32>)> {
-    std::fs::create_dir_all(dir.join("home"))?;
+    std::fs::create_dir_all(format!("{}-home", dir.display()))?;
     let mut config = SessionConfig {
         cwd: Some(dir.to_owned()),
         ..SessionConfig::default()

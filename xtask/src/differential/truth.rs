@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ai_session_output::Status;
 use ai_session_output::fidelity::{Truth, TruthItem, diagnostic_name, first_line};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 use super::Plain;
@@ -212,21 +212,591 @@ pub fn pytest_junit(plain: &Plain) -> anyhow::Result<Truth> {
     Ok(truth)
 }
 
-/// Expect a non-empty stdout, for readers that need one.
-#[allow(dead_code)]
-fn need_stdout(plain: &Plain) -> anyhow::Result<()> {
-    if plain.stdout.is_empty() {
-        bail!(
-            "machine run printed nothing (exit {:?}): {}",
-            plain.exit,
-            String::from_utf8_lossy(&plain.stderr)
-        );
-    }
-    Ok(())
+fn stderr_text(plain: &Plain) -> String {
+    String::from_utf8_lossy(&plain.stderr).into_owned()
 }
 
-#[allow(dead_code)]
-fn unused(plain: &Plain) -> anyhow::Result<Value> {
-    let _ = diagnostic_name(None, None, "");
-    json_stdout(plain)
+fn stdout_text(plain: &Plain) -> String {
+    String::from_utf8_lossy(&plain.stdout).into_owned()
+}
+
+fn test_counts(truth: &mut Truth, passed: usize, failed: usize, errors: usize, skipped: usize) {
+    truth.counts.insert("passed".into(), passed);
+    truth.counts.insert("failed".into(), failed);
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("skipped".into(), skipped);
+    truth
+        .counts
+        .insert("total".into(), passed + failed + errors + skipped);
+    truth.status = Some(test_status(truth));
+}
+
+fn item(name: String, file: Option<String>, line: Option<u32>, message: &str) -> TruthItem {
+    TruthItem {
+        name,
+        file,
+        line,
+        message: Some(first_line(message)),
+    }
+}
+
+/// `truth_runner.py`'s JSON: unittest's own `TestResult`.
+pub fn unittest_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let mut truth = Truth::default();
+    let list = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+    for (key, _) in [("failures", ()), ("errors", ())] {
+        for f in list(key) {
+            truth.items.push(item(
+                f["name"].as_str().unwrap_or_default().to_owned(),
+                f["file"].as_str().map(|p| relative(&plain.dir, p)),
+                f["line"].as_u64().map(|l| l as u32),
+                f["message"].as_str().unwrap_or_default(),
+            ));
+        }
+    }
+    let ran = v["ran"].as_u64().unwrap_or(0) as usize;
+    let skipped = v["skipped"].as_u64().unwrap_or(0) as usize;
+    let (failed, errors) = (list("failures").len(), list("errors").len());
+    // unittest counts skipped tests as run.
+    test_counts(
+        &mut truth,
+        ran - failed - errors - skipped,
+        failed,
+        errors,
+        skipped,
+    );
+    Ok(truth)
+}
+
+/// `file:line:col` of the first stack frame inside the project (not node_modules / node:).
+fn js_frame(text: &str, dir: &Path) -> Option<(String, u32)> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("at ")?;
+        let location = match rest.rfind('(') {
+            Some(open) => rest[open + 1..].strip_suffix(')')?,
+            None => rest,
+        };
+        let location = location.strip_prefix("file://").unwrap_or(location);
+        if location.contains("node_modules") || location.starts_with("node:") {
+            return None;
+        }
+        let mut parts = location.rsplitn(3, ':');
+        let _col = parts.next()?;
+        let line: u32 = parts.next()?.parse().ok()?;
+        let file = parts.next()?;
+        file.starts_with(&*dir.to_string_lossy())
+            .then(|| (relative(dir, file), line))
+    })
+}
+
+/// jest `--json` (and vitest's jest-compatible `--reporter=json`).
+pub fn jest_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v: Value = match serde_json::from_slice(&plain.stdout) {
+        Ok(v) => v,
+        Err(_) => serde_json::from_str(&read(plain, "truth.json")?)?,
+    };
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for file in v["testResults"].as_array().into_iter().flatten() {
+        for a in file["assertionResults"].as_array().into_iter().flatten() {
+            match a["status"].as_str().unwrap_or_default() {
+                "passed" => passed += 1,
+                "failed" => {
+                    failed += 1;
+                    let mut path: Vec<&str> = a["ancestorTitles"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    path.push(a["title"].as_str().unwrap_or_default());
+                    let message = a["failureMessages"][0].as_str().unwrap_or_default();
+                    // `failureMessages` are `error.stack`: `Error: ` + the message the terminal shows.
+                    let message = strip_ansi(message);
+                    let message = message
+                        .strip_prefix("Error: ")
+                        .unwrap_or(&message)
+                        .to_owned();
+                    let location = js_frame(&message, &plain.dir);
+                    truth.items.push(item(
+                        path.join(" › "),
+                        location.as_ref().map(|(f, _)| f.clone()),
+                        location.map(|(_, l)| l),
+                        &message,
+                    ));
+                }
+                _ => skipped += 1,
+            }
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, skipped);
+    Ok(truth)
+}
+
+fn strip_ansi(text: &str) -> String {
+    ai_session_output::normalize(text.as_bytes())
+}
+
+/// `node --test --test-reporter=junit`.
+pub fn node_junit(plain: &Plain) -> anyhow::Result<Truth> {
+    let xml = read(plain, "truth.xml")?;
+    let dir = plain.dir.clone();
+    // Suites are `<testsuite>` elements, tests `<testcase>`; the name is the test's own.
+    let mut truth = junit(
+        &xml,
+        &plain.dir,
+        &|case| case.name.to_owned(),
+        &|case| js_frame(&case.text, &dir),
+        true,
+    )?;
+    // node's junit puts the message in the element text: `[Error [ERR_...]: msg]`.
+    let doc = roxmltree::Document::parse(&xml)?;
+    for item in &mut truth.items {
+        if let Some(case) = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(item.name.as_str()))
+            && let Some(failure) = case.children().find(|c| c.has_tag_name("failure"))
+        {
+            // The attribute loses its newlines; the text keeps the error as thrown:
+            // `cause: AssertionError [ERR_ASSERTION]: ...` under node's wrapper.
+            let text = failure.text().unwrap_or_default();
+            let message = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("cause: "))
+                .unwrap_or_else(|| failure.attribute("message").unwrap_or_default());
+            item.message = Some(first_line(message));
+        }
+    }
+    Ok(truth)
+}
+
+/// libtest's JSON lines (`cargo test -- -Z unstable-options --format json`, RUSTC_BOOTSTRAP=1).
+pub fn cargo_test_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut ignored) = (0, 0, 0);
+    for line in stdout_text(plain).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["type"] != "test" {
+            continue;
+        }
+        match v["event"].as_str().unwrap_or_default() {
+            "ok" => passed += 1,
+            "ignored" => ignored += 1,
+            "failed" => {
+                failed += 1;
+                let stdout = v["stdout"].as_str().unwrap_or_default();
+                // `thread 'x' panicked at src/lib.rs:33:9:\nmessage`
+                let (location, message) = stdout
+                    .lines()
+                    .enumerate()
+                    .find_map(|(i, l)| {
+                        let at = l.split(" panicked at ").nth(1)?;
+                        let at = at.trim_end_matches(':');
+                        let mut parts = at.rsplitn(3, ':');
+                        let _col = parts.next()?;
+                        let line: u32 = parts.next()?.parse().ok()?;
+                        let file = parts.next()?.to_owned();
+                        let message = stdout.lines().nth(i + 1).unwrap_or_default().to_owned();
+                        Some((Some((file, line)), message))
+                    })
+                    .unwrap_or((None, first_line(stdout)));
+                truth.items.push(item(
+                    v["name"].as_str().unwrap_or_default().to_owned(),
+                    location.as_ref().map(|(f, _)| f.clone()),
+                    location.map(|(_, l)| l),
+                    &message,
+                ));
+            }
+            _ => {}
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, ignored);
+    Ok(truth)
+}
+
+/// cargo's `--message-format json`: compiler messages (errors, warnings) with their primary span.
+pub fn cargo_messages_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let (mut errors, mut warnings) = (0, 0);
+    for line in stdout_text(plain).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["reason"] != "compiler-message" {
+            continue;
+        }
+        let m = &v["message"];
+        let level = m["level"].as_str().unwrap_or_default();
+        let text = m["message"].as_str().unwrap_or_default();
+        // Summaries (`aborting due to ...`, `N warnings emitted`) carry no span.
+        let Some(span) = m["spans"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["is_primary"] == true))
+        else {
+            continue;
+        };
+        match level {
+            "error" => errors += 1,
+            "warning" => warnings += 1,
+            _ => continue,
+        }
+        let file = span["file_name"].as_str().unwrap_or_default().to_owned();
+        let line = span["line_start"].as_u64().unwrap_or(0) as u32;
+        truth.items.push(item(
+            diagnostic_name(Some(&file), Some(line), text),
+            Some(file),
+            Some(line),
+            text,
+        ));
+    }
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("warnings".into(), warnings);
+    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
+        Status::Failed
+    } else {
+        Status::Success
+    });
+    Ok(truth)
+}
+
+/// `go test -json`: one event per line; tests with `Action` pass/fail/skip.
+pub fn go_test_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut output: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for line in stdout_text(plain).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(test) = v["Test"].as_str() else {
+            continue;
+        };
+        let package = v["Package"].as_str().unwrap_or_default().to_owned();
+        let key = (package, test.to_owned());
+        match v["Action"].as_str().unwrap_or_default() {
+            "output" => output
+                .entry(key)
+                .or_default()
+                .push(v["Output"].as_str().unwrap_or_default().to_owned()),
+            "pass" => passed += 1,
+            "skip" => skipped += 1,
+            "fail" => {
+                failed += 1;
+                // `    shop_test.go:12: Total(nil) = 0, want 1`
+                let found = output.get(&key).into_iter().flatten().find_map(|l| {
+                    let (location, message) = l.trim().split_once(": ")?;
+                    let (file, line) = location.rsplit_once(':')?;
+                    (file.ends_with(".go"))
+                        .then(|| {
+                            Some((
+                                file.to_owned(),
+                                line.parse::<u32>().ok()?,
+                                message.to_owned(),
+                            ))
+                        })
+                        .flatten()
+                });
+                truth.items.push(match found {
+                    Some((file, line, message)) => {
+                        item(key.1.clone(), Some(file), Some(line), &message)
+                    }
+                    None => TruthItem {
+                        name: key.1.clone(),
+                        ..TruthItem::default()
+                    },
+                });
+            }
+            _ => {}
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, skipped);
+    Ok(truth)
+}
+
+/// `go vet -json`: `{pkg: {analyzer: [{posn, message}]}}` (one object per package, after a `# pkg` line).
+pub fn go_vet_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let text = stderr_text(plain);
+    let mut truth = Truth::default();
+    let mut depth = 0usize;
+    let mut object = String::new();
+    for line in text.lines() {
+        if depth == 0 && !line.starts_with('{') {
+            continue;
+        }
+        depth += line.matches('{').count();
+        depth = depth.saturating_sub(line.matches('}').count());
+        object.push_str(line);
+        object.push('\n');
+        if depth == 0 {
+            let v: Value = serde_json::from_str(&object).context("go vet -json object")?;
+            object.clear();
+            for analyzers in v.as_object().into_iter().flat_map(|o| o.values()) {
+                for found in analyzers.as_object().into_iter().flat_map(|o| o.values()) {
+                    for d in found.as_array().into_iter().flatten() {
+                        let posn = d["posn"].as_str().unwrap_or_default();
+                        let mut parts = posn.rsplitn(3, ':');
+                        let _col = parts.next();
+                        let line: Option<u32> = parts.next().and_then(|l| l.parse().ok());
+                        let file = parts.next().map(|f| relative(&plain.dir, f));
+                        let message = d["message"].as_str().unwrap_or_default();
+                        truth.items.push(item(
+                            diagnostic_name(file.as_deref(), line, message),
+                            file,
+                            line,
+                            message,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    truth.counts.insert("errors".into(), truth.items.len());
+    truth.status = Some(if truth.items.is_empty() {
+        Status::Success
+    } else {
+        Status::Failed
+    });
+    Ok(truth)
+}
+
+/// `file:line:col: message` lines (tools with no machine format: go build before Go 1.24).
+pub fn colon_lines(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let text = stderr_text(plain) + &stdout_text(plain);
+    for line in text.lines() {
+        let Some((location, message)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut parts = location.rsplitn(3, ':');
+        let (Some(col), Some(number), Some(file)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (Ok(_), Ok(number)) = (col.parse::<u32>(), number.parse::<u32>()) else {
+            continue;
+        };
+        let file = relative(&plain.dir, file);
+        truth.items.push(item(
+            diagnostic_name(Some(&file), Some(number), message),
+            Some(file),
+            Some(number),
+            message,
+        ));
+    }
+    truth.counts.insert("errors".into(), truth.items.len());
+    truth.status = Some(if plain.exit == Some(0) {
+        Status::Success
+    } else {
+        Status::Failed
+    });
+    Ok(truth)
+}
+
+/// `file:line:col: error|warning: message` lines with carets and colours off (clang
+/// has no JSON diagnostics; SARIF output only arrived in clang 15).
+pub fn colon_diagnostics(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let (mut errors, mut warnings) = (0, 0);
+    for line in stderr_text(plain).lines() {
+        let mut parts = line.splitn(5, ':');
+        let (Some(file), Some(number), Some(_col), Some(severity), Some(message)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u32>() else {
+            continue;
+        };
+        match severity.trim() {
+            "error" | "fatal error" => errors += 1,
+            "warning" => warnings += 1,
+            _ => continue,
+        }
+        let file = relative(&plain.dir, file);
+        let message = message.trim();
+        truth.items.push(item(
+            diagnostic_name(Some(&file), Some(number), message),
+            Some(file),
+            Some(number),
+            message,
+        ));
+    }
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("warnings".into(), warnings);
+    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
+        Status::Failed
+    } else {
+        Status::Success
+    });
+    Ok(truth)
+}
+
+/// GCC's `-fdiagnostics-format=json` (one JSON array per compiled file, on stderr).
+pub fn gcc_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let (mut errors, mut warnings) = (0, 0);
+    for line in stderr_text(plain).lines().filter(|l| l.starts_with('[')) {
+        let v: Value = serde_json::from_str(line).context("gcc JSON diagnostics")?;
+        for d in v.as_array().into_iter().flatten() {
+            let kind = d["kind"].as_str().unwrap_or_default();
+            match kind {
+                "error" | "fatal error" => errors += 1,
+                "warning" => warnings += 1,
+                _ => continue,
+            }
+            let caret = &d["locations"][0]["caret"];
+            let file = caret["file"].as_str().map(|f| relative(&plain.dir, f));
+            let line = caret["line"].as_u64().map(|l| l as u32);
+            let message = d["message"].as_str().unwrap_or_default();
+            truth.items.push(item(
+                diagnostic_name(file.as_deref(), line, message),
+                file,
+                line,
+                message,
+            ));
+        }
+    }
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("warnings".into(), warnings);
+    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
+        Status::Failed
+    } else {
+        Status::Success
+    });
+    Ok(truth)
+}
+
+/// `git status --porcelain=v1`: staged, modified, deleted, untracked and unmerged paths.
+pub fn git_porcelain(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for line in stdout_text(plain).lines() {
+        if line.len() < 4 {
+            continue;
+        }
+        let (x, y, path) = (&line[0..1], &line[1..2], line[3..].to_owned());
+        let group = match (x, y) {
+            ("?", "?") => "untracked",
+            ("U", _) | (_, "U") | ("A", "A") | ("D", "D") => "conflicted",
+            _ => {
+                if x != " " {
+                    groups.entry("staged").or_default().push(path.clone());
+                }
+                match y {
+                    "M" => "modified",
+                    "D" => "deleted",
+                    _ => continue,
+                }
+            }
+        };
+        groups.entry(group).or_default().push(path);
+    }
+    for group in ["staged", "modified", "deleted", "untracked", "conflicted"] {
+        let paths = groups.remove(group).unwrap_or_default();
+        truth.counts.insert(group.into(), paths.len());
+        for path in paths {
+            truth.items.push(TruthItem {
+                name: format!("{group}:{path}"),
+                ..TruthItem::default()
+            });
+        }
+    }
+    Ok(truth)
+}
+
+/// Conflicted paths after a merge or rebase stopped (`git diff --name-only --diff-filter=U`).
+pub fn git_conflicts(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth {
+        status: Some(Status::Conflict),
+        ..Truth::default()
+    };
+    let paths: Vec<&str> = stdout_text_lines(plain);
+    truth.counts.insert("conflicts".into(), paths.len());
+    for path in paths {
+        truth.items.push(TruthItem {
+            name: format!("conflicts:{path}"),
+            ..TruthItem::default()
+        });
+    }
+    Ok(truth)
+}
+
+fn stdout_text_lines(plain: &Plain) -> Vec<&str> {
+    std::str::from_utf8(&plain.stdout)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+/// `git push --porcelain`: a `!` line per rejected ref; the run failed if any.
+pub fn git_push_porcelain(plain: &Plain) -> anyhow::Result<Truth> {
+    let rejected = stdout_text_lines(plain).iter().any(|l| l.starts_with('!'));
+    // The porcelain lines name the refs; why it failed is git's `error:` line on stderr.
+    let items = stderr_text(plain)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("error: ")
+                .or_else(|| l.strip_prefix("fatal: "))
+        })
+        .map(|message| item("error".into(), None, None, message))
+        .into_iter()
+        .collect();
+    Ok(Truth {
+        status: Some(if rejected || plain.exit != Some(0) {
+            Status::Failed
+        } else {
+            Status::Success
+        }),
+        items,
+        ..Truth::default()
+    })
+}
+
+/// One name per line (`find -printf '%f\n'`, `df --output=target`, `ps -o pid=`, ...),
+/// a header line skipped when `header` says so.
+fn names(plain: &Plain, header: bool) -> Truth {
+    let lines = stdout_text_lines(plain);
+    let names: Vec<String> = lines
+        .iter()
+        .skip(usize::from(header))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    let mut truth = Truth::default();
+    truth.counts.insert("entries".into(), names.len());
+    truth.items = names
+        .into_iter()
+        .map(|name| TruthItem {
+            name,
+            ..TruthItem::default()
+        })
+        .collect();
+    truth
+}
+
+pub fn name_lines(plain: &Plain) -> anyhow::Result<Truth> {
+    Ok(names(plain, false))
+}
+
+pub fn name_lines_after_header(plain: &Plain) -> anyhow::Result<Truth> {
+    Ok(names(plain, true))
+}
+
+/// Error lines of an installer that failed (`ERROR:`/`error:`/`npm error`), status failed.
+pub fn install_failed(plain: &Plain) -> anyhow::Result<Truth> {
+    Ok(Truth {
+        status: Some(if plain.exit == Some(0) {
+            Status::Success
+        } else {
+            Status::Failed
+        }),
+        ..Truth::default()
+    })
 }

@@ -70,6 +70,31 @@ fn diagnostics(lines: &[&str]) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     let mut current: Option<Found> = None;
     for (index, line) in lines.iter().enumerate() {
+        // `--message-format=short`: `src/main.rs:13:28: error[E0425]: message`, one line each.
+        if let Some((location, rest)) = line.split_once(": ")
+            && let Some((file, line_no, column)) = split_location(location)
+            && let Some((severity, code, message)) = header(rest)
+        {
+            found.extend(current.take());
+            found.push(Found {
+                diagnostic: Diagnostic {
+                    severity: severity.to_owned(),
+                    file: Some(file.to_owned()),
+                    line: Some(line_no),
+                    column,
+                    code: code.filter(|c| c.starts_with('E')).map(str::to_owned),
+                    lint: code
+                        .filter(|c| !c.starts_with('E'))
+                        .map(|c| c.rsplit("::").next().unwrap_or(c).to_owned()),
+                    message: message.to_owned(),
+                    ..Diagnostic::default()
+                },
+                header: index,
+                location: Some(index),
+                labels: Vec::new(),
+            });
+            continue;
+        }
         if let Some((severity, code, message)) = header(line)
             && !is_summary(line)
         {
