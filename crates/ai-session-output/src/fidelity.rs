@@ -278,7 +278,7 @@ pub fn compare(truth: &Truth, parsed: &ParsedOutput) -> Comparison {
     let mut unmatched: Vec<&TruthItem> = facts.items.iter().collect();
     for item in &truth.items {
         out.facts_total += 1;
-        let Some(at) = unmatched.iter().position(|p| p.name == item.name) else {
+        let Some(at) = unmatched.iter().position(|p| same_name(&p.name, &item.name)) else {
             out.names_equal = false;
             out.mismatches.push(format!("missing: {}", item.name));
             out.facts_total +=
@@ -327,6 +327,20 @@ pub fn compare(truth: &Truth, parsed: &ParsedOutput) -> Comparison {
         }
     }
     out
+}
+
+/// Names equal, or both `path:line` with the same line and paths that differ
+/// only by a leading directory (tools print absolute or `./` paths).
+fn same_name(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.rsplit_once(':'), b.rsplit_once(':')) {
+        (Some((pa, la)), Some((pb, lb))) => {
+            la == lb && la.bytes().all(|c| c.is_ascii_digit()) && same_path(pa, pb)
+        }
+        _ => false,
+    }
 }
 
 /// Paths equal, or one is the other with a leading directory (`./a.py`, `/abs/dir/a.py`).

@@ -75,6 +75,14 @@ const PATHS: Scope = Scope::all(&["staged", "modified", "deleted", "untracked", 
 const CONFLICTS: Scope = Scope::all(&["conflicts"]);
 const ENTRIES: Scope = Scope::all(&["entries"]);
 const STATUS_ONLY: Scope = Scope::all(&[]);
+/// ctest prints names and counts; messages only with --output-on-failure, and no locations.
+const NAMES_AND_COUNTS: Scope = Scope::all(TESTS);
+/// javac's machine diagnostics are message keys, not the prose it prints.
+const LOCATIONS: Scope = Scope {
+    counts: DIAGNOSTICS,
+    location: true,
+    message: false,
+};
 
 const GIT_STATUS_SETUP: &str = "git init -q -b main . && printf 'a\\n' > tracked.txt && printf 'b\\n' > gone.txt && printf 'c\\n' > staged.txt \
     && git add . && git commit -qm init && printf 'changed\\n' >> tracked.txt && rm gone.txt \
@@ -806,6 +814,181 @@ pub static ALL: &[Family] = &[
                 t::name_lines,
                 ENTRIES,
             ),
+        ],
+    },
+    Family {
+        name: "vitest",
+        project: "vitest",
+        needs: &["vitest"],
+        setup: "",
+        variants: &[
+            v("default", "vitest run", "vitest run --reporter=json --outputFile=truth.json", t::vitest_json, ALL_TESTS),
+            v("verbose", "vitest run --reporter=verbose", "vitest run --reporter=json --outputFile=truth.json", t::vitest_json, ALL_TESTS),
+            ve("no-color", "vitest run", "vitest run --reporter=json --outputFile=truth.json", t::vitest_json, ALL_TESTS, &[("NO_COLOR", "1")]),
+            v("serial", "vitest run --no-file-parallelism", "vitest run --no-file-parallelism --reporter=json --outputFile=truth.json", t::vitest_json, ALL_TESTS),
+        ],
+    },
+    Family {
+        name: "mocha",
+        project: "mocha",
+        needs: &["mocha"],
+        setup: "",
+        variants: &[
+            v("default", "mocha", "mocha --reporter json", t::mocha_json, ALL_TESTS),
+            v("no-color", "mocha --no-colors", "mocha --reporter json", t::mocha_json, ALL_TESTS),
+            v("color", "mocha --colors", "mocha --reporter json", t::mocha_json, ALL_TESTS),
+            v("fail-fast", "mocha --bail", "mocha --bail --reporter json", t::mocha_json, ALL_TESTS),
+        ],
+    },
+    Family {
+        name: "rspec",
+        project: "rspec",
+        needs: &["rspec"],
+        setup: "",
+        variants: &[
+            v("default", "rspec", "rspec --format json", t::rspec_json, ALL_TESTS),
+            v("documentation", "rspec --format documentation", "rspec --format json", t::rspec_json, ALL_TESTS),
+            v("color", "rspec --force-color", "rspec --format json", t::rspec_json, ALL_TESTS),
+            v("no-color", "rspec --no-color", "rspec --format json", t::rspec_json, ALL_TESTS),
+            v("fail-fast", "rspec --fail-fast", "rspec --fail-fast --format json", t::rspec_json, ALL_TESTS),
+        ],
+    },
+    Family {
+        name: "minitest",
+        project: "minitest",
+        needs: &["ruby"],
+        setup: "",
+        variants: &[
+            v("default", "ruby test/test_calc.rb --seed 7", "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7", t::minitest_json, ALL_TESTS),
+            v("verbose", "ruby test/test_calc.rb -v --seed 7", "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7", t::minitest_json, ALL_TESTS),
+            v("no-seed", "ruby -Itest test/test_calc.rb", "MINITEST_TRUTH=1 ruby -Itest test/test_calc.rb", t::minitest_json, ALL_TESTS),
+        ],
+    },
+    Family {
+        name: "phpunit",
+        project: "phpunit",
+        needs: &["phpunit"],
+        setup: "",
+        variants: &[
+            v("default", "phpunit tests", "phpunit --log-junit truth.xml tests", t::phpunit_junit, ALL_TESTS),
+            v("color", "phpunit --colors=always tests", "phpunit --log-junit truth.xml tests", t::phpunit_junit, ALL_TESTS),
+            v("verbose", "phpunit --verbose tests", "phpunit --log-junit truth.xml tests", t::phpunit_junit, ALL_TESTS),
+            v("fail-fast", "phpunit --stop-on-failure tests", "phpunit --stop-on-failure --log-junit truth.xml tests", t::phpunit_junit, ALL_TESTS),
+        ],
+    },
+    Family {
+        name: "ctest",
+        project: "ctest",
+        needs: &["ctest", "cmake"],
+        setup: "cmake -S . -B build >/dev/null",
+        variants: &[
+            v("default", "cd build && ctest", "cd build && ctest --output-junit truth.xml", t::ctest_junit, NAMES_AND_COUNTS),
+            v("output-on-failure", "cd build && ctest --output-on-failure", "cd build && ctest --output-junit truth.xml", t::ctest_junit, NAMES_AND_COUNTS),
+            v("parallel", "cd build && ctest -j2", "cd build && ctest -j2 --output-junit truth.xml", t::ctest_junit, NAMES_AND_COUNTS),
+            v("verbose", "cd build && ctest -V", "cd build && ctest --output-junit truth.xml", t::ctest_junit, NAMES_AND_COUNTS),
+        ],
+    },
+    Family {
+        name: "cmake",
+        project: "cmake",
+        needs: &["cmake", "gcc"],
+        setup: "",
+        variants: &[
+            v("default", "cmake -S . -B build >/dev/null && cmake --build build", "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build", t::gcc_json, DIAG),
+            v("parallel", "cmake -S . -B build >/dev/null && cmake --build build -j 2 -- -k", "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build -j 2 -- -k", t::gcc_json, DIAG),
+            v("verbose", "cmake -S . -B build >/dev/null && cmake --build build --verbose", "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build", t::gcc_json, DIAG),
+        ],
+    },
+    Family {
+        name: "javac",
+        project: "javac",
+        needs: &["javac"],
+        setup: "",
+        variants: &[
+            v("default", "javac Main.java", "javac -XDrawDiagnostics Main.java", t::javac_raw, LOCATIONS),
+            v("lint", "javac -Xlint:all Main.java", "javac -Xlint:all -XDrawDiagnostics Main.java", t::javac_raw, LOCATIONS),
+            v("verbose-diags", "javac -Xdiags:verbose Main.java", "javac -XDrawDiagnostics Main.java", t::javac_raw, LOCATIONS),
+        ],
+    },
+    Family {
+        name: "tsc",
+        project: "tsc",
+        needs: &["tsc"],
+        setup: "",
+        variants: &[
+            v("default", "tsc", "tsc --pretty false", t::tsc_plain, DIAG),
+            v("pretty", "tsc --pretty", "tsc --pretty false", t::tsc_plain, DIAG),
+            v("plain", "tsc --pretty false", "tsc --pretty false", t::tsc_plain, DIAG),
+            v("project", "tsc -p tsconfig.json", "tsc -p tsconfig.json --pretty false", t::tsc_plain, DIAG),
+        ],
+    },
+    Family {
+        name: "eslint",
+        project: "eslint",
+        needs: &["eslint"],
+        setup: "",
+        variants: &[
+            v("default", "eslint .", "eslint -f json .", t::eslint_json, DIAG),
+            v("color", "eslint --color .", "eslint -f json .", t::eslint_json, DIAG),
+            v("no-color", "eslint --no-color .", "eslint -f json .", t::eslint_json, DIAG),
+            v("quiet", "eslint --quiet .", "eslint --quiet -f json .", t::eslint_json, DIAG),
+        ],
+    },
+    Family {
+        name: "ruff",
+        project: "ruff",
+        needs: &["ruff"],
+        setup: "",
+        variants: &[
+            v("default", "ruff check .", "ruff check --output-format json .", t::ruff_json, DIAG),
+            v("concise", "ruff check --output-format concise .", "ruff check --output-format json .", t::ruff_json, DIAG),
+            v("no-fix-hints", "ruff check --no-fix .", "ruff check --output-format json .", t::ruff_json, DIAG),
+            v("statistics", "ruff check --output-format full --no-cache .", "ruff check --output-format json .", t::ruff_json, DIAG),
+        ],
+    },
+    Family {
+        name: "mypy",
+        project: "mypy",
+        needs: &["mypy"],
+        setup: "",
+        variants: &[
+            v("default", "mypy app.py", "mypy -O json app.py", t::mypy_json, DIAG),
+            v("pretty", "mypy --pretty app.py", "mypy -O json app.py", t::mypy_json, DIAG),
+            v("columns", "mypy --show-column-numbers app.py", "mypy -O json app.py", t::mypy_json, DIAG),
+            v("no-summary", "mypy --no-error-summary --no-color-output app.py", "mypy -O json app.py", t::mypy_json, DIAG),
+        ],
+    },
+    Family {
+        name: "npm-install",
+        project: "npm-install",
+        needs: &["npm"],
+        setup: "",
+        variants: &[
+            v("default", "npm install --offline no-such-pkg-corpus", "npm install --offline --json no-such-pkg-corpus", t::npm_json, STATUS_ONLY),
+            v("quiet", "npm install --offline --loglevel=error no-such-pkg-corpus", "npm install --offline --json no-such-pkg-corpus", t::npm_json, STATUS_ONLY),
+            v("color", "npm install --offline --color=always no-such-pkg-corpus", "npm install --offline --json no-such-pkg-corpus", t::npm_json, STATUS_ONLY),
+        ],
+    },
+    Family {
+        name: "pip-install",
+        project: "pip-install",
+        needs: &["pip"],
+        setup: "",
+        variants: &[
+            v("default", "pip install --no-index no-such-pkg-corpus", "pip install --quiet --no-index no-such-pkg-corpus", t::pip_errors, STATUS_ONLY),
+            v("requirements", "pip install --no-index -r requirements.txt", "pip install --quiet --no-index -r requirements.txt", t::pip_errors, STATUS_ONLY),
+            v("verbose", "pip install -v --no-index no-such-pkg-corpus", "pip install --quiet --no-index no-such-pkg-corpus", t::pip_errors, STATUS_ONLY),
+        ],
+    },
+    Family {
+        name: "cargo-install",
+        project: "cargo-install",
+        needs: &["cargo"],
+        setup: "",
+        variants: &[
+            ve("default", "cargo install --offline --path . --root inst", "cargo install --offline --path . --root inst --message-format=json", t::cargo_messages_json, DIAG, CARGO_JSON_ENV),
+            ve("quiet", "cargo install -q --offline --path . --root inst", "cargo install --offline --path . --root inst --message-format=json", t::cargo_messages_json, DIAG, CARGO_JSON_ENV),
+            ve("color", "cargo install --color=always --offline --path . --root inst", "cargo install --offline --path . --root inst --message-format=json", t::cargo_messages_json, DIAG, CARGO_JSON_ENV),
         ],
     },
 ];

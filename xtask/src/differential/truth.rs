@@ -285,7 +285,7 @@ fn js_frame(text: &str, dir: &Path) -> Option<(String, u32)> {
         let _col = parts.next()?;
         let line: u32 = parts.next()?.parse().ok()?;
         let file = parts.next()?;
-        file.starts_with(&*dir.to_string_lossy())
+        (file.starts_with(&*dir.to_string_lossy()) || !file.starts_with('/'))
             .then(|| (relative(dir, file), line))
     })
 }
@@ -738,15 +738,23 @@ fn stdout_text_lines(plain: &Plain) -> Vec<&str> {
 
 /// `git push --porcelain`: a `!` line per rejected ref; the run failed if any.
 pub fn git_push_porcelain(plain: &Plain) -> anyhow::Result<Truth> {
-    let rejected = stdout_text_lines(plain).iter().any(|l| l.starts_with('!'));
-    // The porcelain lines name the refs; why it failed is git's `error:` line on stderr.
-    let items = stderr_text(plain)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("error: ")
-                .or_else(|| l.strip_prefix("fatal: "))
-        })
-        .map(|message| item("error".into(), None, None, message))
+    // `!\trefs/heads/main:refs/heads/main\t[rejected] (fetch first)`: the first rejected
+    // ref, spelled as the terminal shows it (`! [rejected] main -> main (fetch first)`).
+    let rejected_ref = stdout_text_lines(plain).into_iter().find_map(|l| {
+        let mut fields = l.strip_prefix("!\t")?.split('\t');
+        let (from, to) = fields.next()?.split_once(':')?;
+        let summary = fields.next()?;
+        let short = |r: &str| r.trim_start_matches("refs/heads/").to_owned();
+        let (flag, reason) = summary.split_once(' ').unwrap_or((summary, ""));
+        Some(
+            format!("! {flag} {} -> {} {reason}", short(from), short(to))
+                .trim()
+                .to_owned(),
+        )
+    });
+    let rejected = rejected_ref.is_some();
+    let items = rejected_ref
+        .map(|message| item("error".into(), None, None, &message))
         .into_iter()
         .collect();
     Ok(Truth {
@@ -789,14 +797,305 @@ pub fn name_lines_after_header(plain: &Plain) -> anyhow::Result<Truth> {
     Ok(names(plain, true))
 }
 
-/// Error lines of an installer that failed (`ERROR:`/`error:`/`npm error`), status failed.
-pub fn install_failed(plain: &Plain) -> anyhow::Result<Truth> {
+/// vitest `--reporter=json`: jest's shape; names joined with ` > ` as vitest prints them.
+pub fn vitest_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v: Value = serde_json::from_str(&read(plain, "truth.json")?)?;
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for file in v["testResults"].as_array().into_iter().flatten() {
+        for a in file["assertionResults"].as_array().into_iter().flatten() {
+            match a["status"].as_str().unwrap_or_default() {
+                "passed" => passed += 1,
+                "failed" => {
+                    failed += 1;
+                    let mut path: Vec<&str> = a["ancestorTitles"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    path.push(a["title"].as_str().unwrap_or_default());
+                    let message = strip_ansi(a["failureMessages"][0].as_str().unwrap_or_default());
+                    let location = js_frame(&message, &plain.dir);
+                    truth.items.push(item(
+                        path.join(" > "),
+                        location.as_ref().map(|(f, _)| f.clone()),
+                        location.map(|(_, l)| l),
+                        &message,
+                    ));
+                }
+                _ => skipped += 1,
+            }
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, skipped);
+    Ok(truth)
+}
+
+/// mocha `--reporter json`: `stats`, `failures[]` with `fullTitle` and `err.stack`.
+pub fn mocha_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let mut truth = Truth::default();
+    for f in v["failures"].as_array().into_iter().flatten() {
+        let stack = f["err"]["stack"].as_str().unwrap_or_default();
+        let location = js_frame(stack, &plain.dir);
+        truth.items.push(item(
+            f["fullTitle"].as_str().unwrap_or_default().to_owned(),
+            location.as_ref().map(|(f, _)| f.clone()),
+            location.map(|(_, l)| l),
+            stack,
+        ));
+    }
+    let n = |key: &str| v["stats"][key].as_u64().unwrap_or(0) as usize;
+    test_counts(&mut truth, n("passes"), n("failures"), 0, n("pending"));
+    Ok(truth)
+}
+
+/// rspec `--format json`: examples with status, `full_description`, file and line.
+pub fn rspec_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut pending) = (0, 0, 0);
+    for e in v["examples"].as_array().into_iter().flatten() {
+        match e["status"].as_str().unwrap_or_default() {
+            "passed" => passed += 1,
+            "pending" => pending += 1,
+            _ => {
+                failed += 1;
+                let message = e["exception"]["message"].as_str().unwrap_or_default();
+                truth.items.push(item(
+                    e["full_description"].as_str().unwrap_or_default().to_owned(),
+                    e["file_path"].as_str().map(|f| relative(&plain.dir, f)),
+                    e["line_number"].as_u64().map(|l| l as u32),
+                    message,
+                ));
+            }
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, pending);
+    Ok(truth)
+}
+
+/// `test/truth_reporter.rb`'s JSON (minitest's own results through its reporter API).
+pub fn minitest_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v: Value = serde_json::from_str(&read(plain, "truth.json")?)?;
+    let mut truth = Truth::default();
+    let (mut failed, mut errors) = (0, 0);
+    for i in v["items"].as_array().into_iter().flatten() {
+        if i["error"] == true {
+            errors += 1;
+        } else {
+            failed += 1;
+        }
+        truth.items.push(item(
+            i["name"].as_str().unwrap_or_default().to_owned(),
+            i["file"].as_str().map(|f| relative(&plain.dir, f)),
+            i["line"].as_u64().map(|l| l as u32),
+            i["message"].as_str().unwrap_or_default(),
+        ));
+    }
+    let total = v["total"].as_u64().unwrap_or(0) as usize;
+    let skipped = v["skipped"].as_u64().unwrap_or(0) as usize;
+    test_counts(&mut truth, total - failed - errors - skipped, failed, errors, skipped);
+    Ok(truth)
+}
+
+/// phpunit `--log-junit`: the failure text is `Class::method\nmessage\n\n/path/File.php:LINE`.
+pub fn phpunit_junit(plain: &Plain) -> anyhow::Result<Truth> {
+    let xml = read(plain, "truth.xml")?;
+    let mut truth = junit(
+        &xml,
+        &plain.dir,
+        &|case| format!("{}::{}", case.classname, case.name),
+        &|case| {
+            case.text.lines().rev().find_map(|l| {
+                let (file, line) = l.trim().rsplit_once(':')?;
+                file.ends_with(".php").then(|| Some((file.to_owned(), line.parse().ok()?))).flatten()
+            })
+        },
+        false,
+    )?;
+    let doc = roxmltree::Document::parse(&xml)?;
+    for item in &mut truth.items {
+        let Some((class, method)) = item.name.split_once("::") else {
+            continue;
+        };
+        let case = doc.descendants().find(|n| {
+            n.has_tag_name("testcase") && n.attribute("name") == Some(method) && n.attribute("classname") == Some(class)
+        });
+        if let Some(text) = case
+            .and_then(|c| c.children().find(|n| n.has_tag_name("failure") || n.has_tag_name("error")))
+            .and_then(|n| n.text())
+        {
+            item.message = text.lines().nth(1).map(first_line);
+        }
+    }
+    Ok(truth)
+}
+
+/// ctest `--output-junit`: `status="fail"`, `status="notrun"` for skips.
+pub fn ctest_junit(plain: &Plain) -> anyhow::Result<Truth> {
+    let xml = read(plain, "build/truth.xml").or_else(|_| read(plain, "truth.xml"))?;
+    let doc = roxmltree::Document::parse(&xml)?;
+    let mut truth = Truth::default();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+        match case.attribute("status").unwrap_or_default() {
+            "run" => passed += 1,
+            "notrun" | "disabled" => skipped += 1,
+            _ => {
+                failed += 1;
+                truth.items.push(TruthItem {
+                    name: case.attribute("name").unwrap_or_default().to_owned(),
+                    ..TruthItem::default()
+                });
+            }
+        }
+    }
+    test_counts(&mut truth, passed, failed, 0, skipped);
+    Ok(truth)
+}
+
+fn diagnostics_truth(found: Vec<(String, Option<u32>, String, bool)>, dir: &Path) -> Truth {
+    let mut truth = Truth::default();
+    let errors = found.iter().filter(|d| d.3).count();
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("warnings".into(), found.len() - errors);
+    for (file, line, message, _) in found {
+        let file = relative(dir, &file);
+        truth.items.push(item(diagnostic_name(Some(&file), line, &message), Some(file), line, &message));
+    }
+    truth.status = Some(if errors > 0 { Status::Failed } else { Status::Success });
+    truth
+}
+
+/// eslint `-f json`: per file, messages with severity 2 (error) or 1 (warning).
+pub fn eslint_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let mut found = Vec::new();
+    for file in v.as_array().into_iter().flatten() {
+        let path = file["filePath"].as_str().unwrap_or_default();
+        for m in file["messages"].as_array().into_iter().flatten() {
+            found.push((
+                path.to_owned(),
+                m["line"].as_u64().map(|l| l as u32),
+                m["message"].as_str().unwrap_or_default().to_owned(),
+                m["severity"] == 2,
+            ));
+        }
+    }
+    Ok(diagnostics_truth(found, &plain.dir))
+}
+
+/// ruff `--output-format json`: every finding is an error.
+pub fn ruff_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let found = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["filename"].as_str().unwrap_or_default().to_owned(),
+                d["location"]["row"].as_u64().map(|l| l as u32),
+                d["message"].as_str().unwrap_or_default().to_owned(),
+                true,
+            )
+        })
+        .collect();
+    Ok(diagnostics_truth(found, &plain.dir))
+}
+
+/// mypy `-O json`: one object per line; notes are not findings.
+pub fn mypy_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut found = Vec::new();
+    for line in stdout_text(plain).lines() {
+        let Ok(d) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let severity = d["severity"].as_str().unwrap_or_default();
+        if severity == "note" {
+            continue;
+        }
+        found.push((
+            d["file"].as_str().unwrap_or_default().to_owned(),
+            d["line"].as_u64().map(|l| l as u32),
+            d["message"].as_str().unwrap_or_default().to_owned(),
+            severity == "error",
+        ));
+    }
+    Ok(diagnostics_truth(found, &plain.dir))
+}
+
+/// tsc `--pretty false`: `file(line,col): error TS1234: message`.
+pub fn tsc_plain(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut found = Vec::new();
+    for line in stdout_text(plain).lines() {
+        let Some((location, rest)) = line.split_once("): ") else {
+            continue;
+        };
+        let Some((file, position)) = location.split_once('(') else {
+            continue;
+        };
+        let Some(line_no) = position.split(',').next().and_then(|l| l.parse().ok()) else {
+            continue;
+        };
+        let (severity, message) = rest.split_once(": ").unwrap_or((rest, ""));
+        found.push((file.to_owned(), Some(line_no), message.to_owned(), severity.starts_with("error")));
+    }
+    Ok(diagnostics_truth(found, &plain.dir))
+}
+
+/// javac `-XDrawDiagnostics`: `File.java:9:17: compiler.err.key: args` (keys, not prose:
+/// only locations and counts are compared).
+pub fn javac_raw(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut found = Vec::new();
+    for line in stderr_text(plain).lines() {
+        let mut parts = line.splitn(4, ':');
+        let (Some(file), Some(line_no), Some(_col), Some(rest)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(line_no) = line_no.parse::<u32>() else {
+            continue;
+        };
+        let rest = rest.trim();
+        if rest.starts_with("compiler.err") || rest.starts_with("compiler.warn") {
+            found.push((file.to_owned(), Some(line_no), rest.to_owned(), rest.starts_with("compiler.err")));
+        }
+    }
+    Ok(diagnostics_truth(found, &plain.dir))
+}
+
+/// npm `--json`: `{"error": {"code", "summary", "detail"}}`.
+pub fn npm_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let v = json_stdout(plain)?;
+    let error = &v["error"];
+    let mut truth = Truth {
+        status: Some(if error.is_object() { Status::Failed } else { Status::Success }),
+        ..Truth::default()
+    };
+    // The summary is npm's `npm error <message>` line (after `npm error code X`).
+    if let Some(summary) = error["summary"].as_str() {
+        truth.items.push(item("error".into(), None, None, summary));
+    }
+    Ok(truth)
+}
+
+/// pip without a terminal (`--quiet`: only its `ERROR:` lines) and its exit status; pip
+/// writes no report for a failed install.
+pub fn pip_errors(plain: &Plain) -> anyhow::Result<Truth> {
+    let items = stderr_text(plain)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERROR: "))
+        .map(|message| item("error".into(), None, None, message))
+        .collect();
     Ok(Truth {
         status: Some(if plain.exit == Some(0) {
             Status::Success
         } else {
             Status::Failed
         }),
+        items,
         ..Truth::default()
     })
 }

@@ -15,7 +15,9 @@ pub(crate) mod install;
 pub(crate) mod logs;
 pub(crate) mod misc;
 pub(crate) mod node;
+pub(crate) mod lint;
 pub(crate) mod process;
+pub(crate) mod runners;
 pub(crate) mod pytest;
 pub(crate) mod sockets;
 pub(crate) mod table;
@@ -136,6 +138,41 @@ impl Input<'_> {
     }
 }
 
+/// Close a test run: status from failures and the exit code, a headline with
+/// every non-zero count, and a flagged count mismatch (see [`TestReport::reconcile`]).
+pub(crate) fn finish_tests(
+    input: &Input<'_>,
+    mut report: crate::TestReport,
+    keep: Vec<(usize, Priority)>,
+    tool: &str,
+) -> Parse {
+    report.status = input.test_run_status(
+        report.failed + report.errors > 0
+            || !report.failures.is_empty()
+            || !report.error_list.is_empty()
+            || input.exited_non_zero(),
+        !report.summary.is_empty(),
+    );
+    let mismatch = report
+        .count_mismatch
+        .as_deref()
+        .map(|m| format!(" · COUNTS DO NOT ADD UP: {m}"))
+        .unwrap_or_default();
+    let headline = format!(
+        "{tool}: {} · {}{mismatch}{}",
+        cargo::status_word(report.status),
+        util::tally(&[
+            (report.passed, "passed"),
+            (report.failed, "failed"),
+            (report.errors, "errors"),
+            (report.skipped + report.ignored + report.todo, "skipped"),
+            (report.total, "total"),
+        ]),
+        input.exit_suffix()
+    );
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
+}
+
 /// Split normalised text into lines (no trailing empty line).
 pub(crate) fn split_lines(text: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = text.split('\n').collect();
@@ -176,6 +213,17 @@ pub(crate) fn parse_lines(
         OutputKind::NodeTest => node::parse_node_test(&input),
         OutputKind::Jest => node::parse_jest(&input),
         OutputKind::GoTest => gotest::parse(&input),
+        OutputKind::Vitest => runners::vitest(&input),
+        OutputKind::Mocha => runners::mocha(&input),
+        OutputKind::Rspec => runners::rspec(&input),
+        OutputKind::Minitest => runners::minitest(&input),
+        OutputKind::Phpunit => runners::phpunit(&input),
+        OutputKind::Ctest => runners::ctest(&input),
+        OutputKind::Tsc => lint::tsc(&input),
+        OutputKind::Eslint => lint::eslint(&input),
+        OutputKind::Ruff => lint::ruff(&input),
+        OutputKind::Mypy => lint::mypy(&input),
+        OutputKind::Javac => lint::javac(&input),
         OutputKind::PythonTraceback => traceback::parse(&input),
         OutputKind::Git => git::parse(&input),
         OutputKind::Ps | OutputKind::Top => process::parse(&input, kind),
