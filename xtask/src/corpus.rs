@@ -64,6 +64,7 @@ pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
             only: args.family.clone(),
             jobs: args.jobs,
             replay: args.replay,
+            show: args.show.clone(),
         });
     }
     let dir = corpus_dir(args)?;

@@ -132,14 +132,25 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
     for keep in &parse.keep {
         offer(keep.line, keep.priority, 0);
     }
+    // Whatever the parser knew: closing tallies and the exception that ended a
+    // traceback are the facts an agent reads first, for every tool.
+    for &line in &summary_lines(lines) {
+        offer(line, Priority::Summary, 0);
+    }
     let non_empty_tail = lines
         .iter()
         .enumerate()
         .rev()
         .filter(|(_, l)| !l.trim().is_empty() && !is_decoration(l))
         .take(TAIL_LINES);
+    // The tail stands in for a summary nobody recognised; with a summary line
+    // among the last lines, it is context.
+    let summaries = summary_lines(lines);
+    let summary_near_end = summaries
+        .last()
+        .is_some_and(|&last| lines.len() - last <= 8);
     for (rank, (index, _)) in non_empty_tail.enumerate() {
-        let priority = if rank < 2 {
+        let priority = if rank < 2 && !summary_near_end {
             parse.tail_priority
         } else {
             Priority::High
@@ -171,6 +182,56 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = best.into_values().collect();
     all.sort();
     all
+}
+
+/// At most this many lines are raised to [`Priority::Summary`] (the last ones).
+const MAX_SUMMARY_LINES: usize = 24;
+
+/// Lines every digest keeps: tallies (`3 failed, 7 passed in 0.1s`, `test result: ...`,
+/// `error: 3 targets failed:`), and the exception line closing each Python
+/// traceback. The last [`MAX_SUMMARY_LINES`] of them, in line order.
+pub(crate) fn summary_lines(lines: &[&str]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut in_traceback = false;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.ends_with("Traceback (most recent call last):") {
+            in_traceback = true;
+            continue;
+        }
+        if in_traceback {
+            // Frames and their source lines are indented; the exception is not.
+            if !line.starts_with(' ') && !trimmed.is_empty() {
+                in_traceback = false;
+                found.push(index);
+            }
+            continue;
+        }
+        if is_summary_line(trimmed) {
+            found.push(index);
+        }
+    }
+    let skip = found.len().saturating_sub(MAX_SUMMARY_LINES);
+    found.split_off(skip)
+}
+
+fn is_summary_line(trimmed: &str) -> bool {
+    if trimmed.len() > 200 || trimmed.is_empty() {
+        return false;
+    }
+    let first = trimmed.as_bytes()[0];
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'=' | b'\xe2')) {
+        return false;
+    }
+    trimmed.starts_with("test result: ")
+        || (trimmed.starts_with("error: ") && trimmed.contains(" targets failed"))
+        || trimmed.starts_with("Tests: ")
+        || parsers::util::is_tally_line(trimmed)
+            && [
+                "passed", "failed", "passing", "failing", "errors", "error", "failures", "total",
+            ]
+            .iter()
+            .any(|w| trimmed.contains(w))
 }
 
 fn line_starts(lines: &[&str]) -> Vec<usize> {
@@ -320,11 +381,13 @@ fn select_and_render(
             .iter()
             .map(|c| (c.priority, c.source + 1, Slot::Line(c.line))),
     );
+    let ranks = block_ranks(candidates);
     order.sort_by_key(|(priority, source, slot)| {
-        let position = match slot {
-            Slot::Note(i) | Slot::Line(i) => *i,
+        let (position, rank) = match slot {
+            Slot::Note(i) => (*i, 0),
+            Slot::Line(i) => (*i, ranks.get(i).copied().unwrap_or(0)),
         };
-        (*priority, *source, position)
+        (*priority, rank, *source, position)
     });
     // Stop scanning after a run of candidates that do not fit (bounded work).
     let mut misses = 0usize;
@@ -332,14 +395,14 @@ fn select_and_render(
         let cost = match slot {
             Slot::Note(i) => tokens::count(&clip(&parse.notes[i].0)) + 1,
             Slot::Line(line) => {
-                tokens::count(&clip(lines[line])) + 1 + gap_cost(&selection.lines, line)
+                tokens::count(&clip(lines[line])) + 1 + gap_cost(lines, &selection.lines, line)
             }
         };
         if used + cost <= budget {
             used += cost;
             selection.add(slot, priority);
             misses = 0;
-        } else if priority == Priority::Must {
+        } else if priority <= Priority::Must {
             dropped_must += 1;
         } else {
             misses += 1;
@@ -355,7 +418,7 @@ fn select_and_render(
             {
                 continue;
             }
-            let cost = tokens::count(&clip(line)) + 1 + gap_cost(&selection.lines, index);
+            let cost = tokens::count(&clip(line)) + 1 + gap_cost(lines, &selection.lines, index);
             if used + cost > budget {
                 break;
             }
@@ -370,18 +433,60 @@ fn select_and_render(
         }
         // Estimates were off (tokens merge across lines): undo the last pick.
         match selection.undo() {
-            Some(Priority::Must) => dropped_must += 1,
+            Some(Priority::Must | Priority::Summary) => dropped_must += 1,
             Some(_) => {}
             None => return truncate_to_budget(&text, budget),
         }
     }
 }
 
-/// A new gap marker costs about this many tokens.
-fn gap_cost(chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
-    let before = line.checked_sub(1).is_some_and(|l| chosen.contains_key(&l));
-    let after = chosen.contains_key(&(line + 1));
-    if before || after { 0 } else { 7 }
+/// Must-keep lines come in blocks (a failing test's header, where it panicked,
+/// the message). Each line's rank is its place in its block, so that under a
+/// tight budget every block's first line is taken before any block's second:
+/// the last failure keeps its name even when the first ones are long. A block
+/// is a run of must-keep lines at most two lines apart.
+fn block_ranks(candidates: &[Candidate]) -> BTreeMap<usize, usize> {
+    let mut must: Vec<usize> = candidates
+        .iter()
+        .filter(|c| c.priority == Priority::Must && c.source == 0)
+        .map(|c| c.line)
+        .collect();
+    must.sort_unstable();
+    let mut ranks = BTreeMap::new();
+    let mut rank = 0;
+    let mut previous: Option<usize> = None;
+    for line in must {
+        rank = match previous {
+            Some(p) if line - p <= 2 => rank + 1,
+            _ => 0,
+        };
+        previous = Some(line);
+        ranks.insert(line, rank);
+    }
+    ranks
+}
+
+/// A new gap marker costs about this many tokens; none is needed when only
+/// blank or rule lines lie between this line and a chosen neighbour.
+fn gap_cost(lines: &[&str], chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
+    let silent = |l: &str| l.trim().is_empty() || is_decoration(l);
+    let before = (0..line)
+        .rev()
+        .take_while(|&l| !chosen.contains_key(&l))
+        .all(|l| silent(lines[l]))
+        && (line == 0 || chosen.range(..line).next_back().is_some());
+    let after = (line + 1..lines.len())
+        .take_while(|&l| !chosen.contains_key(&l))
+        .all(|l| silent(lines[l]))
+        && chosen.range(line + 1..).next().is_some();
+    if before || after { 0 } else { 5 }
+}
+
+/// Whether every line in `from..to` is blank or a rule (no marker needed for them).
+fn only_silent(lines: &[&str], from: usize, to: usize) -> bool {
+    lines[from..to]
+        .iter()
+        .all(|l| l.trim().is_empty() || is_decoration(l))
 }
 
 fn assemble(
@@ -401,7 +506,7 @@ fn assemble(
     }
     let mut next = 0usize;
     for &index in selection.lines.keys() {
-        if index > next {
+        if index > next && !(next > 0 && only_silent(lines, next, index)) {
             push_gap(&mut out, next, index);
         }
         out.push_str(&clip(lines[index]));
@@ -420,11 +525,13 @@ fn assemble(
     out
 }
 
+/// `… 8 lines omitted`: how much is missing, in 5 tokens (line numbers cost 4
+/// more per gap, and the closing hint says how to read the rest).
 fn push_gap(out: &mut String, from: usize, to: usize) {
     if to - from == 1 {
-        out.push_str(&format!("… (line {} omitted)\n", from + 1));
+        out.push_str("… 1 line omitted\n");
     } else {
-        out.push_str(&format!("… (lines {}-{} omitted)\n", from + 1, to));
+        out.push_str(&format!("… {} lines omitted\n", to - from));
     }
 }
 

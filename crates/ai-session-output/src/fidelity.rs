@@ -278,7 +278,10 @@ pub fn compare(truth: &Truth, parsed: &ParsedOutput) -> Comparison {
     let mut unmatched: Vec<&TruthItem> = facts.items.iter().collect();
     for item in &truth.items {
         out.facts_total += 1;
-        let Some(at) = unmatched.iter().position(|p| same_name(&p.name, &item.name)) else {
+        let Some(at) = unmatched
+            .iter()
+            .position(|p| same_name(&p.name, &item.name))
+        else {
             out.names_equal = false;
             out.mismatches.push(format!("missing: {}", item.name));
             out.facts_total +=

@@ -46,6 +46,8 @@ pub struct Options {
     pub jobs: usize,
     /// Replay the stored captures instead of running tools.
     pub replay: bool,
+    /// Print the digest of these captures (`family/variant`).
+    pub show: Vec<String>,
 }
 
 /// One row of the table.
@@ -99,6 +101,25 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         }
         all
     });
+    for name in &opts.show {
+        let capture = read_capture(&root.join("captures").join(name))?;
+        let analysis = analyze(
+            &capture.command,
+            &capture.raw,
+            &DigestOptions {
+                exit_code: capture.exit_code,
+                ..DigestOptions::default()
+            },
+        );
+        println!(
+            "==== {name}: {} ({:?}, {} of {} tokens)\n{}\n",
+            capture.command,
+            analysis.kind,
+            analysis.tokens_digest,
+            analysis.tokens_raw,
+            analysis.digest
+        );
+    }
     print_table(&outcomes);
     println!("\n(differential run took {:.0?})", started.elapsed());
     let failed: Vec<&Outcome> = outcomes

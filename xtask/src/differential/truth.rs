@@ -864,7 +864,10 @@ pub fn rspec_json(plain: &Plain) -> anyhow::Result<Truth> {
                 failed += 1;
                 let message = e["exception"]["message"].as_str().unwrap_or_default();
                 truth.items.push(item(
-                    e["full_description"].as_str().unwrap_or_default().to_owned(),
+                    e["full_description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     e["file_path"].as_str().map(|f| relative(&plain.dir, f)),
                     e["line_number"].as_u64().map(|l| l as u32),
                     message,
@@ -896,7 +899,13 @@ pub fn minitest_json(plain: &Plain) -> anyhow::Result<Truth> {
     }
     let total = v["total"].as_u64().unwrap_or(0) as usize;
     let skipped = v["skipped"].as_u64().unwrap_or(0) as usize;
-    test_counts(&mut truth, total - failed - errors - skipped, failed, errors, skipped);
+    test_counts(
+        &mut truth,
+        total - failed - errors - skipped,
+        failed,
+        errors,
+        skipped,
+    );
     Ok(truth)
 }
 
@@ -910,7 +919,9 @@ pub fn phpunit_junit(plain: &Plain) -> anyhow::Result<Truth> {
         &|case| {
             case.text.lines().rev().find_map(|l| {
                 let (file, line) = l.trim().rsplit_once(':')?;
-                file.ends_with(".php").then(|| Some((file.to_owned(), line.parse().ok()?))).flatten()
+                file.ends_with(".php")
+                    .then(|| Some((file.to_owned(), line.parse().ok()?)))
+                    .flatten()
             })
         },
         false,
@@ -921,10 +932,15 @@ pub fn phpunit_junit(plain: &Plain) -> anyhow::Result<Truth> {
             continue;
         };
         let case = doc.descendants().find(|n| {
-            n.has_tag_name("testcase") && n.attribute("name") == Some(method) && n.attribute("classname") == Some(class)
+            n.has_tag_name("testcase")
+                && n.attribute("name") == Some(method)
+                && n.attribute("classname") == Some(class)
         });
         if let Some(text) = case
-            .and_then(|c| c.children().find(|n| n.has_tag_name("failure") || n.has_tag_name("error")))
+            .and_then(|c| {
+                c.children()
+                    .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+            })
             .and_then(|n| n.text())
         {
             item.message = text.lines().nth(1).map(first_line);
@@ -963,9 +979,18 @@ fn diagnostics_truth(found: Vec<(String, Option<u32>, String, bool)>, dir: &Path
     truth.counts.insert("warnings".into(), found.len() - errors);
     for (file, line, message, _) in found {
         let file = relative(dir, &file);
-        truth.items.push(item(diagnostic_name(Some(&file), line, &message), Some(file), line, &message));
+        truth.items.push(item(
+            diagnostic_name(Some(&file), line, &message),
+            Some(file),
+            line,
+            &message,
+        ));
     }
-    truth.status = Some(if errors > 0 { Status::Failed } else { Status::Success });
+    truth.status = Some(if errors > 0 {
+        Status::Failed
+    } else {
+        Status::Success
+    });
     truth
 }
 
@@ -1041,7 +1066,12 @@ pub fn tsc_plain(plain: &Plain) -> anyhow::Result<Truth> {
             continue;
         };
         let (severity, message) = rest.split_once(": ").unwrap_or((rest, ""));
-        found.push((file.to_owned(), Some(line_no), message.to_owned(), severity.starts_with("error")));
+        found.push((
+            file.to_owned(),
+            Some(line_no),
+            message.to_owned(),
+            severity.starts_with("error"),
+        ));
     }
     Ok(diagnostics_truth(found, &plain.dir))
 }
@@ -1052,7 +1082,9 @@ pub fn javac_raw(plain: &Plain) -> anyhow::Result<Truth> {
     let mut found = Vec::new();
     for line in stderr_text(plain).lines() {
         let mut parts = line.splitn(4, ':');
-        let (Some(file), Some(line_no), Some(_col), Some(rest)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(file), Some(line_no), Some(_col), Some(rest)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         let Ok(line_no) = line_no.parse::<u32>() else {
@@ -1060,7 +1092,12 @@ pub fn javac_raw(plain: &Plain) -> anyhow::Result<Truth> {
         };
         let rest = rest.trim();
         if rest.starts_with("compiler.err") || rest.starts_with("compiler.warn") {
-            found.push((file.to_owned(), Some(line_no), rest.to_owned(), rest.starts_with("compiler.err")));
+            found.push((
+                file.to_owned(),
+                Some(line_no),
+                rest.to_owned(),
+                rest.starts_with("compiler.err"),
+            ));
         }
     }
     Ok(diagnostics_truth(found, &plain.dir))
@@ -1071,7 +1108,11 @@ pub fn npm_json(plain: &Plain) -> anyhow::Result<Truth> {
     let v = json_stdout(plain)?;
     let error = &v["error"];
     let mut truth = Truth {
-        status: Some(if error.is_object() { Status::Failed } else { Status::Success }),
+        status: Some(if error.is_object() {
+            Status::Failed
+        } else {
+            Status::Success
+        }),
         ..Truth::default()
     };
     // The summary is npm's `npm error <message>` line (after `npm error code X`).

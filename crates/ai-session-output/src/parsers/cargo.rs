@@ -263,6 +263,7 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
     };
     let mut keep = Vec::new();
     let mut running = 0usize;
+    let mut failed_lines: Vec<(usize, String)> = Vec::new();
     let mut index = 0;
     while index < lines.len() {
         let line = lines[index];
@@ -271,9 +272,14 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
         } else if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, outcome)) = rest.rsplit_once(" ... ")
         {
-            let name = name.split(" - ").next().unwrap_or(name).to_owned();
+            // Doctests are named `src/lib.rs - split (line 14)`; unit tests `a::b - should panic`.
+            let name = if name.ends_with(')') && name.contains(" - ") {
+                name.to_owned()
+            } else {
+                name.split(" - ").next().unwrap_or(name).to_owned()
+            };
             if outcome.starts_with("FAILED") {
-                keep.push((index, Priority::Must));
+                failed_lines.push((index, name));
             } else if outcome.starts_with("ignored") && report.ignored_tests.len() < MAX_ITEMS {
                 report.ignored_tests.push(name);
             }
@@ -303,6 +309,18 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
             keep.push((index, Priority::Must));
         }
         index += 1;
+    }
+    // `test x ... FAILED` says again what the `---- x stdout ----` section says.
+    for (index, name) in failed_lines {
+        let has_section = report.failures.iter().any(|f| f.name == name);
+        keep.push((
+            index,
+            if has_section {
+                Priority::High
+            } else {
+                Priority::Must
+            },
+        ));
     }
     report.total = running.max(report.passed + report.failed + report.ignored + report.measured);
     report.status = input.test_run_status(
@@ -360,11 +378,12 @@ fn failure_section(
             keep.push((index, Priority::Must));
             expect_message = false;
         } else if let Some(value) = trimmed.strip_prefix("left: ") {
+            // Values explain the message; the facts are name, location and message.
             failure.left = Some(value.to_owned());
-            keep.push((index, Priority::Must));
+            keep.push((index, Priority::High));
         } else if let Some(value) = trimmed.strip_prefix("right: ") {
             failure.right = Some(value.to_owned());
-            keep.push((index, Priority::Must));
+            keep.push((index, Priority::High));
         } else if !trimmed.is_empty() && !trimmed.starts_with("note: ") && failure.details.len() < 3
         {
             failure.details.push(trimmed.to_owned());

@@ -214,7 +214,10 @@ pub(crate) fn ruff(input: &Input<'_>) -> Parse {
             && let Some((code, message)) = rest.split_once(' ')
             && is_code(code)
         {
-            c.add(index, diagnostic("error", location, Some(code), &message_of(message)));
+            c.add(
+                index,
+                diagnostic("error", location, Some(code), &message_of(message)),
+            );
             continue;
         }
         // full: the code line, then ` --> file:line:col`
@@ -223,7 +226,10 @@ pub(crate) fn ruff(input: &Input<'_>) -> Parse {
             && let Some(next) = lines.get(index + 1)
             && let Some(location) = next.trim().strip_prefix("--> ").and_then(split_location)
         {
-            c.add(index, diagnostic("error", location, Some(code), &message_of(message)));
+            c.add(
+                index,
+                diagnostic("error", location, Some(code), &message_of(message)),
+            );
             c.keep.push((index + 1, Priority::Must));
         }
     }
@@ -321,7 +327,9 @@ pub(crate) fn javac(input: &Input<'_>) -> Parse {
             index,
             &text,
             stated_errors.unwrap_or(0),
-            stated_warnings.or(Some(0)).filter(|_| stated_warnings.is_some()),
+            stated_warnings
+                .or(Some(0))
+                .filter(|_| stated_warnings.is_some()),
         );
     }
     c.finish(input)

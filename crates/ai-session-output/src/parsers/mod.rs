@@ -12,13 +12,13 @@ pub(crate) mod generic;
 pub(crate) mod git;
 pub(crate) mod gotest;
 pub(crate) mod install;
+pub(crate) mod lint;
 pub(crate) mod logs;
 pub(crate) mod misc;
 pub(crate) mod node;
-pub(crate) mod lint;
 pub(crate) mod process;
-pub(crate) mod runners;
 pub(crate) mod pytest;
+pub(crate) mod runners;
 pub(crate) mod sockets;
 pub(crate) mod table;
 pub(crate) mod traceback;
@@ -30,6 +30,9 @@ use crate::{OutputKind, ParsedOutput, Status};
 /// How much a line matters to the digest; lower sorts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
+    /// Summary and total lines, and the last line of every traceback or exception:
+    /// taken before anything else, so no budget drops them while it keeps details.
+    Summary,
     /// Status, counts, errors with locations, failing tests: kept whatever the budget.
     Must,
     /// Context that explains a must-keep line (labels, assertion values, warnings).

@@ -101,7 +101,8 @@ pub(crate) fn vitest(input: &Input<'_>) -> Parse {
         while next < lines.len() {
             let line = lines[next];
             let t = line.trim();
-            if t.starts_with("FAIL ") || t.starts_with("\u{23af}\u{23af}") && failure.location.is_some()
+            if t.starts_with("FAIL ")
+                || t.starts_with("\u{23af}\u{23af}") && failure.location.is_some()
             {
                 break;
             }
@@ -235,7 +236,9 @@ pub(crate) fn rspec(input: &Input<'_>) -> Parse {
             in_failures = true;
         } else if t.starts_with("Finished in ") {
             in_failures = false;
-        } else if let Some(n) = count_before(t, "example").filter(|_| t.contains(" examples, ") || t.contains(" example, ")) {
+        } else if let Some(n) = count_before(t, "example")
+            .filter(|_| t.contains(" examples, ") || t.contains(" example, "))
+        {
             report.total = n;
             report.failed = count_before(t, "failure").unwrap_or(0);
             report.skipped = count_before(t, "pending").unwrap_or(0);
@@ -335,7 +338,11 @@ pub(crate) fn minitest(input: &Input<'_>) -> Parse {
         if let Some(location) = location {
             locate(&mut failure, location);
         }
-        if let Some(message) = lines.get(index + 2).map(|l| l.trim()).filter(|l| !l.is_empty()) {
+        if let Some(message) = lines
+            .get(index + 2)
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+        {
             failure.message = message.to_owned();
             keep.push((index + 2, Priority::Must));
         }
@@ -536,9 +543,7 @@ pub(crate) fn ctest(input: &Input<'_>) -> Parse {
         );
     }
     report.failed = report.failed.max(report.failures.len());
-    report.passed = report
-        .total
-        .saturating_sub(report.failed + report.skipped);
+    report.passed = report.total.saturating_sub(report.failed + report.skipped);
     finish_tests(input, report, keep, "ctest")
 }
 
