@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::parsers::{self, Parse, Priority};
-use crate::{DigestOptions, OutputKind, tokens};
+use crate::{DigestOptions, OutputKind, ParsedOutput, tokens};
 
 /// Lines longer than this are cut in the digest (a minified JSON blob must not
 /// eat the whole budget).
@@ -157,6 +157,17 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
         };
         offer(index, priority, 1);
     }
+    // With no parser, the error, warning and failure lines and the first line
+    // are what there is to go on: above the head and filler.
+    let unknown = matches!(&parse.output, ParsedOutput::Custom(c) if c.subkind == "unknown");
+    let pattern_priority = if unknown {
+        Priority::High
+    } else {
+        Priority::Normal
+    };
+    if unknown && let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) {
+        offer(first, Priority::Must, 4);
+    }
     let starts = line_starts(lines);
     for (pattern, source) in [(&*ERROR_PATTERN, 2u8), (&*WARNING_PATTERN, 3u8)] {
         let mut last_line = usize::MAX;
@@ -169,7 +180,7 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
                 continue;
             }
             last_line = line;
-            offer(line, Priority::Normal, source);
+            offer(line, pattern_priority, source);
             taken += 1;
             if taken >= MAX_PATTERN_LINES {
                 break;
@@ -561,4 +572,47 @@ fn truncate_to_budget(text: &str, budget: usize) -> String {
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_tool_keeps_problems_and_both_ends() {
+        let mut text = String::from("deploy v2.3 starting on 4 hosts\n");
+        for i in 0..400 {
+            text.push_str(&format!(
+                "[{i:03}] syncing shard {i} of 400 to host-{}\n",
+                i % 4
+            ));
+            if i == 150 {
+                text.push_str("error: host-2 disk quota exceeded\n");
+            }
+            if i == 260 {
+                text.push_str("warning: host-3 slow, retrying\n");
+            }
+            if i == 300 {
+                text.push_str("shard 300 FAILED after 3 attempts\n");
+            }
+        }
+        text.push_str("deploy finished: 399 of 400 shards\n");
+        let opts = DigestOptions {
+            budget: 200,
+            exit_code: Some(1),
+            ..DigestOptions::default()
+        };
+        let d = digest(&text, OutputKind::Unknown, "./deploy.sh", &opts);
+        assert!(tokens::count(&d) <= 200, "{d}");
+        for want in [
+            "no parser matched",
+            "deploy v2.3 starting on 4 hosts",
+            "error: host-2 disk quota exceeded",
+            "warning: host-3 slow, retrying",
+            "shard 300 FAILED after 3 attempts",
+            "deploy finished: 399 of 400 shards",
+        ] {
+            assert!(d.contains(want), "{want:?} missing from:\n{d}");
+        }
+    }
 }

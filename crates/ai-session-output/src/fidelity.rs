@@ -189,6 +189,13 @@ pub fn facts_of(parsed: &ParsedOutput) -> Truth {
             for (level, n) in &r.counts {
                 counts.insert(level.clone(), *n);
             }
+            for exception in &r.exceptions {
+                facts.items.push(TruthItem {
+                    name: "exception".into(),
+                    message: Some(exception.clone()),
+                    ..TruthItem::default()
+                });
+            }
         }
         ParsedOutput::Custom(r) => {
             if let Some(serde_json::Value::Array(errors)) = r.data.get("errors") {
@@ -371,11 +378,13 @@ pub fn text_facts(truth: &Truth, text: &str) -> Vec<(String, bool)> {
     }
     let squeezed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for item in &truth.items {
-        let short = item.name.split_once(':').map(|(_, rest)| rest);
-        let named = text.contains(&item.name)
-            || short.is_some_and(|s| item.name.contains(['/', '.']) && text.contains(s))
-            || item.name.starts_with("error") && item.message.is_some();
-        facts.push((format!("name {}", item.name), named));
+        // `error` / `exception` items are known by their message alone.
+        if !matches!(item.name.as_str(), "error" | "exception") {
+            let short = item.name.split_once(':').map(|(_, rest)| rest);
+            let named = text.contains(&item.name)
+                || short.is_some_and(|s| item.name.contains(['/', '.']) && text.contains(s));
+            facts.push((format!("name {}", item.name), named));
+        }
         if let (Some(line), Some(file)) = (item.line, &item.file) {
             let base = file.rsplit('/').next().unwrap_or(file);
             let forms = [

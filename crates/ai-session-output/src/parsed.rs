@@ -253,7 +253,7 @@ pub struct LogEntry {
 /// Log summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogReport {
-    /// `jsonl`, `tracing`, `syslog` or `plain`.
+    /// `jsonl`, `tracing`, `syslog`, `python_logging` (syslog-style with tracebacks) or `plain`.
     pub format: String,
     /// The most severe level seen.
     pub level: Option<String>,
@@ -265,6 +265,9 @@ pub struct LogReport {
     pub entries: Vec<LogEntry>,
     /// One-line summaries of the `error` entries, in order.
     pub error_summaries: Vec<String>,
+    /// The exception line closing each traceback logged (`TimeoutError: ...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<String>,
 }
 
 /// git results; which fields are set depends on `operation`.

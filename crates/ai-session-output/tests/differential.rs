@@ -149,3 +149,73 @@ fn digests_keep_every_fact_the_parse_found() {
     }
     assert!(lost.is_empty(), "digests lost facts:\n{}", lost.join("\n"));
 }
+
+fn capture(family: &str, variant: &str) -> (Capture, ai_session_output::Analysis) {
+    let c = captures()
+        .into_iter()
+        .find(|c| c.family == family && c.variant == variant)
+        .unwrap_or_else(|| panic!("capture {family}/{variant} missing"));
+    let analysis = analyze(
+        &c.command,
+        &c.raw,
+        &DigestOptions {
+            exit_code: c.exit_code,
+            ..DigestOptions::default()
+        },
+    );
+    (c, analysis)
+}
+
+/// The four misses issue 18 reported, on real captures.
+#[test]
+fn issue_18_misses_stay_fixed() {
+    use ai_session_output::{OutputKind, ParsedOutput};
+    // 1. `pytest -q`: the tally without its `===` rule.
+    let (_, a) = capture("pytest", "quiet");
+    let ParsedOutput::TestResults(r) = &a.parsed else {
+        panic!("{:?}", a.parsed)
+    };
+    assert_eq!(
+        (r.passed, r.failed, r.skipped, r.errors),
+        (5, 4, 1, 1),
+        "{r:?}"
+    );
+    // 2. minitest: parsed at all, failures and the error kept.
+    let (_, a) = capture("minitest", "default");
+    assert_eq!(a.kind, OutputKind::Minitest);
+    let ParsedOutput::TestResults(r) = &a.parsed else {
+        panic!("{:?}", a.parsed)
+    };
+    assert_eq!((r.failures.len(), r.error_list.len()), (2, 1), "{r:?}");
+    // 3. Python logging: the traceback's exception line survives the digest.
+    let (_, a) = capture("python-logging", "asctime");
+    let ParsedOutput::StructuredLog(r) = &a.parsed else {
+        panic!("{:?}", a.parsed)
+    };
+    assert_eq!(r.format, "python_logging");
+    assert!(
+        a.digest
+            .contains("QueryTimeout: canceling statement due to statement timeout"),
+        "{}",
+        a.digest
+    );
+    assert!(a.tokens_raw > 1000 && a.tokens_digest <= 400);
+    // 4. cargo test with a failing doctest: its summary and the targets line at the default budget.
+    let (_, a) = capture("cargo-test", "default");
+    assert!(
+        a.digest
+            .contains("test result: FAILED. 1 passed; 1 failed; 0 ignored"),
+        "{}",
+        a.digest
+    );
+    assert!(
+        a.digest.contains("error: 3 targets failed:"),
+        "{}",
+        a.digest
+    );
+    assert!(
+        a.digest.contains("src/lib.rs - split (line 14)"),
+        "{}",
+        a.digest
+    );
+}

@@ -75,6 +75,7 @@ const PATHS: Scope = Scope::all(&["staged", "modified", "deleted", "untracked", 
 const CONFLICTS: Scope = Scope::all(&["conflicts"]);
 const ENTRIES: Scope = Scope::all(&["entries"]);
 const STATUS_ONLY: Scope = Scope::all(&[]);
+const LEVELS: Scope = Scope::all(&["critical", "error", "warn", "info", "debug"]);
 /// ctest prints names and counts; messages only with --output-on-failure, and no locations.
 const NAMES_AND_COUNTS: Scope = Scope::all(TESTS);
 /// javac's machine diagnostics are message keys, not the prose it prints.
@@ -1316,6 +1317,44 @@ pub static ALL: &[Family] = &[
                 t::cargo_messages_json,
                 DIAG,
                 CARGO_JSON_ENV,
+            ),
+        ],
+    },
+    Family {
+        name: "python-logging",
+        project: "python-logging",
+        needs: &["python3"],
+        setup: "",
+        variants: &[
+            ve(
+                "asctime",
+                "python3 worker.py",
+                "LOG_JSON=1 python3 worker.py",
+                t::python_log_json,
+                LEVELS,
+                &[(
+                    "LOG_FORMAT",
+                    "%(asctime)s %(levelname)s %(name)s: %(message)s",
+                )],
+            ),
+            ve(
+                "basic",
+                "python3 worker.py",
+                "LOG_JSON=1 python3 worker.py",
+                t::python_log_json,
+                LEVELS,
+                &[("LOG_FORMAT", "%(levelname)s:%(name)s:%(message)s")],
+            ),
+            ve(
+                "bracketed",
+                "python3 worker.py",
+                "LOG_JSON=1 python3 worker.py",
+                t::python_log_json,
+                LEVELS,
+                &[(
+                    "LOG_FORMAT",
+                    "%(asctime)s [%(levelname)s] %(name)s - %(message)s",
+                )],
             ),
         ],
     },

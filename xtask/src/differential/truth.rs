@@ -1140,3 +1140,23 @@ pub fn pip_errors(plain: &Plain) -> anyhow::Result<Truth> {
         ..Truth::default()
     })
 }
+
+/// `worker.py` with `LOG_JSON=1`: one JSON object per record, with the
+/// exception's last line (`exc`) when the record logged one.
+pub fn python_log_json(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    for line in stdout_text(plain).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let level = match v["level"].as_str().unwrap_or_default() {
+            "WARNING" => "warn".to_owned(),
+            other => other.to_ascii_lowercase(),
+        };
+        *truth.counts.entry(level).or_default() += 1;
+        if let Some(exc) = v["exc"].as_str() {
+            truth.items.push(item("exception".into(), None, None, exc));
+        }
+    }
+    Ok(truth)
+}
