@@ -73,8 +73,48 @@ pub(crate) fn render(text: &str, lines: &[&str], parse: &Parse, opts: &DigestOpt
     if let Some(whole) = whole_output_if_it_fits(lines, opts.budget) {
         return whole;
     }
-    let candidates = candidates(text, lines, parse);
-    select_and_render(lines, parse, &candidates, opts)
+    let (digest, dropped) = select_and_render(lines, parse, &candidates(text, lines, parse), opts);
+    if !dropped {
+        return digest;
+    }
+    // The failures' own lines do not fit: one synthesised line per failure
+    // (name, where, first message line) says the same facts in fewer tokens.
+    match compact_failures(parse) {
+        Some(compact) => {
+            select_and_render(lines, &compact, &candidates(text, lines, &compact), opts).0
+        }
+        None => digest,
+    }
+}
+
+/// A test run's parse with one must-keep note per failing test and the
+/// failures' output lines lowered to context.
+fn compact_failures(parse: &Parse) -> Option<Parse> {
+    let ParsedOutput::TestResults(report) = &parse.output else {
+        return None;
+    };
+    if report.failures.is_empty() && report.error_list.is_empty() {
+        return None;
+    }
+    let mut compact = parse.clone();
+    for keep in &mut compact.keep {
+        if keep.priority == Priority::Must {
+            keep.priority = Priority::High;
+        }
+    }
+    let failures = report.failures.iter().map(|f| ("FAILED", f));
+    let errors = report.error_list.iter().map(|f| ("ERROR", f));
+    for (word, failure) in failures.chain(errors).take(200) {
+        let mut note = format!("{word} {}", failure.name);
+        if let Some(location) = &failure.location {
+            note.push_str(&format!(" at {location}"));
+        }
+        if !failure.message.is_empty() {
+            note.push_str(&format!(": {}", failure.message));
+        }
+        compact.notes.push((note, Priority::Must));
+    }
+    Some(compact)
 }
 
 /// Small outputs are shown whole (trailing blanks trimmed): nothing to choose.
@@ -365,12 +405,13 @@ impl Selection {
     }
 }
 
+/// The digest, and whether must-keep lines had to be left out.
 fn select_and_render(
     lines: &[&str],
     parse: &Parse,
     candidates: &[Candidate],
     opts: &DigestOptions,
-) -> String {
+) -> (String, bool) {
     let budget = opts.budget;
     let headline = clip(&parse.headline).into_owned();
     // Reserve room for the headline, the closing hint and a few gap markers.
@@ -440,13 +481,13 @@ fn select_and_render(
     loop {
         let text = assemble(lines, parse, &headline, &selection, dropped_must, opts);
         if tokens::count(&text) <= budget {
-            return text;
+            return (text, dropped_must > 0);
         }
         // Estimates were off (tokens merge across lines): undo the last pick.
         match selection.undo() {
             Some(Priority::Must | Priority::Summary) => dropped_must += 1,
             Some(_) => {}
-            None => return truncate_to_budget(&text, budget),
+            None => return (truncate_to_budget(&text, budget), true),
         }
     }
 }

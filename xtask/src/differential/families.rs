@@ -17,6 +17,8 @@ pub struct Family {
     pub needs: &'static [&'static str],
     /// bash run in the fresh work dir before each command.
     pub setup: &'static str,
+    /// 127.0.0.1 TCP ports the harness listens on while the family runs (ss).
+    pub listen: &'static [u16],
     pub variants: &'static [Variant],
 }
 
@@ -110,6 +112,7 @@ pub static ALL: &[Family] = &[
         name: "pytest",
         project: "pytest",
         needs: &["pytest"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -167,6 +170,7 @@ pub static ALL: &[Family] = &[
         name: "unittest",
         project: "unittest",
         needs: &["python3"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -203,6 +207,7 @@ pub static ALL: &[Family] = &[
         name: "jest",
         project: "jest",
         needs: &["jest"],
+        listen: &[],
         setup: "",
         variants: &[
             v("default", "jest", "jest --json", t::jest_json, ALL_TESTS),
@@ -240,6 +245,7 @@ pub static ALL: &[Family] = &[
         name: "node-test",
         project: "node-test",
         needs: &["node"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -277,6 +283,7 @@ pub static ALL: &[Family] = &[
         name: "cargo-test",
         project: "cargo-test",
         needs: &["cargo"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -320,6 +327,7 @@ pub static ALL: &[Family] = &[
         name: "cargo-build",
         project: "cargo-build",
         needs: &["cargo"],
+        listen: &[],
         setup: "",
         variants: &[
             ve(
@@ -368,6 +376,7 @@ pub static ALL: &[Family] = &[
         name: "clippy",
         project: "clippy",
         needs: &["cargo-clippy"],
+        listen: &[],
         setup: "",
         variants: &[
             ve(
@@ -408,6 +417,7 @@ pub static ALL: &[Family] = &[
         name: "go-test",
         project: "go-test",
         needs: &["go"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -444,6 +454,7 @@ pub static ALL: &[Family] = &[
         name: "go-build",
         project: "go-build",
         needs: &["go"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -473,6 +484,7 @@ pub static ALL: &[Family] = &[
         name: "go-vet",
         project: "go-vet",
         needs: &["go"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -502,6 +514,7 @@ pub static ALL: &[Family] = &[
         name: "gcc",
         project: "gcc",
         needs: &["gcc"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -538,6 +551,7 @@ pub static ALL: &[Family] = &[
         name: "clang",
         project: "gcc",
         needs: &["clang"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -567,6 +581,7 @@ pub static ALL: &[Family] = &[
         name: "make",
         project: "make",
         needs: &["make", "gcc"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -603,6 +618,7 @@ pub static ALL: &[Family] = &[
         name: "git-status",
         project: "",
         needs: &["git"],
+        listen: &[],
         setup: GIT_STATUS_SETUP,
         variants: &[
             v(
@@ -639,6 +655,7 @@ pub static ALL: &[Family] = &[
         name: "git-merge",
         project: "",
         needs: &["git"],
+        listen: &[],
         setup: GIT_CONFLICT_SETUP,
         variants: &[
             v(
@@ -668,6 +685,7 @@ pub static ALL: &[Family] = &[
         name: "git-rebase",
         project: "",
         needs: &["git"],
+        listen: &[],
         setup: GIT_REBASE_SETUP,
         variants: &[
             v(
@@ -697,6 +715,7 @@ pub static ALL: &[Family] = &[
         name: "git-push",
         project: "",
         needs: &["git"],
+        listen: &[],
         setup: GIT_PUSH_SETUP,
         variants: &[
             v(
@@ -726,6 +745,7 @@ pub static ALL: &[Family] = &[
         name: "ls",
         project: "",
         needs: &["ls", "find"],
+        listen: &[],
         setup: LS_SETUP,
         variants: &[
             v(
@@ -762,6 +782,7 @@ pub static ALL: &[Family] = &[
         name: "df",
         project: "",
         needs: &["df"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -788,9 +809,22 @@ pub static ALL: &[Family] = &[
         ],
     },
     Family {
+        name: "ss",
+        project: "",
+        needs: &["ss"],
+        listen: &[47311, 47312],
+        setup: "",
+        variants: &[
+            v("numeric", "ss -tln 'sport = :47311 or sport = :47312'", "ss -H -tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
+            v("processes", "ss -tlnp 'sport = :47311 or sport = :47312'", "ss -H -tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
+            v("ipv4", "ss -4tln 'sport = :47311 or sport = :47312'", "ss -H -4tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
+        ],
+    },
+    Family {
         name: "ps",
         project: "",
         needs: &["ps"],
+        listen: &[],
         setup: "",
         variants: &[
             v("pid", "ps -p 1", "ps -p 1 -o pid=", t::name_lines, ENTRIES),
@@ -821,6 +855,7 @@ pub static ALL: &[Family] = &[
         name: "vitest",
         project: "vitest",
         needs: &["vitest"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -858,6 +893,7 @@ pub static ALL: &[Family] = &[
         name: "mocha",
         project: "mocha",
         needs: &["mocha"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -894,6 +930,7 @@ pub static ALL: &[Family] = &[
         name: "rspec",
         project: "rspec",
         needs: &["rspec"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -937,6 +974,7 @@ pub static ALL: &[Family] = &[
         name: "minitest",
         project: "minitest",
         needs: &["ruby"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -966,6 +1004,7 @@ pub static ALL: &[Family] = &[
         name: "phpunit",
         project: "phpunit",
         needs: &["phpunit"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1002,6 +1041,7 @@ pub static ALL: &[Family] = &[
         name: "ctest",
         project: "ctest",
         needs: &["ctest", "cmake"],
+        listen: &[],
         setup: "cmake -S . -B build >/dev/null",
         variants: &[
             v(
@@ -1038,6 +1078,7 @@ pub static ALL: &[Family] = &[
         name: "cmake",
         project: "cmake",
         needs: &["cmake", "gcc"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1067,6 +1108,7 @@ pub static ALL: &[Family] = &[
         name: "javac",
         project: "javac",
         needs: &["javac"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1096,6 +1138,7 @@ pub static ALL: &[Family] = &[
         name: "tsc",
         project: "tsc",
         needs: &["tsc"],
+        listen: &[],
         setup: "",
         variants: &[
             v("default", "tsc", "tsc --pretty false", t::tsc_plain, DIAG),
@@ -1126,6 +1169,7 @@ pub static ALL: &[Family] = &[
         name: "eslint",
         project: "eslint",
         needs: &["eslint"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1162,6 +1206,7 @@ pub static ALL: &[Family] = &[
         name: "ruff",
         project: "ruff",
         needs: &["ruff"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1198,6 +1243,7 @@ pub static ALL: &[Family] = &[
         name: "mypy",
         project: "mypy",
         needs: &["mypy"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1234,6 +1280,7 @@ pub static ALL: &[Family] = &[
         name: "npm-install",
         project: "npm-install",
         needs: &["npm"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1263,6 +1310,7 @@ pub static ALL: &[Family] = &[
         name: "pip-install",
         project: "pip-install",
         needs: &["pip"],
+        listen: &[],
         setup: "",
         variants: &[
             v(
@@ -1292,6 +1340,7 @@ pub static ALL: &[Family] = &[
         name: "cargo-install",
         project: "cargo-install",
         needs: &["cargo"],
+        listen: &[],
         setup: "",
         variants: &[
             ve(
@@ -1324,6 +1373,7 @@ pub static ALL: &[Family] = &[
         name: "python-logging",
         project: "python-logging",
         needs: &["python3"],
+        listen: &[],
         setup: "",
         variants: &[
             ve(

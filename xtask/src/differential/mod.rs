@@ -162,6 +162,24 @@ async fn run_family(root: &Path, family: &'static Family, replay: bool) -> Vec<O
         .filter(|program| !on_path(root, program))
         .collect();
     let mut rows = Vec::new();
+    // Held for the whole family: the sockets `ss` lists.
+    let listeners: Vec<std::io::Result<std::net::TcpListener>> = if replay || !missing.is_empty() {
+        Vec::new()
+    } else {
+        family
+            .listen
+            .iter()
+            .map(|port| std::net::TcpListener::bind(("127.0.0.1", *port)))
+            .collect()
+    };
+    if let Some(Err(e)) = listeners.iter().find(|l| l.is_err()) {
+        return vec![Outcome {
+            family: family.name.into(),
+            variant: "*".into(),
+            how: format!("could not listen on {:?}: {e}", family.listen),
+            comparison: None,
+        }];
+    }
     for variant in family.variants {
         let capture = root.join("captures").join(family.name).join(variant.name);
         let outcome = if replay || !missing.is_empty() {
@@ -191,6 +209,7 @@ async fn run_family(root: &Path, family: &'static Family, replay: bool) -> Vec<O
             },
         });
     }
+    drop(listeners);
     rows
 }
 

@@ -1160,3 +1160,20 @@ pub fn python_log_json(plain: &Plain) -> anyhow::Result<Truth> {
     }
     Ok(truth)
 }
+
+/// `ss -H`: rows without a header; the local port is the end of the fourth column.
+pub fn ss_ports(plain: &Plain) -> anyhow::Result<Truth> {
+    let mut truth = Truth::default();
+    for line in stdout_text_lines(plain) {
+        let Some(local) = line.split_whitespace().nth(3) else {
+            continue;
+        };
+        let port = local.rsplit(':').next().unwrap_or(local);
+        truth.items.push(TruthItem {
+            name: port.to_owned(),
+            ..TruthItem::default()
+        });
+    }
+    truth.counts.insert("entries".into(), truth.items.len());
+    Ok(truth)
+}
