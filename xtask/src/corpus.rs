@@ -29,6 +29,10 @@ pub struct CorpusArgs {
     /// With `--differential`: check the stored captures without running tools.
     #[arg(long)]
     replay: bool,
+    /// With `--differential`: print the fact-fidelity table over the stored large
+    /// captures (digest vs head+tail truncation at `--budget`) instead of running tools.
+    #[arg(long)]
+    fidelity: bool,
     /// With `--differential`: families run at once.
     #[arg(long, default_value_t = 3)]
     jobs: usize,
@@ -59,6 +63,18 @@ struct Row {
 }
 
 pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
+    if args.differential && args.fidelity {
+        let score = crate::differential::fidelity(args.budget, true)?;
+        if score.digest_facts < score.facts || score.reduction() < 0.9 {
+            bail!(
+                "digests kept {}/{} facts at {:.1}% fewer tokens: below the bar (all facts, >= 90%)",
+                score.digest_facts,
+                score.facts,
+                100.0 * score.reduction()
+            );
+        }
+        return Ok(());
+    }
     if args.differential {
         return crate::differential::run(&crate::differential::Options {
             only: args.family.clone(),

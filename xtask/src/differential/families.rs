@@ -815,9 +815,27 @@ pub static ALL: &[Family] = &[
         listen: &[47311, 47312],
         setup: "",
         variants: &[
-            v("numeric", "ss -tln 'sport = :47311 or sport = :47312'", "ss -H -tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
-            v("processes", "ss -tlnp 'sport = :47311 or sport = :47312'", "ss -H -tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
-            v("ipv4", "ss -4tln 'sport = :47311 or sport = :47312'", "ss -H -4tln 'sport = :47311 or sport = :47312'", t::ss_ports, ENTRIES),
+            v(
+                "numeric",
+                "ss -tln 'sport = :47311 or sport = :47312'",
+                "ss -H -tln 'sport = :47311 or sport = :47312'",
+                t::ss_ports,
+                ENTRIES,
+            ),
+            v(
+                "processes",
+                "ss -tlnp 'sport = :47311 or sport = :47312'",
+                "ss -H -tln 'sport = :47311 or sport = :47312'",
+                t::ss_ports,
+                ENTRIES,
+            ),
+            v(
+                "ipv4",
+                "ss -4tln 'sport = :47311 or sport = :47312'",
+                "ss -H -4tln 'sport = :47311 or sport = :47312'",
+                t::ss_ports,
+                ENTRIES,
+            ),
         ],
     },
     Family {

@@ -525,3 +525,157 @@ fn print_table(outcomes: &[Outcome]) {
         outcomes.len()
     );
 }
+
+/// Captures of at least this many raw tokens (ten times the default budget) are the
+/// large outputs of the fidelity score: where a 400-token digest can be 90% smaller.
+pub const LARGE_OUTPUT_TOKENS: usize = 4000;
+
+/// Facts kept and tokens over the large captures, digest vs head+tail truncation.
+#[derive(Debug, Clone, Default)]
+pub struct Fidelity {
+    pub captures: usize,
+    pub raw_tokens: usize,
+    pub digest_tokens: usize,
+    pub truncation_tokens: usize,
+    /// Facts the full output states (in a form the checker reads).
+    pub facts: usize,
+    pub digest_facts: usize,
+    pub truncation_facts: usize,
+}
+
+impl Fidelity {
+    pub fn reduction(&self) -> f64 {
+        1.0 - self.digest_tokens as f64 / self.raw_tokens.max(1) as f64
+    }
+}
+
+/// Head and tail lines, half the budget each, with a marker between: what
+/// agents' harnesses do with long tool output when they do not parse it.
+pub fn head_tail(text: &str, budget: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let marker_cost = 12;
+    let half = budget.saturating_sub(marker_cost) / 2;
+    let (mut head, mut used) = (0, 0);
+    while head < lines.len() {
+        let cost = ai_session_output::tokens::count(lines[head]) + 1;
+        if used + cost > half {
+            break;
+        }
+        used += cost;
+        head += 1;
+    }
+    let (mut tail, mut used) = (lines.len(), 0);
+    while tail > head {
+        let cost = ai_session_output::tokens::count(lines[tail - 1]) + 1;
+        if used + cost > half {
+            break;
+        }
+        used += cost;
+        tail -= 1;
+    }
+    if tail <= head {
+        return text.to_owned();
+    }
+    format!(
+        "{}\n… [{} lines truncated] …\n{}",
+        lines[..head].join("\n"),
+        tail - head,
+        lines[tail..].join("\n")
+    )
+}
+
+/// Score every stored capture of at least [`LARGE_OUTPUT_TOKENS`] raw tokens.
+pub fn fidelity(budget: usize, print: bool) -> anyhow::Result<Fidelity> {
+    let root = corpus_root().join("captures");
+    let mut bases = Vec::new();
+    for family in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
+        let family = family?.path();
+        if !family.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&family)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "raw") {
+                bases.push(path.with_extension(""));
+            }
+        }
+    }
+    bases.sort();
+    let mut total = Fidelity::default();
+    if print {
+        println!(
+            "Fact fidelity over large differential captures (>= {LARGE_OUTPUT_TOKENS} raw o200k tokens), budget {budget}\n"
+        );
+        println!(
+            "| {:<28} | {:>6} | {:>6} | {:>9} | {:>12} | {:>15} |",
+            "capture", "raw", "digest", "reduction", "digest facts", "head+tail facts"
+        );
+        println!(
+            "|{:-<30}|{:->8}|{:->8}|{:->11}|{:->14}|{:->17}|",
+            "", ":", ":", ":", ":", ":"
+        );
+    }
+    for base in bases {
+        let capture = read_capture(&base)?;
+        let analysis = analyze(
+            &capture.command,
+            &capture.raw,
+            &DigestOptions {
+                budget,
+                exit_code: capture.exit_code,
+                ..DigestOptions::default()
+            },
+        );
+        if analysis.tokens_raw < LARGE_OUTPUT_TOKENS {
+            continue;
+        }
+        let truncated = head_tail(&analysis.normalized, budget);
+        let stated = fidelity::text_facts(&capture.truth, &analysis.normalized);
+        let kept = |text: &str| {
+            fidelity::text_facts(&capture.truth, text)
+                .iter()
+                .zip(&stated)
+                .filter(|((_, kept), (_, in_full))| *kept && *in_full)
+                .count()
+        };
+        let facts = stated.iter().filter(|(_, s)| *s).count();
+        let (digest_facts, truncation_facts) = (kept(&analysis.digest), kept(&truncated));
+        let name = base
+            .strip_prefix(&root)
+            .unwrap_or(&base)
+            .display()
+            .to_string();
+        if print {
+            println!(
+                "| {:<28} | {:>6} | {:>6} | {:>8.1}% | {:>12} | {:>15} |",
+                name,
+                analysis.tokens_raw,
+                analysis.tokens_digest,
+                100.0 * (1.0 - analysis.tokens_digest as f64 / analysis.tokens_raw as f64),
+                format!("{digest_facts}/{facts}"),
+                format!("{truncation_facts}/{facts}"),
+            );
+        }
+        total.captures += 1;
+        total.raw_tokens += analysis.tokens_raw;
+        total.digest_tokens += analysis.tokens_digest;
+        total.truncation_tokens += ai_session_output::tokens::count(&truncated);
+        total.facts += facts;
+        total.digest_facts += digest_facts;
+        total.truncation_facts += truncation_facts;
+    }
+    if print {
+        println!(
+            "| **total ({} captures)** | {} | {} | {:.1}% | {}/{} | {}/{} |",
+            total.captures,
+            total.raw_tokens,
+            total.digest_tokens,
+            100.0 * total.reduction(),
+            total.digest_facts,
+            total.facts,
+            total.truncation_facts,
+            total.facts
+        );
+    }
+    Ok(total)
+}

@@ -1,4 +1,4 @@
-const cases = Array.from({ length: 200 }, (_, i) => i);
+const cases = Array.from({ length: 300 }, (_, i) => i);
 
 describe("bulk", () => {
   test.each(cases)("doubles %i", (n) => {

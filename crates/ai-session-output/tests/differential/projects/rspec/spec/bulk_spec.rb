@@ -1,5 +1,5 @@
 RSpec.describe "bulk" do
-  200.times do |i|
+  400.times do |i|
     it "doubles #{i}" do
       expect(i * 2).to eq(i + i)
     end
