@@ -53,6 +53,8 @@ pub enum OutputKind {
     Mypy,
     /// javac (and the compiler output of maven/gradle).
     Javac,
+    /// `docker build` / `docker buildx build` (BuildKit's plain or tty progress).
+    DockerBuild,
     /// npm/yarn/pnpm install.
     NpmInstall,
     /// pip install / download.
@@ -102,7 +104,8 @@ impl OutputKind {
             | Self::Make
             | Self::GoBuild
             | Self::Tsc
-            | Self::Javac => "build",
+            | Self::Javac
+            | Self::DockerBuild => "build",
             Self::Clippy | Self::Eslint | Self::Ruff | Self::Mypy => "lint",
             Self::CargoTest
             | Self::GoTest
@@ -393,9 +396,9 @@ fn command_words(segment: &str) -> Vec<String> {
             while words.first().is_some_and(|w| w.starts_with('-')) {
                 words.remove(0);
             }
-        } else if base == "bundle" && words.get(1).is_some_and(|w| w == "exec") {
-            words.drain(..2);
-        } else if base.starts_with("python") && words.get(1).is_some_and(|w| w == "-m") {
+        } else if (base == "bundle" && words.get(1).is_some_and(|w| w == "exec"))
+            || (base.starts_with("python") && words.get(1).is_some_and(|w| w == "-m"))
+        {
             words.drain(..2);
         } else {
             break;
@@ -508,6 +511,13 @@ fn kind_from_program(program: &str, args: &[String]) -> Option<OutputKind> {
         "ruff" if sub == Some("check") || sub.is_none() => OutputKind::Ruff,
         "mypy" | "dmypy" => OutputKind::Mypy,
         "javac" => OutputKind::Javac,
+        "docker" | "podman"
+            if sub == Some("build")
+                || args.iter().any(|a| a == "build")
+                    && matches!(sub, Some("buildx" | "compose")) =>
+        {
+            OutputKind::DockerBuild
+        }
         "node" | "bun" | "deno" if args.iter().any(|a| a == "--test" || a == "test") => {
             OutputKind::NodeTest
         }
@@ -577,6 +587,8 @@ mod tests {
             ("ruff check .", Ruff),
             ("mypy --strict src", Mypy),
             ("tsc --noEmit", Tsc),
+            ("docker build -t app .", DockerBuild),
+            ("docker buildx build --load .", DockerBuild),
             ("npm install ms@2.1.3 kleur@4.1.5", NpmInstall),
             ("yarn", NpmInstall),
             ("pip install pytest", PipInstall),

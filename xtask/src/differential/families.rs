@@ -106,6 +106,9 @@ const GIT_PUSH_SETUP: &str = "git init -q --bare -b main remote.git && git init 
 const LS_SETUP: &str = "mkdir -p src docs .cache && printf 'fn main() {}\\n' > src/main.rs && printf '# readme\\n' > README.md \
     && head -c 5000 /dev/zero > data.bin && printf 'x' > .env && ln -s README.md LINK.md && printf 'make\\n' > build.sh && chmod +x build.sh";
 const CARGO_JSON_ENV: &[(&str, &str)] = &[("CARGO_TERM_PROGRESS_WHEN", "never")];
+/// libtest's JSON needs `-Z unstable-options`; set for the human runs too, so the two
+/// share one build (cargo fingerprints RUSTC_BOOTSTRAP). It changes no output.
+const BOOTSTRAP: &[(&str, &str)] = &[("RUSTC_BOOTSTRAP", "1")];
 
 pub static ALL: &[Family] = &[
     Family {
@@ -286,40 +289,45 @@ pub static ALL: &[Family] = &[
         listen: &[],
         setup: "",
         variants: &[
-            v(
+            ve(
                 "default",
                 "cargo test --no-fail-fast",
-                "RUSTC_BOOTSTRAP=1 cargo test -q --no-fail-fast -- -Z unstable-options --format json",
+                "cargo test -q --no-fail-fast -- -Z unstable-options --format json",
                 t::cargo_test_json,
                 ALL_TESTS,
+                BOOTSTRAP,
             ),
-            v(
+            ve(
                 "fail-fast",
                 "cargo test",
-                "RUSTC_BOOTSTRAP=1 cargo test -q -- -Z unstable-options --format json",
+                "cargo test -q -- -Z unstable-options --format json",
                 t::cargo_test_json,
                 ALL_TESTS,
+                BOOTSTRAP,
             ),
-            v(
+            ve(
                 "quiet",
                 "cargo test -q --no-fail-fast",
-                "RUSTC_BOOTSTRAP=1 cargo test -q --no-fail-fast -- -Z unstable-options --format json",
+                "cargo test -q --no-fail-fast -- -Z unstable-options --format json",
                 t::cargo_test_json,
                 ALL_TESTS,
+                BOOTSTRAP,
             ),
-            v(
+            ve(
                 "color",
                 "cargo test --color=always --no-fail-fast",
-                "RUSTC_BOOTSTRAP=1 cargo test -q --no-fail-fast -- -Z unstable-options --format json",
+                "cargo test -q --no-fail-fast -- -Z unstable-options --format json",
                 t::cargo_test_json,
                 ALL_TESTS,
+                BOOTSTRAP,
             ),
-            v(
+            ve(
                 "serial",
                 "cargo test --no-fail-fast -- --test-threads=1",
-                "RUSTC_BOOTSTRAP=1 cargo test -q --no-fail-fast -- -Z unstable-options --format json --test-threads=1",
+                "cargo test -q --no-fail-fast -- -Z unstable-options --format json --test-threads=1",
                 t::cargo_test_json,
                 ALL_TESTS,
+                BOOTSTRAP,
             ),
         ],
     },

@@ -87,7 +87,7 @@ impl Collector {
 
 fn diagnostic(
     severity: &str,
-    location: (&str, u32, Option<u32>),
+    location: Location<'_>,
     code: Option<&str>,
     message: &str,
 ) -> Diagnostic {
@@ -269,8 +269,11 @@ pub(crate) fn mypy(input: &Input<'_>) -> Parse {
     c.finish(input)
 }
 
+/// `file`, line, column.
+type Location<'a> = (&'a str, u32, Option<u32>);
+
 /// `file:line[:col]: severity: message` -> parts.
-fn split_severity(line: &str) -> Option<((&str, u32, Option<u32>), (&str, &str))> {
+fn split_severity(line: &str) -> Option<(Location<'_>, (&str, &str))> {
     for severity in ["error", "warning", "note"] {
         let marker = format!(": {severity}: ");
         if let Some((location, message)) = line.split_once(&marker) {

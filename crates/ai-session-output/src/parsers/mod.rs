@@ -6,6 +6,7 @@
 //! lists at [`crate::MAX_ITEMS`].
 
 pub(crate) mod cargo;
+pub(crate) mod docker;
 pub(crate) mod files;
 pub(crate) mod gcc;
 pub(crate) mod generic;
@@ -227,6 +228,7 @@ pub(crate) fn parse_lines(
         OutputKind::Ruff => lint::ruff(&input),
         OutputKind::Mypy => lint::mypy(&input),
         OutputKind::Javac => lint::javac(&input),
+        OutputKind::DockerBuild => docker::build(&input),
         OutputKind::PythonTraceback => traceback::parse(&input),
         OutputKind::Git => git::parse(&input),
         OutputKind::Ps | OutputKind::Top => process::parse(&input, kind),
