@@ -57,19 +57,7 @@ pub fn digest(normalized: &str, kind: OutputKind, command: &str, opts: &DigestOp
 
 /// Render with an existing parse.
 pub(crate) fn render(text: &str, lines: &[&str], parse: &Parse, opts: &DigestOptions) -> String {
-    // Small outputs are shown whole, under the parser's headline (the facts it
-    // states, such as a total the tool never printed, or "no parser matched").
-    let headline = clip(&parse.headline);
-    let headline_cost = tokens::count(&headline) + 1;
-    if let Some(whole) = whole_output_if_it_fits(lines, opts.budget.saturating_sub(headline_cost)) {
-        if headline.is_empty() {
-            return whole;
-        }
-        let with_headline = format!("{headline}\n{whole}");
-        if tokens::count(&with_headline) <= opts.budget {
-            return with_headline;
-        }
-    }
+    // Small outputs are shown whole: never longer than the output itself.
     if let Some(whole) = whole_output_if_it_fits(lines, opts.budget) {
         return whole;
     }
