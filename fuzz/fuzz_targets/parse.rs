@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "cd build && ctest", "tsc --noEmit", "eslint .", "ruff check .", "mypy app.py", "javac Main.java",
     "cargo install --path .", "cmake --build build", "git rebase main", "python3 worker.py",
     "pytest -q", "go test -v ./...", "df -hT", "cargo check --message-format=short",
+    "docker build .",
 ];
 
 fuzz_target!(|data: &[u8]| {
