@@ -427,7 +427,8 @@ fn coord(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     Ok(Some(rows))
 }
 
-/// `cargo xtask corpus`: digest tokens vs raw over the shared corpus, facts kept.
+/// `cargo xtask corpus`: digest tokens vs raw over the shared corpus, facts kept; then the
+/// fact-fidelity score over the differential corpus's large captures.
 fn digest(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     if !ctx.root.join("xtask/src/corpus.rs").is_file() {
         return Ok(None);
@@ -458,21 +459,61 @@ fn digest(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let must_keep = cells.get(7).copied().unwrap_or("?");
     let all_kept = |cell: &str| cell.split_once('/').is_some_and(|(a, b)| a == b);
     let reduction = 1.0 - digest / raw;
-    Ok(Some(vec![Row {
-        group: "digest",
-        operation: format!(
-            "digest tokens vs raw over the corpus (facts {facts}, must-keep {must_keep})"
-        ),
-        ours: digest,
-        unit: "tokens".into(),
-        baseline_name: "raw (normalised) tokens".into(),
-        baseline: Some(raw),
-        ratio: Some(digest / raw),
-        target: ">= 90% fewer tokens, every fact kept".into(),
-        pass: Some(
-            reduction >= 0.9 && all_kept(facts) && all_kept(must_keep) && out.status.success(),
-        ),
-    }]))
+    // Fact fidelity over the differential corpus's large captures: facts (counts, failing
+    // names, file:line, first message lines from the tools' machine reports) the digest
+    // keeps, beside plain head+tail truncation at the same budget.
+    let fidelity = crate::differential::fidelity(400, true)?;
+    let share = |kept: usize| kept as f64 / fidelity.facts.max(1) as f64;
+    let fidelity_rows = [
+        Row {
+            group: "digest",
+            operation: format!(
+                "facts kept over {} large differential captures (digest vs head+tail, budget 400)",
+                fidelity.captures
+            ),
+            ours: 100.0 * share(fidelity.digest_facts),
+            unit: "% facts".into(),
+            baseline_name: "head+tail truncation".into(),
+            baseline: Some(100.0 * share(fidelity.truncation_facts)),
+            ratio: Some(share(fidelity.digest_facts) / share(fidelity.truncation_facts).max(1e-9)),
+            target: "100% of facts".into(),
+            pass: Some(fidelity.digest_facts == fidelity.facts),
+        },
+        Row {
+            group: "digest",
+            operation: format!(
+                "digest tokens vs raw over the same {} large captures",
+                fidelity.captures
+            ),
+            ours: fidelity.digest_tokens as f64,
+            unit: "tokens".into(),
+            baseline_name: "raw (normalised) tokens".into(),
+            baseline: Some(fidelity.raw_tokens as f64),
+            ratio: Some(fidelity.digest_tokens as f64 / fidelity.raw_tokens.max(1) as f64),
+            target: ">= 90% fewer tokens".into(),
+            pass: Some(fidelity.reduction() >= 0.9),
+        },
+    ];
+    Ok(Some(
+        [Row {
+            group: "digest",
+            operation: format!(
+                "digest tokens vs raw over the corpus (facts {facts}, must-keep {must_keep})"
+            ),
+            ours: digest,
+            unit: "tokens".into(),
+            baseline_name: "raw (normalised) tokens".into(),
+            baseline: Some(raw),
+            ratio: Some(digest / raw),
+            target: ">= 90% fewer tokens, every fact kept".into(),
+            pass: Some(
+                reduction >= 0.9 && all_kept(facts) && all_kept(must_keep) && out.status.success(),
+            ),
+        }]
+        .into_iter()
+        .chain(fidelity_rows)
+        .collect(),
+    ))
 }
 
 /// Criterion groups: every benchmark the run produced, as throughput (or time) rows, with the

@@ -4,6 +4,7 @@
 mod bench;
 mod ci;
 mod corpus;
+mod differential;
 mod fuzz;
 mod soak;
 
