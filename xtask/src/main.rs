@@ -6,6 +6,7 @@ mod ci;
 mod corpus;
 mod fuzz;
 mod soak;
+mod tmux_compat;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,8 @@ enum Task {
     Corpus(corpus::CorpusArgs),
     /// Long-running robustness check against a real daemon (CI: `--minutes 3`).
     Soak(soak::SoakArgs),
+    /// libtmux's core tests against real tmux and against `ai-session tmux`, side by side.
+    TmuxCompat(tmux_compat::TmuxCompatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Corpus(args) => corpus::run(&args),
         Task::Soak(args) => soak::run(&args),
+        Task::TmuxCompat(args) => tmux_compat::run(&args),
     }
 }
