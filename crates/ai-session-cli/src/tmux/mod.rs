@@ -1,40 +1,57 @@
-//! `ai-session tmux ...` and the binary invoked as `tmux`: the tmux commands agent scripts use,
-//! served by the ai-session daemon, so existing scripts run unchanged.
+//! `ai-session tmux ...` and the binary invoked as `tmux`: tmux's commands over the ai-session
+//! daemon, so scripts and libraries written for tmux (libtmux and the agent harnesses built on
+//! it) run unchanged. See docs/tmux.md.
 //!
-//! Differences from tmux, by design: a session has one window with one pane; a command given to
-//! `new-session` is typed into the session's shell (the session outlives it); `capture-pane -e`
-//! returns plain text (the screen model keeps no attributes for capture); `-L NAME` selects the
-//! ai-session daemon `NAME`.
+//! A tmux server is an ai-session daemon (`-L NAME` is the daemon `NAME`, `-S PATH` a daemon
+//! named after the path); each pane is one of its sessions, so exit codes, digests, the sandbox
+//! and persistence apply to panes. The tmux model (sessions, windows, panes, options,
+//! environment, buffers) is `model::Server`, kept by `store` between invocations.
 
 mod args;
 mod capture;
+mod commands;
+mod config;
 mod format;
+mod layout;
+mod model;
+mod options;
+mod store;
+mod vars;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use ai_session::Client;
-use ai_session::protocol::{NewSessionParams, ReadParams, SendParams, SessionInfo};
-use anyhow::anyhow;
+use ai_session::protocol::{NewSessionParams, ResizeParams};
+use anyhow::{Context as _, anyhow};
 
 use crate::common::{self, Format, Global};
-use args::{Capture, NewSession, TmuxCommand};
+use model::{Pane, Server};
+use vars::Live;
 
-/// Size of a detached session when none is given: tmux's default, so captures wrap alike.
-const DEFAULT_SIZE: (u16, u16) = (80, 24);
+/// The tmux version we answer to `-V` and `#{version}`: the one whose behaviour we follow.
+pub const VERSION: &str = "3.3a";
+
+/// Prefix of the daemon sessions that are tmux panes.
+const PANE_PREFIX: &str = "tmux-p";
 
 /// `ai-session tmux [TMUX ARGS...]`
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
-Supported: new-session (new) -d -s NAME [-c DIR] [-x W] [-y H] [-e VAR=VAL] [-P [-F FMT]] [CMD],
-send-keys (send) -t T [-l] [-N N] KEYS..., capture-pane -p -t T [-S N|-] [-E N|-],
-list-sessions (ls) [-F FMT], has-session -t T, kill-session -t T, kill-server,
-display-message -p [-t T] FMT; set-option and friends are accepted and ignored.
-Commands may be chained with a lone `;`. Formats: #{session_name}, #{pane_current_path},
-#{pane_pid}, #{pane_width}, #{pane_height}, #{cursor_x}, #{cursor_y}, #{t:session_created}, ...
+Behaves as tmux 3.3a for the commands scripts and libtmux use: sessions, windows and panes
+(new-session, new-window, split-window, select-*, kill-*, list-*, resize-pane, swap-*,
+move-window, rename-*), formats (-F, display-message -p, every common #{...} variable and
+tmux's modifiers), options (set-option/show-options, global and per session/window/pane),
+environment (set-environment/show-environment), capture-pane -p -J -e -S -E -N, send-keys
+(-l, key names), buffers, wait-for, has-session, kill-server; -V, -L, -S, -f.
+
+Each pane is an ai-session session (`ai-session ls --server <socket name>`), so its commands
+have exact exit codes and digests. Formats add #{ai_state} (running, awaiting_input, idle),
+#{ai_last_exit}, #{ai_last_command}, #{ai_last_digest}, #{ai_commands}, #{ai_session}.
 
 Linking the binary as `tmux` (ln -s \"$(command -v ai-session)\" ~/bin/tmux) makes unchanged
-scripts use ai-session.")]
+scripts and libtmux use ai-session. See docs/tmux.md for what differs from tmux.")]
 pub struct TmuxArgs {
     /// tmux arguments, exactly as a script passes them to tmux.
     #[arg(
@@ -56,250 +73,470 @@ pub fn run(argv: &[String], global: &Global) -> ExitCode {
     }
 }
 
+/// A command failed: tmux prints the message and exits 1.
+#[derive(Debug)]
+pub struct Failed(pub String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+pub fn fail<T>(message: impl Into<String>) -> anyhow::Result<T> {
+    Err(Failed(message.into()).into())
+}
+
 fn run_inner(argv: &[String], global: &Global) -> anyhow::Result<ExitCode> {
-    let invocation = args::parse(argv)?;
-    let global = Global {
-        format: Format::Text,
-        json: false,
-        server: invocation
-            .socket_name
-            .unwrap_or_else(|| global.server.clone()),
-        agent: global.agent.clone(),
-    };
+    let mut invocation = args::parse(argv)?;
+    if invocation.version {
+        println!("tmux {VERSION}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if invocation.commands.is_empty() {
+        invocation.commands.push(args::parse_command("new-session", &[])?);
+    }
+    let (server_name, socket_path) = server_of(&invocation, global);
     let runtime = common::client_runtime()?;
     runtime.block_on(async {
-        let mut client: Option<Client> = None;
-        for command in invocation.commands {
-            let starts_server = matches!(command, TmuxCommand::NewSession(_));
-            if client.is_none() {
-                client = if starts_server {
-                    Some(common::connect(&global).await?)
-                } else {
-                    common::connect_existing(&global).await?
-                };
-            }
-            let Some(client) = client.as_mut() else {
-                if matches!(command, TmuxCommand::Ignored(_)) {
-                    continue;
-                }
-                return Err(anyhow!("no server running on {}", global.server));
-            };
-            if let Some(code) = execute(client, command, &global).await? {
-                return Ok(code);
-            }
+        let (store, state) = store::Store::open(&server_name)?;
+        let mut ctx = Ctx {
+            global: Global {
+                format: Format::Text,
+                json: false,
+                server: server_name.clone(),
+                agent: global.agent.clone(),
+            },
+            config: invocation.config.clone(),
+            store,
+            state,
+            client: None,
+            live: Live {
+                socket_path,
+                ..Live::default()
+            },
+            out: std::io::stdout().lock(),
+            attach: None,
+        };
+        let result = ctx.run_all(invocation.commands).await;
+        let finished = ctx.finish().await;
+        let attach = ctx.attach.take();
+        drop(ctx);
+        result?;
+        finished?;
+        if let Some(session) = attach {
+            let args = crate::attach::AttachArgs { session };
+            return crate::attach::run(args, global);
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Runs one command; `Some(code)` ends the invocation early (attach, a failed check).
-async fn execute(
-    client: &mut Client,
-    command: TmuxCommand,
-    global: &Global,
-) -> anyhow::Result<Option<ExitCode>> {
-    match command {
-        TmuxCommand::NewSession(new) => return new_session(client, new, global).await,
-        TmuxCommand::SendKeys {
-            target,
-            literal,
-            repeat,
-            keys,
-        } => {
-            let session = resolve(client, target.as_deref()).await?;
-            for _ in 0..repeat {
-                send_keys(client, &session.id, literal, &keys).await?;
-            }
-        }
-        TmuxCommand::CapturePane(capture) => capture_pane(client, capture).await?,
-        TmuxCommand::ListSessions { format } => {
-            let format = format.unwrap_or_else(|| {
-                "#{session_name}: #{session_windows} windows (created #{t:session_created})"
-                    .to_owned()
-            });
-            let sessions = live_sessions(client).await?;
-            let mut out = std::io::stdout().lock();
-            for session in &sessions {
-                let ctx = format::FormatContext {
-                    session,
-                    cursor: None,
-                };
-                writeln!(out, "{}", format::expand(&format, &ctx))?;
-            }
-        }
-        TmuxCommand::HasSession { target } => {
-            resolve(client, target.as_deref()).await?;
-        }
-        TmuxCommand::KillSession { target } => {
-            let session = resolve(client, target.as_deref()).await?;
-            client.kill_session(&session.id).await?;
-        }
-        TmuxCommand::KillServer => {
-            client.shutdown_server().await?;
-        }
-        TmuxCommand::DisplayMessage {
-            target,
-            print,
-            message,
-        } => {
-            let session = resolve(client, target.as_deref()).await?;
-            let screen = client.screen(&session.id).await?;
-            let ctx = format::FormatContext {
-                session: &session,
-                cursor: Some((screen.cursor_row, screen.cursor_col)),
-            };
-            // Without -p tmux shows the message in a client's status line; there is none here.
-            if print {
-                println!("{}", format::expand(&message, &ctx));
-            }
-        }
-        TmuxCommand::Ignored(_) => {}
+/// The daemon name and the socket path tmux would use for this invocation.
+fn server_of(inv: &args::Invocation, global: &Global) -> (String, String) {
+    let tmpdir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(0);
+    if let Some(path) = &inv.socket_path {
+        return (format!("tmux-S-{:016x}", fnv(path)), path.clone());
     }
-    Ok(None)
-}
-
-async fn new_session(
-    client: &mut Client,
-    new: NewSession,
-    global: &Global,
-) -> anyhow::Result<Option<ExitCode>> {
-    let existing = match &new.name {
-        Some(name) => find(client, name).await?,
-        None => None,
-    };
-    let session = match existing {
-        Some(session) if new.attach_if_exists => session,
-        Some(session) => return Err(anyhow!("duplicate session: {}", session.id)),
-        None => {
-            let params = NewSessionParams {
-                name: new.name.clone(),
-                cwd: new.cwd.clone(),
-                env: new.env.iter().cloned().collect(),
-                cols: Some(new.width.unwrap_or(DEFAULT_SIZE.0)),
-                rows: Some(new.height.unwrap_or(DEFAULT_SIZE.1)),
-                ..NewSessionParams::default()
-            };
-            let session = client.new_session(&params).await?;
-            if let Some(command) = &new.command {
-                let send = SendParams {
-                    session: session.id.clone(),
-                    text: Some(command.clone()),
-                    keys: vec!["Enter".to_owned()],
-                    data_base64: None,
-                };
-                client.send(&send).await?;
-            }
-            session
-        }
-    };
-    if let Some(format) = &new.print_format {
-        let ctx = format::FormatContext {
-            session: &session,
-            cursor: None,
-        };
-        println!("{}", format::expand(format, &ctx));
-    }
-    if !new.detached && std::io::stdin().is_terminal() {
-        let args = crate::attach::AttachArgs {
-            session: session.id,
-        };
-        return crate::attach::run(args, global).map(Some);
-    }
-    Ok(None)
-}
-
-/// tmux `send-keys`: a word that names a key is that key, any other word is typed as is.
-async fn send_keys(
-    client: &mut Client,
-    session: &str,
-    literal: bool,
-    words: &[String],
-) -> anyhow::Result<()> {
-    let mut text = String::new();
-    for word in words {
-        let is_key = !literal && ai_session_pty::encode_key(word, false).is_some();
-        if !is_key {
-            text.push_str(word);
-            continue;
-        }
-        let send = SendParams {
-            session: session.to_owned(),
-            text: (!text.is_empty()).then(|| std::mem::take(&mut text)),
-            keys: vec![word.clone()],
-            data_base64: None,
-        };
-        client.send(&send).await?;
-    }
-    if !text.is_empty() {
-        let send = SendParams {
-            session: session.to_owned(),
-            text: Some(text),
-            ..SendParams::default()
-        };
-        client.send(&send).await?;
-    }
-    Ok(())
-}
-
-async fn capture_pane(client: &mut Client, capture: Capture) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        capture.print,
-        "capture-pane: only -p (print to stdout) is supported; paste buffers are not"
-    );
-    let session = resolve(client, capture.target.as_deref()).await?;
-    let screen = client.screen(&session.id).await?;
-    let wants_history = matches!(capture.start, args::LineBound::Edge)
-        || matches!(capture.start, args::LineBound::Line(n) if n < 0)
-        || matches!(capture.end, args::LineBound::Line(n) if n < 0);
-    let normalized = if wants_history {
-        let read = client
-            .read(&ReadParams {
-                session: session.id.clone(),
-                since: 0,
-                max_bytes: Some(usize::MAX >> 1),
-                raw: false,
-            })
-            .await?;
-        ai_session_output::normalize(read.text.as_bytes())
+    let name = inv.socket_name.clone().unwrap_or_else(|| {
+        // Inside one of our panes, $TMUX names the server.
+        std::env::var("TMUX")
+            .ok()
+            .and_then(|t| t.split(',').next().map(str::to_owned))
+            .and_then(|p| p.rsplit('/').next().map(str::to_owned))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| global.server.clone())
+    });
+    let socket = format!("{tmpdir}/tmux-{uid}/{name}");
+    let daemon = if ai_session::validate_server_name(&name).is_ok() {
+        name
     } else {
-        String::new()
+        format!("tmux-L-{:016x}", fnv(&name))
     };
-    let history = capture::history_lines(&normalized, screen.cursor_row);
-    let lines = capture::select_lines(&history, &screen.lines, capture.start, capture.end);
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    (daemon, socket)
 }
 
-async fn live_sessions(client: &mut Client) -> anyhow::Result<Vec<SessionInfo>> {
-    let mut sessions = client.list_sessions().await?.sessions;
-    sessions.retain(|s| s.alive);
-    Ok(sessions)
+/// FNV-1a: a stable short name for a socket path.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-async fn find(client: &mut Client, name: &str) -> anyhow::Result<Option<SessionInfo>> {
-    Ok(live_sessions(client)
-        .await?
-        .into_iter()
-        .find(|s| s.id == name))
+/// One invocation: the locked model, the daemon connection, what it learned about the panes.
+pub struct Ctx {
+    global: Global,
+    config: Option<String>,
+    store: store::Store,
+    state: Option<Server>,
+    client: Option<Client>,
+    live: Live,
+    out: std::io::StdoutLock<'static>,
+    /// A daemon session to attach to once the model is saved (new-session/attach in a terminal).
+    attach: Option<String>,
 }
 
-/// The session a target names; with no target, the newest session (tmux's "current" one for a
-/// script that created it).
-async fn resolve(client: &mut Client, target: Option<&str>) -> anyhow::Result<SessionInfo> {
-    match target {
-        Some(target) => {
-            let name = args::session_of(target);
-            find(client, name)
-                .await?
-                .ok_or_else(|| anyhow!("can't find session: {name}"))
+/// How a pane is started.
+#[derive(Debug, Default, Clone)]
+pub struct Spawn {
+    pub cwd: Option<String>,
+    /// A shell command (run with `default-shell -c`), or an argv when several words were given.
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Ctx {
+    async fn run_all(&mut self, commands: Vec<args::Command>) -> anyhow::Result<()> {
+        if self.state.is_some() {
+            self.connect().await?;
+            self.reconcile().await?;
         }
-        None => live_sessions(client)
-            .await?
-            .into_iter()
-            .max_by_key(|s| s.created_at_ms)
-            .ok_or_else(|| anyhow!("no current session")),
+        for command in commands {
+            self.execute(command).await?;
+        }
+        Ok(())
     }
+
+    pub fn println(&mut self, line: &str) -> anyhow::Result<()> {
+        writeln!(self.out, "{line}")?;
+        Ok(())
+    }
+
+    /// The model, or tmux's "no server running" error.
+    pub fn server(&mut self) -> anyhow::Result<&mut Server> {
+        if self.state.is_none() {
+            let path = self.live.socket_path.clone();
+            return fail(format!("no server running on {path}"));
+        }
+        Ok(self.state.as_mut().expect("checked above"))
+    }
+
+    pub fn running(&self) -> bool {
+        self.state.is_some()
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<&mut Client> {
+        if self.client.is_none() {
+            let mut client = common::connect(&self.global).await?;
+            self.live.daemon_pid = client.hello().await?.pid;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    pub async fn client(&mut self) -> anyhow::Result<&mut Client> {
+        self.connect().await
+    }
+
+    /// Starts the server if it is not running: a fresh model, the config file, the daemon.
+    pub async fn ensure_server(&mut self) -> anyhow::Result<()> {
+        if self.state.is_some() {
+            return Ok(());
+        }
+        let mut server = Server {
+            started_at: model::now(),
+            ..Server::default()
+        };
+        for (key, value) in std::env::vars() {
+            if key != "TMUX" && key != "TMUX_PANE" {
+                server.environment.insert(key, Some(value));
+            }
+        }
+        self.state = Some(server);
+        self.connect().await?;
+        // Panes of an earlier server on this daemon (restored by its store) are not ours.
+        let stale: Vec<String> = self
+            .client()
+            .await?
+            .list_sessions()
+            .await?
+            .sessions
+            .into_iter()
+            .filter(|s| s.id.starts_with(PANE_PREFIX))
+            .map(|s| s.id)
+            .collect();
+        for id in stale {
+            let _ = self.client().await?.kill_session(&id).await;
+        }
+        let config = match &self.config {
+            Some(path) => Some(std::path::PathBuf::from(path)),
+            None => std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".tmux.conf"))
+                .filter(|p| p.exists()),
+        };
+        if let Some(path) = config {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                self.server()?
+                    .config_files
+                    .push(path.display().to_string());
+                self.source_text(&text).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs config-file text; errors are kept as messages, like tmux's.
+    pub async fn source_text(&mut self, text: &str) {
+        for line in config::lines(text) {
+            let words = match config::split_words(&line) {
+                Ok(words) => words,
+                Err(e) => {
+                    if let Some(s) = self.state.as_mut() {
+                        s.messages.push(e);
+                    }
+                    continue;
+                }
+            };
+            let parsed = args::parse(&words);
+            let commands = match parsed {
+                Ok(inv) => inv.commands,
+                Err(e) => {
+                    if let Some(s) = self.state.as_mut() {
+                        s.messages.push(e.0);
+                    }
+                    continue;
+                }
+            };
+            for command in commands {
+                if let Err(e) = Box::pin(self.execute(command)).await
+                    && let Some(s) = self.state.as_mut()
+                {
+                    s.messages.push(format!("{e:#}"));
+                }
+            }
+        }
+    }
+
+    /// Brings the model in line with the daemon: a pane whose program ended is closed (or kept
+    /// dead with `remain-on-exit`), closing its window and session when they become empty.
+    async fn reconcile(&mut self) -> anyhow::Result<()> {
+        let sessions = self.client().await?.list_sessions().await?.sessions;
+        self.live.infos = sessions.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let server = self.state.as_ref().expect("reconcile runs with a model");
+        let ended: Vec<(u32, String)> = server
+            .panes
+            .values()
+            .filter(|p| p.dead.is_none())
+            .filter(|p| self.live.infos.get(&p.daemon).is_none_or(|i| !i.alive))
+            .map(|p| (p.id, p.daemon.clone()))
+            .collect();
+        for (pane, daemon) in ended {
+            let remain = self.server()?.pane_option(pane, "remain-on-exit");
+            if remain.as_deref() == Some("on") {
+                if let Some(p) = self.server()?.panes.get_mut(&pane) {
+                    p.dead = Some(0);
+                }
+                continue;
+            }
+            if self.live.infos.contains_key(&daemon) {
+                let _ = self.client().await?.kill_session(&daemon).await;
+                self.live.infos.remove(&daemon);
+            }
+            self.close_pane(pane).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a pane from the model (its daemon session already ended or killed), and its
+    /// window and sessions if they became empty.
+    pub async fn close_pane(&mut self, pane: u32) -> anyhow::Result<()> {
+        let server = self.server()?;
+        let window = server.panes.get(&pane).map(|p| p.window);
+        if let Some(emptied) = server.remove_pane(pane) {
+            let sessions = server.remove_window(emptied);
+            for session in sessions {
+                server.remove_session(session);
+            }
+        } else if let Some(window) = window {
+            self.apply_sizes(window).await?;
+        }
+        Ok(())
+    }
+
+    /// Kills a pane's daemon session and closes it in the model.
+    pub async fn kill_pane(&mut self, pane: u32) -> anyhow::Result<()> {
+        let Some(daemon) = self.server()?.panes.get(&pane).map(|p| p.daemon.clone()) else {
+            return Ok(());
+        };
+        if self.live.infos.remove(&daemon).is_some() {
+            let _ = self.client().await?.kill_session(&daemon).await;
+        }
+        self.close_pane(pane).await
+    }
+
+    /// Kills every pane of a window (and drops the window from all sessions).
+    pub async fn kill_window(&mut self, window: u32) -> anyhow::Result<()> {
+        let panes = self
+            .server()?
+            .windows
+            .get(&window)
+            .map(|w| w.panes.clone())
+            .unwrap_or_default();
+        for pane in panes {
+            self.kill_pane(pane).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a pane's program in a new daemon session sized to its place in the layout.
+    pub async fn spawn_pane(
+        &mut self,
+        pane: u32,
+        session: u32,
+        spawn: &Spawn,
+    ) -> anyhow::Result<()> {
+        let server = self.server()?;
+        let p = server.panes.get(&pane).context("pane to spawn")?;
+        let w = server.windows.get(&p.window).context("window of the pane")?;
+        let geometry = w.layout.geometry(pane).unwrap_or(layout::Geometry {
+            sx: w.sx,
+            sy: w.sy,
+            xoff: 0,
+            yoff: 0,
+        });
+        let mut env = server.environment_for(session);
+        env.extend(spawn.env.clone());
+        let session_id = server.sessions.get(&session).map_or(0, |s| s.id);
+        let socket = self.live.socket_path.clone();
+        let pid = self.live.daemon_pid;
+        env.insert("TMUX".into(), format!("{socket},{pid},{session_id}"));
+        env.insert("TMUX_PANE".into(), format!("%{pane}"));
+        let server = self.server()?;
+        let default_command = server
+            .session_option(session, "default-command")
+            .filter(|c| !c.is_empty());
+        let default_shell = server
+            .session_option(session, "default-shell")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into());
+        let command: Vec<String> = if spawn.command.is_empty() {
+            default_command.map(|c| vec![c]).unwrap_or_default()
+        } else {
+            spawn.command.clone()
+        };
+        let (shell, launcher) = match command.as_slice() {
+            [] => (default_shell, Vec::new()),
+            // A bare shell name runs as the session's shell, with ai-session's integration.
+            [one] if is_plain_shell(one) => (one.clone(), Vec::new()),
+            [one] => (
+                "ai-session-tmux-pane".to_owned(),
+                vec![default_shell, "-c".to_owned(), one.clone()],
+            ),
+            argv => {
+                let mut launcher = argv.to_vec();
+                let last = launcher.pop().unwrap_or_default();
+                (last, launcher)
+            }
+        };
+        let cwd = spawn
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok().map(|d| d.display().to_string()));
+        let params = NewSessionParams {
+            name: Some(format!("{PANE_PREFIX}{pane}")),
+            cwd,
+            shell: Some(shell),
+            env,
+            cols: Some(geometry.sx.clamp(1, 1000) as u16),
+            rows: Some(geometry.sy.clamp(1, 1000) as u16),
+            launcher,
+            agent: None,
+        };
+        let info = match self.client().await?.new_session(&params).await {
+            Ok(info) => info,
+            Err(e) => return fail(format!("create pane failed: {e}")),
+        };
+        self.live.infos.insert(info.id.clone(), info);
+        Ok(())
+    }
+
+    /// Resizes each pane's terminal in `window` to its cell in the layout.
+    pub async fn apply_sizes(&mut self, window: u32) -> anyhow::Result<()> {
+        let server = self.server()?;
+        let Some(w) = server.windows.get(&window) else {
+            return Ok(());
+        };
+        let layout = w.zoomed.as_ref().map_or(&w.layout, |_| &w.layout).clone();
+        let panes: Vec<(String, layout::Geometry)> = w
+            .panes
+            .iter()
+            .filter_map(|p| {
+                let daemon = server.panes.get(p)?.daemon.clone();
+                Some((daemon, layout.geometry(*p)?))
+            })
+            .collect();
+        for (daemon, g) in panes {
+            let (cols, rows) = (g.sx.clamp(1, 1000) as u16, g.sy.clamp(1, 1000) as u16);
+            let same = self
+                .live
+                .infos
+                .get(&daemon)
+                .is_some_and(|i| i.cols == cols && i.rows == rows);
+            if same || !self.live.infos.get(&daemon).is_some_and(|i| i.alive) {
+                continue;
+            }
+            let params = ResizeParams {
+                session: daemon.clone(),
+                cols,
+                rows,
+            };
+            self.client().await?.resize(&params).await?;
+            if let Some(info) = self.live.infos.get_mut(&daemon) {
+                info.cols = cols;
+                info.rows = rows;
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the model, or stops the server when it has no session left.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        let Some(server) = &self.state else {
+            return Ok(());
+        };
+        if !server.sessions.is_empty() {
+            return self.store.save(server);
+        }
+        let daemons = server.daemon_sessions();
+        if let Some(client) = self.client.as_mut() {
+            for daemon in daemons {
+                let _ = client.kill_session(&daemon).await;
+            }
+            // The daemon goes with the tmux server unless it also runs other sessions.
+            let others = client.list_sessions().await?.sessions;
+            if others.is_empty() {
+                let _ = client.shutdown_server().await;
+            }
+        }
+        self.state = None;
+        self.store.remove()
+    }
+
+    /// Attaches the terminal to a pane once the invocation is done (tmux attach).
+    pub fn attach_later(&mut self, daemon: String) -> anyhow::Result<()> {
+        if !std::io::stdin().is_terminal() {
+            return fail("open terminal failed: not a terminal");
+        }
+        self.attach = Some(daemon);
+        Ok(())
+    }
+
+    pub fn pane(&mut self, pane: u32) -> anyhow::Result<&mut Pane> {
+        self.server()?
+            .panes
+            .get_mut(&pane)
+            .ok_or_else(|| anyhow!("can't find pane: %{pane}"))
+    }
+}
+
+/// A command that is just a shell: started as the pane's shell with ai-session's integration.
+fn is_plain_shell(command: &str) -> bool {
+    let base = command.rsplit('/').next().unwrap_or(command);
+    matches!(base, "bash" | "sh" | "zsh" | "dash")
+        && !command.contains(char::is_whitespace)
 }
