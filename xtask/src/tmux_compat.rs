@@ -191,6 +191,7 @@ fn run_suite(
         .args(["-q", "-rA", "--tb=line", "--reruns=2", "--timeout=60"])
         .args(TEST_FILES)
         .env("TMUX_TMPDIR", &socket_dir)
+        .env("COLUMNS", "1000")
         .env_remove("TMUX")
         .env_remove("TMUX_PANE")
         .stdin(Stdio::null());

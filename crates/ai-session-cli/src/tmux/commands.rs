@@ -68,7 +68,7 @@ impl Ctx {
                 let t = self.resolve(&cmd, 't', Kind::Window)?;
                 let name = self.expand(Some(t), cmd.arg(0).unwrap_or(""));
                 let w = self.server()?.windows.get_mut(&t.window).context("window")?;
-                w.name = name;
+                w.name = vis(&name);
                 w.automatic_rename = false;
                 Ok(())
             }
@@ -753,7 +753,6 @@ impl Ctx {
         if !cmd.has('d') {
             self.server()?.select_window(session, index);
         }
-        self.server()?.touch(session);
         self.print_created(cmd, t, NEW_WINDOW_TEMPLATE)
     }
 
@@ -768,25 +767,36 @@ impl Ctx {
             };
             return Ok((session, None, None));
         };
-        if let Ok(t) = server.resolve(Some(raw), Kind::Window)
-            && (raw.contains(':') || raw.starts_with('@') || raw.parse::<u32>().is_ok())
-        {
-            return Ok((t.session, Some(t.index), Some(t.index)));
+        if raw.starts_with('@') {
+            return match server.resolve(Some(raw), Kind::Window) {
+                Ok(t) => Ok((t.session, Some(t.index), Some(t.index))),
+                Err(e) => fail(e.0),
+            };
         }
         let (session_part, index_part) = match raw.split_once(':') {
             Some((s, i)) => (Some(s), i),
-            None => (None, raw),
+            None if raw.parse::<u32>().is_ok() => (None, raw),
+            None => (Some(raw), ""),
         };
         let session = match session_part {
-            Some("") | None if index_part.parse::<u32>().is_ok() => server.current_session(),
+            Some("") | None => server.current_session(),
             Some(s) => server.find_session(s).ok(),
-            None => server.find_session(index_part).ok(),
         };
         let Some(session) = session else {
             return fail(format!("can't find session: {}", session_part.unwrap_or(raw)));
         };
-        let index = index_part.parse::<u32>().ok();
-        Ok((session, index, None))
+        if index_part.is_empty() {
+            return Ok((session, None, None));
+        }
+        if let Ok(index) = index_part.parse::<u32>() {
+            let exists = server.sessions[&session].windows.contains_key(&index);
+            return Ok((session, Some(index), exists.then_some(index)));
+        }
+        let name = server.sessions[&session].name.clone();
+        match server.resolve(Some(&format!("${session}:{index_part}")), Kind::Window) {
+            Ok(t) => Ok((t.session, Some(t.index), Some(t.index))),
+            Err(_) => fail(format!("can't find window: {name}:{index_part}")),
+        }
     }
 
     async fn split_window(&mut self, cmd: &Command) -> anyhow::Result<()> {
@@ -913,7 +923,6 @@ impl Ctx {
             });
         }
         server.select_window(t.session, t.index);
-        server.touch(t.session);
         Ok(())
     }
 
@@ -1087,6 +1096,12 @@ impl Ctx {
             sy = size_arg(y, w.sy)?;
         }
         let adjust: u32 = cmd.arg(0).and_then(|a| a.parse().ok()).unwrap_or(1);
+        if cmd.has('A') || cmd.has('a') {
+            // No client to fit: the session's default size, as tmux uses then.
+            let size = server.session_option(t.session, "default-size").unwrap_or_else(|| "80x24".into());
+            (sx, sy) = parse_size(&size);
+        }
+        let w = server.windows.get_mut(&t.window).context("window")?;
         if cmd.has('U') {
             sy = sy.saturating_sub(adjust).max(1);
         }
@@ -1722,6 +1737,9 @@ impl Ctx {
         if let Some(client) = cmd.value('c') {
             return fail(format!("can't find client: {client}"));
         }
+        if cmd.has('F') && cmd.arg(0).is_some() {
+            return fail("only one of -F or argument must be given");
+        }
         let t = self.resolve(cmd, 't', Kind::Pane)?;
         if cmd.has('a') {
             self.prefetch(&[t.pane], "cursor_ ai_").await?;
@@ -2332,6 +2350,22 @@ impl Ctx {
         }
         Ok(())
     }
+}
+
+/// tmux's window-name escaping (`utf8_stravis` with C-style escapes).
+fn vis(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -433,10 +433,13 @@ impl Ctx {
                 (last, launcher)
             }
         };
+        // Like tmux, a directory that does not exist falls back to the home directory.
         let cwd = spawn
             .cwd
             .clone()
-            .or_else(|| std::env::current_dir().ok().map(|d| d.display().to_string()));
+            .filter(|d| std::path::Path::new(d).is_dir())
+            .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()))
+            .or_else(|| Some("/".to_owned()));
         let params = NewSessionParams {
             name: Some(format!("{PANE_PREFIX}{pane}")),
             cwd,

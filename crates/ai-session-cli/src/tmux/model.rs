@@ -199,10 +199,12 @@ impl Server {
                 .map(|(idx, _)| (s.id, *idx))
         });
         let all: Vec<(u32, u32)> = owners.by_ref().collect();
+        // tmux picks the most recently active of the sessions that link the window.
+        let rank = |s: u32| self.recent.iter().position(|r| *r == s);
         let (session, index) = all
             .iter()
             .find(|(s, _)| Some(*s) == prefer)
-            .or_else(|| all.first())
+            .or_else(|| all.iter().max_by_key(|(s, _)| (rank(*s), *s)))
             .copied()?;
         Some(Target {
             session,
@@ -229,16 +231,26 @@ impl Server {
         // Ids name their object anywhere.
         if let Some(id) = raw.strip_prefix('%').and_then(|n| n.parse().ok()) {
             return self
-                .target_of_pane(id, self.current_session())
+                .target_of_pane(id, None)
                 .ok_or_else(|| NotFound(format!("can't find pane: {raw}")));
         }
         if let Some(id) = raw.strip_prefix('@').and_then(|n| n.parse().ok()) {
             return self
-                .target_of_window(id, self.current_session())
+                .target_of_window(id, None)
                 .ok_or_else(|| NotFound(format!("can't find window: {raw}")));
         }
         if kind == Kind::Session {
-            let session = self.find_session(raw)?;
+            // `name:`, `name:1.2`: only the session part counts.
+            let name = match raw.split_once(':') {
+                Some((name, _)) if !name.is_empty() => name,
+                Some(_) => {
+                    return self
+                        .current()
+                        .ok_or_else(|| NotFound("no current session".into()));
+                }
+                None => raw,
+            };
+            let session = self.find_session(name)?;
             return self
                 .target_in_session(session)
                 .ok_or_else(|| NotFound(format!("can't find session: {raw}")));
