@@ -15,6 +15,8 @@ pub struct Invocation {
     pub config: Option<String>,
     /// `-V`.
     pub version: bool,
+    /// `-C` (`-CC`): a control-mode client.
+    pub control: bool,
     /// `-c COMMAND`: run a shell command (tmux acts as a login shell).
     pub shell_command: Option<String>,
     pub commands: Vec<Command>,
@@ -211,6 +213,11 @@ fn find_spec(name: &str) -> Result<&'static Spec, UsageError> {
     }
 }
 
+/// The canonical name of a command or alias, if there is one.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    find_spec(name).ok().map(|s| s.name)
+}
+
 /// Parses everything after `tmux`.
 pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
     let mut inv = Invocation {
@@ -218,6 +225,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
         socket_path: None,
         config: None,
         version: false,
+        control: false,
         shell_command: None,
         commands: Vec::new(),
     };
@@ -252,7 +260,8 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
                     }
                 }
                 'V' => inv.version = true,
-                '2' | 'u' | 'v' | 'D' | 'N' | 'l' | 'C' => {}
+                'C' => inv.control = true,
+                '2' | '8' | 'u' | 'v' | 'D' | 'N' | 'l' => {}
                 other => {
                     return Err(UsageError(format!(
                         "unknown option -- {other}\nusage: tmux [-2CDlNuVv] [-c shell-command] [-f file] [-L socket-name]\n            [-S socket-path] [-T features] [command [flags]]"

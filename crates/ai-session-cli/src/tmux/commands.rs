@@ -40,8 +40,7 @@ const CLIENT_COMMANDS: &[&str] = &[
 impl Ctx {
     pub async fn execute(&mut self, cmd: Command) -> anyhow::Result<()> {
         if CLIENT_COMMANDS.contains(&cmd.name) {
-            self.server()?;
-            return fail("no current client");
+            return self.client_command(&cmd).await;
         }
         match cmd.name {
             "new-session" => self.new_session(&cmd).await,
@@ -54,10 +53,7 @@ impl Ctx {
             "list-sessions" => self.list(&cmd, "list-sessions").await,
             "list-windows" => self.list(&cmd, "list-windows").await,
             "list-panes" => self.list(&cmd, "list-panes").await,
-            "list-clients" => {
-                self.server()?;
-                Ok(())
-            }
+            "list-clients" => self.list_clients(&cmd),
             "kill-session" => self.kill_session(&cmd).await,
             "rename-session" => self.rename_session(&cmd),
             "new-window" => self.new_window(&cmd).await,
@@ -141,7 +137,7 @@ impl Ctx {
                 let t = self.resolve(&cmd, 't', Kind::Session)?;
                 let daemon = self.server()?.panes[&t.pane].daemon.clone();
                 self.server()?.touch(t.session);
-                self.attach_later(daemon)
+                self.attach_later(daemon, t.session)
             }
             "copy-mode" | "clock-mode" | "choose-tree" | "choose-client" | "choose-buffer"
             | "customize-mode" | "find-window" => {
@@ -182,31 +178,143 @@ impl Ctx {
                 self.server()?;
                 Ok(())
             }
-            "bind-key" | "unbind-key" => {
-                self.server()?;
-                Ok(())
-            }
-            "list-keys" => {
-                self.server()?;
-                if cmd.value('T') == Some("prefix") && cmd.arg(0) == Some("C-b") {
-                    self.println("bind-key -T prefix C-b send-prefix")?;
-                }
-                Ok(())
-            }
+            "bind-key" | "unbind-key" => self.bind_key(&cmd),
+            "list-keys" => self.list_keys(&cmd),
             "list-commands" => {
                 self.server()?;
-                if let Some(name) = cmd.arg(0) {
-                    let parsed = super::args::parse_command(name, &[]);
-                    let canonical = match &parsed {
-                        Ok(c) => c.name,
-                        Err(_) => name,
-                    };
-                    self.println(canonical)?;
+                let wanted = match cmd.arg(0) {
+                    Some(name) => match super::args::parse_command(name, &[]) {
+                        Ok(c) => Some(c.name),
+                        Err(e) if e.0.starts_with("unknown command") || e.0.starts_with("ambiguous") => return fail(e.0),
+                        Err(_) => super::args::canonical_name(name),
+                    },
+                    None => None,
+                };
+                let lines: Vec<String> = include_str!("options/commands.txt")
+                    .lines()
+                    .filter(|l| wanted.is_none_or(|w| l.split(' ').next() == Some(w)))
+                    .map(str::to_owned)
+                    .collect();
+                for line in lines {
+                    self.println(&line)?;
                 }
                 Ok(())
             }
             other => fail(format!("unknown command: {other}")),
         }
+    }
+
+    fn bind_key(&mut self, cmd: &Command) -> anyhow::Result<()> {
+        let table = if cmd.has('n') { "root" } else { cmd.value('T').unwrap_or("prefix") }.to_owned();
+        let server = self.server()?;
+        if cmd.name == "unbind-key" {
+            if cmd.has('a') {
+                for (t, k, _) in default_keys() {
+                    if t == table {
+                        server.keys.insert(format!("{t} {k}"), None);
+                    }
+                }
+                server.keys.retain(|k, v| !(k.starts_with(&format!("{table} ")) && v.is_some()));
+                return Ok(());
+            }
+            let key = cmd.arg(0).unwrap_or("").to_owned();
+            server.keys.insert(format!("{table} {key}"), None);
+            return Ok(());
+        }
+        let key = cmd.arg(0).unwrap_or("").to_owned();
+        let command = cmd.args[1..].iter().map(|w| quote_word(w)).collect::<Vec<_>>().join(" ");
+        server.keys.insert(format!("{table} {key}"), Some(command));
+        Ok(())
+    }
+
+    fn list_keys(&mut self, cmd: &Command) -> anyhow::Result<()> {
+        let server = self.server()?;
+        let mut bindings: Vec<(String, String, String)> = default_keys()
+            .into_iter()
+            .filter(|(t, k, _)| !server.keys.contains_key(&format!("{t} {k}")))
+            .map(|(t, k, c)| (t.to_owned(), k.to_owned(), c.to_owned()))
+            .collect();
+        for (tk, command) in &server.keys {
+            if let (Some(command), Some((t, k))) = (command, tk.split_once(' ')) {
+                bindings.push((t.to_owned(), k.to_owned(), command.clone()));
+            }
+        }
+        bindings.sort();
+        let table = cmd.value('T');
+        let key = cmd.arg(0);
+        let lines: Vec<String> = bindings
+            .into_iter()
+            .filter(|(t, k, _)| table.is_none_or(|x| x == t) && key.is_none_or(|x| x == k))
+            .map(|(t, k, c)| format!("bind-key -T {t} {k} {c}"))
+            .collect();
+        if lines.is_empty() && let Some(key) = key {
+            return fail(format!("unknown key: {key}"));
+        }
+        for line in lines {
+            self.println(&line)?;
+        }
+        Ok(())
+    }
+
+    /// Commands that act on a client: with none attached they fail as in tmux.
+    async fn client_command(&mut self, cmd: &Command) -> anyhow::Result<()> {
+        let flag = if cmd.name == "switch-client" || cmd.name == "display-popup" || cmd.name == "display-menu" || cmd.name == "command-prompt" || cmd.name == "confirm-before" || cmd.name == "display-panes" { 'c' } else { 't' };
+        let name = cmd.value(flag).map(str::to_owned);
+        let server = self.server()?;
+        let client = match server.find_client(name.as_deref()) {
+            Ok(c) => c.clone(),
+            Err(e) => return fail(e.0),
+        };
+        match cmd.name {
+            "detach-client" => {
+                let server = self.server()?;
+                if cmd.has('a') {
+                    server.clients.retain(|c| c.name == client.name);
+                } else if let Some(s) = cmd.value('s') {
+                    let session = server.find_session(s).map_err(|e| super::Failed(e.0))?;
+                    server.clients.retain(|c| c.session != session);
+                } else {
+                    server.clients.retain(|c| c.name != client.name);
+                }
+            }
+            "switch-client" => {
+                let t = self.resolve(cmd, 't', Kind::Session)?;
+                let server = self.server()?;
+                if let Some(c) = server.clients.iter_mut().find(|c| c.name == client.name) {
+                    c.session = t.session;
+                }
+                server.touch(t.session);
+            }
+            "show-messages" => {
+                let messages = self.server()?.messages.clone();
+                for m in messages {
+                    self.println(&m)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn list_clients(&mut self, cmd: &Command) -> anyhow::Result<()> {
+        let server = self.server()?;
+        let only = match cmd.target() {
+            Some(t) => Some(server.find_session(t).map_err(|e| super::Failed(e.0))?),
+            None => None,
+        };
+        let clients: Vec<model::Client> = server.clients.iter().filter(|c| only.is_none_or(|s| s == c.session)).cloned().collect();
+        let fmt = cmd.value('F').unwrap_or("#{client_name}: #{session_name} [#{client_width}x#{client_height} #{client_termname}] (#{client_flags})").to_owned();
+        let mut lines = Vec::new();
+        for c in clients {
+            let server = self.state.as_ref().context("state")?;
+            let mut scope = Scope::new(server, &self.live, server.target_in_session(c.session));
+            client_vars(&mut scope, &c, server);
+            lines.push(scope.expand(&fmt));
+        }
+        for line in lines {
+            self.println(&line)?;
+        }
+        Ok(())
     }
 
     /// A target of the given kind from `-t` (or `-s` etc.), failing with tmux's words.
@@ -298,7 +406,7 @@ impl Ctx {
 
     async fn new_session(&mut self, cmd: &Command) -> anyhow::Result<()> {
         let detached = cmd.has('d');
-        if !detached && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        if !detached && !self.control && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return fail("open terminal failed: not a terminal");
         }
         self.ensure_server().await?;
@@ -320,7 +428,7 @@ impl Ctx {
                 self.print_created(cmd, t, NEW_SESSION_TEMPLATE)?;
                 if !detached {
                     let daemon = self.server()?.panes[&t.pane].daemon.clone();
-                    self.attach_later(daemon)?;
+                    self.attach_later(daemon, t.session)?;
                 }
                 return Ok(());
             }
@@ -432,7 +540,7 @@ impl Ctx {
         self.print_created(cmd, t, NEW_SESSION_TEMPLATE)?;
         if !detached {
             let daemon = self.server()?.panes[&t.pane].daemon.clone();
-            self.attach_later(daemon)?;
+            self.attach_later(daemon, t.session)?;
         }
         Ok(())
     }
@@ -1735,7 +1843,10 @@ impl Ctx {
     async fn display_message(&mut self, cmd: &Command) -> anyhow::Result<()> {
         self.server()?;
         if let Some(client) = cmd.value('c') {
-            return fail(format!("can't find client: {client}"));
+            let client = client.to_owned();
+            if let Err(e) = self.server()?.find_client(Some(&client)) {
+                return fail(e.0);
+            }
         }
         if cmd.has('F') && cmd.arg(0).is_some() {
             return fail("only one of -F or argument must be given");
@@ -2366,6 +2477,60 @@ fn vis(name: &str) -> String {
         }
     }
     out
+}
+
+/// tmux 3.3a's default key bindings: (table, key, command).
+fn default_keys() -> Vec<(&'static str, &'static str, &'static str)> {
+    include_str!("options/keys.txt")
+        .lines()
+        .filter_map(|line| {
+            let mut rest = line.strip_prefix("bind-key")?.trim_start();
+            if let Some(r) = rest.strip_prefix("-r") {
+                rest = r.trim_start();
+            }
+            let rest = rest.strip_prefix("-T")?.trim_start();
+            let (table, rest) = rest.split_once(' ')?;
+            let rest = rest.trim_start();
+            let (key, command) = rest.split_once(' ')?;
+            Some((table, key, command.trim_start()))
+        })
+        .collect()
+}
+
+/// A word as tmux prints it inside a command.
+fn quote_word(word: &str) -> String {
+    if word.is_empty() || word.contains([' ', '"', '\'', '#', ';', '$', '{', '}']) {
+        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        word.to_owned()
+    }
+}
+
+/// The `client_*` variables of one client.
+fn client_vars(scope: &mut Scope<'_>, c: &model::Client, server: &model::Server) {
+    let session = server.sessions.get(&c.session).map(|s| s.name.clone()).unwrap_or_default();
+    for (k, v) in [
+        ("client_name", c.name.clone()),
+        ("client_pid", c.pid.to_string()),
+        ("client_session", session),
+        ("client_tty", String::new()),
+        ("client_width", "80".to_owned()),
+        ("client_height", "24".to_owned()),
+        ("client_termname", "xterm".to_owned()),
+        ("client_termtype", String::new()),
+        ("client_flags", c.flags.clone()),
+        ("client_control_mode", "1".to_owned()),
+        ("client_created", c.created.to_string()),
+        ("client_activity", c.created.to_string()),
+        ("client_readonly", "0".to_owned()),
+        ("client_utf8", "1".to_owned()),
+        ("client_prefix", "0".to_owned()),
+        ("client_key_table", "root".to_owned()),
+        ("client_last_session", String::new()),
+        ("client_cwd", String::new()),
+    ] {
+        scope.extra.insert(k, v);
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {

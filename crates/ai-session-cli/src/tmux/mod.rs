@@ -119,13 +119,20 @@ fn run_inner(argv: &[String], global: &Global) -> anyhow::Result<ExitCode> {
             },
             out: std::io::stdout().lock(),
             attach: None,
+            control: invocation.control,
+            control_client: None,
         };
         let result = ctx.run_all(invocation.commands).await;
         let finished = ctx.finish().await;
         let attach = ctx.attach.take();
+        let control = ctx.control_client.take();
         drop(ctx);
         result?;
         finished?;
+        if let Some((session, name)) = control {
+            control_client(&server_name, session, &name).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         if let Some(session) = attach {
             let args = crate::attach::AttachArgs { session };
             return crate::attach::run(args, global);
@@ -179,6 +186,10 @@ pub struct Ctx {
     out: std::io::StdoutLock<'static>,
     /// A daemon session to attach to once the model is saved (new-session/attach in a terminal).
     attach: Option<String>,
+    /// `-C`: attaching registers a control-mode client instead of taking the terminal.
+    control: bool,
+    /// The control client this invocation registered: (session id, client name).
+    control_client: Option<(u32, String)>,
 }
 
 /// How a pane is started.
@@ -315,6 +326,7 @@ impl Ctx {
     /// Brings the model in line with the daemon: a pane whose program ended is closed (or kept
     /// dead with `remain-on-exit`), closing its window and session when they become empty.
     async fn reconcile(&mut self) -> anyhow::Result<()> {
+        self.server()?.drop_dead_clients();
         let sessions = self.client().await?.list_sessions().await?.sessions;
         self.live.infos = sessions.into_iter().map(|s| (s.id.clone(), s)).collect();
         let server = self.state.as_ref().expect("reconcile runs with a model");
@@ -520,8 +532,24 @@ impl Ctx {
         self.store.remove()
     }
 
-    /// Attaches the terminal to a pane once the invocation is done (tmux attach).
-    pub fn attach_later(&mut self, daemon: String) -> anyhow::Result<()> {
+    /// Attaches the terminal to a pane once the invocation is done (tmux attach); in control
+    /// mode, registers this process as a client of `session` instead.
+    pub fn attach_later(&mut self, daemon: String, session: u32) -> anyhow::Result<()> {
+        if self.control {
+            let pid = std::process::id();
+            let name = format!("client-{pid}");
+            let server = self.server()?;
+            server.clients.retain(|c| c.pid != pid);
+            server.clients.push(model::Client {
+                name: name.clone(),
+                pid,
+                session,
+                created: model::now(),
+                flags: "attached,control-mode,UTF-8".into(),
+            });
+            self.control_client = Some((session, name));
+            return Ok(());
+        }
         if !std::io::stdin().is_terminal() {
             return fail("open terminal failed: not a terminal");
         }
@@ -535,6 +563,52 @@ impl Ctx {
             .get_mut(&pane)
             .ok_or_else(|| anyhow!("can't find pane: %{pane}"))
     }
+}
+
+/// A control-mode client (`tmux -C attach`): announces itself, then stays attached until its
+/// input closes, it is terminated, or `detach-client` removes it; then it unregisters.
+async fn control_client(server_name: &str, session: u32, name: &str) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stdout = tokio::io::stdout();
+    let stamp = model::now();
+    stdout
+        .write_all(format!("%begin {stamp} 1 0\n%end {stamp} 1 0\n%session-changed ${session} {session}\n").as_bytes())
+        .await?;
+    stdout.flush().await?;
+    // stdin is read on its own thread: EOF means the controlling program went away.
+    let (eof_tx, mut eof_rx) = tokio::sync::mpsc::channel::<()>(1);
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 4096];
+        let mut stdin = std::io::stdin();
+        while std::io::Read::read(&mut stdin, &mut sink).is_ok_and(|n| n > 0) {}
+        let _ = eof_tx.blocking_send(());
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let pid = std::process::id();
+    let detached = loop {
+        tokio::select! {
+            _ = eof_rx.recv() => break false,
+            _ = term.recv() => break false,
+            _ = hup.recv() => break false,
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if !store::Store::peek(server_name).is_some_and(|s| s.clients.iter().any(|c| c.pid == pid)) {
+                    break true;
+                }
+            }
+        }
+    };
+    if detached {
+        let _ = stdout.write_all(format!("%exit\n").as_bytes()).await;
+    }
+    let (store, state) = store::Store::open(server_name)?;
+    if let Some(mut state) = state {
+        state.clients.retain(|c| c.pid != pid || c.name != name);
+        store.save(&state)?;
+    }
+    let _ = stdout.flush().await;
+    // The stdin thread may still block in read: end the process rather than wait for it.
+    std::process::exit(0);
 }
 
 /// A command that is just a shell: started as the pane's shell with ai-session's integration.

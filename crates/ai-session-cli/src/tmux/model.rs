@@ -37,6 +37,22 @@ pub struct Server {
     pub marked: Option<u32>,
     /// Session ids, most recently used last (tmux's "best" session for commands without -t).
     pub recent: Vec<u32>,
+    /// Key bindings changed from tmux's defaults: "TABLE KEY" -> command (`None`: unbound).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Option<String>>,
+    /// Attached clients (control-mode `tmux -C attach` processes), most recent last.
+    #[serde(default)]
+    pub clients: Vec<Client>,
+}
+
+/// An attached client: a `tmux -C attach-session` process that waits until it is detached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Client {
+    pub name: String,
+    pub pid: u32,
+    pub session: u32,
+    pub created: u64,
+    pub flags: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -665,6 +681,30 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// A client by name, tty or pid; without a name, the most recent one.
+    pub fn find_client(&self, name: Option<&str>) -> Result<&Client, NotFound> {
+        match name {
+            None => self
+                .clients
+                .last()
+                .ok_or_else(|| NotFound("no current client".into())),
+            Some(n) => self
+                .clients
+                .iter()
+                .rev()
+                .find(|c| c.name == n || c.pid.to_string() == n)
+                .ok_or_else(|| NotFound(format!("can't find client: {n}"))),
+        }
+    }
+
+    /// Clients whose process is gone are detached.
+    pub fn drop_dead_clients(&mut self) {
+        self.clients
+            .retain(|c| std::path::Path::new(&format!("/proc/{}", c.pid)).exists());
+        let sessions = &self.sessions;
+        self.clients.retain(|c| sessions.contains_key(&c.session));
     }
 
     /// Every pane's daemon session.

@@ -59,6 +59,13 @@ impl Store {
         Ok(())
     }
 
+    /// Reads the state without taking the lock (writes are atomic renames, so it is whole).
+    pub fn peek(server: &str) -> Option<Server> {
+        let home = ai_session::Home::from_env().ok()?;
+        let bytes = std::fs::read(home.root().join("tmux").join(format!("{server}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Lets other invocations run for `pause`, then takes the lock again and reloads the state.
     pub fn wait_and_reload(&self, pause: std::time::Duration) -> anyhow::Result<Option<Server>> {
         self.lock.unlock()?;

@@ -228,7 +228,7 @@ impl Scope<'_> {
             "session_windows" => session.windows.len().to_string(),
             "session_created" => session.created.to_string(),
             "session_activity" | "session_last_attached" => session.activity.to_string(),
-            "session_attached" => "0".into(),
+            "session_attached" => s.clients.iter().filter(|c| c.session == session.id).count().to_string(),
             "session_many_attached" | "session_marked" => "0".into(),
             "session_grouped" => flag(session.group.is_some()),
             "session_group" => session.group.clone().unwrap_or_default(),
