@@ -285,6 +285,26 @@ impl Ctx {
                 }
                 server.touch(t.session);
             }
+            "display-popup" => {
+                let t = self.resolve(cmd, 't', Kind::Pane)?;
+                if cmd.has('C') {
+                    return Ok(());
+                }
+                let n = {
+                    let server = self.server()?;
+                    server.next_popup += 1;
+                    server.next_popup
+                };
+                let spawn = Spawn {
+                    cwd: cmd.value('d').map(|d| self.expand(Some(t), d)),
+                    command: cmd.args.clone(),
+                    env: env_flags(cmd)?,
+                };
+                let size = |v: Option<&str>, whole: u32| v.and_then(|v| size_arg(v, whole).ok()).unwrap_or(whole / 2).clamp(1, 1000) as u16;
+                let w = &self.server()?.windows[&t.window];
+                let (cols, rows) = (size(cmd.value('w'), w.sx), size(cmd.value('h'), w.sy));
+                self.spawn_process(&format!("{}{n}", super::POPUP_PREFIX), t.session, &spawn, cols, rows).await?;
+            }
             "show-messages" => {
                 let messages = self.server()?.messages.clone();
                 for m in messages {
@@ -358,6 +378,10 @@ impl Ctx {
                     self.live.screens.insert(daemon.clone(), screen);
                 }
             }
+            if fmt.contains("history_size") && !self.live.history.contains_key(&daemon) {
+                let lines = self.history_size(&daemon).await.unwrap_or(0);
+                self.live.history.insert(daemon.clone(), lines);
+            }
             if wants_history && !self.live.last_commands.contains_key(&daemon) {
                 let params = HistoryParams {
                     session: daemon.clone(),
@@ -375,6 +399,32 @@ impl Ctx {
             }
         }
         Ok(())
+    }
+
+    /// Lines above the screen: the newlines written since the last clear-history (within the
+    /// last MiB), less the rows the cursor has moved down on the screen.
+    async fn history_size(&mut self, daemon: &str) -> anyhow::Result<u64> {
+        const WINDOW: u64 = 1 << 20;
+        let cleared = self
+            .state
+            .as_ref()
+            .and_then(|s| s.panes.values().find(|p| p.daemon == daemon))
+            .map_or(0, |p| p.history_cleared_at);
+        let end = self.live.infos.get(daemon).map_or(0, |i| i.output_offset);
+        let since = cleared.max(end.saturating_sub(WINDOW));
+        let read = self
+            .client()
+            .await?
+            .read(&ReadParams {
+                session: daemon.to_owned(),
+                since,
+                max_bytes: Some(WINDOW as usize),
+                raw: false,
+            })
+            .await?;
+        let newlines = read.text.bytes().filter(|b| *b == b'\n').count() as u64;
+        let cursor = self.live.screens.get(daemon).map_or(0, |s| u64::from(s.cursor_row));
+        Ok(newlines.saturating_sub(cursor))
     }
 
     /// A one-line digest of a finished command's output (`#{ai_last_digest}`).
@@ -1750,7 +1800,17 @@ impl Ctx {
         }
         let repeat: usize = cmd.value('N').and_then(|n| n.parse().ok()).unwrap_or(1);
         let all = bytes.repeat(repeat.max(1));
-        self.send_bytes(t.pane, &all).await
+        // synchronize-panes: what one pane gets, every pane of the window gets.
+        let server = self.server()?;
+        let panes = if server.pane_option(t.pane, "synchronize-panes").as_deref() == Some("on") {
+            server.windows[&t.window].panes.clone()
+        } else {
+            vec![t.pane]
+        };
+        for pane in panes {
+            self.send_bytes(pane, &all).await?;
+        }
+        Ok(())
     }
 
     pub async fn send_bytes(&mut self, pane: u32, bytes: &[u8]) -> anyhow::Result<()> {

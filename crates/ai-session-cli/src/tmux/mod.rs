@@ -35,6 +35,9 @@ pub const VERSION: &str = "3.3a";
 
 /// Prefix of the daemon sessions that are tmux panes.
 const PANE_PREFIX: &str = "tmux-p";
+/// Popups (`display-popup`) and pane pipes (`pipe-pane`) run as sessions of their own.
+const POPUP_PREFIX: &str = "tmux-popup-";
+const PIPE_PREFIX: &str = "tmux-pipe-";
 
 /// `ai-session tmux [TMUX ARGS...]`
 #[derive(Debug, clap::Args)]
@@ -268,7 +271,7 @@ impl Ctx {
             .await?
             .sessions
             .into_iter()
-            .filter(|s| s.id.starts_with(PANE_PREFIX))
+            .filter(|s| s.id.starts_with(PANE_PREFIX) || s.id.starts_with(PIPE_PREFIX))
             .map(|s| s.id)
             .collect();
         for id in stale {
@@ -329,6 +332,19 @@ impl Ctx {
         self.server()?.drop_dead_clients();
         let sessions = self.client().await?.list_sessions().await?.sessions;
         self.live.infos = sessions.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let server = self.state.as_ref().expect("reconcile runs with a model");
+        // Popups and pipes are sessions of their own; they go when their program ends.
+        let finished: Vec<String> = self
+            .live
+            .infos
+            .values()
+            .filter(|i| !i.alive && (i.id.starts_with(POPUP_PREFIX) || i.id.starts_with(PIPE_PREFIX)))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in finished {
+            let _ = self.client().await?.kill_session(&id).await;
+            self.live.infos.remove(&id);
+        }
         let server = self.state.as_ref().expect("reconcile runs with a model");
         let ended: Vec<(u32, String)> = server
             .panes
@@ -411,13 +427,30 @@ impl Ctx {
             xoff: 0,
             yoff: 0,
         });
+        let mut spawn = spawn.clone();
+        spawn.env.insert("TMUX_PANE".into(), format!("%{pane}"));
+        let (cols, rows) = (geometry.sx.clamp(1, 1000) as u16, geometry.sy.clamp(1, 1000) as u16);
+        self.spawn_process(&format!("{PANE_PREFIX}{pane}"), session, &spawn, cols, rows)
+            .await
+    }
+
+    /// Starts a program (a pane's, a popup's) as daemon session `name`, the way tmux starts a
+    /// pane: `default-shell -c COMMAND`, or the shell itself, with the session's environment.
+    pub async fn spawn_process(
+        &mut self,
+        name: &str,
+        session: u32,
+        spawn: &Spawn,
+        cols: u16,
+        rows: u16,
+    ) -> anyhow::Result<()> {
+        let server = self.server()?;
         let mut env = server.environment_for(session);
-        env.extend(spawn.env.clone());
         let session_id = server.sessions.get(&session).map_or(0, |s| s.id);
         let socket = self.live.socket_path.clone();
         let pid = self.live.daemon_pid;
         env.insert("TMUX".into(), format!("{socket},{pid},{session_id}"));
-        env.insert("TMUX_PANE".into(), format!("%{pane}"));
+        env.extend(spawn.env.clone());
         let server = self.server()?;
         let default_command = server
             .session_option(session, "default-command")
@@ -453,12 +486,12 @@ impl Ctx {
             .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()))
             .or_else(|| Some("/".to_owned()));
         let params = NewSessionParams {
-            name: Some(format!("{PANE_PREFIX}{pane}")),
+            name: Some(name.to_owned()),
             cwd,
             shell: Some(shell),
             env,
-            cols: Some(geometry.sx.clamp(1, 1000) as u16),
-            rows: Some(geometry.sy.clamp(1, 1000) as u16),
+            cols: Some(cols),
+            rows: Some(rows),
             launcher,
             agent: None,
         };
@@ -517,7 +550,14 @@ impl Ctx {
         if !server.sessions.is_empty() {
             return self.store.save(server);
         }
-        let daemons = server.daemon_sessions();
+        let mut daemons = server.daemon_sessions();
+        daemons.extend(
+            self.live
+                .infos
+                .keys()
+                .filter(|id| id.starts_with(POPUP_PREFIX) || id.starts_with(PIPE_PREFIX))
+                .cloned(),
+        );
         if let Some(client) = self.client.as_mut() {
             for daemon in daemons {
                 let _ = client.kill_session(&daemon).await;

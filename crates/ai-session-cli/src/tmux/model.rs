@@ -37,6 +37,9 @@ pub struct Server {
     pub marked: Option<u32>,
     /// Session ids, most recently used last (tmux's "best" session for commands without -t).
     pub recent: Vec<u32>,
+    /// Counter for popup sessions (`tmux-popup-N`).
+    #[serde(default)]
+    pub next_popup: u32,
     /// Key bindings changed from tmux's defaults: "TABLE KEY" -> command (`None`: unbound).
     #[serde(default)]
     pub keys: BTreeMap<String, Option<String>>,

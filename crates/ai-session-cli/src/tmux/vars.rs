@@ -17,6 +17,8 @@ pub struct Live {
     pub screens: HashMap<String, ScreenResult>,
     pub last_commands: HashMap<String, CommandInfo>,
     pub digests: HashMap<String, String>,
+    /// Lines that scrolled off the top of each pane (since its last clear-history).
+    pub history: HashMap<String, u64>,
     pub daemon_pid: u32,
     pub socket_path: String,
 }
@@ -422,7 +424,9 @@ impl Scope<'_> {
             "pane_mode" => p.mode.clone().unwrap_or_default(),
             "pane_input_off" => flag(p.input_off),
             "pane_pipe" => flag(p.pipe),
-            "pane_synchronized" => "0".into(),
+            "pane_synchronized" => flag(
+                s.pane_option(p.id, "synchronize-panes").as_deref() == Some("on"),
+            ),
             "pane_marked" => flag(s.marked == Some(p.id)),
             "pane_marked_set" => flag(s.marked.is_some()),
             "pane_search_string" | "pane_fg" | "pane_bg" => String::new(),
@@ -437,8 +441,11 @@ impl Scope<'_> {
             "cursor_flag" | "wrap_flag" => "1".into(),
             "cursor_character" => String::new(),
             "history_limit" => s.session_option(t.session, "history-limit").unwrap_or_default(),
-            "history_size" => screen
-                .map(|sc| sc.lines.len().saturating_sub(usize::from(sc.rows)))
+            "history_size" => self
+                .live
+                .history
+                .get(&p.daemon)
+                .copied()
                 .unwrap_or(0)
                 .to_string(),
             "history_bytes" => info.map(|i| i.output_offset.to_string()).unwrap_or_default(),
