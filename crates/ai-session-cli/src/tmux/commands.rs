@@ -157,12 +157,7 @@ impl Ctx {
                 }
                 Ok(())
             }
-            "pipe-pane" => {
-                let t = self.resolve(&cmd, 't', Kind::Pane)?;
-                let p = self.pane(t.pane)?;
-                p.pipe = cmd.arg(0).is_some_and(|c| !c.is_empty()) && !(cmd.has('o') && p.pipe);
-                Ok(())
-            }
+            "pipe-pane" => self.pipe_pane(&cmd).await,
             "show-prompt-history" => {
                 self.server()?;
                 let types: Vec<&str> = match cmd.value('T') {
@@ -398,6 +393,48 @@ impl Ctx {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `pipe-pane`: the pane's output from now on goes to a shell command, run as a session
+    /// of its own (`tmux-pipe-N`) that follows the pane's output.
+    async fn pipe_pane(&mut self, cmd: &Command) -> anyhow::Result<()> {
+        let t = self.resolve(cmd, 't', Kind::Pane)?;
+        let name = format!("{}{}", super::PIPE_PREFIX, t.pane);
+        let piping = self.live.infos.get(&name).is_some_and(|i| i.alive);
+        if piping {
+            let _ = self.client().await?.kill_session(&name).await;
+            self.live.infos.remove(&name);
+        }
+        let Some(command) = cmd.arg(0).filter(|c| !c.is_empty()) else {
+            self.pane(t.pane)?.pipe = false;
+            return Ok(());
+        };
+        if cmd.has('o') && piping {
+            self.pane(t.pane)?.pipe = false;
+            return Ok(());
+        }
+        let command = self.expand(Some(t), command);
+        let daemon = self.server()?.panes[&t.pane].daemon.clone();
+        let offset = self.live.infos.get(&daemon).map_or(0, |i| i.output_offset);
+        let exe = std::env::current_exe()?.display().to_string();
+        let follow = format!(
+            "{} tmux __pipe-pane {} {} {offset} | {command}",
+            sh_quote(&exe),
+            sh_quote(&self.global.server),
+            sh_quote(&daemon)
+        );
+        let mut env = BTreeMap::new();
+        if let Ok(home) = std::env::var(ai_session::HOME_ENV) {
+            env.insert(ai_session::HOME_ENV.to_owned(), home);
+        }
+        let spawn = Spawn {
+            cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
+            command: vec![follow],
+            env,
+        };
+        self.spawn_process(&name, t.session, &spawn, 80, 24).await?;
+        self.pane(t.pane)?.pipe = true;
         Ok(())
     }
 
@@ -2591,6 +2628,11 @@ fn client_vars(scope: &mut Scope<'_>, c: &model::Client, server: &model::Server)
     ] {
         scope.extra.insert(k, v);
     }
+}
+
+/// Single-quotes a word for sh.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -67,6 +67,12 @@ pub struct TmuxArgs {
 
 /// Runs a tmux command line; errors go to stderr as tmux words them, with exit code 1.
 pub fn run(argv: &[String], global: &Global) -> ExitCode {
+    if argv.first().map(String::as_str) == Some("__pipe-pane") {
+        return match pipe_follow(&argv[1..], global) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     match run_inner(argv, global) {
         Ok(code) => code,
         Err(error) => {
@@ -603,6 +609,57 @@ impl Ctx {
             .get_mut(&pane)
             .ok_or_else(|| anyhow!("can't find pane: %{pane}"))
     }
+}
+
+/// `tmux __pipe-pane SERVER SESSION OFFSET`: writes a pane's output from OFFSET to stdout as
+/// it arrives, until the pane's session ends or the reader goes away (the `pipe-pane` helper).
+fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
+    use ai_session::protocol::{ReadParams, WaitParams};
+    let [server, session, offset] = argv else {
+        anyhow::bail!("usage: tmux __pipe-pane SERVER SESSION OFFSET");
+    };
+    let mut offset: u64 = offset.parse()?;
+    let global = Global {
+        format: Format::Text,
+        json: false,
+        server: server.clone(),
+        agent: global.agent.clone(),
+    };
+    let runtime = common::client_runtime()?;
+    runtime.block_on(async {
+        let mut client = common::connect_existing(&global)
+            .await?
+            .context("the tmux server is not running")?;
+        let mut out = std::io::stdout().lock();
+        loop {
+            let read = client
+                .read(&ReadParams {
+                    session: session.clone(),
+                    since: offset,
+                    max_bytes: Some(1 << 20),
+                    raw: true,
+                })
+                .await?;
+            if let Some(data) = &read.data_base64 {
+                use base64::Engine as _;
+                out.write_all(&base64::engine::general_purpose::STANDARD.decode(data)?)?;
+                out.flush()?;
+            }
+            offset = read.next_offset;
+            let waited = client
+                .wait(&WaitParams {
+                    session: session.clone(),
+                    pattern: None,
+                    idle_ms: None,
+                    timeout_ms: Some(1000),
+                    since: Some(offset),
+                })
+                .await?;
+            if waited.reason == ai_session::protocol::WaitReason::Exited {
+                return Ok(());
+            }
+        }
+    })
 }
 
 /// A control-mode client (`tmux -C attach`): announces itself, then stays attached until its
