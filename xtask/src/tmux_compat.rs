@@ -82,26 +82,94 @@ pub fn run(args: &TmuxCompatArgs) -> anyhow::Result<()> {
     );
 
     let baseline_file = work.join("baseline.txt");
-    let baseline = if args.reuse_baseline && baseline_file.exists() {
-        std::fs::read_to_string(&baseline_file)?
-    } else {
-        let started = Instant::now();
-        let out = run_suite(&python, &tests, &work, args, None)?;
-        eprintln!(
-            "xtask: real tmux run took {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        std::fs::write(&baseline_file, &out)?;
-        out
-    };
+    let reuse = args.reuse_baseline && baseline_file.exists();
+    // Both suites at once: each test has its own tmux server (and daemon), so they share nothing.
     let started = Instant::now();
-    let ours = run_suite(&python, &tests, &work, args, Some(&bin))?;
+    let tmux_run = (!reuse)
+        .then(|| start_suite(&python, &tests, &work, args, None))
+        .transpose()?;
+    let ours_run = start_suite(&python, &tests, &work, args, Some(&bin))?;
+    let ours = finish_suite(ours_run)?;
     eprintln!(
         "xtask: ai-session run took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     std::fs::write(work.join("ours.txt"), &ours)?;
-    compare(&parse_summary(&baseline), &parse_summary(&ours), &root)
+    let baseline = match tmux_run {
+        Some(run) => {
+            let out = finish_suite(run)?;
+            std::fs::write(&baseline_file, &out)?;
+            out
+        }
+        None => std::fs::read_to_string(&baseline_file)?,
+    };
+    eprintln!(
+        "xtask: both suites done after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let suite = compare(&parse_summary(&baseline), &parse_summary(&ours), &root);
+    let harness = compare_harness(&python, &work, &bin, &root);
+    suite.and(harness)
+}
+
+/// The OpenHands-style script (`crates/ai-session-cli/tests/tmux_compat/openhands_style.py`),
+/// unchanged, against real tmux and against ai-session: what it extracts must be identical.
+fn compare_harness(python: &Path, work: &Path, bin: &Path, root: &Path) -> anyhow::Result<()> {
+    let script = root.join("crates/ai-session-cli/tests/tmux_compat/openhands_style.py");
+    let mut outputs = Vec::new();
+    for ours in [false, true] {
+        let label = if ours { "ours" } else { "tmux" };
+        let scratch = work.join(format!("openhands-{label}"));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let sockets = scratch.join("sockets");
+        let dir = scratch.join("work");
+        std::fs::create_dir_all(&sockets)?;
+        std::fs::create_dir_all(&dir)?;
+        let dir = std::fs::canonicalize(&dir)?;
+        let mut command = Command::new(python);
+        command
+            .arg(&script)
+            .env("TMUX_TMPDIR", &sockets)
+            .env("HARNESS_DIR", &dir)
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .stdin(Stdio::null());
+        let home = scratch.join("ai-session-home");
+        if ours {
+            let bin_dir = scratch.join("bin");
+            std::fs::create_dir_all(&bin_dir)?;
+            std::os::unix::fs::symlink(bin, bin_dir.join("tmux"))?;
+            let path = std::env::var("PATH").unwrap_or_default();
+            command
+                .env("PATH", format!("{}:{path}", bin_dir.display()))
+                .env("AI_SESSION_HOME", &home);
+        }
+        let output = command.output().context("could not run the OpenHands-style script")?;
+        if ours {
+            stop_daemons(bin, &home);
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "the OpenHands-style script failed against {label}:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        // The work directory differs between the two runs; compare with it named alike.
+        outputs.push(stdout.replace(&dir.display().to_string(), "$WORK"));
+    }
+    if outputs[0] != outputs[1] {
+        bail!(
+            "the OpenHands-style script extracted different results:\n--- tmux\n{}\n--- ai-session\n{}",
+            outputs[0],
+            outputs[1]
+        );
+    }
+    println!(
+        "tmux-compat: OpenHands-style script: same {} results from tmux and ai-session",
+        outputs[0].lines().count()
+    );
+    Ok(())
 }
 
 /// A venv with the pinned packages; returns its python.
@@ -171,14 +239,22 @@ fn unpack_sdist(work: &Path, python: &Path) -> anyhow::Result<PathBuf> {
     Ok(tree)
 }
 
-/// Runs the core tests; `ours` puts `ai-session` first on PATH as `tmux`. Returns pytest's output.
-fn run_suite(
+/// A running pytest: its child and where its files are.
+struct SuiteRun {
+    label: &'static str,
+    child: std::process::Child,
+    home: PathBuf,
+    bin: Option<PathBuf>,
+}
+
+/// Starts the core tests; `ours` puts `ai-session` first on PATH as `tmux`.
+fn start_suite(
     python: &Path,
     tests: &Path,
     work: &Path,
     args: &TmuxCompatArgs,
     ours: Option<&Path>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<SuiteRun> {
     let label = if ours.is_some() { "ours" } else { "tmux" };
     let scratch = work.join(format!("run-{label}"));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -194,7 +270,9 @@ fn run_suite(
         .env("COLUMNS", "1000")
         .env_remove("TMUX")
         .env_remove("TMUX_PANE")
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(filter) = &args.filter {
         command.args(["-k", filter]);
     }
@@ -209,16 +287,28 @@ fn run_suite(
             .env("AI_SESSION_HOME", &home);
     }
     eprintln!("xtask: pytest against {label}");
-    let output = command
-        .output()
+    let child = command
+        .spawn()
         .context("could not start pytest in the libtmux venv")?;
-    if let Some(bin) = ours {
-        stop_daemons(bin, &home);
+    Ok(SuiteRun {
+        label,
+        child,
+        home,
+        bin: ours.map(Path::to_path_buf),
+    })
+}
+
+/// Waits for a suite; returns pytest's output.
+fn finish_suite(run: SuiteRun) -> anyhow::Result<String> {
+    let output = run.child.wait_with_output()?;
+    if let Some(bin) = &run.bin {
+        stop_daemons(bin, &run.home);
     }
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !text.contains(" passed") && !text.contains(" failed") {
         bail!(
-            "pytest against {label} ran no test:\n{text}\n{}",
+            "pytest against {} ran no test:\n{text}\n{}",
+            run.label,
             String::from_utf8_lossy(&output.stderr)
         );
     }
