@@ -701,17 +701,23 @@ impl Ctx {
 
     async fn kill_server(&mut self) -> anyhow::Result<()> {
         let server = self.server()?;
-        let sessions: Vec<u32> = server.sessions.keys().copied().collect();
-        for s in sessions {
-            server.remove_session(s);
-        }
-        // finish() stops the daemon's pane sessions (listed before they left the model).
-        let daemons: Vec<String> = self.live.infos.keys().filter(|d| d.starts_with(super::PANE_PREFIX)).cloned().collect();
+        let mut daemons = server.daemon_sessions();
+        server.sessions.clear();
+        server.windows.clear();
+        server.panes.clear();
+        server.clients.clear();
+        daemons.extend(
+            self.live
+                .infos
+                .keys()
+                .filter(|d| [super::POPUP_PREFIX, super::PIPE_PREFIX].iter().any(|p| d.starts_with(p)))
+                .cloned(),
+        );
         for daemon in daemons {
-            let _ = self.client().await?.kill_session(&daemon).await;
+            if self.live.infos.remove(&daemon).is_some() {
+                let _ = self.client().await?.kill_session(&daemon).await;
+            }
         }
-        self.server()?.panes.clear();
-        self.server()?.windows.clear();
         Ok(())
     }
 

@@ -34,10 +34,12 @@ use vars::Live;
 pub const VERSION: &str = "3.3a";
 
 /// Prefix of the daemon sessions that are tmux panes.
-const PANE_PREFIX: &str = "tmux-p";
+const PANE_PREFIX: &str = "tmuxpane-";
+/// A sandbox preset (or policy file) for every pane, when no `@ai-policy` option is set.
+const POLICY_ENV: &str = "AI_SESSION_TMUX_POLICY";
 /// Popups (`display-popup`) and pane pipes (`pipe-pane`) run as sessions of their own.
-const POPUP_PREFIX: &str = "tmux-popup-";
-const PIPE_PREFIX: &str = "tmux-pipe-";
+const POPUP_PREFIX: &str = "tmuxpopup-";
+const PIPE_PREFIX: &str = "tmuxpipe-";
 
 /// `ai-session tmux [TMUX ARGS...]`
 #[derive(Debug, clap::Args)]
@@ -277,7 +279,7 @@ impl Ctx {
             .await?
             .sessions
             .into_iter()
-            .filter(|s| s.id.starts_with(PANE_PREFIX) || s.id.starts_with(PIPE_PREFIX))
+            .filter(|s| [PANE_PREFIX, POPUP_PREFIX, PIPE_PREFIX].iter().any(|p| s.id.starts_with(p)))
             .map(|s| s.id)
             .collect();
         for id in stale {
@@ -491,6 +493,21 @@ impl Ctx {
             .filter(|d| std::path::Path::new(d).is_dir())
             .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()))
             .or_else(|| Some("/".to_owned()));
+        // `set -g @ai-policy workspace` (or AI_SESSION_TMUX_POLICY) runs panes in the sandbox.
+        let policy = self
+            .server()?
+            .session_option(session, "@ai-policy")
+            .or_else(|| std::env::var(POLICY_ENV).ok())
+            .filter(|p| !p.is_empty());
+        let mut launcher = launcher;
+        if let Some(policy) = policy {
+            let keys: Vec<String> = env.keys().cloned().collect();
+            let mut sandbox =
+                crate::sandbox::session_launcher(Some(&policy), None, None, cwd.as_deref(), &keys)
+                    .or_else(|e| fail(format!("create pane failed: sandbox policy {policy}: {e:#}")))?;
+            sandbox.extend(launcher);
+            launcher = sandbox;
+        }
         let params = NewSessionParams {
             name: Some(name.to_owned()),
             cwd,
