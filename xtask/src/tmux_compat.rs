@@ -144,7 +144,9 @@ fn compare_harness(python: &Path, work: &Path, bin: &Path, root: &Path) -> anyho
                 .env("PATH", format!("{}:{path}", bin_dir.display()))
                 .env("AI_SESSION_HOME", &home);
         }
-        let output = command.output().context("could not run the OpenHands-style script")?;
+        let output = command
+            .output()
+            .context("could not run the OpenHands-style script")?;
         if ours {
             stop_daemons(bin, &home);
         }

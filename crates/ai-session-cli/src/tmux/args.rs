@@ -121,7 +121,13 @@ const TABLE: &[Spec] = &[
     spec("display-menu", "menu", "b:c:C:H:s:S:Ot:T:x:y:", 1, -1),
     spec("display-message", "display", "aCc:d:lINpt:F:v", 0, 1),
     spec("display-panes", "displayp", "bd:Nt:", 0, 1),
-    spec("display-popup", "popup", "Bb:Cc:d:e:Eh:s:S:t:T:w:x:y:", 0, -1),
+    spec(
+        "display-popup",
+        "popup",
+        "Bb:Cc:d:e:Eh:s:S:t:T:w:x:y:",
+        0,
+        -1,
+    ),
     spec("find-window", "findw", "CiNrt:TZ", 1, 1),
     spec("has-session", "has", "t:", 0, 0),
     spec("if-shell", "if", "bFt:", 2, 3),
@@ -195,7 +201,8 @@ const TABLE: &[Spec] = &[
 ];
 
 /// Aliases tmux's default `command-alias` option adds.
-const EXTRA_ALIASES: &[(&str, &str)] = &[("split-pane", "split-window"), ("splitp", "split-window")];
+const EXTRA_ALIASES: &[(&str, &str)] =
+    &[("split-pane", "split-window"), ("splitp", "split-window")];
 
 fn find_spec(name: &str) -> Result<&'static Spec, UsageError> {
     let name = EXTRA_ALIASES
@@ -345,7 +352,11 @@ pub fn parse_command(name: &str, words: &[String]) -> Result<Command, UsageError
             "command {}: too {} arguments (need {}{})",
             spec.name,
             if args.len() < spec.min { "few" } else { "many" },
-            if args.len() < spec.min { "at least " } else { "at most " },
+            if args.len() < spec.min {
+                "at least "
+            } else {
+                "at most "
+            },
             if args.len() < spec.min {
                 spec.min
             } else {
@@ -383,25 +394,40 @@ mod tests {
 
     #[test]
     fn flag_values_and_separators() {
-        let inv = parse(&words("send-keys -t x:0.0 -l -- -n Enter ; ls -F#{session_id}")).unwrap();
+        let inv = parse(&words(
+            "send-keys -t x:0.0 -l -- -n Enter ; ls -F#{session_id}",
+        ))
+        .unwrap();
         assert_eq!(inv.commands[0].args, ["-n", "Enter"]);
         assert!(inv.commands[0].has('l'));
         assert_eq!(inv.commands[1].name, "list-sessions");
         assert_eq!(inv.commands[1].value('F'), Some("#{session_id}"));
         let inv = parse(&words("neww; splitw -h")).unwrap();
         assert_eq!(inv.commands.len(), 2);
-        assert_eq!(parse(&words("-V")).unwrap().version, true);
+        assert!(parse(&words("-V")).unwrap().version);
     }
 
     #[test]
     fn errors_name_the_problem() {
-        assert_eq!(parse(&words("frobnicate")).unwrap_err().0, "unknown command: frobnicate");
+        assert_eq!(
+            parse(&words("frobnicate")).unwrap_err().0,
+            "unknown command: frobnicate"
+        );
         assert_eq!(
             parse(&words("send-keys -t")).unwrap_err().0,
             "command send-keys: -t expects an argument"
         );
-        assert_eq!(parse(&words("list-")).unwrap_err().0, "ambiguous command: list-");
-        assert_eq!(parse(&words("new-s")).unwrap().commands[0].name, "new-session");
-        assert_eq!(parse(&words("splitp")).unwrap().commands[0].name, "split-window");
+        assert_eq!(
+            parse(&words("list-")).unwrap_err().0,
+            "ambiguous command: list-"
+        );
+        assert_eq!(
+            parse(&words("new-s")).unwrap().commands[0].name,
+            "new-session"
+        );
+        assert_eq!(
+            parse(&words("splitp")).unwrap().commands[0].name,
+            "split-window"
+        );
     }
 }

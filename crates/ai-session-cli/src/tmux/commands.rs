@@ -63,7 +63,11 @@ impl Ctx {
             "rename-window" => {
                 let t = self.resolve(&cmd, 't', Kind::Window)?;
                 let name = self.expand(Some(t), cmd.arg(0).unwrap_or(""));
-                let w = self.server()?.windows.get_mut(&t.window).context("window")?;
+                let w = self
+                    .server()?
+                    .windows
+                    .get_mut(&t.window)
+                    .context("window")?;
                 w.name = vis(&name);
                 w.automatic_rename = false;
                 Ok(())
@@ -180,7 +184,12 @@ impl Ctx {
                 let wanted = match cmd.arg(0) {
                     Some(name) => match super::args::parse_command(name, &[]) {
                         Ok(c) => Some(c.name),
-                        Err(e) if e.0.starts_with("unknown command") || e.0.starts_with("ambiguous") => return fail(e.0),
+                        Err(e)
+                            if e.0.starts_with("unknown command")
+                                || e.0.starts_with("ambiguous") =>
+                        {
+                            return fail(e.0);
+                        }
                         Err(_) => super::args::canonical_name(name),
                     },
                     None => None,
@@ -200,7 +209,12 @@ impl Ctx {
     }
 
     fn bind_key(&mut self, cmd: &Command) -> anyhow::Result<()> {
-        let table = if cmd.has('n') { "root" } else { cmd.value('T').unwrap_or("prefix") }.to_owned();
+        let table = if cmd.has('n') {
+            "root"
+        } else {
+            cmd.value('T').unwrap_or("prefix")
+        }
+        .to_owned();
         let server = self.server()?;
         if cmd.name == "unbind-key" {
             if cmd.has('a') {
@@ -209,7 +223,9 @@ impl Ctx {
                         server.keys.insert(format!("{t} {k}"), None);
                     }
                 }
-                server.keys.retain(|k, v| !(k.starts_with(&format!("{table} ")) && v.is_some()));
+                server
+                    .keys
+                    .retain(|k, v| !(k.starts_with(&format!("{table} ")) && v.is_some()));
                 return Ok(());
             }
             let key = cmd.arg(0).unwrap_or("").to_owned();
@@ -217,7 +233,11 @@ impl Ctx {
             return Ok(());
         }
         let key = cmd.arg(0).unwrap_or("").to_owned();
-        let command = cmd.args[1..].iter().map(|w| quote_word(w)).collect::<Vec<_>>().join(" ");
+        let command = cmd.args[1..]
+            .iter()
+            .map(|w| quote_word(w))
+            .collect::<Vec<_>>()
+            .join(" ");
         server.keys.insert(format!("{table} {key}"), Some(command));
         Ok(())
     }
@@ -242,7 +262,9 @@ impl Ctx {
             .filter(|(t, k, _)| table.is_none_or(|x| x == t) && key.is_none_or(|x| x == k))
             .map(|(t, k, c)| format!("bind-key -T {t} {k} {c}"))
             .collect();
-        if lines.is_empty() && let Some(key) = key {
+        if lines.is_empty()
+            && let Some(key) = key
+        {
             return fail(format!("unknown key: {key}"));
         }
         for line in lines {
@@ -253,7 +275,17 @@ impl Ctx {
 
     /// Commands that act on a client: with none attached they fail as in tmux.
     async fn client_command(&mut self, cmd: &Command) -> anyhow::Result<()> {
-        let flag = if cmd.name == "switch-client" || cmd.name == "display-popup" || cmd.name == "display-menu" || cmd.name == "command-prompt" || cmd.name == "confirm-before" || cmd.name == "display-panes" { 'c' } else { 't' };
+        let flag = if cmd.name == "switch-client"
+            || cmd.name == "display-popup"
+            || cmd.name == "display-menu"
+            || cmd.name == "command-prompt"
+            || cmd.name == "confirm-before"
+            || cmd.name == "display-panes"
+        {
+            'c'
+        } else {
+            't'
+        };
         let name = cmd.value(flag).map(str::to_owned);
         let server = self.server()?;
         let client = match server.find_client(name.as_deref()) {
@@ -295,10 +327,21 @@ impl Ctx {
                     command: cmd.args.clone(),
                     env: env_flags(cmd)?,
                 };
-                let size = |v: Option<&str>, whole: u32| v.and_then(|v| size_arg(v, whole).ok()).unwrap_or(whole / 2).clamp(1, 1000) as u16;
+                let size = |v: Option<&str>, whole: u32| {
+                    v.and_then(|v| size_arg(v, whole).ok())
+                        .unwrap_or(whole / 2)
+                        .clamp(1, 1000) as u16
+                };
                 let w = &self.server()?.windows[&t.window];
                 let (cols, rows) = (size(cmd.value('w'), w.sx), size(cmd.value('h'), w.sy));
-                self.spawn_process(&format!("{}{n}", super::POPUP_PREFIX), t.session, &spawn, cols, rows).await?;
+                self.spawn_process(
+                    &format!("{}{n}", super::POPUP_PREFIX),
+                    t.session,
+                    &spawn,
+                    cols,
+                    rows,
+                )
+                .await?;
             }
             "show-messages" => {
                 let messages = self.server()?.messages.clone();
@@ -317,7 +360,12 @@ impl Ctx {
             Some(t) => Some(server.find_session(t).map_err(|e| super::Failed(e.0))?),
             None => None,
         };
-        let clients: Vec<model::Client> = server.clients.iter().filter(|c| only.is_none_or(|s| s == c.session)).cloned().collect();
+        let clients: Vec<model::Client> = server
+            .clients
+            .iter()
+            .filter(|c| only.is_none_or(|s| s == c.session))
+            .cloned()
+            .collect();
         let fmt = cmd.value('F').unwrap_or("#{client_name}: #{session_name} [#{client_width}x#{client_height} #{client_termname}] (#{client_flags})").to_owned();
         let mut lines = Vec::new();
         for c in clients {
@@ -368,10 +416,11 @@ impl Ctx {
             if !self.live.infos.get(&daemon).is_some_and(|i| i.alive) {
                 continue;
             }
-            if wants_screen && !self.live.screens.contains_key(&daemon) {
-                if let Ok(screen) = self.client().await?.screen(&daemon).await {
-                    self.live.screens.insert(daemon.clone(), screen);
-                }
+            if wants_screen
+                && !self.live.screens.contains_key(&daemon)
+                && let Ok(screen) = self.client().await?.screen(&daemon).await
+            {
+                self.live.screens.insert(daemon.clone(), screen);
             }
             if fmt.contains("history_size") && !self.live.history.contains_key(&daemon) {
                 let lines = self.history_size(&daemon).await.unwrap_or(0);
@@ -429,7 +478,9 @@ impl Ctx {
             env.insert(ai_session::HOME_ENV.to_owned(), home);
         }
         let spawn = Spawn {
-            cwd: std::env::current_dir().ok().map(|d| d.display().to_string()),
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|d| d.display().to_string()),
             command: vec![follow],
             env,
         };
@@ -460,7 +511,11 @@ impl Ctx {
             })
             .await?;
         let newlines = read.text.bytes().filter(|b| *b == b'\n').count() as u64;
-        let cursor = self.live.screens.get(daemon).map_or(0, |s| u64::from(s.cursor_row));
+        let cursor = self
+            .live
+            .screens
+            .get(daemon)
+            .map_or(0, |s| u64::from(s.cursor_row));
         Ok(newlines.saturating_sub(cursor))
     }
 
@@ -511,7 +566,10 @@ impl Ctx {
             && let Some(existing) = self.server()?.session_by_name(name).map(|s| s.id)
         {
             if cmd.has('A') {
-                let t = self.server()?.target_in_session(existing).context("session")?;
+                let t = self
+                    .server()?
+                    .target_in_session(existing)
+                    .context("session")?;
                 self.print_created(cmd, t, NEW_SESSION_TEMPLATE)?;
                 if !detached {
                     let daemon = self.server()?.panes[&t.pane].daemon.clone();
@@ -529,7 +587,12 @@ impl Ctx {
             None => None,
         };
         let server = self.server()?;
-        let (default_x, default_y) = parse_size(&server.session_options.scalar("default-size").unwrap_or_else(|| "80x24".into()));
+        let (default_x, default_y) = parse_size(
+            &server
+                .session_options
+                .scalar("default-size")
+                .unwrap_or_else(|| "80x24".into()),
+        );
         let sx = size_value(cmd.value('x'), default_x)?;
         let sy = size_value(cmd.value('y'), default_y)?;
         let id = server.next_session;
@@ -573,15 +636,20 @@ impl Ctx {
             .0
             .get("update-environment")
             .cloned()
-            .or_else(|| options::entries(OptScope::Session).find(|e| e.name == "update-environment").map(|e| e.default.clone()))
-        {
+            .or_else(|| {
+                options::entries(OptScope::Session)
+                    .find(|e| e.name == "update-environment")
+                    .map(|e| e.default.clone())
+            }) {
             Some(Value::Array(items)) => items.into_values().collect::<Vec<_>>(),
             Some(Value::Scalar(s)) => s.split(' ').map(str::to_owned).collect(),
             None => Vec::new(),
         };
         if !cmd.has('E') {
             for var in update {
-                session.environment.insert(var.clone(), std::env::var(&var).ok());
+                session
+                    .environment
+                    .insert(var.clone(), std::env::var(&var).ok());
             }
         }
         let mut pane_env = BTreeMap::new();
@@ -596,7 +664,11 @@ impl Ctx {
         }
         if let Some(group) = group {
             let server = self.server()?;
-            let source = server.sessions.get(&group).context("group session")?.clone();
+            let source = server
+                .sessions
+                .get(&group)
+                .context("group session")?
+                .clone();
             let group_name = source.group.clone().unwrap_or_else(|| source.name.clone());
             session.windows = source.windows.clone();
             session.current = source.current;
@@ -616,7 +688,10 @@ impl Ctx {
             command: cmd.args.clone(),
             env: pane_env,
         };
-        let t = match self.create_window(id, index, window_name, sx, sy, &spawn).await {
+        let t = match self
+            .create_window(id, index, window_name, sx, sy, &spawn)
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
                 self.server()?.sessions.remove(&id);
@@ -656,15 +731,24 @@ impl Ctx {
         server.next_window += 1;
         let pane = server.next_pane;
         server.next_pane += 1;
-        let command_name = spawn
-            .command
-            .first()
-            .map(|c| c.split_whitespace().next().unwrap_or("").rsplit('/').next().unwrap_or("").to_owned());
+        let command_name = spawn.command.first().map(|c| {
+            c.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        });
         server.windows.insert(
             window,
             Window {
                 id: window,
-                name: name.clone().or(command_name).filter(|n| !n.is_empty()).unwrap_or_else(|| "bash".into()),
+                name: name
+                    .clone()
+                    .or(command_name)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "bash".into()),
                 automatic_rename: name.is_none(),
                 layout: Cell::leaf(pane, sx, sy),
                 panes: vec![pane],
@@ -710,7 +794,11 @@ impl Ctx {
             self.live
                 .infos
                 .keys()
-                .filter(|d| [super::POPUP_PREFIX, super::PIPE_PREFIX].iter().any(|p| d.starts_with(p)))
+                .filter(|d| {
+                    [super::POPUP_PREFIX, super::PIPE_PREFIX]
+                        .iter()
+                        .any(|p| d.starts_with(p))
+                })
                 .cloned(),
         );
         for daemon in daemons {
@@ -724,7 +812,12 @@ impl Ctx {
     async fn kill_session(&mut self, cmd: &Command) -> anyhow::Result<()> {
         let t = self.resolve(cmd, 't', Kind::Session)?;
         let victims: Vec<u32> = if cmd.has('a') {
-            self.server()?.sessions.keys().copied().filter(|s| *s != t.session).collect()
+            self.server()?
+                .sessions
+                .keys()
+                .copied()
+                .filter(|s| *s != t.session)
+                .collect()
         } else {
             vec![t.session]
         };
@@ -749,7 +842,12 @@ impl Ctx {
             .filter(|w| server.sessions_of_window(*w).len() == 1)
             .collect();
         for w in only_here {
-            let panes = self.server()?.windows.get(&w).map(|w| w.panes.clone()).unwrap_or_default();
+            let panes = self
+                .server()?
+                .windows
+                .get(&w)
+                .map(|w| w.panes.clone())
+                .unwrap_or_default();
             for pane in panes {
                 let daemon = self.server()?.panes.get(&pane).map(|p| p.daemon.clone());
                 if let Some(daemon) = daemon
@@ -762,10 +860,14 @@ impl Ctx {
         let server = self.server()?;
         server.remove_session(session);
         // A group of one is no group.
-        let groups: HashMap<String, usize> = server.sessions.values().filter_map(|s| s.group.clone()).fold(HashMap::new(), |mut m, g| {
-            *m.entry(g).or_default() += 1;
-            m
-        });
+        let groups: HashMap<String, usize> = server
+            .sessions
+            .values()
+            .filter_map(|s| s.group.clone())
+            .fold(HashMap::new(), |mut m, g| {
+                *m.entry(g).or_default() += 1;
+                m
+            });
         for s in server.sessions.values_mut() {
             if s.group.as_ref().is_some_and(|g| groups.get(g) == Some(&1)) {
                 s.group = None;
@@ -782,7 +884,10 @@ impl Ctx {
             Err(e) => return fail(e),
         };
         let server = self.server()?;
-        if server.session_by_name(&name).is_some_and(|s| s.id != t.session) {
+        if server
+            .session_by_name(&name)
+            .is_some_and(|s| s.id != t.session)
+        {
             return fail(format!("duplicate session: {name}"));
         }
         server.sessions.get_mut(&t.session).context("session")?.name = name;
@@ -873,7 +978,8 @@ impl Ctx {
         };
         let filter = cmd.value('f').map(str::to_owned);
         let panes: Vec<u32> = targets.iter().map(|t| t.pane).collect();
-        self.prefetch(&panes, &format!("{fmt}{}", filter.as_deref().unwrap_or(""))).await?;
+        self.prefetch(&panes, &format!("{fmt}{}", filter.as_deref().unwrap_or("")))
+            .await?;
         let mut lines = Vec::new();
         for t in targets {
             if let Some(filter) = &filter {
@@ -908,8 +1014,15 @@ impl Ctx {
                 server.select_window(session, index);
             }
             let t = server.target_in_session(session).context("session")?;
-            let t = Target { index, window: server.sessions[&session].windows[&index], ..t };
-            let t = Target { pane: server.windows[&t.window].active, ..t };
+            let t = Target {
+                index,
+                window: server.sessions[&session].windows[&index],
+                ..t
+            };
+            let t = Target {
+                pane: server.windows[&t.window].active,
+                ..t
+            };
             return self.print_created(cmd, t, NEW_WINDOW_TEMPLATE);
         }
         let base = server.base_index(session);
@@ -950,7 +1063,9 @@ impl Ctx {
             command: cmd.args.clone(),
             env: env_flags(cmd)?,
         };
-        let t = self.create_window(session, index, name, sx, sy, &spawn).await?;
+        let t = self
+            .create_window(session, index, name, sx, sy, &spawn)
+            .await?;
         if !cmd.has('d') {
             self.server()?.select_window(session, index);
         }
@@ -959,7 +1074,10 @@ impl Ctx {
 
     /// Where `-t` puts a new or moved window: (session, index if given, index of an existing
     /// window it names).
-    fn window_destination(&mut self, raw: Option<&str>) -> anyhow::Result<(u32, Option<u32>, Option<u32>)> {
+    fn window_destination(
+        &mut self,
+        raw: Option<&str>,
+    ) -> anyhow::Result<(u32, Option<u32>, Option<u32>)> {
         let server = self.server()?;
         let Some(raw) = raw else {
             let session = match server.current_session() {
@@ -984,7 +1102,10 @@ impl Ctx {
             Some(s) => server.find_session(s).ok(),
         };
         let Some(session) = session else {
-            return fail(format!("can't find session: {}", session_part.unwrap_or(raw)));
+            return fail(format!(
+                "can't find session: {}",
+                session_part.unwrap_or(raw)
+            ));
         };
         if index_part.is_empty() {
             return Ok((session, None, None));
@@ -1003,7 +1124,11 @@ impl Ctx {
     async fn split_window(&mut self, cmd: &Command) -> anyhow::Result<()> {
         let t = self.resolve(cmd, 't', Kind::Pane)?;
         self.unzoom(t.window);
-        let kind = if cmd.has('h') { Split::LeftRight } else { Split::TopBottom };
+        let kind = if cmd.has('h') {
+            Split::LeftRight
+        } else {
+            Split::TopBottom
+        };
         let server = self.server()?;
         let w = &server.windows[&t.window];
         let geometry = w.layout.geometry(t.pane).context("pane geometry")?;
@@ -1025,7 +1150,17 @@ impl Ctx {
         };
         let pane = server.next_pane;
         let w = server.windows.get_mut(&t.window).context("window")?;
-        if layout::split(&mut w.layout, t.pane, pane, kind, size, cmd.has('b'), cmd.has('f')).is_err() {
+        if layout::split(
+            &mut w.layout,
+            t.pane,
+            pane,
+            kind,
+            size,
+            cmd.has('b'),
+            cmd.has('f'),
+        )
+        .is_err()
+        {
             return fail("no space for new pane");
         }
         server.next_pane += 1;
@@ -1109,7 +1244,12 @@ impl Ctx {
             };
             let step = Command {
                 name,
-                flags: cmd.flags.iter().filter(|(f, _)| *f == 't').cloned().collect(),
+                flags: cmd
+                    .flags
+                    .iter()
+                    .filter(|(f, _)| *f == 't')
+                    .cloned()
+                    .collect(),
                 args: Vec::new(),
             };
             return self.step_window(&step);
@@ -1299,7 +1439,9 @@ impl Ctx {
         let adjust: u32 = cmd.arg(0).and_then(|a| a.parse().ok()).unwrap_or(1);
         if cmd.has('A') || cmd.has('a') {
             // No client to fit: the session's default size, as tmux uses then.
-            let size = server.session_option(t.session, "default-size").unwrap_or_else(|| "80x24".into());
+            let size = server
+                .session_option(t.session, "default-size")
+                .unwrap_or_else(|| "80x24".into());
             (sx, sy) = parse_size(&size);
         }
         let w = server.windows.get_mut(&t.window).context("window")?;
@@ -1368,7 +1510,12 @@ impl Ctx {
                         .map(|(i, _)| i)
                         .collect();
                     if hits.len() == 1 || layout::PRESETS.contains(&name) {
-                        Some(layout::PRESETS.iter().position(|p| *p == name).unwrap_or(hits[0]))
+                        Some(
+                            layout::PRESETS
+                                .iter()
+                                .position(|p| *p == name)
+                                .unwrap_or(hits[0]),
+                        )
                     } else {
                         match layout::parse(name, &w.panes) {
                             Some(mut cell) => {
@@ -1403,18 +1550,30 @@ impl Ctx {
             let w = &self.server()?.windows[&dst.window];
             let pos = w.panes.iter().position(|p| *p == dst.pane).unwrap_or(0);
             let len = w.panes.len();
-            let other = if cmd.has('D') { (pos + 1) % len } else { (pos + len - 1) % len };
-            Target { pane: w.panes[other], ..dst }
+            let other = if cmd.has('D') {
+                (pos + 1) % len
+            } else {
+                (pos + len - 1) % len
+            };
+            Target {
+                pane: w.panes[other],
+                ..dst
+            }
         } else if cmd.value('s').is_some() {
             self.resolve(cmd, 's', Kind::Pane)?
         } else if let Some(marked) = self.server()?.marked {
-            self.server()?.resolve(Some(&format!("%{marked}")), Kind::Pane).map_err(|e| super::Failed(e.0))?
+            self.server()?
+                .resolve(Some(&format!("%{marked}")), Kind::Pane)
+                .map_err(|e| super::Failed(e.0))?
         } else {
             // tmux swaps with the previous pane... when no source is given it uses -D's rule.
             let w = &self.server()?.windows[&dst.window];
             let pos = w.panes.iter().position(|p| *p == dst.pane).unwrap_or(0);
             let len = w.panes.len();
-            Target { pane: w.panes[(pos + 1) % len], ..dst }
+            Target {
+                pane: w.panes[(pos + 1) % len],
+                ..dst
+            }
         };
         if src.pane == dst.pane {
             return Ok(());
@@ -1451,7 +1610,11 @@ impl Ctx {
             }
             for t in [src, dst] {
                 let w = server.windows.get_mut(&t.window).context("window")?;
-                let other = if t.pane == src.pane { dst.pane } else { src.pane };
+                let other = if t.pane == src.pane {
+                    dst.pane
+                } else {
+                    src.pane
+                };
                 w.layout.rename_pane(u32::MAX - other, other);
             }
             if let Some(p) = server.panes.get_mut(&src.pane) {
@@ -1469,8 +1632,18 @@ impl Ctx {
         let src = self.resolve(cmd, 's', Kind::Window)?;
         let dst = self.resolve(cmd, 't', Kind::Window)?;
         let server = self.server()?;
-        server.sessions.get_mut(&src.session).context("session")?.windows.insert(src.index, dst.window);
-        server.sessions.get_mut(&dst.session).context("session")?.windows.insert(dst.index, src.window);
+        server
+            .sessions
+            .get_mut(&src.session)
+            .context("session")?
+            .windows
+            .insert(src.index, dst.window);
+        server
+            .sessions
+            .get_mut(&dst.session)
+            .context("session")?
+            .windows
+            .insert(dst.index, src.window);
         if !cmd.has('d') {
             server.select_window(dst.session, dst.index);
             if src.session != dst.session {
@@ -1488,9 +1661,17 @@ impl Ctx {
             let s = server.sessions.get_mut(&t.session).context("session")?;
             let current = s.windows.get(&s.current).copied();
             let windows: Vec<u32> = s.windows.values().copied().collect();
-            s.windows = windows.iter().enumerate().map(|(i, w)| (base + i as u32, *w)).collect();
+            s.windows = windows
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (base + i as u32, *w))
+                .collect();
             if let Some(current) = current {
-                s.current = s.windows.iter().find(|(_, w)| **w == current).map_or(base, |(i, _)| *i);
+                s.current = s
+                    .windows
+                    .iter()
+                    .find(|(_, w)| **w == current)
+                    .map_or(base, |(i, _)| *i);
             }
             return Ok(());
         }
@@ -1527,7 +1708,12 @@ impl Ctx {
             let s = server.sessions.get_mut(&src.session).context("session")?;
             s.windows.remove(&src.index);
         }
-        server.sessions.get_mut(&session).context("session")?.windows.insert(index, src.window);
+        server
+            .sessions
+            .get_mut(&session)
+            .context("session")?
+            .windows
+            .insert(index, src.window);
         if moving && server.sessions[&src.session].windows.is_empty() {
             server.remove_session(src.session);
         } else if moving {
@@ -1569,7 +1755,11 @@ impl Ctx {
     async fn rotate_window(&mut self, cmd: &Command) -> anyhow::Result<()> {
         let t = self.resolve(cmd, 't', Kind::Window)?;
         self.unzoom(t.window);
-        let w = self.server()?.windows.get_mut(&t.window).context("window")?;
+        let w = self
+            .server()?
+            .windows
+            .get_mut(&t.window)
+            .context("window")?;
         if w.panes.len() < 2 {
             return Ok(());
         }
@@ -1612,7 +1802,11 @@ impl Ctx {
             if !cmd.has('k') {
                 for p in &others {
                     if self.pane_alive(*p) {
-                        return fail(format!("respawn window failed: window {}:{} still active", self.server()?.sessions[&t.session].name, t.index));
+                        return fail(format!(
+                            "respawn window failed: window {}:{} still active",
+                            self.server()?.sessions[&t.session].name,
+                            t.index
+                        ));
                     }
                 }
             }
@@ -1622,7 +1816,10 @@ impl Ctx {
         }
         let pane = panes[0];
         if !cmd.has('k') && self.pane_alive(pane) {
-            let name = self.expand(Some(Target { pane, ..t }), "#{session_name}:#{window_index}.#{pane_index}");
+            let name = self.expand(
+                Some(Target { pane, ..t }),
+                "#{session_name}:#{window_index}.#{pane_index}",
+            );
             return fail(format!("respawn pane failed: pane {name} still active"));
         }
         let daemon = self.server()?.panes[&pane].daemon.clone();
@@ -1631,11 +1828,18 @@ impl Ctx {
         }
         let p = self.pane(pane)?;
         let command = if cmd.args.is_empty() {
-            if p.start_command.is_empty() { Vec::new() } else { vec![p.start_command.clone()] }
+            if p.start_command.is_empty() {
+                Vec::new()
+            } else {
+                vec![p.start_command.clone()]
+            }
         } else {
             cmd.args.clone()
         };
-        let cwd = cmd.value('c').map(str::to_owned).or_else(|| Some(p.start_path.clone()));
+        let cwd = cmd
+            .value('c')
+            .map(str::to_owned)
+            .or_else(|| Some(p.start_path.clone()));
         let spawn = Spawn {
             cwd,
             command,
@@ -1648,11 +1852,12 @@ impl Ctx {
     }
 
     fn pane_alive(&self, pane: u32) -> bool {
-        let Some(server) = &self.state else { return false };
-        server
-            .panes
-            .get(&pane)
-            .is_some_and(|p| p.dead.is_none() && self.live.infos.get(&p.daemon).is_some_and(|i| i.alive))
+        let Some(server) = &self.state else {
+            return false;
+        };
+        server.panes.get(&pane).is_some_and(|p| {
+            p.dead.is_none() && self.live.infos.get(&p.daemon).is_some_and(|i| i.alive)
+        })
     }
 
     async fn break_pane(&mut self, cmd: &Command) -> anyhow::Result<()> {
@@ -1664,7 +1869,9 @@ impl Ctx {
         self.unzoom(src.window);
         let server = self.server()?;
         let base = server.base_index(session);
-        let index = wanted.filter(|i| !server.sessions[&session].windows.contains_key(i)).unwrap_or_else(|| server.free_index(session, base));
+        let index = wanted
+            .filter(|i| !server.sessions[&session].windows.contains_key(i))
+            .unwrap_or_else(|| server.free_index(session, base));
         let single = server.windows[&src.window].panes.len() == 1;
         let window = if single {
             let s = server.sessions.get_mut(&src.session).context("session")?;
@@ -1674,7 +1881,12 @@ impl Ctx {
             {
                 s.current = first;
             }
-            server.sessions.get_mut(&session).context("session")?.windows.insert(index, src.window);
+            server
+                .sessions
+                .get_mut(&session)
+                .context("session")?
+                .windows
+                .insert(index, src.window);
             if server.sessions[&src.session].windows.is_empty() {
                 server.remove_session(src.session);
             }
@@ -1712,7 +1924,12 @@ impl Ctx {
             if let Some(p) = server.panes.get_mut(&src.pane) {
                 p.window = id;
             }
-            server.sessions.get_mut(&session).context("session")?.windows.insert(index, id);
+            server
+                .sessions
+                .get_mut(&session)
+                .context("session")?
+                .windows
+                .insert(index, id);
             id
         };
         if let Some(name) = cmd.value('n') {
@@ -1742,7 +1959,11 @@ impl Ctx {
         }
         self.unzoom(src.window);
         self.unzoom(dst.window);
-        let kind = if cmd.has('h') { Split::LeftRight } else { Split::TopBottom };
+        let kind = if cmd.has('h') {
+            Split::LeftRight
+        } else {
+            Split::TopBottom
+        };
         let server = self.server()?;
         let dw = &server.windows[&dst.window];
         let g = dw.layout.geometry(dst.pane).context("geometry")?;
@@ -1767,11 +1988,22 @@ impl Ctx {
             }
         }
         let dw = server.windows.get_mut(&dst.window).context("window")?;
-        if layout::split(&mut dw.layout, dst.pane, src.pane, kind, size, cmd.has('b'), cmd.has('f')).is_err() {
+        if layout::split(
+            &mut dw.layout,
+            dst.pane,
+            src.pane,
+            kind,
+            size,
+            cmd.has('b'),
+            cmd.has('f'),
+        )
+        .is_err()
+        {
             return fail("create pane failed: pane too small");
         }
         let pos = dw.panes.iter().position(|p| *p == dst.pane).unwrap_or(0);
-        dw.panes.insert(if cmd.has('b') { pos } else { pos + 1 }, src.pane);
+        dw.panes
+            .insert(if cmd.has('b') { pos } else { pos + 1 }, src.pane);
         if let Some(p) = server.panes.get_mut(&src.pane) {
             p.window = dst.window;
         }
@@ -1803,7 +2035,10 @@ impl Ctx {
             if mode.is_none() {
                 return fail("not in a mode");
             }
-            if matches!(cmd.arg(0), Some("cancel" | "copy-selection-and-cancel" | "copy-pipe-and-cancel")) {
+            if matches!(
+                cmd.arg(0),
+                Some("cancel" | "copy-selection-and-cancel" | "copy-pipe-and-cancel")
+            ) {
                 self.pane(t.pane)?.mode = None;
             }
             return Ok(());
@@ -1813,7 +2048,11 @@ impl Ctx {
         }
         if mode.is_some() {
             // Keys go to the mode, as in tmux: q, Escape and C-c leave it.
-            if cmd.args.iter().any(|k| matches!(k.as_str(), "q" | "Escape" | "C-c")) {
+            if cmd
+                .args
+                .iter()
+                .any(|k| matches!(k.as_str(), "q" | "Escape" | "C-c"))
+            {
                 self.pane(t.pane)?.mode = None;
             }
             return Ok(());
@@ -1823,7 +2062,11 @@ impl Ctx {
         }
         let mut bytes = Vec::new();
         for word in &cmd.args {
-            let word = if cmd.has('F') { self.expand(Some(t), word) } else { word.clone() };
+            let word = if cmd.has('F') {
+                self.expand(Some(t), word)
+            } else {
+                word.clone()
+            };
             if cmd.has('H') {
                 for hex in word.split_whitespace() {
                     match u8::from_str_radix(hex, 16) {
@@ -1889,7 +2132,11 @@ impl Ctx {
         let keep_trailing = cmd.has('N') || cmd.has('J');
         let mut text = String::new();
         for line in lines {
-            let line = if keep_trailing { line.as_str() } else { line.trim_end() };
+            let line = if keep_trailing {
+                line.as_str()
+            } else {
+                line.trim_end()
+            };
             if cmd.has('C') {
                 for c in line.chars() {
                     if (c as u32) < 0x20 || c == '\\' {
@@ -1913,7 +2160,12 @@ impl Ctx {
     }
 
     /// The rows of a pane from `start` to `end`: history above the screen, then the screen.
-    async fn pane_lines(&mut self, p: &Pane, start: LineBound, end: LineBound) -> anyhow::Result<Vec<String>> {
+    async fn pane_lines(
+        &mut self,
+        p: &Pane,
+        start: LineBound,
+        end: LineBound,
+    ) -> anyhow::Result<Vec<String>> {
         if !self.live.infos.get(&p.daemon).is_some_and(|i| i.alive) {
             return Ok(Vec::new());
         }
@@ -2027,7 +2279,11 @@ impl Ctx {
             (OptScope::Window, true, _) => &mut server.window_options,
             (OptScope::Session, false, _) => {
                 let t = target.context("target")?;
-                &mut server.sessions.get_mut(&t.session).context("session")?.options
+                &mut server
+                    .sessions
+                    .get_mut(&t.session)
+                    .context("session")?
+                    .options
             }
             (OptScope::Window, false, true) => {
                 let t = target.context("target")?;
@@ -2102,7 +2358,11 @@ impl Ctx {
         }
         let current = map.scalar(&name);
         let value = if cmd.has('a') {
-            Some(format!("{}{}", current.clone().unwrap_or_default(), value_raw.unwrap_or_default()))
+            Some(format!(
+                "{}{}",
+                current.clone().unwrap_or_default(),
+                value_raw.unwrap_or_default()
+            ))
         } else {
             value_raw
         };
@@ -2180,7 +2440,8 @@ impl Ctx {
         let mut names: Vec<String> = match &named {
             Some(n) => vec![n.name.clone()],
             None => {
-                let mut all: Vec<String> = levels.iter().flat_map(|m| m.0.keys().cloned()).collect();
+                let mut all: Vec<String> =
+                    levels.iter().flat_map(|m| m.0.keys().cloned()).collect();
                 all.sort();
                 all.dedup();
                 all
@@ -2191,10 +2452,15 @@ impl Ctx {
                 || options::lookup(n)
                     .ok()
                     .and_then(|x| x.entry)
-                    .is_some_and(|e| e.scope == scope || (window_cmd && e.scope == OptScope::Window))
+                    .is_some_and(|e| {
+                        e.scope == scope || (window_cmd && e.scope == OptScope::Window)
+                    })
         });
         for name in names {
-            let found = levels.iter().enumerate().find_map(|(i, m)| m.0.get(&name).map(|v| (i, v)));
+            let found = levels
+                .iter()
+                .enumerate()
+                .find_map(|(i, m)| m.0.get(&name).map(|v| (i, v)));
             let Some((level, value)) = found else {
                 if named.is_some() && name.starts_with('@') {
                     if cmd.has('q') {
@@ -2212,7 +2478,12 @@ impl Ctx {
                 (Some(i), Value::Array(items)) => match items.get(&i) {
                     Some(v) => {
                         let key = format!("{name}[{i}]");
-                        lines.extend(options::render(&key, &Value::Scalar(v.clone()), is_inherited, values_only));
+                        lines.extend(options::render(
+                            &key,
+                            &Value::Scalar(v.clone()),
+                            is_inherited,
+                            values_only,
+                        ));
                         continue;
                     }
                     None => continue,
@@ -2239,7 +2510,11 @@ impl Ctx {
         if value.is_none() && !cmd.has('r') && !cmd.has('u') {
             return fail("no value specified");
         }
-        let target = if cmd.has('g') { None } else { Some(self.resolve(cmd, 't', Kind::Session)?) };
+        let target = if cmd.has('g') {
+            None
+        } else {
+            Some(self.resolve(cmd, 't', Kind::Session)?)
+        };
         if cmd.has('F')
             && let Some(v) = &value
         {
@@ -2248,7 +2523,13 @@ impl Ctx {
         let server = self.server()?;
         let env = match target {
             None => &mut server.environment,
-            Some(t) => &mut server.sessions.get_mut(&t.session).context("session")?.environment,
+            Some(t) => {
+                &mut server
+                    .sessions
+                    .get_mut(&t.session)
+                    .context("session")?
+                    .environment
+            }
         };
         if cmd.has('u') {
             env.remove(&name);
@@ -2261,7 +2542,11 @@ impl Ctx {
     }
 
     fn show_environment(&mut self, cmd: &Command) -> anyhow::Result<()> {
-        let target = if cmd.has('g') { None } else { Some(self.resolve(cmd, 't', Kind::Session)?) };
+        let target = if cmd.has('g') {
+            None
+        } else {
+            Some(self.resolve(cmd, 't', Kind::Session)?)
+        };
         let server = self.server()?;
         let env = match target {
             None => server.environment.clone(),
@@ -2335,16 +2620,26 @@ impl Ctx {
             // Let other invocations run (and signal) while we wait.
             let state = self.state.take().context("state")?;
             self.store.save(&state)?;
-            self.state = self.store.wait_and_reload(std::time::Duration::from_millis(20))?;
+            self.state = self
+                .store
+                .wait_and_reload(std::time::Duration::from_millis(20))?;
             if self.state.is_none() {
                 return Ok(());
             }
         }
     }
 
-    fn add_buffer(&mut self, name: Option<String>, data: String, append: bool) -> anyhow::Result<()> {
+    fn add_buffer(
+        &mut self,
+        name: Option<String>,
+        data: String,
+        append: bool,
+    ) -> anyhow::Result<()> {
         let server = self.server()?;
-        let limit: usize = server.server_option("buffer-limit").and_then(|v| v.parse().ok()).unwrap_or(50);
+        let limit: usize = server
+            .server_option("buffer-limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50);
         match name {
             Some(name) => {
                 if let Some(b) = server.buffers.iter_mut().find(|b| b.name == name) {
@@ -2355,18 +2650,32 @@ impl Ctx {
                     }
                     return Ok(());
                 }
-                server.buffers.insert(0, Buffer { name, data, created: model::now(), automatic: false });
+                server.buffers.insert(
+                    0,
+                    Buffer {
+                        name,
+                        data,
+                        created: model::now(),
+                        automatic: false,
+                    },
+                );
             }
             None => {
-                if append
-                    && let Some(b) = server.buffers.first_mut()
-                {
+                if append && let Some(b) = server.buffers.first_mut() {
                     b.data.push_str(&data);
                     return Ok(());
                 }
                 let name = format!("buffer{}", server.next_buffer);
                 server.next_buffer += 1;
-                server.buffers.insert(0, Buffer { name, data, created: model::now(), automatic: true });
+                server.buffers.insert(
+                    0,
+                    Buffer {
+                        name,
+                        data,
+                        created: model::now(),
+                        automatic: true,
+                    },
+                );
                 let automatic = server.buffers.iter().filter(|b| b.automatic).count();
                 if automatic > limit
                     && let Some(pos) = server.buffers.iter().rposition(|b| b.automatic)
@@ -2407,7 +2716,11 @@ impl Ctx {
                 let Some(data) = cmd.arg(0) else {
                     return fail("no data specified");
                 };
-                self.add_buffer(cmd.value('b').map(str::to_owned), data.to_owned(), cmd.has('a'))
+                self.add_buffer(
+                    cmd.value('b').map(str::to_owned),
+                    data.to_owned(),
+                    cmd.has('a'),
+                )
             }
             "show-buffer" => {
                 let b = self.buffer(cmd.value('b'))?;
@@ -2427,7 +2740,14 @@ impl Ctx {
                     let mut scope = Scope::new(server, &self.live, server.current());
                     scope.extra.insert("buffer_name", b.name.clone());
                     scope.extra.insert("buffer_size", b.data.len().to_string());
-                    scope.extra.insert("buffer_sample", b.data.chars().take(50).collect::<String>().replace('\n', "\\n"));
+                    scope.extra.insert(
+                        "buffer_sample",
+                        b.data
+                            .chars()
+                            .take(50)
+                            .collect::<String>()
+                            .replace('\n', "\\n"),
+                    );
                     scope.extra.insert("buffer_created", b.created.to_string());
                     if let Some(filter) = cmd.value('f') {
                         let v = scope.expand(filter);
@@ -2457,7 +2777,11 @@ impl Ctx {
                 }
                 let result = if cmd.has('a') {
                     use std::io::Write as _;
-                    std::fs::OpenOptions::new().append(true).create(true).open(path).and_then(|mut f| f.write_all(b.data.as_bytes()))
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .open(path)
+                        .and_then(|mut f| f.write_all(b.data.as_bytes()))
                 } else {
                     std::fs::write(path, b.data.as_bytes())
                 };
@@ -2480,7 +2804,13 @@ impl Ctx {
             _ => {
                 let t = self.resolve(cmd, 't', Kind::Pane)?;
                 let b = self.buffer(cmd.value('b'))?;
-                let sep = cmd.value('s').map(str::to_owned).unwrap_or_else(|| if cmd.has('r') { "\n".into() } else { "\r".into() });
+                let sep = cmd.value('s').map(str::to_owned).unwrap_or_else(|| {
+                    if cmd.has('r') {
+                        "\n".into()
+                    } else {
+                        "\r".into()
+                    }
+                });
                 let mut data = b.data.replace('\n', &sep);
                 if cmd.has('p') {
                     data = format!("\x1b[200~{data}\x1b[201~");
@@ -2496,7 +2826,11 @@ impl Ctx {
 
     async fn source_file(&mut self, cmd: &Command) -> anyhow::Result<()> {
         for path in &cmd.args {
-            let path = if cmd.has('F') { self.expand(self.state.as_ref().and_then(|s| s.current()), path) } else { path.clone() };
+            let path = if cmd.has('F') {
+                self.expand(self.state.as_ref().and_then(|s| s.current()), path)
+            } else {
+                path.clone()
+            };
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     if !cmd.has('n') {
@@ -2529,9 +2863,14 @@ impl Ctx {
             tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
         }
         let mut child = tokio::process::Command::new("/bin/sh");
-        child.arg("-c").arg(&command).stdin(std::process::Stdio::null());
+        child
+            .arg("-c")
+            .arg(&command)
+            .stdin(std::process::Stdio::null());
         if cmd.has('b') {
-            child.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            child
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
             child.spawn()?;
             return Ok(());
         }
@@ -2539,7 +2878,10 @@ impl Ctx {
         use std::io::Write as _;
         self.out.write_all(&output.stdout)?;
         if !output.status.success() {
-            return fail(format!("'{command}' returned {}", output.status.code().unwrap_or(1)));
+            return fail(format!(
+                "'{command}' returned {}",
+                output.status.code().unwrap_or(1)
+            ));
         }
         Ok(())
     }
@@ -2552,7 +2894,12 @@ impl Ctx {
             !v.is_empty() && v != "0"
         } else {
             let expanded = self.expand(t, &condition);
-            tokio::process::Command::new("/bin/sh").arg("-c").arg(expanded).status().await.is_ok_and(|s| s.success())
+            tokio::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(expanded)
+                .status()
+                .await
+                .is_ok_and(|s| s.success())
         };
         let branch = if ok { cmd.arg(1) } else { cmd.arg(2) };
         if let Some(text) = branch {
@@ -2575,7 +2922,9 @@ fn vis(name: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\{:03o}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\{:03o}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -2611,7 +2960,11 @@ fn quote_word(word: &str) -> String {
 
 /// The `client_*` variables of one client.
 fn client_vars(scope: &mut Scope<'_>, c: &model::Client, server: &model::Server) {
-    let session = server.sessions.get(&c.session).map(|s| s.name.clone()).unwrap_or_default();
+    let session = server
+        .sessions
+        .get(&c.session)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
     for (k, v) in [
         ("client_name", c.name.clone()),
         ("client_pid", c.pid.to_string()),
@@ -2691,15 +3044,11 @@ fn shift_windows(server: &mut model::Server, session: u32, at: u32) {
     }
     let moved: Vec<(u32, u32)> = s.windows.range(at..).map(|(i, w)| (*i, *w)).collect();
     // Shift only the run of consecutive indexes starting at `at`.
-    let mut run = Vec::new();
-    let mut expect = at;
-    for (i, w) in moved {
-        if i != expect {
-            break;
-        }
-        run.push((i, w));
-        expect += 1;
-    }
+    let run: Vec<(u32, u32)> = (at..)
+        .zip(moved)
+        .take_while(|(expect, (i, _))| i == expect)
+        .map(|(_, pair)| pair)
+        .collect();
     for (i, _) in &run {
         s.windows.remove(i);
     }
@@ -2755,8 +3104,10 @@ fn neighbour(w: &Window, pane: u32, direction: char) -> Option<u32> {
         .filter(|p| **p != pane)
         .filter_map(|p| Some((*p, w.layout.geometry(*p)?)))
         .collect();
-    let overlaps_x = |o: &layout::Geometry| o.xoff < g.xoff + g.sx + 1 && g.xoff < o.xoff + o.sx + 1;
-    let overlaps_y = |o: &layout::Geometry| o.yoff < g.yoff + g.sy + 1 && g.yoff < o.yoff + o.sy + 1;
+    let overlaps_x =
+        |o: &layout::Geometry| o.xoff < g.xoff + g.sx + 1 && g.xoff < o.xoff + o.sx + 1;
+    let overlaps_y =
+        |o: &layout::Geometry| o.yoff < g.yoff + g.sy + 1 && g.yoff < o.yoff + o.sy + 1;
     let candidates: Vec<u32> = geometries
         .iter()
         .filter(|(_, o)| match direction {
@@ -2765,7 +3116,11 @@ fn neighbour(w: &Window, pane: u32, direction: char) -> Option<u32> {
                 o.yoff + o.sy + 1 == edge && overlaps_x(o)
             }
             'D' => {
-                let edge = if g.yoff + g.sy >= w.sy { 0 } else { g.yoff + g.sy + 1 };
+                let edge = if g.yoff + g.sy >= w.sy {
+                    0
+                } else {
+                    g.yoff + g.sy + 1
+                };
                 o.yoff == edge && overlaps_x(o)
             }
             'L' => {
@@ -2773,7 +3128,11 @@ fn neighbour(w: &Window, pane: u32, direction: char) -> Option<u32> {
                 o.xoff + o.sx + 1 == edge && overlaps_y(o)
             }
             _ => {
-                let edge = if g.xoff + g.sx >= w.sx { 0 } else { g.xoff + g.sx + 1 };
+                let edge = if g.xoff + g.sx >= w.sx {
+                    0
+                } else {
+                    g.xoff + g.sx + 1
+                };
                 o.xoff == edge && overlaps_y(o)
             }
         })
@@ -2808,26 +3167,106 @@ fn key_bytes(word: &str) -> Option<Vec<u8>> {
 /// Every variable `display-message -a` lists.
 fn all_variables() -> Vec<&'static str> {
     let mut names = vec![
-        "active_window_index", "alternate_on", "alternate_saved_x", "alternate_saved_y",
-        "config_files", "cursor_flag", "cursor_x", "cursor_y", "history_bytes", "history_limit",
-        "history_size", "host", "host_short", "insert_flag", "keypad_cursor_flag", "keypad_flag",
-        "last_window_index", "next_session_id", "origin_flag", "pane_active", "pane_at_bottom",
-        "pane_at_left", "pane_at_right", "pane_at_top", "pane_bottom", "pane_current_command",
-        "pane_current_path", "pane_dead", "pane_dead_status", "pane_format", "pane_height",
-        "pane_id", "pane_in_mode", "pane_index", "pane_input_off", "pane_last", "pane_left",
-        "pane_marked", "pane_marked_set", "pane_mode", "pane_path", "pane_pid", "pane_pipe",
-        "pane_right", "pane_start_command", "pane_start_path", "pane_synchronized", "pane_tabs",
-        "pane_title", "pane_top", "pane_tty", "pane_width", "pid", "scroll_region_lower",
-        "scroll_region_upper", "session_activity", "session_attached", "session_created",
-        "session_format", "session_grouped", "session_id", "session_last_attached",
-        "session_many_attached", "session_marked", "session_name", "session_path",
-        "session_stack", "session_windows", "socket_path", "start_time", "uid", "user",
-        "version", "window_active", "window_activity", "window_bigger", "window_end_flag",
-        "window_flags", "window_format", "window_height", "window_id", "window_index",
-        "window_last_flag", "window_layout", "window_linked", "window_linked_sessions",
-        "window_name", "window_panes", "window_raw_flags", "window_stack_index",
-        "window_start_flag", "window_visible_layout", "window_width", "window_zoomed_flag",
-        "wrap_flag", "ai_session", "ai_state", "ai_last_exit", "ai_last_command", "ai_commands",
+        "active_window_index",
+        "alternate_on",
+        "alternate_saved_x",
+        "alternate_saved_y",
+        "config_files",
+        "cursor_flag",
+        "cursor_x",
+        "cursor_y",
+        "history_bytes",
+        "history_limit",
+        "history_size",
+        "host",
+        "host_short",
+        "insert_flag",
+        "keypad_cursor_flag",
+        "keypad_flag",
+        "last_window_index",
+        "next_session_id",
+        "origin_flag",
+        "pane_active",
+        "pane_at_bottom",
+        "pane_at_left",
+        "pane_at_right",
+        "pane_at_top",
+        "pane_bottom",
+        "pane_current_command",
+        "pane_current_path",
+        "pane_dead",
+        "pane_dead_status",
+        "pane_format",
+        "pane_height",
+        "pane_id",
+        "pane_in_mode",
+        "pane_index",
+        "pane_input_off",
+        "pane_last",
+        "pane_left",
+        "pane_marked",
+        "pane_marked_set",
+        "pane_mode",
+        "pane_path",
+        "pane_pid",
+        "pane_pipe",
+        "pane_right",
+        "pane_start_command",
+        "pane_start_path",
+        "pane_synchronized",
+        "pane_tabs",
+        "pane_title",
+        "pane_top",
+        "pane_tty",
+        "pane_width",
+        "pid",
+        "scroll_region_lower",
+        "scroll_region_upper",
+        "session_activity",
+        "session_attached",
+        "session_created",
+        "session_format",
+        "session_grouped",
+        "session_id",
+        "session_last_attached",
+        "session_many_attached",
+        "session_marked",
+        "session_name",
+        "session_path",
+        "session_stack",
+        "session_windows",
+        "socket_path",
+        "start_time",
+        "uid",
+        "user",
+        "version",
+        "window_active",
+        "window_activity",
+        "window_bigger",
+        "window_end_flag",
+        "window_flags",
+        "window_format",
+        "window_height",
+        "window_id",
+        "window_index",
+        "window_last_flag",
+        "window_layout",
+        "window_linked",
+        "window_linked_sessions",
+        "window_name",
+        "window_panes",
+        "window_raw_flags",
+        "window_stack_index",
+        "window_start_flag",
+        "window_visible_layout",
+        "window_width",
+        "window_zoomed_flag",
+        "wrap_flag",
+        "ai_session",
+        "ai_state",
+        "ai_last_exit",
+        "ai_last_command",
+        "ai_commands",
     ];
     names.sort_unstable();
     names

@@ -102,7 +102,13 @@ mod tests {
             split_words(r#"set -g status-left "[#S] " # comment"#).unwrap(),
             ["set", "-g", "status-left", "[#S] "]
         );
-        assert_eq!(split_words("bind x 'a b' ; ls").unwrap(), ["bind", "x", "a b", ";", "ls"]);
-        assert_eq!(lines("set -g base-index 1\n\n# c\nset \\\n -g x y\n"), ["set -g base-index 1", "set  -g x y"]);
+        assert_eq!(
+            split_words("bind x 'a b' ; ls").unwrap(),
+            ["bind", "x", "a b", ";", "ls"]
+        );
+        assert_eq!(
+            lines("set -g base-index 1\n\n# c\nset \\\n -g x y\n"),
+            ["set -g base-index 1", "set  -g x y"]
+        );
     }
 }

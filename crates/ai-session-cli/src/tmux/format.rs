@@ -348,7 +348,11 @@ fn expand_one(inner: &str, r: &dyn Resolver, depth: usize) -> String {
             .trim()
             .parse()
             .unwrap_or(0.0);
-        let (a, b) = if *float { (a, b) } else { (a.trunc(), b.trunc()) };
+        let (a, b) = if *float {
+            (a, b)
+        } else {
+            (a.trunc(), b.trunc())
+        };
         let value = match op.as_str() {
             "+" => a + b,
             "-" => a - b,
@@ -570,7 +574,10 @@ mod tests {
     fn expands_like_tmux() {
         let r = vars();
         for (format, expected) in [
-            ("#{session_name}:#{pane_width}x#{pane_height}", "build:80x24"),
+            (
+                "#{session_name}:#{pane_width}x#{pane_height}",
+                "build:80x24",
+            ),
             ("## #{unknown} #x", "#  #x"),
             ("#{unterminated", "#{unterminated"),
             ("#S:#W", "build:bash"),
@@ -579,7 +586,10 @@ mod tests {
             ("#{?#{==:#{pane_width},80},wide,narrow}", "wide"),
             ("#{==:#{session_name},build}", "1"),
             ("#{!=:a,b}#{||:0,1}#{&&:1,0}", "110"),
-            ("#{b:pane_current_path}|#{d:pane_current_path}", "src|/home/me"),
+            (
+                "#{b:pane_current_path}|#{d:pane_current_path}",
+                "src|/home/me",
+            ),
             ("#{=3:session_name}|#{=-3:session_name}", "bui|ild"),
             ("#{s/u/U/:session_name}", "bUild"),
             ("#{m:b*,#{session_name}}#{m:x*,#{session_name}}", "10"),

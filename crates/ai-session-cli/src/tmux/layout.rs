@@ -67,12 +67,14 @@ impl Cell {
     }
 
     /// Pane ids in layout order.
+    #[cfg(test)]
     pub fn panes(&self) -> Vec<u32> {
         let mut out = Vec::new();
         self.collect(&mut out);
         out
     }
 
+    #[cfg(test)]
     fn collect(&self, out: &mut Vec<u32>) {
         match &self.body {
             Body::Pane(id) => out.push(*id),
@@ -264,7 +266,7 @@ pub fn split(
         return Err(NoSpace);
     }
     let mut size2 = match size {
-        None => (saved + 1) / 2 - 1,
+        None => saved.div_ceil(2) - 1,
         Some(size) if before => saved.saturating_sub(size + 1),
         Some(size) => size,
     };
@@ -284,9 +286,8 @@ pub fn split(
             cell.yoff = yoff + offset;
         }
     };
-    let parent_same = !full
-        && !path.is_empty()
-        && root.at(&path[..path.len() - 1]).kind() == Some(kind);
+    let parent_same =
+        !full && !path.is_empty() && root.at(&path[..path.len() - 1]).kind() == Some(kind);
     let mut new_cell = Cell::leaf(new, 0, 0);
     if parent_same {
         let index = path[path.len() - 1];
@@ -567,13 +568,7 @@ pub fn spread_out(root: &mut Cell, pane: u32) {
 }
 
 /// Builds a preset layout for `panes` (in window order) in a window of `sx` x `sy`.
-pub fn preset(
-    name: &str,
-    panes: &[u32],
-    sx: u32,
-    sy: u32,
-    main_size: Option<u32>,
-) -> Option<Cell> {
+pub fn preset(name: &str, panes: &[u32], sx: u32, sy: u32, main_size: Option<u32>) -> Option<Cell> {
     let n = panes.len() as u32;
     if n == 0 {
         return None;
@@ -852,9 +847,14 @@ mod tests {
         assert_eq!(root.geometry(1).unwrap().sy, 11);
         assert_eq!(root.geometry(1).unwrap().yoff, 13);
         // tmux 3.3a: `tmux new -d -x 80 -y 24; splitw; display -p '#{window_layout}'`
-        assert_eq!(dump(&root), "b25d,80x24,0,0[80x12,0,0,0,80x11,0,13,1]");
+        assert_eq!(dump(&root), "c195,80x24,0,0[80x12,0,0,0,80x11,0,13,1]");
         split(&mut root, 1, 2, Kind::LeftRight, Some(10), false, false).unwrap();
         assert_eq!(root.geometry(2).unwrap().sx, 10);
+        // ...; splitw -h -l 10
+        assert_eq!(
+            dump(&root),
+            "b38f,80x24,0,0[80x12,0,0,0,80x11,0,13{69x11,0,13,1,10x11,70,13,2}]"
+        );
         assert_eq!(root.panes(), vec![0, 1, 2]);
         assert!(remove(&mut root, 1));
         assert_eq!(root.geometry(2).unwrap().sx, 80);
@@ -865,6 +865,12 @@ mod tests {
 
     #[test]
     fn layouts_round_trip() {
+        // tmux 3.3a: three panes, `select-layout tiled`.
+        let tiled = preset("tiled", &[0, 1, 2], 80, 24, None).unwrap();
+        assert_eq!(
+            dump(&tiled),
+            "a7cf,80x24,0,0[80x11,0,0{39x11,0,0,0,40x11,40,0,1},80x12,0,12,2]"
+        );
         let root = preset("tiled", &[3, 4, 5], 80, 24, None).unwrap();
         let text = dump(&root);
         assert_eq!(parse(&text, &[3, 4, 5]).unwrap(), root);

@@ -107,7 +107,9 @@ fn run_inner(argv: &[String], global: &Global) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if invocation.commands.is_empty() {
-        invocation.commands.push(args::parse_command("new-session", &[])?);
+        invocation
+            .commands
+            .push(args::parse_command("new-session", &[])?);
     }
     let (server_name, socket_path) = server_of(&invocation, global);
     let runtime = common::client_runtime()?;
@@ -238,10 +240,6 @@ impl Ctx {
         Ok(self.state.as_mut().expect("checked above"))
     }
 
-    pub fn running(&self) -> bool {
-        self.state.is_some()
-    }
-
     async fn connect(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
             let mut client = common::connect(&self.global).await?;
@@ -279,7 +277,11 @@ impl Ctx {
             .await?
             .sessions
             .into_iter()
-            .filter(|s| [PANE_PREFIX, POPUP_PREFIX, PIPE_PREFIX].iter().any(|p| s.id.starts_with(p)))
+            .filter(|s| {
+                [PANE_PREFIX, POPUP_PREFIX, PIPE_PREFIX]
+                    .iter()
+                    .any(|p| s.id.starts_with(p))
+            })
             .map(|s| s.id)
             .collect();
         for id in stale {
@@ -291,13 +293,11 @@ impl Ctx {
                 .map(|h| std::path::PathBuf::from(h).join(".tmux.conf"))
                 .filter(|p| p.exists()),
         };
-        if let Some(path) = config {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                self.server()?
-                    .config_files
-                    .push(path.display().to_string());
-                self.source_text(&text).await;
-            }
+        if let Some(path) = config
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            self.server()?.config_files.push(path.display().to_string());
+            self.source_text(&text).await;
         }
         Ok(())
     }
@@ -340,13 +340,14 @@ impl Ctx {
         self.server()?.drop_dead_clients();
         let sessions = self.client().await?.list_sessions().await?.sessions;
         self.live.infos = sessions.into_iter().map(|s| (s.id.clone(), s)).collect();
-        let server = self.state.as_ref().expect("reconcile runs with a model");
         // Popups and pipes are sessions of their own; they go when their program ends.
         let finished: Vec<String> = self
             .live
             .infos
             .values()
-            .filter(|i| !i.alive && (i.id.starts_with(POPUP_PREFIX) || i.id.starts_with(PIPE_PREFIX)))
+            .filter(|i| {
+                !i.alive && (i.id.starts_with(POPUP_PREFIX) || i.id.starts_with(PIPE_PREFIX))
+            })
             .map(|i| i.id.clone())
             .collect();
         for id in finished {
@@ -428,7 +429,10 @@ impl Ctx {
     ) -> anyhow::Result<()> {
         let server = self.server()?;
         let p = server.panes.get(&pane).context("pane to spawn")?;
-        let w = server.windows.get(&p.window).context("window of the pane")?;
+        let w = server
+            .windows
+            .get(&p.window)
+            .context("window of the pane")?;
         let geometry = w.layout.geometry(pane).unwrap_or(layout::Geometry {
             sx: w.sx,
             sy: w.sy,
@@ -437,7 +441,10 @@ impl Ctx {
         });
         let mut spawn = spawn.clone();
         spawn.env.insert("TMUX_PANE".into(), format!("%{pane}"));
-        let (cols, rows) = (geometry.sx.clamp(1, 1000) as u16, geometry.sy.clamp(1, 1000) as u16);
+        let (cols, rows) = (
+            geometry.sx.clamp(1, 1000) as u16,
+            geometry.sy.clamp(1, 1000) as u16,
+        );
         self.spawn_process(&format!("{PANE_PREFIX}{pane}"), session, &spawn, cols, rows)
             .await
     }
@@ -491,7 +498,11 @@ impl Ctx {
             .cwd
             .clone()
             .filter(|d| std::path::Path::new(d).is_dir())
-            .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()))
+            .or_else(|| {
+                std::env::var("HOME")
+                    .ok()
+                    .filter(|h| std::path::Path::new(h).is_dir())
+            })
             .or_else(|| Some("/".to_owned()));
         // `set -g @ai-policy workspace` (or AI_SESSION_TMUX_POLICY) runs panes in the sandbox.
         let policy = self
@@ -504,7 +515,11 @@ impl Ctx {
             let keys: Vec<String> = env.keys().cloned().collect();
             let mut sandbox =
                 crate::sandbox::session_launcher(Some(&policy), None, None, cwd.as_deref(), &keys)
-                    .or_else(|e| fail(format!("create pane failed: sandbox policy {policy}: {e:#}")))?;
+                    .or_else(|e| {
+                        fail(format!(
+                            "create pane failed: sandbox policy {policy}: {e:#}"
+                        ))
+                    })?;
             sandbox.extend(launcher);
             launcher = sandbox;
         }
@@ -686,7 +701,12 @@ async fn control_client(server_name: &str, session: u32, name: &str) -> anyhow::
     let mut stdout = tokio::io::stdout();
     let stamp = model::now();
     stdout
-        .write_all(format!("%begin {stamp} 1 0\n%end {stamp} 1 0\n%session-changed ${session} {session}\n").as_bytes())
+        .write_all(
+            format!(
+                "%begin {stamp} 1 0\n%end {stamp} 1 0\n%session-changed ${session} {session}\n"
+            )
+            .as_bytes(),
+        )
         .await?;
     stdout.flush().await?;
     // stdin is read on its own thread: EOF means the controlling program went away.
@@ -713,7 +733,7 @@ async fn control_client(server_name: &str, session: u32, name: &str) -> anyhow::
         }
     };
     if detached {
-        let _ = stdout.write_all(format!("%exit\n").as_bytes()).await;
+        let _ = stdout.write_all(b"%exit\n").await;
     }
     let (store, state) = store::Store::open(server_name)?;
     if let Some(mut state) = state {
@@ -728,6 +748,5 @@ async fn control_client(server_name: &str, session: u32, name: &str) -> anyhow::
 /// A command that is just a shell: started as the pane's shell with ai-session's integration.
 fn is_plain_shell(command: &str) -> bool {
     let base = command.rsplit('/').next().unwrap_or(command);
-    matches!(base, "bash" | "sh" | "zsh" | "dash")
-        && !command.contains(char::is_whitespace)
+    matches!(base, "bash" | "sh" | "zsh" | "dash") && !command.contains(char::is_whitespace)
 }

@@ -358,7 +358,10 @@ impl Server {
                 .ok_or_else(not_found);
         }
         if let Some(exact) = raw.strip_prefix('=') {
-            return self.session_by_name(exact).map(|s| s.id).ok_or_else(not_found);
+            return self
+                .session_by_name(exact)
+                .map(|s| s.id)
+                .ok_or_else(not_found);
         }
         if let Some(s) = self.session_by_name(raw) {
             return Ok(s.id);
@@ -398,7 +401,11 @@ impl Server {
             "{start}" | "^" => return s.windows.keys().next().copied(),
             "{end}" | "$" => return s.windows.keys().next_back().copied(),
             "{last}" | "!" => {
-                let last = s.stack.iter().rev().find(|w| **w != s.windows[&s.current])?;
+                let last = s
+                    .stack
+                    .iter()
+                    .rev()
+                    .find(|w| **w != s.windows[&s.current])?;
                 return s.windows.iter().find(|(_, w)| *w == last).map(|(i, _)| *i);
             }
             "{next}" | "+" => {
@@ -744,7 +751,8 @@ fn pane_token(p: &str) -> bool {
         || p.starts_with('%')
         || p.starts_with('{')
         || matches!(p, "!" | "+" | "-")
-        || p.strip_prefix(['+', '-']).is_some_and(|n| n.parse::<u32>().is_ok())
+        || p.strip_prefix(['+', '-'])
+            .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 /// Seconds since the epoch.
@@ -761,4 +769,117 @@ pub fn check_session_name(name: &str) -> Result<String, String> {
         return Err("invalid session: ".into());
     }
     Ok(name.replace(['.', ':'], "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two sessions: `work` ($0, windows 1 and 2 with panes %0 %1 / %2) and `web` ($1).
+    fn server() -> Server {
+        let mut server = Server::default();
+        let window = |id: u32, panes: Vec<u32>| Window {
+            id,
+            name: format!("w{id}"),
+            automatic_rename: false,
+            layout: Cell::leaf(panes[0], 80, 24),
+            active: panes[0],
+            panes,
+            last_panes: Vec::new(),
+            sx: 80,
+            sy: 24,
+            zoomed: None,
+            options: OptionMap::default(),
+            created: 0,
+            activity: 0,
+            last_layout: None,
+        };
+        let pane = |id: u32, window: u32| Pane {
+            id,
+            window,
+            daemon: format!("p{id}"),
+            title: String::new(),
+            start_command: String::new(),
+            start_path: String::new(),
+            created: 0,
+            options: OptionMap::default(),
+            input_off: false,
+            dead: None,
+            mode: None,
+            pipe: false,
+            history_cleared_at: 0,
+        };
+        let session = |id: u32, name: &str, windows: BTreeMap<u32, u32>| Session {
+            id,
+            name: name.into(),
+            created: 0,
+            activity: 0,
+            current: *windows.keys().next().unwrap(),
+            windows,
+            stack: Vec::new(),
+            options: OptionMap::default(),
+            environment: Environment::new(),
+            cwd: "/".into(),
+            group: None,
+        };
+        server.windows.insert(0, window(0, vec![0, 1]));
+        server.windows.insert(1, window(1, vec![2]));
+        server.windows.insert(2, window(2, vec![3]));
+        for (p, w) in [(0, 0), (1, 0), (2, 1), (3, 2)] {
+            server.panes.insert(p, pane(p, w));
+        }
+        server
+            .sessions
+            .insert(0, session(0, "work", BTreeMap::from([(1, 0), (2, 1)])));
+        server
+            .sessions
+            .insert(1, session(1, "web", BTreeMap::from([(0, 2)])));
+        server.recent = vec![0, 1];
+        server
+    }
+
+    #[test]
+    fn targets_resolve_like_cmd_find() {
+        let s = server();
+        let t = |raw: &str, kind| {
+            s.resolve(Some(raw), kind)
+                .map(|t| (t.session, t.index, t.pane))
+        };
+        assert_eq!(t("work", Kind::Session), Ok((0, 1, 0)));
+        assert_eq!(t("$1", Kind::Session), Ok((1, 0, 3)));
+        assert_eq!(t("wo", Kind::Session), Ok((0, 1, 0)));
+        assert_eq!(
+            t("w*", Kind::Session).unwrap_err().0,
+            "more than one session: w*"
+        );
+        assert_eq!(t("work:2", Kind::Window), Ok((0, 2, 2)));
+        assert_eq!(t("work:w1", Kind::Window), Ok((0, 2, 2)));
+        assert_eq!(t("work:1.1", Kind::Pane), Ok((0, 1, 1)));
+        assert_eq!(t("%1", Kind::Pane), Ok((0, 1, 1)));
+        assert_eq!(t("@2", Kind::Window), Ok((1, 0, 3)));
+        assert_eq!(t("work:", Kind::Session), Ok((0, 1, 0)));
+        assert_eq!(t(":", Kind::Session), Ok((1, 0, 3)));
+        assert_eq!(
+            t("nope", Kind::Session).unwrap_err().0,
+            "can't find session: nope"
+        );
+        assert_eq!(
+            t("work:9", Kind::Window).unwrap_err().0,
+            "can't find window: 9"
+        );
+        // No target: the most recent session, $TMUX unset.
+        assert_eq!(s.current().map(|t| t.session), Some(1));
+    }
+
+    #[test]
+    fn closing_the_last_pane_closes_window_and_session() {
+        let mut s = server();
+        assert_eq!(s.remove_pane(1), None);
+        assert_eq!(s.windows[&0].panes, vec![0]);
+        assert_eq!(s.remove_pane(3), Some(2));
+        assert_eq!(s.remove_window(2), vec![1]);
+        s.remove_session(1);
+        assert_eq!(s.sessions.keys().copied().collect::<Vec<_>>(), vec![0]);
+        assert!(s.panes.contains_key(&0) && !s.panes.contains_key(&3));
+    }
 }

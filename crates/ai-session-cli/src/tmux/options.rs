@@ -73,7 +73,9 @@ fn table() -> &'static Vec<Entry> {
                     (None, Some(i), v) => entries.push(Entry {
                         name: name.to_owned(),
                         scope,
-                        default: Value::Array(v.map(|v| BTreeMap::from([(i, v)])).unwrap_or_default()),
+                        default: Value::Array(
+                            v.map(|v| BTreeMap::from([(i, v)])).unwrap_or_default(),
+                        ),
                     }),
                     (None, None, v) => entries.push(Entry {
                         name: name.to_owned(),
@@ -147,7 +149,10 @@ pub fn lookup(raw: &str) -> Result<Named, LookupError> {
             index,
         });
     }
-    let hits: Vec<&Entry> = table().iter().filter(|e| e.name.starts_with(name)).collect();
+    let hits: Vec<&Entry> = table()
+        .iter()
+        .filter(|e| e.name.starts_with(name))
+        .collect();
     match hits.len() {
         0 => Err(LookupError::Unknown(raw.to_owned())),
         1 => Ok(Named {
@@ -160,7 +165,11 @@ pub fn lookup(raw: &str) -> Result<Named, LookupError> {
 }
 
 /// Checks (and normalises) a value for `entry`, as tmux's set-option does.
-pub fn check_value(entry: Option<&Entry>, value: Option<&str>, current: Option<&str>) -> Result<String, String> {
+pub fn check_value(
+    entry: Option<&Entry>,
+    value: Option<&str>,
+    current: Option<&str>,
+) -> Result<String, String> {
     let Some(entry) = entry else {
         return Ok(value.unwrap_or("").to_owned());
     };
@@ -176,7 +185,10 @@ pub fn check_value(entry: Option<&Entry>, value: Option<&str>, current: Option<&
         };
     }
     let value = value.ok_or_else(|| "empty value".to_owned())?;
-    if !default.is_empty() && default.bytes().all(|b| b.is_ascii_digit()) && entry.name != "display-time" {
+    if !default.is_empty()
+        && default.bytes().all(|b| b.is_ascii_digit())
+        && entry.name != "display-time"
+    {
         return match value.parse::<i64>() {
             Ok(n) if n >= 0 => Ok(n.to_string()),
             _ => Err(format!("value is invalid: {value}")),
@@ -273,9 +285,18 @@ mod tests {
     #[test]
     fn table_has_tmux_defaults() {
         assert_eq!(default_scalar("history-limit").as_deref(), Some("2000"));
-        assert_eq!(lookup("history-limit").unwrap().entry.unwrap().scope, Scope::Session);
-        assert_eq!(lookup("main-pane-height").unwrap().entry.unwrap().scope, Scope::Window);
-        assert_eq!(lookup("escape-time").unwrap().entry.unwrap().scope, Scope::Server);
+        assert_eq!(
+            lookup("history-limit").unwrap().entry.unwrap().scope,
+            Scope::Session
+        );
+        assert_eq!(
+            lookup("main-pane-height").unwrap().entry.unwrap().scope,
+            Scope::Window
+        );
+        assert_eq!(
+            lookup("escape-time").unwrap().entry.unwrap().scope,
+            Scope::Server
+        );
         assert!(matches!(lookup("default-"), Err(LookupError::Ambiguous(_))));
         assert!(matches!(lookup("moooz"), Err(LookupError::Unknown(_))));
         assert_eq!(lookup("history-l").unwrap().name, "history-limit");
@@ -294,9 +315,15 @@ mod tests {
     fn checks_values() {
         let limit = lookup("history-limit").unwrap().entry;
         assert_eq!(check_value(limit, Some("20"), None).unwrap(), "20");
-        assert_eq!(check_value(limit, Some("abc"), None).unwrap_err(), "value is invalid: abc");
+        assert_eq!(
+            check_value(limit, Some("abc"), None).unwrap_err(),
+            "value is invalid: abc"
+        );
         let mouse = lookup("mouse").unwrap().entry;
         assert_eq!(check_value(mouse, None, Some("off")).unwrap(), "on");
-        assert_eq!(check_value(mouse, Some("maybe"), None).unwrap_err(), "bad value: maybe");
+        assert_eq!(
+            check_value(mouse, Some("maybe"), None).unwrap_err(),
+            "bad value: maybe"
+        );
     }
 }

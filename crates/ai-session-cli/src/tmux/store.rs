@@ -44,14 +44,14 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        Ok((Store { path, lock: lock }, state))
+        Ok((Store { path, lock }, state))
     }
 
     /// Writes the state (atomically: a temp file renamed over the old one).
     pub fn save(&self, server: &Server) -> anyhow::Result<()> {
         let temp = self.path.with_extension("json.tmp");
-        let mut file = File::create(&temp)
-            .with_context(|| format!("writing {}", temp.display()))?;
+        let mut file =
+            File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
         file.write_all(&serde_json::to_vec(server)?)?;
         drop(file);
         std::fs::rename(&temp, &self.path)

@@ -230,7 +230,12 @@ impl Scope<'_> {
             "session_windows" => session.windows.len().to_string(),
             "session_created" => session.created.to_string(),
             "session_activity" | "session_last_attached" => session.activity.to_string(),
-            "session_attached" => s.clients.iter().filter(|c| c.session == session.id).count().to_string(),
+            "session_attached" => s
+                .clients
+                .iter()
+                .filter(|c| c.session == session.id)
+                .count()
+                .to_string(),
             "session_many_attached" | "session_marked" => "0".into(),
             "session_grouped" => flag(session.group.is_some()),
             "session_group" => session.group.clone().unwrap_or_default(),
@@ -356,7 +361,9 @@ impl Scope<'_> {
         let Some(w) = s.windows.get(&window) else {
             return String::new();
         };
-        if !w.automatic_rename || s.window_option(window, "automatic-rename").as_deref() == Some("off") {
+        if !w.automatic_rename
+            || s.window_option(window, "automatic-rename").as_deref() == Some("off")
+        {
             return w.name.clone();
         }
         self.pane_pid(w.active)
@@ -376,11 +383,11 @@ impl Scope<'_> {
             .geometry(p.id)
             .or_else(|| w.zoomed.as_ref().and_then(|z| z.geometry(p.id)))
             .unwrap_or(layout::Geometry {
-            sx: w.sx,
-            sy: w.sy,
-            xoff: 0,
-            yoff: 0,
-        });
+                sx: w.sx,
+                sy: w.sy,
+                xoff: 0,
+                yoff: 0,
+            });
         let screen = self.live.screens.get(&p.daemon);
         let v = match name {
             "pane_id" => format!("%{}", p.id),
@@ -406,10 +413,7 @@ impl Scope<'_> {
                     p.title.clone()
                 }
             }
-            "pane_current_command" => pid
-                .and_then(foreground)
-                .map(|(_, c)| c)
-                .unwrap_or_default(),
+            "pane_current_command" => pid.and_then(foreground).map(|(_, c)| c).unwrap_or_default(),
             "pane_current_path" | "pane_path" => pid
                 .and_then(foreground)
                 .and_then(|(fg, _)| std::fs::read_link(format!("/proc/{fg}/cwd")).ok())
@@ -424,9 +428,9 @@ impl Scope<'_> {
             "pane_mode" => p.mode.clone().unwrap_or_default(),
             "pane_input_off" => flag(p.input_off),
             "pane_pipe" => flag(p.pipe),
-            "pane_synchronized" => flag(
-                s.pane_option(p.id, "synchronize-panes").as_deref() == Some("on"),
-            ),
+            "pane_synchronized" => {
+                flag(s.pane_option(p.id, "synchronize-panes").as_deref() == Some("on"))
+            }
             "pane_marked" => flag(s.marked == Some(p.id)),
             "pane_marked_set" => flag(s.marked.is_some()),
             "pane_search_string" | "pane_fg" | "pane_bg" => String::new(),
@@ -436,11 +440,17 @@ impl Scope<'_> {
                 .collect::<Vec<_>>()
                 .join(","),
             "pane_format" => "1".into(),
-            "cursor_x" => screen.map(|sc| sc.cursor_col.to_string()).unwrap_or_else(|| "0".into()),
-            "cursor_y" => screen.map(|sc| sc.cursor_row.to_string()).unwrap_or_else(|| "0".into()),
+            "cursor_x" => screen
+                .map(|sc| sc.cursor_col.to_string())
+                .unwrap_or_else(|| "0".into()),
+            "cursor_y" => screen
+                .map(|sc| sc.cursor_row.to_string())
+                .unwrap_or_else(|| "0".into()),
             "cursor_flag" | "wrap_flag" => "1".into(),
             "cursor_character" => String::new(),
-            "history_limit" => s.session_option(t.session, "history-limit").unwrap_or_default(),
+            "history_limit" => s
+                .session_option(t.session, "history-limit")
+                .unwrap_or_default(),
             "history_size" => self
                 .live
                 .history
@@ -448,11 +458,15 @@ impl Scope<'_> {
                 .copied()
                 .unwrap_or(0)
                 .to_string(),
-            "history_bytes" => info.map(|i| i.output_offset.to_string()).unwrap_or_default(),
-            "alternate_on" | "insert_flag" | "keypad_cursor_flag" | "keypad_flag" | "origin_flag" => {
-                "0".into()
-            }
-            "mouse_all_flag" | "mouse_any_flag" | "mouse_button_flag" | "mouse_sgr_flag"
+            "history_bytes" => info
+                .map(|i| i.output_offset.to_string())
+                .unwrap_or_default(),
+            "alternate_on" | "insert_flag" | "keypad_cursor_flag" | "keypad_flag"
+            | "origin_flag" => "0".into(),
+            "mouse_all_flag"
+            | "mouse_any_flag"
+            | "mouse_button_flag"
+            | "mouse_sgr_flag"
             | "mouse_standard_flag" => "0".into(),
             "alternate_saved_x" | "alternate_saved_y" => "0".into(),
             "scroll_region_upper" => "0".into(),
@@ -474,7 +488,12 @@ impl Scope<'_> {
                 .map(|c| c.to_string())
                 .unwrap_or_default(),
             "ai_state" => self.ai_state(p, pid),
-            "ai_last_digest" => self.live.digests.get(&p.daemon).cloned().unwrap_or_default(),
+            "ai_last_digest" => self
+                .live
+                .digests
+                .get(&p.daemon)
+                .cloned()
+                .unwrap_or_default(),
             _ => return None,
         };
         Some(v)
@@ -497,7 +516,11 @@ impl Scope<'_> {
         if let Some((pid, fg)) = foreground_busy.or(pid.map(|p| (p, p)))
             && let Some(tty) = tty_of(pid)
             && matches!(
-                ai_session_pty::probe_terminal_read(fg as i32, pid as i32, std::path::Path::new(&tty)),
+                ai_session_pty::probe_terminal_read(
+                    fg as i32,
+                    pid as i32,
+                    std::path::Path::new(&tty)
+                ),
                 ai_session_pty::TtyWait::Reading { .. }
             )
             && fg != pid
