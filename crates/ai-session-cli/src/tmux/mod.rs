@@ -242,7 +242,7 @@ impl Ctx {
 
     async fn connect(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.is_none() {
-            let mut client = common::connect(&self.global).await?;
+            let client = common::connect(&self.global).await?;
             self.live.daemon_pid = client.hello().await?.pid;
             self.client = Some(client);
         }
@@ -659,7 +659,7 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
     };
     let runtime = common::client_runtime()?;
     runtime.block_on(async {
-        let mut client = common::connect_existing(&global)
+        let client = common::connect_existing(&global)
             .await?
             .context("the tmux server is not running")?;
         let mut out = std::io::stdout().lock();
