@@ -7,6 +7,7 @@
 //! and persistence apply to panes. The tmux model (sessions, windows, panes, options,
 //! environment, buffers) is `model::Server`, kept by `store` between invocations.
 
+mod adopt;
 mod args;
 mod capture;
 mod commands;
@@ -29,6 +30,8 @@ use anyhow::{Context as _, anyhow};
 use crate::common::{self, Format, Global};
 use model::{Pane, Server};
 use vars::Live;
+
+pub use adopt::adopt;
 
 /// The tmux version we answer to `-V` and `#{version}`: the one whose behaviour we follow.
 pub const VERSION: &str = "3.3a";
