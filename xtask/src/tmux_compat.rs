@@ -246,6 +246,7 @@ struct SuiteRun {
     label: &'static str,
     child: std::process::Child,
     home: PathBuf,
+    sockets: PathBuf,
     bin: Option<PathBuf>,
 }
 
@@ -296,6 +297,7 @@ fn start_suite(
         label,
         child,
         home,
+        sockets: socket_dir,
         bin: ours.map(Path::to_path_buf),
     })
 }
@@ -303,8 +305,9 @@ fn start_suite(
 /// Waits for a suite; returns pytest's output.
 fn finish_suite(run: SuiteRun) -> anyhow::Result<String> {
     let output = run.child.wait_with_output()?;
-    if let Some(bin) = &run.bin {
-        stop_daemons(bin, &run.home);
+    match &run.bin {
+        Some(bin) => stop_daemons(bin, &run.home),
+        None => stop_tmux_servers(&run.sockets),
     }
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !text.contains(" passed") && !text.contains(" failed") {
@@ -328,6 +331,27 @@ fn stop_daemons(bin: &Path, home: &Path) {
             let _ = Command::new(bin)
                 .args(["--server", server, "kill-server"])
                 .env("AI_SESSION_HOME", home)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Stops any real tmux server a failed test left behind (its socket is under `sockets`).
+fn stop_tmux_servers(sockets: &Path) {
+    let Ok(dirs) = std::fs::read_dir(sockets) else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        let Ok(entries) = std::fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for socket in entries.flatten() {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(socket.path())
+                .arg("kill-server")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
