@@ -508,24 +508,30 @@ impl Ctx {
             })
             .or_else(|| Some("/".to_owned()));
         // `set -g @ai-policy workspace` (or AI_SESSION_TMUX_POLICY) runs panes in the sandbox.
+        // The pipe-pane follower talks to the daemon, so it never runs in the sandbox.
         let policy = self
             .server()?
             .session_option(session, "@ai-policy")
             .or_else(|| std::env::var(POLICY_ENV).ok())
-            .filter(|p| !p.is_empty());
+            .filter(|p| !p.is_empty() && !name.starts_with(PIPE_PREFIX));
         let mut launcher = launcher;
         if let Some(policy) = policy {
             let keys: Vec<String> = env.keys().cloned().collect();
-            let mut sandbox =
-                crate::sandbox::session_launcher(Some(&policy), None, None, cwd.as_deref(), &keys)
-                    .or_else(|e| {
-                        fail(format!(
-                            "create pane failed: sandbox policy {policy}: {e:#}"
-                        ))
-                    })?;
-            sandbox.extend(launcher);
-            launcher = sandbox;
+            let exe = std::env::current_exe()?;
+            let sandbox = ai_session::sandboxing::load_policy(&policy)
+                .and_then(|p| {
+                    ai_session::sandboxing::session_sandbox(p, None, cwd.as_deref(), &keys, &exe)
+                })
+                .or_else(|e| fail(format!("create pane failed: sandbox policy {policy}: {e}")))?;
+            let mut argv = sandbox.launcher;
+            argv.extend(launcher);
+            launcher = argv;
         }
+        // Labels say which tmux object a daemon session is (`ai-session ls` shows them).
+        let labels = BTreeMap::from([
+            ("tmux.server".to_owned(), self.global.server.clone()),
+            ("tmux.pane".to_owned(), name.to_owned()),
+        ]);
         let params = NewSessionParams {
             name: Some(name.to_owned()),
             cwd,
@@ -534,7 +540,8 @@ impl Ctx {
             cols: Some(cols),
             rows: Some(rows),
             launcher,
-            agent: None,
+            labels,
+            ..NewSessionParams::default()
         };
         let info = match self.client().await?.new_session(&params).await {
             Ok(info) => info,
@@ -649,7 +656,7 @@ impl Ctx {
 /// `tmux __pipe-pane SERVER SESSION OFFSET`: writes a pane's output from OFFSET to stdout as
 /// it arrives, until the pane's session ends or the reader goes away (the `pipe-pane` helper).
 fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
-    use ai_session::protocol::{ReadParams, WaitParams};
+    use ai_session::protocol::ReadParams;
     let [server, session, offset] = argv else {
         anyhow::bail!("usage: tmux __pipe-pane SERVER SESSION OFFSET");
     };
@@ -680,18 +687,20 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
                 out.write_all(&base64::engine::general_purpose::STANDARD.decode(data)?)?;
                 out.flush()?;
             }
+            let moved = read.next_offset != offset;
             offset = read.next_offset;
-            let waited = client
-                .wait(&WaitParams {
-                    session: session.clone(),
-                    pattern: None,
-                    idle_ms: None,
-                    timeout_ms: Some(1000),
-                    since: Some(offset),
-                })
-                .await?;
-            if waited.reason == ai_session::protocol::WaitReason::Exited {
-                return Ok(());
+            if !moved {
+                // Nothing new: stop once the pane's session is gone, else look again shortly.
+                let alive = client
+                    .list_sessions()
+                    .await?
+                    .sessions
+                    .iter()
+                    .any(|s| &s.id == session && s.alive);
+                if !alive {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
     })

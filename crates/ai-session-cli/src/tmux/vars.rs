@@ -480,11 +480,8 @@ impl Scope<'_> {
                 .get(&p.daemon)
                 .map(|c| c.command.clone())
                 .unwrap_or_default(),
-            "ai_last_exit" => self
-                .live
-                .last_commands
-                .get(&p.daemon)
-                .and_then(|c| c.exit_code)
+            "ai_last_exit" => info
+                .and_then(|i| i.last_exit_code)
                 .map(|c| c.to_string())
                 .unwrap_or_default(),
             "ai_state" => self.ai_state(p, pid),
@@ -499,35 +496,28 @@ impl Scope<'_> {
         Some(v)
     }
 
-    /// `running` (a command has started and not ended), `awaiting_input` (and it waits for the
-    /// terminal), or `idle` (at the prompt).
+    /// The daemon's view of the pane: `running`, `awaiting_input` (blocked reading the
+    /// terminal), `idle` (at the prompt), `starting`, `exited`. A pane running a program without
+    /// shell integration counts as running while something other than its program is in the
+    /// foreground.
     fn ai_state(&self, p: &super::model::Pane, pid: Option<u32>) -> String {
-        let running = self
-            .live
-            .last_commands
-            .get(&p.daemon)
-            .is_some_and(|c| c.ended_at_ms.is_none());
-        let foreground_busy = pid
-            .and_then(|pid| foreground(pid).map(|(fg, _)| (pid, fg)))
-            .filter(|(pid, fg)| pid != fg);
-        if !running && foreground_busy.is_none() {
-            return "idle".into();
-        }
-        if let Some((pid, fg)) = foreground_busy.or(pid.map(|p| (p, p)))
-            && let Some(tty) = tty_of(pid)
-            && matches!(
-                ai_session_pty::probe_terminal_read(
-                    fg as i32,
-                    pid as i32,
-                    std::path::Path::new(&tty)
-                ),
-                ai_session_pty::TtyWait::Reading { .. }
-            )
-            && fg != pid
-        {
-            return "awaiting_input".into();
-        }
-        "running".into()
+        use ai_session::protocol::SessionState;
+        let Some(info) = self.live.infos.get(&p.daemon) else {
+            return "exited".into();
+        };
+        let state = match info.state {
+            SessionState::Starting => "starting",
+            SessionState::Idle => {
+                let busy = pid
+                    .and_then(|pid| foreground(pid).map(|(fg, _)| fg != pid))
+                    .unwrap_or(false);
+                if busy { "running" } else { "idle" }
+            }
+            SessionState::Running => "running",
+            SessionState::AwaitingInput => "awaiting_input",
+            SessionState::Exited => "exited",
+        };
+        state.to_owned()
     }
 }
 
