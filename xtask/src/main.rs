@@ -7,6 +7,7 @@ mod corpus;
 mod differential;
 mod fuzz;
 mod soak;
+mod tmux_compat;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ enum Task {
     Corpus(corpus::CorpusArgs),
     /// Long-running robustness check against a real daemon (CI: `--minutes 3`).
     Soak(soak::SoakArgs),
+    /// libtmux's core tests against real tmux and against `ai-session tmux`, side by side.
+    TmuxCompat(tmux_compat::TmuxCompatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Corpus(args) => corpus::run(&args),
         Task::Soak(args) => soak::run(&args),
+        Task::TmuxCompat(args) => tmux_compat::run(&args),
     }
 }

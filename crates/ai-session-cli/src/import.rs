@@ -24,7 +24,9 @@ pub enum ImportSource {
     /// its scrollback starting with the pane's history (colours kept).
     ///
     /// The session of a tmux session's first pane is named `tmux-<session>`; further panes are
-    /// `tmux-<session>-<window>.<pane>`. The tmux panes keep running; nothing is killed.
+    /// `tmux-<session>-<window>.<pane>`. They also take their places in `ai-session tmux`
+    /// (same session names, window indexes and names, layouts), so `ai-session tmux
+    /// list-windows` shows the imported layout. The tmux panes keep running; nothing is killed.
     #[command(after_long_help = "\
 Examples:
   ai-session import tmux                  every pane of the default tmux server
@@ -97,20 +99,29 @@ pub fn run(args: ImportArgs, global: &Global) -> anyhow::Result<ExitCode> {
             },
             scrollback_base64: base64::engine::general_purpose::STANDARD.encode(&scrollback),
         };
-        requests.push((adopted, params));
+        requests.push((adopted, params, pane.clone()));
     }
     let adopted = common::client_runtime()?.block_on(async {
         let client = common::connect(global).await?;
         let mut adopted = Vec::new();
-        for (summary, params) in requests {
-            client
+        for (summary, params, pane) in requests {
+            let info = client
                 .import_session(&params)
                 .await
                 .with_context(|| format!("adopting tmux pane {}", summary.pane))?;
-            adopted.push(summary);
+            adopted.push((summary, (pane, info.id)));
         }
         anyhow::Ok(adopted)
     })?;
+    // The same sessions, windows and layouts in `ai-session tmux` (this daemon's tmux server).
+    let placed: Vec<_> = adopted.iter().map(|(_, p)| p.clone()).collect();
+    let skipped = crate::tmux::adopt(&global.server, &placed)?;
+    for name in &skipped {
+        eprintln!(
+            "ai-session: `ai-session tmux` already has a session {name}; its panes were imported but not placed in windows"
+        );
+    }
+    let adopted: Vec<Adopted> = adopted.into_iter().map(|(a, _)| a).collect();
     if global.json() {
         common::print_json(&adopted)?;
     } else {

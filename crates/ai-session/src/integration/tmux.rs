@@ -7,7 +7,7 @@ use std::process::Command;
 use super::{ExternalIntegration, IntegrationError};
 
 /// Fields asked from `list-panes`, tab-separated; the path is last because it may hold tabs.
-const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{pane_current_path}";
+const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{window_width}\t#{window_height}\t#{window_active}\t#{pane_active}\t#{window_layout}\t#{window_name}\t#{pane_current_path}";
 
 /// Which tmux server to talk to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +38,17 @@ pub struct TmuxPane {
     pub height: u16,
     /// The pane's current directory.
     pub cwd: String,
+    /// Its window's name.
+    pub window_name: String,
+    /// Its window's layout (`#{window_layout}`), which places every pane of the window.
+    pub window_layout: String,
+    /// Its window's size.
+    pub window_width: u16,
+    pub window_height: u16,
+    /// The window is its session's current window.
+    pub window_active: bool,
+    /// The pane is its window's active pane.
+    pub pane_active: bool,
 }
 
 impl TmuxPane {
@@ -143,8 +154,23 @@ impl ExternalIntegration for TmuxIntegration {
 
 fn parse_pane(line: &str) -> Result<TmuxPane, IntegrationError> {
     let bad = || IntegrationError::InvalidData(format!("unexpected tmux list-panes line {line:?}"));
-    let fields: Vec<&str> = line.splitn(7, '\t').collect();
-    let [session, window, pane, id, width, height, cwd] = fields[..] else {
+    let fields: Vec<&str> = line.splitn(13, '\t').collect();
+    let [
+        session,
+        window,
+        pane,
+        id,
+        width,
+        height,
+        window_width,
+        window_height,
+        window_active,
+        pane_active,
+        window_layout,
+        window_name,
+        cwd,
+    ] = fields[..]
+    else {
         return Err(bad());
     };
     Ok(TmuxPane {
@@ -155,6 +181,12 @@ fn parse_pane(line: &str) -> Result<TmuxPane, IntegrationError> {
         width: width.parse().map_err(|_| bad())?,
         height: height.parse().map_err(|_| bad())?,
         cwd: cwd.to_owned(),
+        window_name: window_name.to_owned(),
+        window_layout: window_layout.to_owned(),
+        window_width: window_width.parse().map_err(|_| bad())?,
+        window_height: window_height.parse().map_err(|_| bad())?,
+        window_active: window_active == "1",
+        pane_active: pane_active == "1",
     })
 }
 
@@ -176,9 +208,15 @@ mod tests {
 
     #[test]
     fn pane_lines_parse_and_name() {
-        let pane = parse_pane("my proj\t1\t0\t%3\t80\t24\t/tmp/a\tb").unwrap();
+        let pane = parse_pane(
+            "my proj\t1\t0\t%3\t80\t24\t80\t24\t1\t0\tb25d,80x24,0,0,3\tbash\t/tmp/a\tb",
+        )
+        .unwrap();
         assert_eq!(pane.cwd, "/tmp/a\tb");
         assert_eq!(pane.id, "%3");
+        assert_eq!(pane.window_name, "bash");
+        assert_eq!(pane.window_layout, "b25d,80x24,0,0,3");
+        assert!(pane.window_active && !pane.pane_active);
         assert_eq!(pane.session_name(true), "tmux-my_proj");
         assert_eq!(pane.session_name(false), "tmux-my_proj-1.0");
         assert!(parse_pane("x\ty").is_err());
