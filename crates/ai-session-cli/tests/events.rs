@@ -96,8 +96,7 @@ fn events_and_watches_survive_kill_9() {
     assert_eq!(finished, 2, "each command finished exactly once: {w:?}");
     let last = after
         .iter()
-        .filter(|e| e["kind"] == "command_finished")
-        .next_back()
+        .rfind(|e| e["kind"] == "command_finished")
         .unwrap();
     assert_eq!(last["exit_code"], 7, "{last}");
     assert!(
