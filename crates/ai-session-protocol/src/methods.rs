@@ -135,6 +135,8 @@ methods! {
     Read = "read" (ReadParams) -> ReadResult;
     /// The current screen.
     Screen = "screen" (SessionParams) -> ScreenResult;
+    /// Reset the screen (blank, cursor home), as a terminal reset does.
+    ScreenReset = "screen.reset" (SessionParams) -> Ack;
     /// Wait, across sessions, for an event that matches a condition.
     Wait = "wait" (WaitParams) -> WaitResult;
     /// The event log from a cursor on; with `follow`, every later event as a notification.
@@ -193,7 +195,9 @@ impl Call {
     pub fn session(&self) -> Option<&str> {
         match self {
             Call::Exec(p) => Some(&p.session),
-            Call::SessionKill(p) | Call::Screen(p) | Call::Detach(p) => Some(&p.session),
+            Call::SessionKill(p) | Call::Screen(p) | Call::ScreenReset(p) | Call::Detach(p) => {
+                Some(&p.session)
+            }
             Call::Send(p) => Some(&p.session),
             Call::Read(p) => Some(&p.session),
             Call::Wait(p) => p.session.as_deref(),

@@ -18,8 +18,12 @@ impl Ctx {
             }
             return Ok(());
         }
-        if cmd.has('R') && cmd.args.is_empty() {
-            return Ok(());
+        if cmd.has('R') {
+            let daemon = self.server()?.panes[&t.pane].daemon.clone();
+            self.client().await?.reset_screen(&daemon).await?;
+            if cmd.args.is_empty() {
+                return Ok(());
+            }
         }
         if mode.is_some() {
             // Keys go to the mode, as in tmux: q, Escape and C-c leave it.
