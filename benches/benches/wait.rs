@@ -148,12 +148,18 @@ async fn wake_once(client: &Client, session: &str) -> f64 {
         .exec(&background(session, ending_command(20)))
         .await
         .expect("exec");
+    woken_after_exit(client, session, started.next_event).await
+}
+
+/// Waits for the command started after `cursor` in `session` to finish; ms from its exit (the
+/// time it printed) to the wait's answer.
+async fn woken_after_exit(client: &Client, session: &str, cursor: u64) -> f64 {
     let waited = client
         .wait(&WaitParams {
             session: Some(session.to_owned()),
             conditions: vec![Condition::Exit(true)],
-            since_event: Some(started.next_event),
-            timeout_ms: Some(10_000),
+            since_event: Some(cursor),
+            timeout_ms: Some(20_000),
             ..WaitParams::default()
         })
         .await
@@ -263,26 +269,7 @@ async fn concurrent_waits(daemon: &BenchDaemon, n: usize) -> (Vec<f64>, f64) {
                 .exec(&background(&session, ending_command(delay)))
                 .await
                 .expect("exec");
-            let waited = client
-                .wait(&WaitParams {
-                    session: Some(session),
-                    conditions: vec![Condition::Exit(true)],
-                    since_event: Some(started.next_event),
-                    timeout_ms: Some(20_000),
-                    ..WaitParams::default()
-                })
-                .await
-                .expect("wait");
-            let woke = now_ns();
-            let digest = waited
-                .events
-                .iter()
-                .find_map(|e| match &e.kind {
-                    EventKind::CommandFinished { digest, .. } => digest.clone(),
-                    _ => None,
-                })
-                .expect("a finish");
-            (woke.saturating_sub(exit_ns(&digest))) as f64 / 1e6
+            woken_after_exit(&client, &session, started.next_event).await
         }));
     }
     let mut latencies = Vec::new();
