@@ -1,0 +1,422 @@
+//! The one place that knows the daemon's wire shapes: it follows the daemon and turns what it
+//! says into board [`Change`]s.
+//!
+//! One connection follows the event log (`events {since, follow: true}`, then `events.event`
+//! notifications, none missed); a second lists the sessions once at the start and again, at
+//! most every [`LIST_GAP`], after an event that may have changed what a listing shows (cwd,
+//! policy, labels). Nothing is polled per session. After a lost connection it reconnects and
+//! follows on from the last seq it applied.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::board::Board;
+use crate::Client;
+
+/// Least time between two listings triggered by events.
+const LIST_GAP: Duration = Duration::from_millis(200);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How a daemon without an event log is followed (protocol 1: one `session.list` each time).
+const LEGACY_POLL: Duration = Duration::from_millis(300);
+
+/// The session states a daemon reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DaemonState {
+    Starting,
+    Idle,
+    Running,
+    AwaitingInput,
+    Exited,
+}
+
+/// What a listing says of one session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SessionFacts {
+    pub(crate) id: String,
+    pub(crate) owner: Option<String>,
+    pub(crate) alive: bool,
+    pub(crate) state: Option<DaemonState>,
+    pub(crate) command: Option<String>,
+    pub(crate) command_started_at_ms: Option<u64>,
+    pub(crate) last_exit_code: Option<i32>,
+    pub(crate) cwd: Option<String>,
+    pub(crate) policy: Option<String>,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    pub(crate) shell: String,
+    pub(crate) cols: u16,
+    pub(crate) rows: u16,
+    pub(crate) commands: u64,
+    pub(crate) created_at_ms: u64,
+}
+
+/// What happened to a session, from one event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EventKind {
+    Created {
+        owner: Option<String>,
+        policy: Option<String>,
+    },
+    CommandStarted {
+        command: String,
+    },
+    AwaitingInput {
+        command: Option<String>,
+        screen_tail: Vec<String>,
+    },
+    CommandFinished {
+        command: String,
+        exit_code: Option<i32>,
+        tokens_raw: Option<u64>,
+        tokens_digest: Option<u64>,
+    },
+    Exited,
+    Killed,
+    /// A kind the board does not show (matched, idle, port_listening, newer kinds).
+    Other,
+}
+
+/// One change for the board.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    /// Every session as listed; `after`: the highest event seq applied when the listing was
+    /// asked for (state newer than that on the board wins).
+    Listed {
+        sessions: Vec<SessionFacts>,
+        after: u64,
+    },
+    /// One event of the daemon's log.
+    Event {
+        seq: u64,
+        at_ms: u64,
+        session: String,
+        kind: EventKind,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct WireRunning {
+    command: String,
+    #[serde(default)]
+    started_at_ms: Option<u64>,
+}
+
+/// `SessionInfo`, read leniently so that protocol 1 and 2 daemons both parse.
+#[derive(Debug, Deserialize)]
+struct WireSession {
+    id: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default = "yes")]
+    alive: bool,
+    #[serde(default)]
+    state: Option<DaemonState>,
+    #[serde(default)]
+    running: Option<WireRunning>,
+    #[serde(default)]
+    last_exit_code: Option<i32>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    shell: String,
+    #[serde(default)]
+    cols: u16,
+    #[serde(default)]
+    rows: u16,
+    #[serde(default)]
+    commands: u64,
+    #[serde(default)]
+    created_at_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<WireSession> for SessionFacts {
+    fn from(s: WireSession) -> SessionFacts {
+        SessionFacts {
+            id: s.id,
+            owner: s.owner,
+            alive: s.alive,
+            state: s.state,
+            command_started_at_ms: s.running.as_ref().and_then(|r| r.started_at_ms),
+            command: s.running.map(|r| r.command),
+            last_exit_code: s.last_exit_code,
+            cwd: s.cwd,
+            policy: s.policy,
+            labels: s.labels,
+            shell: s.shell,
+            cols: s.cols,
+            rows: s.rows,
+            commands: s.commands,
+            created_at_ms: s.created_at_ms,
+        }
+    }
+}
+
+/// An event as the daemon sends it (`events` results and `events.event` params).
+#[derive(Debug, Deserialize)]
+struct WireEvent {
+    seq: u64,
+    at_ms: u64,
+    session: String,
+    kind: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    exit_code: Option<i32>,
+    #[serde(default)]
+    tokens_raw: Option<u64>,
+    #[serde(default)]
+    tokens_digest: Option<u64>,
+    #[serde(default)]
+    screen_tail: Vec<String>,
+}
+
+/// Parses one event; `None` for one this dashboard cannot read.
+pub(crate) fn parse_event(value: Value) -> Option<Change> {
+    let e: WireEvent = serde_json::from_value(value).ok()?;
+    let kind = match e.kind.as_str() {
+        "session_created" => EventKind::Created {
+            owner: e.owner,
+            policy: e.policy,
+        },
+        "command_started" => EventKind::CommandStarted {
+            command: e.command.unwrap_or_default(),
+        },
+        "awaiting_input" => EventKind::AwaitingInput {
+            command: e.command,
+            screen_tail: e.screen_tail,
+        },
+        "command_finished" => EventKind::CommandFinished {
+            command: e.command.unwrap_or_default(),
+            exit_code: e.exit_code,
+            tokens_raw: e.tokens_raw,
+            tokens_digest: e.tokens_digest,
+        },
+        "session_exited" => EventKind::Exited,
+        "session_killed" => EventKind::Killed,
+        _ => EventKind::Other,
+    };
+    Some(Change::Event {
+        seq: e.seq,
+        at_ms: e.at_ms,
+        session: e.session,
+        kind,
+    })
+}
+
+/// Parses a `session.list` result.
+pub(crate) fn parse_list(value: Value) -> Result<Vec<SessionFacts>, String> {
+    #[derive(Deserialize)]
+    struct List {
+        sessions: Vec<WireSession>,
+    }
+    let list: List = serde_json::from_value(value)
+        .map_err(|e| format!("the daemon's session.list result is not understood: {e}"))?;
+    Ok(list.sessions.into_iter().map(SessionFacts::from).collect())
+}
+
+/// True when an event may change what a listing shows beyond the event itself.
+fn changes_listing(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::Event {
+            kind: EventKind::Created { .. } | EventKind::CommandFinished { .. } | EventKind::Exited,
+            ..
+        }
+    )
+}
+
+async fn connect(socket: &Path) -> crate::Result<Client> {
+    let mut client = Client::connect(socket).await?;
+    client
+        .call_raw(
+            "hello",
+            &json!({"client": concat!("ai-session-ui/", env!("CARGO_PKG_VERSION"))}),
+        )
+        .await?;
+    Ok(client)
+}
+
+/// Follows the daemon at `socket` into `board` until aborted, reconnecting when it is lost.
+pub(crate) async fn run(socket: PathBuf, board: Arc<Board>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let error = match follow(&socket, &board, &mut backoff).await {
+            Ok(()) => "the daemon closed the connection".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        tracing::warn!(%error, "dashboard lost the daemon; reconnecting");
+        board.set_connection(false, "events", Some(error));
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> crate::Result<()> {
+    let mut events = connect(socket).await?;
+    let hello = events.hello().await?;
+    if !hello.capabilities.iter().any(|c| c == "events") {
+        *backoff = Duration::from_millis(100);
+        return poll_legacy(events, board).await;
+    }
+    let first = events
+        .call_raw("events", &json!({"since": board.seq(), "follow": true}))
+        .await?;
+    for event in first["events"].as_array().into_iter().flatten() {
+        if let Some(change) = parse_event(event.clone()) {
+            board.apply(change);
+        }
+    }
+    let lister = connect(socket).await?;
+    let listing_wanted = Arc::new(tokio::sync::Notify::new());
+    listing_wanted.notify_one();
+    let listing = AbortOnDrop(tokio::spawn(list_when_asked(
+        lister,
+        board.clone(),
+        listing_wanted.clone(),
+    )));
+    board.set_connection(true, "events", None);
+    *backoff = Duration::from_millis(100);
+    loop {
+        if listing.0.is_finished() {
+            return Err(crate::Error::Protocol(
+                "the listing connection to the daemon broke".into(),
+            ));
+        }
+        let Some(message) = events.next_notification().await? else {
+            return Ok(());
+        };
+        if message.method.as_deref() != Some("events.event") {
+            continue;
+        }
+        let Some(change) = message.params.and_then(parse_event) else {
+            continue;
+        };
+        if changes_listing(&change) {
+            listing_wanted.notify_one();
+        }
+        board.apply(change);
+    }
+}
+
+async fn list_when_asked(
+    mut client: Client,
+    board: Arc<Board>,
+    wanted: Arc<tokio::sync::Notify>,
+) -> crate::Result<()> {
+    loop {
+        wanted.notified().await;
+        let after = board.seq();
+        let list = client.call_raw("session.list", &json!({})).await?;
+        let sessions = parse_list(list).map_err(crate::Error::Protocol)?;
+        board.apply(Change::Listed { sessions, after });
+        tokio::time::sleep(LIST_GAP).await;
+    }
+}
+
+/// A protocol-1 daemon has no event log: one listing per [`LEGACY_POLL`] is all it offers.
+async fn poll_legacy(mut client: Client, board: &Arc<Board>) -> crate::Result<()> {
+    board.set_connection(true, "poll", None);
+    loop {
+        let list = client.call_raw("session.list", &json!({})).await?;
+        let sessions = parse_list(list).map_err(crate::Error::Protocol)?;
+        board.apply(Change::Listed {
+            sessions,
+            after: u64::MAX,
+        });
+        tokio::time::sleep(LEGACY_POLL).await;
+    }
+}
+
+/// Aborts the task when dropped, so a follower that returns takes its lister with it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_of_the_contract_parse() {
+        let finished = json!({"seq": 17, "at_ms": 5, "session": "build", "kind": "command_finished",
+            "command_id": 3, "command": "make", "exit_code": 2, "duration_ms": 40,
+            "output": {"start": 0, "end": 9}, "tokens_raw": 120, "tokens_digest": 30});
+        assert_eq!(
+            parse_event(finished),
+            Some(Change::Event {
+                seq: 17,
+                at_ms: 5,
+                session: "build".into(),
+                kind: EventKind::CommandFinished {
+                    command: "make".into(),
+                    exit_code: Some(2),
+                    tokens_raw: Some(120),
+                    tokens_digest: Some(30),
+                },
+            })
+        );
+        let waiting = json!({"seq": 18, "at_ms": 6, "session": "build", "kind": "awaiting_input",
+            "command_id": 4, "screen_tail": ["Password:"]});
+        let Some(Change::Event { kind, .. }) = parse_event(waiting) else {
+            panic!("awaiting_input did not parse");
+        };
+        assert_eq!(
+            kind,
+            EventKind::AwaitingInput {
+                command: None,
+                screen_tail: vec!["Password:".into()]
+            }
+        );
+        let port =
+            json!({"seq": 19, "at_ms": 7, "session": "web", "kind": "port_listening", "port": 80});
+        assert!(matches!(
+            parse_event(port),
+            Some(Change::Event {
+                kind: EventKind::Other,
+                ..
+            })
+        ));
+        assert_eq!(parse_event(json!({"kind": "nonsense"})), None);
+    }
+
+    #[test]
+    fn listings_of_both_protocol_versions_parse() {
+        let v1 = json!({"sessions": [{"id": "a", "pid": 1, "shell": "bash", "cwd": "/tmp", "cols": 80,
+            "rows": 24, "created_at_ms": 1, "alive": true, "commands": 2, "output_offset": 9}]});
+        let facts = parse_list(v1).unwrap();
+        assert_eq!(facts[0].state, None);
+        assert_eq!(facts[0].cwd.as_deref(), Some("/tmp"));
+        let v2 = json!({"sessions": [{"id": "b", "shell": "bash", "cols": 80, "rows": 24,
+            "created_at_ms": 1, "alive": true, "commands": 0, "output_offset": 0,
+            "owner": "builder", "state": "running", "policy": "workspace",
+            "running": {"id": 7, "command": "npm run dev", "started_at_ms": 99},
+            "last_exit_code": 1, "labels": {"team": "web"}}]});
+        let facts = parse_list(v2).unwrap();
+        assert_eq!(facts[0].state, Some(DaemonState::Running));
+        assert_eq!(facts[0].command.as_deref(), Some("npm run dev"));
+        assert_eq!(facts[0].command_started_at_ms, Some(99));
+        assert_eq!(facts[0].policy.as_deref(), Some("workspace"));
+        assert_eq!(facts[0].labels["team"], "web");
+    }
+}
