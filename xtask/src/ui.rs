@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn the_source_map_comment_is_dropped() {
-        let out = embeddable("x.mjs", b"export{a};\n//# sourceMappingURL=x.mjs.map\n".to_vec());
+        let out = embeddable(
+            "x.mjs",
+            b"export{a};\n//# sourceMappingURL=x.mjs.map\n".to_vec(),
+        );
         assert_eq!(out, b"export{a};\n");
         assert_eq!(embeddable("x.css", b"a{}".to_vec()), b"a{}");
     }
