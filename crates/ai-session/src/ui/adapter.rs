@@ -2,8 +2,8 @@
 //! says into board [`Change`]s.
 //!
 //! One connection follows the event log (`events {since, follow: true}`, then `events.event`
-//! notifications, none missed); a second lists the sessions once at the start and again, at
-//! most every [`LIST_GAP`], after an event that may have changed what a listing shows (cwd,
+//! notifications, none missed) and, beside it, lists the sessions once at the start and again,
+//! at most every [`LIST_GAP`], after an event that may have changed what a listing shows (cwd,
 //! policy, labels). Nothing is polled per session. After a lost connection it reconnects and
 //! follows on from the last seq it applied.
 
@@ -220,14 +220,14 @@ pub(crate) fn parse_event(value: Value) -> Option<Change> {
     })
 }
 
-/// Parses a `session.list` result.
+/// Parses a `session.list` result (the error says what was not understood).
 pub(crate) fn parse_list(value: Value) -> Result<Vec<SessionFacts>, String> {
     #[derive(Deserialize)]
     struct List {
         sessions: Vec<WireSession>,
     }
     let list: List = serde_json::from_value(value)
-        .map_err(|e| format!("the daemon's session.list result is not understood: {e}"))?;
+        .map_err(|e| format!("a session.list result the dashboard cannot read: {e}"))?;
     Ok(list.sessions.into_iter().map(SessionFacts::from).collect())
 }
 
@@ -243,7 +243,7 @@ fn changes_listing(change: &Change) -> bool {
 }
 
 async fn connect(socket: &Path) -> crate::Result<Client> {
-    let mut client = Client::connect(socket).await?;
+    let client = Client::connect(socket).await?;
     client
         .call_raw(
             "hello",
@@ -269,7 +269,7 @@ pub(crate) async fn run(socket: PathBuf, board: Arc<Board>) {
 }
 
 async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> crate::Result<()> {
-    let mut events = connect(socket).await?;
+    let events = connect(socket).await?;
     let hello = events.hello().await?;
     if !hello.capabilities.iter().any(|c| c == "events") {
         *backoff = Duration::from_millis(100);
@@ -283,22 +283,16 @@ async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> cr
             board.apply(change);
         }
     }
-    let lister = connect(socket).await?;
     let listing_wanted = Arc::new(tokio::sync::Notify::new());
     listing_wanted.notify_one();
-    let listing = AbortOnDrop(tokio::spawn(list_when_asked(
-        lister,
+    let _listing = AbortOnDrop(tokio::spawn(list_when_asked(
+        events.clone(),
         board.clone(),
         listing_wanted.clone(),
     )));
     board.set_connection(true, "events", None);
     *backoff = Duration::from_millis(100);
     loop {
-        if listing.0.is_finished() {
-            return Err(crate::Error::Protocol(
-                "the listing connection to the daemon broke".into(),
-            ));
-        }
         let Some(message) = events.next_notification().await? else {
             return Ok(());
         };
@@ -315,27 +309,33 @@ async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> cr
     }
 }
 
-async fn list_when_asked(
-    mut client: Client,
-    board: Arc<Board>,
-    wanted: Arc<tokio::sync::Notify>,
-) -> crate::Result<()> {
+/// Lists the sessions whenever asked, at most once per [`LIST_GAP`]. A failure ends it; the
+/// follower sees the same connection close and starts over.
+async fn list_when_asked(client: Client, board: Arc<Board>, wanted: Arc<tokio::sync::Notify>) {
     loop {
         wanted.notified().await;
         let after = board.seq();
-        let list = client.call_raw("session.list", &json!({})).await?;
-        let sessions = parse_list(list).map_err(crate::Error::Protocol)?;
-        board.apply(Change::Listed { sessions, after });
+        let sessions = match client.call_raw("session.list", &json!({})).await {
+            Ok(list) => parse_list(list),
+            Err(error) => Err(error.to_string()),
+        };
+        match sessions {
+            Ok(sessions) => board.apply(Change::Listed { sessions, after }),
+            Err(error) => {
+                tracing::warn!(%error, "dashboard could not list the sessions");
+                return;
+            }
+        }
         tokio::time::sleep(LIST_GAP).await;
     }
 }
 
 /// A protocol-1 daemon has no event log: one listing per [`LEGACY_POLL`] is all it offers.
-async fn poll_legacy(mut client: Client, board: &Arc<Board>) -> crate::Result<()> {
+async fn poll_legacy(client: Client, board: &Arc<Board>) -> crate::Result<()> {
     board.set_connection(true, "poll", None);
     loop {
         let list = client.call_raw("session.list", &json!({})).await?;
-        let sessions = parse_list(list).map_err(crate::Error::Protocol)?;
+        let sessions = parse_list(list).map_err(|what| crate::Error::BadMessage { what })?;
         board.apply(Change::Listed {
             sessions,
             after: u64::MAX,

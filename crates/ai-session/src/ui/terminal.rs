@@ -1,7 +1,7 @@
 //! A session's live terminal over a WebSocket: its own daemon connection attaches to the
 //! session and relays the output bytes (binary frames) to xterm.js. The view is read-only
 //! until the page asks to take over; then what the person types goes to the session through a
-//! second connection as `send` `text`, so the audit log records it, as the operator's, with
+//! same connection as `send` `text`, so the audit log records it, as the operator's, with
 //! the typed text. "Hand back" (or closing the page) ends it. One viewer at a time may type.
 //!
 //! Page to server (text frames, JSON): `{"type":"take_over"}`, `{"type":"hand_back"}`,
@@ -115,7 +115,7 @@ async fn relay(
         session: session.to_owned(),
         since: None,
     };
-    let (start, mut output, _input) = match client.attach(&params).await {
+    let (start, mut output, _) = match client.attach(&params).await {
         Ok(attached) => attached,
         Err(error) => {
             let message = json!({"type": "closed", "reason": error.to_string()});
@@ -140,10 +140,6 @@ async fn relay(
                     socket.send(Message::Text(message.to_string().into())).await?;
                     return Ok(());
                 }
-                AttachEvent::InputFailed(message) => {
-                    let message = json!({"type": "error", "message": message});
-                    socket.send(Message::Text(message.to_string().into())).await?;
-                }
             },
             message = socket.recv() => {
                 let Some(Ok(message)) = message else { return Ok(()) };
@@ -153,7 +149,7 @@ async fn relay(
                     _ => continue,
                 };
                 let reply = match serde_json::from_str::<FromPage>(&text) {
-                    Ok(FromPage::TakeOver) => take_over(app, session, viewer, &mut control).await,
+                    Ok(FromPage::TakeOver) => take_over(app, &client, session, viewer, &mut control),
                     Ok(FromPage::HandBack) => {
                         if control.take().is_some() && app.controls.release(session, viewer) {
                             app.board.set_controlled(session, false);
@@ -182,8 +178,9 @@ async fn relay(
     }
 }
 
-async fn take_over(
+fn take_over(
     app: &Arc<App>,
+    client: &Client,
     session: &str,
     viewer: u64,
     control: &mut Option<Control>,
@@ -195,24 +192,15 @@ async fn take_over(
         return Some(json!({"type": "control", "mode": "viewing",
             "reason": "another dashboard viewer is typing into this session"}));
     }
-    let client = match Client::connect(&app.socket).await {
-        Ok(client) => client,
-        Err(error) => {
-            app.controls.release(session, viewer);
-            return Some(
-                json!({"type": "control", "mode": "viewing", "reason": error.to_string()}),
-            );
-        }
-    };
     let (keys, queued) = mpsc::channel(INPUT_QUEUE);
-    let task = tokio::spawn(type_into(client, session.to_owned(), queued));
+    let task = tokio::spawn(type_into(client.clone(), session.to_owned(), queued));
     *control = Some(Control { keys, task });
     app.board.set_controlled(session, true);
     Some(json!({"type": "control", "mode": "controlling"}))
 }
 
 /// Sends queued keystrokes, joining what queued up meanwhile into one `send`.
-async fn type_into(mut client: Client, session: String, mut queued: mpsc::Receiver<String>) {
+async fn type_into(client: Client, session: String, mut queued: mpsc::Receiver<String>) {
     while let Some(mut text) = queued.recv().await {
         while text.len() < MAX_SEND {
             match queued.try_recv() {
@@ -227,10 +215,7 @@ async fn type_into(mut client: Client, session: String, mut queued: mpsc::Receiv
         };
         if let Err(error) = client.send(&params).await {
             tracing::warn!(%session, %error, "dashboard keystrokes not delivered");
-            if matches!(
-                error,
-                crate::Error::Protocol(_) | crate::Error::Connect { .. }
-            ) {
+            if matches!(error, crate::Error::Closed { .. }) {
                 return;
             }
         }
