@@ -72,7 +72,10 @@ fn main() {
     for round in 0..rounds {
         eprintln!("round {}/{rounds}: no dashboard ...", round + 1);
         without.extend(measuring.block_on(round_trips(&client, &probe, iters)));
-        eprintln!("round {}/{rounds}: dashboard open, {sessions} terminals ...", round + 1);
+        eprintln!(
+            "round {}/{rounds}: dashboard open, {sessions} terminals ...",
+            round + 1
+        );
         let dashboard = Dashboard::open(&bin, &home, sessions);
         with.extend(measuring.block_on(round_trips(&client, &probe, iters)));
         delivered.push(dashboard.close());
@@ -85,8 +88,14 @@ fn main() {
     let mean_ratio = on.mean / off.mean;
     let pass = ratio <= 1.10;
     println!("\n== exec round trip with {sessions} sessions streaming (ms) ==");
-    println!("{:<32} {:>6} {:>8} {:>8} {:>8}", "", "n", "p50", "mean", "p99");
-    for (name, s) in [("no dashboard", &off), ("dashboard open (all terminals)", &on)] {
+    println!(
+        "{:<32} {:>6} {:>8} {:>8} {:>8}",
+        "", "n", "p50", "mean", "p99"
+    );
+    for (name, s) in [
+        ("no dashboard", &off),
+        ("dashboard open (all terminals)", &on),
+    ] {
         println!(
             "{name:<32} {:>6} {:>8.3} {:>8.3} {:>8.3}",
             s.n, s.p50, s.mean, s.p99
