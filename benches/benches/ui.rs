@@ -176,10 +176,8 @@ async fn round_trips(client: &Client, session: &str, iters: usize) -> Vec<f64> {
         let params = ExecParams {
             session: session.to_owned(),
             command: format!("echo X{i}"),
-            timeout_ms: None,
             create: false,
-            budget: None,
-            agent: None,
+            ..ExecParams::default()
         };
         let t0 = Instant::now();
         let result = client.exec(&params).await.expect("exec");

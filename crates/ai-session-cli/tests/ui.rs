@@ -74,11 +74,13 @@ impl Drop for Ui {
     }
 }
 
-fn cli(home: &Home, args: &[&str]) {
+/// Runs the CLI; `expect` is the exit code it must end with.
+fn cli(home: &Home, args: &[&str], expect: i32) {
     let out = home.run(args);
-    assert!(
-        out.status.success() || args.contains(&"false"),
-        "{args:?} failed: {}",
+    assert_eq!(
+        out.status.code(),
+        Some(expect),
+        "{args:?}: {}",
         stderr(&out)
     );
 }
@@ -111,18 +113,19 @@ fn the_dashboard_shows_sessions_live_and_hands_a_terminal_to_a_person() {
             args.extend(["--agent", agent]);
         }
         args.extend(["new", "--name", session, "--cwd", cwd]);
-        cli(&home, &args);
+        cli(&home, &args, 0);
     }
-    cli(
-        &home,
-        &["--agent", "builder", "exec", "-s", "ok", "--", "true"],
-    );
-    cli(
-        &home,
-        &["--agent", "builder", "exec", "-s", "bad", "--", "false"],
-    );
-    cli(&home, &["send", "-s", "busy", "sleep 300", "Enter"]);
-    cli(&home, &["send", "-s", "gone", "exit", "Enter"]);
+    let run = |agent: &str, session: &str, flags: &[&str], command: &str, expect: i32| {
+        let mut args = vec!["--agent", agent, "exec", "-s", session];
+        args.extend(flags);
+        args.extend(["--", command]);
+        cli(&home, &args, expect);
+    };
+    run("builder", "ok", &[], "true", 0);
+    run("builder", "bad", &[], "false", 1);
+    // Still running when exec answers: 120.
+    run("tester", "busy", &["--background"], "sleep 300", 120);
+    cli(&home, &["send", "-s", "gone", "exit", "Enter"], 0);
 
     let ui = Ui::start(&home);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-e2e");

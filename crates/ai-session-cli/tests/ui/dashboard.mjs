@@ -8,7 +8,7 @@
 // Prints one line per check; exits non-zero at the first failure.
 
 import { createRequire } from "node:module";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,6 +119,8 @@ try {
   );
   await page.waitForSelector('#daemon[data-connected="true"]');
   check((await page.textContent("#daemon")) === "live", "the board follows the daemon's event log");
+  const board = await (await fetch(`${origin}/api/board`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  check(board.source === "events", "the board's source is the event stream");
 
   // 3. The board lists the test's sessions, grouped by agent, with the right states.
   const card = (id) => `#groups .session[data-session="${id}"]`;
@@ -146,7 +148,9 @@ try {
   await page.screenshot({ path: join(SHOTS, "board.png"), fullPage: true });
 
   // 4. A session that starts waiting for input is flagged within 1 s, first under Needs you.
-  cli("send", "-s", "ask", "read -p 'name? ' answer", "Enter");
+  // `--background` answers as soon as the command started (exit 120: it still runs).
+  const started = spawnSync(BIN, ["--agent", "tester", "exec", "-s", "ask", "--background", "--", "read -p 'name? ' answer"], { encoding: "utf8" });
+  check(started.status === 120, `exec --background started the prompt (exit ${started.status}: ${started.stderr})`);
   const sent = Date.now();
   await page.waitForSelector(`${card("ask")}[data-state="awaiting_input"]`, { timeout: 5_000 });
   const flaggedAfter = Date.now() - sent;

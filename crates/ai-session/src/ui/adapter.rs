@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::protocol::{self as p, SessionState};
+
 use super::board::Board;
 use crate::Client;
 
@@ -21,19 +23,6 @@ use crate::Client;
 const LIST_GAP: Duration = Duration::from_millis(200);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// How a daemon without an event log is followed (protocol 1: one `session.list` each time).
-const LEGACY_POLL: Duration = Duration::from_millis(300);
-
-/// The session states a daemon reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum DaemonState {
-    Starting,
-    Idle,
-    Running,
-    AwaitingInput,
-    Exited,
-}
 
 /// What a listing says of one session.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,7 +30,7 @@ pub(crate) struct SessionFacts {
     pub(crate) id: String,
     pub(crate) owner: Option<String>,
     pub(crate) alive: bool,
-    pub(crate) state: Option<DaemonState>,
+    pub(crate) state: SessionState,
     pub(crate) command: Option<String>,
     pub(crate) command_started_at_ms: Option<u64>,
     pub(crate) last_exit_code: Option<i32>,
@@ -99,57 +88,14 @@ pub(crate) enum Change {
     },
 }
 
-#[derive(Debug, Deserialize)]
-struct WireRunning {
-    command: String,
-    #[serde(default)]
-    started_at_ms: Option<u64>,
-}
-
-/// `SessionInfo`, read leniently so that protocol 1 and 2 daemons both parse.
-#[derive(Debug, Deserialize)]
-struct WireSession {
-    id: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default = "yes")]
-    alive: bool,
-    #[serde(default)]
-    state: Option<DaemonState>,
-    #[serde(default)]
-    running: Option<WireRunning>,
-    #[serde(default)]
-    last_exit_code: Option<i32>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    policy: Option<String>,
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    shell: String,
-    #[serde(default)]
-    cols: u16,
-    #[serde(default)]
-    rows: u16,
-    #[serde(default)]
-    commands: u64,
-    #[serde(default)]
-    created_at_ms: u64,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl From<WireSession> for SessionFacts {
-    fn from(s: WireSession) -> SessionFacts {
+impl From<p::SessionInfo> for SessionFacts {
+    fn from(s: p::SessionInfo) -> SessionFacts {
         SessionFacts {
             id: s.id,
             owner: s.owner,
             alive: s.alive,
             state: s.state,
-            command_started_at_ms: s.running.as_ref().and_then(|r| r.started_at_ms),
+            command_started_at_ms: s.running.as_ref().map(|r| r.started_at_ms),
             command: s.running.map(|r| r.command),
             last_exit_code: s.last_exit_code,
             cwd: s.cwd,
@@ -158,75 +104,69 @@ impl From<WireSession> for SessionFacts {
             shell: s.shell,
             cols: s.cols,
             rows: s.rows,
-            commands: s.commands,
+            commands: s.commands as u64,
             created_at_ms: s.created_at_ms,
         }
     }
 }
 
-/// An event as the daemon sends it (`events` results and `events.event` params).
-#[derive(Debug, Deserialize)]
-struct WireEvent {
-    seq: u64,
-    at_ms: u64,
-    session: String,
-    kind: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    policy: Option<String>,
-    #[serde(default)]
-    command: Option<String>,
-    #[serde(default)]
-    exit_code: Option<i32>,
-    #[serde(default)]
-    tokens_raw: Option<u64>,
-    #[serde(default)]
-    tokens_digest: Option<u64>,
-    #[serde(default)]
-    screen_tail: Vec<String>,
-}
-
-/// Parses one event; `None` for one this dashboard cannot read.
+/// Turns one event into a board change. A kind this dashboard does not know (a newer daemon)
+/// still advances the cursor; `None` only when not even its seq can be read.
 pub(crate) fn parse_event(value: Value) -> Option<Change> {
-    let e: WireEvent = serde_json::from_value(value).ok()?;
-    let kind = match e.kind.as_str() {
-        "session_created" => EventKind::Created {
-            owner: e.owner,
-            policy: e.policy,
+    let event = match serde_json::from_value::<p::Event>(value.clone()) {
+        Ok(event) => event,
+        Err(_) => {
+            #[derive(Deserialize)]
+            struct Position {
+                seq: u64,
+                at_ms: u64,
+                session: String,
+            }
+            let at: Position = serde_json::from_value(value).ok()?;
+            return Some(Change::Event {
+                seq: at.seq,
+                at_ms: at.at_ms,
+                session: at.session,
+                kind: EventKind::Other,
+            });
+        }
+    };
+    let kind = match event.kind {
+        p::EventKind::SessionCreated { owner, policy, .. } => EventKind::Created { owner, policy },
+        p::EventKind::CommandStarted { command, .. } => EventKind::CommandStarted { command },
+        p::EventKind::AwaitingInput { screen_tail, .. } => EventKind::AwaitingInput {
+            command: None,
+            screen_tail,
         },
-        "command_started" => EventKind::CommandStarted {
-            command: e.command.unwrap_or_default(),
+        p::EventKind::CommandFinished {
+            command,
+            exit_code,
+            tokens_raw,
+            tokens_digest,
+            ..
+        } => EventKind::CommandFinished {
+            command,
+            exit_code,
+            tokens_raw: tokens_raw.map(|t| t as u64),
+            tokens_digest: tokens_digest.map(|t| t as u64),
         },
-        "awaiting_input" => EventKind::AwaitingInput {
-            command: e.command,
-            screen_tail: e.screen_tail,
-        },
-        "command_finished" => EventKind::CommandFinished {
-            command: e.command.unwrap_or_default(),
-            exit_code: e.exit_code,
-            tokens_raw: e.tokens_raw,
-            tokens_digest: e.tokens_digest,
-        },
-        "session_exited" => EventKind::Exited,
-        "session_killed" => EventKind::Killed,
-        _ => EventKind::Other,
+        p::EventKind::SessionExited { .. } => EventKind::Exited,
+        p::EventKind::SessionKilled {} => EventKind::Killed,
+        p::EventKind::OutputMatched { .. }
+        | p::EventKind::OutputIdle { .. }
+        | p::EventKind::PortListening { .. } => EventKind::Other,
     };
     Some(Change::Event {
-        seq: e.seq,
-        at_ms: e.at_ms,
-        session: e.session,
+        seq: event.seq,
+        at_ms: event.at_ms,
+        session: event.session,
         kind,
     })
 }
 
 /// Parses a `session.list` result (the error says what was not understood).
 pub(crate) fn parse_list(value: Value) -> Result<Vec<SessionFacts>, String> {
-    #[derive(Deserialize)]
-    struct List {
-        sessions: Vec<WireSession>,
-    }
-    let list: List = serde_json::from_value(value)
+    let list: p::SessionList = serde_json::from_value(value)
         .map_err(|e| format!("a session.list result the dashboard cannot read: {e}"))?;
     Ok(list.sessions.into_iter().map(SessionFacts::from).collect())
 }
@@ -272,12 +212,20 @@ async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> cr
     let events = connect(socket).await?;
     let hello = events.hello().await?;
     if !hello.capabilities.iter().any(|c| c == "events") {
-        *backoff = Duration::from_millis(100);
-        return poll_legacy(events, board).await;
+        return Err(crate::Error::BadMessage {
+            what: format!(
+                "no event log (protocol {}); the dashboard needs a daemon of this version: \
+                 restart it with `ai-session kill-server`",
+                hello.protocol_version
+            ),
+        });
     }
-    let first = events
-        .call_raw("events", &json!({"since": board.seq(), "follow": true}))
-        .await?;
+    let params = p::EventsParams {
+        since: board.seq(),
+        follow: true,
+        ..p::EventsParams::default()
+    };
+    let first = events.call_raw(p::Method::Events.name(), &params).await?;
     for event in first["events"].as_array().into_iter().flatten() {
         if let Some(change) = parse_event(event.clone()) {
             board.apply(change);
@@ -296,7 +244,7 @@ async fn follow(socket: &Path, board: &Arc<Board>, backoff: &mut Duration) -> cr
         let Some(message) = events.next_notification().await? else {
             return Ok(());
         };
-        if message.method.as_deref() != Some("events.event") {
+        if message.method.as_deref() != Some(p::NOTIFY_EVENT) {
             continue;
         }
         let Some(change) = message.params.and_then(parse_event) else {
@@ -315,7 +263,10 @@ async fn list_when_asked(client: Client, board: Arc<Board>, wanted: Arc<tokio::s
     loop {
         wanted.notified().await;
         let after = board.seq();
-        let sessions = match client.call_raw("session.list", &json!({})).await {
+        let sessions = match client
+            .call_raw(p::Method::SessionList.name(), &json!({}))
+            .await
+        {
             Ok(list) => parse_list(list),
             Err(error) => Err(error.to_string()),
         };
@@ -327,20 +278,6 @@ async fn list_when_asked(client: Client, board: Arc<Board>, wanted: Arc<tokio::s
             }
         }
         tokio::time::sleep(LIST_GAP).await;
-    }
-}
-
-/// A protocol-1 daemon has no event log: one listing per [`LEGACY_POLL`] is all it offers.
-async fn poll_legacy(client: Client, board: &Arc<Board>) -> crate::Result<()> {
-    board.set_connection(true, "poll", None);
-    loop {
-        let list = client.call_raw("session.list", &json!({})).await?;
-        let sessions = parse_list(list).map_err(|what| crate::Error::BadMessage { what })?;
-        board.apply(Change::Listed {
-            sessions,
-            after: u64::MAX,
-        });
-        tokio::time::sleep(LEGACY_POLL).await;
     }
 }
 
@@ -359,7 +296,7 @@ mod tests {
 
     #[test]
     fn events_of_the_contract_parse() {
-        let finished = json!({"seq": 17, "at_ms": 5, "session": "build", "kind": "command_finished",
+        let finished = json!({"seq": 17, "at_ms": 5, "session": "build", "offset": 9, "kind": "command_finished",
             "command_id": 3, "command": "make", "exit_code": 2, "duration_ms": 40,
             "output": {"start": 0, "end": 9}, "tokens_raw": 120, "tokens_digest": 30});
         assert_eq!(
@@ -376,7 +313,7 @@ mod tests {
                 },
             })
         );
-        let waiting = json!({"seq": 18, "at_ms": 6, "session": "build", "kind": "awaiting_input",
+        let waiting = json!({"seq": 18, "at_ms": 6, "session": "build", "offset": 9, "kind": "awaiting_input",
             "command_id": 4, "screen_tail": ["Password:"]});
         let Some(Change::Event { kind, .. }) = parse_event(waiting) else {
             panic!("awaiting_input did not parse");
@@ -401,11 +338,11 @@ mod tests {
     }
 
     #[test]
-    fn listings_of_both_protocol_versions_parse() {
+    fn listings_parse_with_and_without_the_state_fields() {
         let v1 = json!({"sessions": [{"id": "a", "pid": 1, "shell": "bash", "cwd": "/tmp", "cols": 80,
             "rows": 24, "created_at_ms": 1, "alive": true, "commands": 2, "output_offset": 9}]});
         let facts = parse_list(v1).unwrap();
-        assert_eq!(facts[0].state, None);
+        assert_eq!(facts[0].state, SessionState::Idle);
         assert_eq!(facts[0].cwd.as_deref(), Some("/tmp"));
         let v2 = json!({"sessions": [{"id": "b", "shell": "bash", "cols": 80, "rows": 24,
             "created_at_ms": 1, "alive": true, "commands": 0, "output_offset": 0,
@@ -413,7 +350,7 @@ mod tests {
             "running": {"id": 7, "command": "npm run dev", "started_at_ms": 99},
             "last_exit_code": 1, "labels": {"team": "web"}}]});
         let facts = parse_list(v2).unwrap();
-        assert_eq!(facts[0].state, Some(DaemonState::Running));
+        assert_eq!(facts[0].state, SessionState::Running);
         assert_eq!(facts[0].command.as_deref(), Some("npm run dev"));
         assert_eq!(facts[0].command_started_at_ms, Some(99));
         assert_eq!(facts[0].policy.as_deref(), Some("workspace"));

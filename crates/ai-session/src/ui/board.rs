@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::adapter::{Change, DaemonState, EventKind, SessionFacts};
+use super::adapter::{Change, EventKind, SessionFacts};
+use crate::protocol::SessionState;
 
 /// Finished commands kept for the plots (the oldest go first).
 const MAX_POINTS: usize = 20_000;
@@ -147,20 +148,20 @@ impl SessionView {
             return;
         }
         match facts.state {
-            Some(DaemonState::AwaitingInput) => {
+            SessionState::AwaitingInput => {
                 self.set_state(BoardState::AwaitingInput);
                 self.command.clone_from(&facts.command);
                 self.command_started_at_ms = facts.command_started_at_ms;
             }
-            Some(DaemonState::Running) => {
+            SessionState::Running => {
                 self.set_state(BoardState::Running);
                 self.command.clone_from(&facts.command);
                 self.command_started_at_ms = facts.command_started_at_ms;
                 self.screen_tail.clear();
             }
-            Some(DaemonState::Starting) => self.set_state(BoardState::Starting),
-            Some(DaemonState::Exited) => self.set_state(BoardState::Exited),
-            Some(DaemonState::Idle) | None => self.settle(),
+            SessionState::Starting => self.set_state(BoardState::Starting),
+            SessionState::Exited => self.set_state(BoardState::Exited),
+            SessionState::Idle => self.settle(),
         }
     }
 }
@@ -407,11 +408,11 @@ fn apply_event(
 mod tests {
     use super::*;
 
-    fn facts(id: &str, state: DaemonState, exit: Option<i32>) -> SessionFacts {
+    fn facts(id: &str, state: SessionState, exit: Option<i32>) -> SessionFacts {
         SessionFacts {
             id: id.to_owned(),
-            alive: state != DaemonState::Exited,
-            state: Some(state),
+            alive: state != SessionState::Exited,
+            state,
             last_exit_code: exit,
             ..SessionFacts::default()
         }
@@ -435,11 +436,11 @@ mod tests {
         let board = Board::new();
         board.apply(Change::Listed {
             sessions: vec![
-                facts("ok", DaemonState::Idle, Some(0)),
-                facts("bad", DaemonState::Idle, Some(2)),
-                facts("busy", DaemonState::Running, None),
-                facts("ask", DaemonState::AwaitingInput, None),
-                facts("gone", DaemonState::Exited, None),
+                facts("ok", SessionState::Idle, Some(0)),
+                facts("bad", SessionState::Idle, Some(2)),
+                facts("busy", SessionState::Running, None),
+                facts("ask", SessionState::AwaitingInput, None),
+                facts("gone", SessionState::Exited, None),
             ],
             after: 0,
         });
@@ -522,7 +523,7 @@ mod tests {
         ));
         // Listed by a request sent before event 5 arrived.
         board.apply(Change::Listed {
-            sessions: vec![facts("s", DaemonState::Idle, None)],
+            sessions: vec![facts("s", SessionState::Idle, None)],
             after: 4,
         });
         assert_eq!(state_of(&board, "s"), BoardState::Running);

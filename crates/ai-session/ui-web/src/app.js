@@ -30,7 +30,7 @@ function renderStatus() {
   const el = document.getElementById("daemon");
   el.dataset.connected = String(state.connected);
   if (state.connected) {
-    el.textContent = state.source === "events" ? "live" : "live (polling: this daemon has no event log)";
+    el.textContent = "live";
   } else {
     el.textContent = state.error ? `daemon unreachable: ${state.error}` : "connecting…";
   }

@@ -42,8 +42,8 @@ function card(session, open) {
   node.append(el("strong", "id", session.id));
   if (session.controlled) node.append(el("span", "badge controlled", "operator typing"));
   const what = el("div", "what");
-  if (session.command) {
-    what.append(el("code", "command", session.command));
+  if (session.command !== null && session.command !== undefined) {
+    what.append(el("code", "command", session.command || "(typed at the prompt)"));
     if (session.command_started_at_ms) {
       const elapsed = el("span", "elapsed", formatElapsed(Date.now() - session.command_started_at_ms));
       elapsed.dataset.since = String(session.command_started_at_ms);

@@ -62,6 +62,9 @@ function tokensPlot(points, t0, t1) {
   const deliveredLine = [[t0, 0]];
   for (const p of points) {
     if (p.tokens_raw == null) continue;
+    // Steps: flat until the command finished, then up by its tokens.
+    rawLine.push([p.at_ms, raw]);
+    deliveredLine.push([p.at_ms, delivered]);
     raw += p.tokens_raw;
     delivered += p.tokens_delivered ?? p.tokens_raw;
     rawLine.push([p.at_ms, raw]);
