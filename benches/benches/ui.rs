@@ -174,10 +174,8 @@ async fn round_trips(client: &Client, session: &str, iters: usize) -> Vec<f64> {
     let mut samples = Vec::with_capacity(iters);
     for i in 0..iters + 30 {
         let params = ExecParams {
-            session: session.to_owned(),
-            command: format!("echo X{i}"),
             create: false,
-            ..ExecParams::default()
+            ..ExecParams::new(session, format!("echo X{i}"))
         };
         let t0 = Instant::now();
         let result = client.exec(&params).await.expect("exec");
