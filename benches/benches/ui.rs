@@ -69,15 +69,24 @@ fn main() {
     let mut without = Vec::new();
     let mut with = Vec::new();
     let mut delivered = Vec::new();
+    let mut cpu_off = Cpu::default();
+    let mut cpu_on = Cpu::default();
     for round in 0..rounds {
         eprintln!("round {}/{rounds}: no dashboard ...", round + 1);
+        let started = Cpu::now(daemon.pid(), None);
         without.extend(measuring.block_on(round_trips(&client, &probe, iters)));
+        cpu_off.add(&started, &Cpu::now(daemon.pid(), None));
         eprintln!(
             "round {}/{rounds}: dashboard open, {sessions} terminals ...",
             round + 1
         );
         let dashboard = Dashboard::open(&bin, &home, sessions);
+        let started = Cpu::now(daemon.pid(), Some(dashboard.child.id()));
         with.extend(measuring.block_on(round_trips(&client, &probe, iters)));
+        cpu_on.add(
+            &started,
+            &Cpu::now(daemon.pid(), Some(dashboard.child.id())),
+        );
         delivered.push(dashboard.close());
     }
     drop(daemon);
@@ -105,6 +114,12 @@ fn main() {
         "open/closed p50 = {ratio:.3}x, mean = {mean_ratio:.3}x (target <= 1.10x: {})",
         if pass { "met" } else { "MISSED" }
     );
+    println!(
+        "CPU, % of one core: daemon {:.1}% without the dashboard, {:.1}% with it; the dashboard itself {:.1}%",
+        cpu_off.daemon_percent(),
+        cpu_on.daemon_percent(),
+        cpu_on.dashboard_percent()
+    );
     for (i, d) in delivered.iter().enumerate() {
         println!(
             "round {}: the dashboard delivered {} KiB of terminal output to {} of {sessions} terminals",
@@ -120,6 +135,11 @@ fn main() {
         "with_dashboard_ms": on.to_json(),
         "ratio_p50": ratio,
         "ratio_mean": mean_ratio,
+        "cpu_percent_of_a_core": {
+            "daemon_without_dashboard": cpu_off.daemon_percent(),
+            "daemon_with_dashboard": cpu_on.daemon_percent(),
+            "dashboard": cpu_on.dashboard_percent(),
+        },
         "delivered": delivered.iter().map(|d| json!({"bytes": d.bytes, "terminals_with_output": d.terminals_with_output})).collect::<Vec<_>>(),
         "rows": [{
             "operation": format!("exec round trip p50, {sessions} sessions streaming to an open dashboard"),
@@ -337,6 +357,59 @@ async fn view_all(
         bytes: bytes.load(Ordering::Relaxed),
         terminals_with_output,
     }
+}
+
+/// CPU time (user + system) of the daemon and the dashboard over some wall time.
+#[derive(Default)]
+struct Cpu {
+    at: Option<Instant>,
+    wall_ms: f64,
+    daemon_ms: f64,
+    dashboard_ms: f64,
+}
+
+impl Cpu {
+    fn now(daemon: u32, dashboard: Option<u32>) -> Cpu {
+        Cpu {
+            at: Some(Instant::now()),
+            wall_ms: 0.0,
+            daemon_ms: cpu_ms(daemon),
+            dashboard_ms: dashboard.map_or(0.0, cpu_ms),
+        }
+    }
+
+    fn add(&mut self, start: &Cpu, end: &Cpu) {
+        if let (Some(a), Some(b)) = (start.at, end.at) {
+            self.wall_ms += (b - a).as_secs_f64() * 1000.0;
+        }
+        self.daemon_ms += end.daemon_ms - start.daemon_ms;
+        self.dashboard_ms += end.dashboard_ms - start.dashboard_ms;
+    }
+
+    fn daemon_percent(&self) -> f64 {
+        100.0 * self.daemon_ms / self.wall_ms.max(1.0)
+    }
+
+    fn dashboard_percent(&self) -> f64 {
+        100.0 * self.dashboard_ms / self.wall_ms.max(1.0)
+    }
+}
+
+/// utime + stime of `pid` in ms (`/proc/PID/stat` counts in USER_HZ, 100 on Linux).
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the comm: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) * 10.0
 }
 
 /// Latency samples in ms.
