@@ -19,7 +19,8 @@ watch every session and type into them: keep it to yourself.
 
 The dashboard is a client of the daemon (started if none runs) in this process: it follows
 the daemon's event log, attaches a connection per open terminal and reads the audit log in
-$AI_SESSION_HOME/audit. Stopping it (Ctrl-C) leaves every session running.
+$AI_SESSION_HOME/audit. It runs on one thread at nice 10, so a busy machine serves the daemon
+and the agents first. Stopping it (Ctrl-C) leaves every session running.
 
 Examples:
   ai-session ui                          loopback, a free port
@@ -44,8 +45,8 @@ pub fn run(args: UiArgs, global: &Global) -> anyhow::Result<ExitCode> {
             args.listen
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the dashboard never takes more than one core from the daemon and the agents.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(serve(args, global))?;
@@ -55,6 +56,8 @@ pub fn run(args: UiArgs, global: &Global) -> anyhow::Result<ExitCode> {
 async fn serve(args: UiArgs, global: &Global) -> anyhow::Result<()> {
     // Starts the daemon if none runs; the dashboard opens its own connections after this.
     drop(common::connect(global).await?);
+    // After the daemon is up, so a daemon this started does not inherit it.
+    lower_priority();
     let home = Home::from_env()?;
     let mut options = UiOptions::new(home.socket_path(&global.server), home.root());
     options.listen = args.listen;
@@ -85,6 +88,18 @@ async fn stop_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminated => {}
+    }
+}
+
+/// Niceness the dashboard runs at: when the machine is busy, the daemon and the agents' programs
+/// get the CPU first and the page updates a little later.
+const NICENESS: i32 = 10;
+
+/// Lowers the priority of the runtime's thread (where all the dashboard's work runs) and of
+/// the threads it starts from now on.
+fn lower_priority() {
+    if let Err(error) = rustix::process::nice(NICENESS) {
+        tracing::warn!(%error, "could not lower the dashboard's priority");
     }
 }
 
