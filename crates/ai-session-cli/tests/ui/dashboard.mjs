@@ -206,6 +206,7 @@ try {
   ok(`the audit view shows the chain's status: ${await page.textContent("#verify")}`);
   await page.fill('#audit-filter input[name="session"]', "term");
   await page.click('#audit-filter button[type="submit"]');
+  await page.waitForSelector('#audit-table[data-query="session=term"]');
   // A person's keystrokes arrive one `send` each; newest first in the table.
   const typedByOperator = () =>
     page.$$eval("#audit-table tbody tr", (rows) =>
@@ -227,6 +228,7 @@ try {
   await page.fill('#audit-filter input[name="agent"]', "builder");
   await page.selectOption('#audit-filter select[name="result"]', "failed");
   await page.click('#audit-filter button[type="submit"]');
+  await page.waitForSelector('#audit-table[data-query="agent=builder&result=failed"]');
   await until("the audit view filters by agent and result", async () =>
     page.$$eval("#audit-table tbody tr", (rows) =>
       rows.length > 0 && rows.every((r) => r.children[6].textContent === "builder" && r.dataset.result === "failed"),
@@ -237,6 +239,7 @@ try {
   await page.selectOption('#audit-filter select[name="result"]', "");
   await page.fill('#audit-filter input[name="min_risk"]', "100");
   await page.click('#audit-filter button[type="submit"]');
+  await page.waitForSelector('#audit-table[data-query="min_risk=100"]');
   await until("the audit view filters by minimum risk", async () => (await page.textContent("#audit-count")).startsWith("0 matching"));
   ok("the audit view filters by minimum risk");
   await page.screenshot({ path: join(SHOTS, "audit.png"), fullPage: true });

@@ -31,13 +31,19 @@ function row(record) {
   return tr;
 }
 
+let latest = 0;
+
 async function loadRecords() {
   const params = new URLSearchParams();
   for (const [key, value] of new FormData(form)) {
     if (String(value).trim() !== "") params.set(key, String(value).trim());
   }
+  // Only the newest request's answer is shown, whatever order the answers come in.
+  const request = ++latest;
   const response = await fetch(`/api/audit?${params}`);
   const data = await response.json();
+  if (request !== latest) return;
+  document.getElementById("audit-table").dataset.query = params.toString();
   if (!response.ok) {
     count.textContent = data.error ?? `error ${response.status}`;
     body.replaceChildren();
