@@ -24,6 +24,7 @@ const GROUPS: &[&str] = &[
     "output",
     "digest",
     "coord",
+    "ui",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -38,7 +39,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub creations: Option<usize>,
     /// Groups to run (default: all): exec (also `create`), wait, throughput, scale, sandbox,
-    /// persist, context, output, digest, coord.
+    /// persist, context, output, digest, coord, ui.
     pub groups: Vec<String>,
 }
 
@@ -106,6 +107,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "sandbox" => sandbox(&ctx),
             "digest" => digest(&ctx),
             "coord" => coord(&ctx),
+            "ui" => ui(&ctx),
             criterion => criterion_group(&ctx, criterion),
         };
         match result {
@@ -290,6 +292,30 @@ fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The exec round trip with 100 sessions streaming to an open dashboard, beside the same with
+/// no dashboard (benches/benches/ui.rs).
+fn ui(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
+    let bin = release_bin(ctx)?;
+    let (iters, rounds) = if ctx.quick { (150, 2) } else { (300, 3) };
+    let Some(report) = run_bench(
+        ctx,
+        "ui",
+        &[
+            ("AI_SESSION_BIN", bin.display().to_string()),
+            ("UI_BENCH_SESSIONS", "100".to_owned()),
+            (
+                "UI_BENCH_ITERS",
+                ctx.iterations.unwrap_or(iters).to_string(),
+            ),
+            ("UI_BENCH_ROUNDS", rounds.to_string()),
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(rows_from("ui", &report)))
 }
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {

@@ -8,6 +8,7 @@ mod differential;
 mod fuzz;
 mod soak;
 mod tmux_compat;
+mod ui;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ enum Task {
     Soak(soak::SoakArgs),
     /// libtmux's core tests against real tmux and against `ai-session tmux`, side by side.
     TmuxCompat(tmux_compat::TmuxCompatArgs),
+    /// Builds the dashboard's embedded xterm.js from the pinned npm packages (`--check`: verify).
+    Ui(ui::UiArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Task::Corpus(args) => corpus::run(&args),
         Task::Soak(args) => soak::run(&args),
         Task::TmuxCompat(args) => tmux_compat::run(&args),
+        Task::Ui(args) => ui::run(&args),
     }
 }

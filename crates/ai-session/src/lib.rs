@@ -21,6 +21,8 @@ mod paths;
 pub mod persistence;
 pub mod sandboxing;
 mod server;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 /// The wire types (the `ai-session-protocol` crate).
 pub use ai_session_protocol as protocol;
