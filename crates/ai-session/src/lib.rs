@@ -17,6 +17,7 @@ mod manager;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod observability;
+pub mod output;
 mod paths;
 pub mod persistence;
 pub mod sandboxing;
@@ -40,3 +41,7 @@ pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
 pub fn is_key_name(word: &str) -> bool {
     word.chars().count() > 1 && ai_session_pty::encode_key(word, false).is_some()
 }
+
+/// The bytes a terminal sends for the key `name` (`C-c`, `Enter`, `Up`, `F5`, `M-x`, ...; a
+/// single character stands for itself), or `None` for a word that names no key.
+pub use ai_session_pty::encode_key;
