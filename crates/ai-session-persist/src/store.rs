@@ -148,7 +148,7 @@ impl Store {
     }
 
     fn sessions_dir(&self) -> PathBuf {
-        self.home.join("sessions")
+        Store::sessions_dir_at(&self.home)
     }
 
     fn index_path(&self) -> PathBuf {
@@ -194,6 +194,24 @@ impl Store {
             key: self.key.clone(),
             options: self.options,
         }
+    }
+
+    /// How many sessions the store at `home` holds, without opening it (0 when it does not
+    /// exist).
+    pub fn session_count_at(home: &Path) -> usize {
+        std::fs::read_dir(Store::sessions_dir_at(home)).map_or(0, |dir| {
+            dir.flatten()
+                .filter(|entry| {
+                    validate_id(&entry.file_name().to_string_lossy()).is_ok()
+                        && entry.path().is_dir()
+                })
+                .count()
+        })
+    }
+
+    /// The directory that holds the sessions of the store at `home`.
+    pub fn sessions_dir_at(home: &Path) -> PathBuf {
+        home.join("sessions")
     }
 
     /// Ids of all stored sessions, sorted.
