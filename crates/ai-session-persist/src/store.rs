@@ -148,7 +148,7 @@ impl Store {
     }
 
     fn sessions_dir(&self) -> PathBuf {
-        Store::sessions_dir_at(&self.home)
+        self.home.join("sessions")
     }
 
     fn index_path(&self) -> PathBuf {
