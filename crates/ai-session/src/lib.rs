@@ -20,6 +20,7 @@ pub mod observability;
 pub mod output;
 mod paths;
 pub mod persistence;
+pub mod sandbox;
 pub mod sandboxing;
 mod server;
 #[cfg(feature = "ui")]
