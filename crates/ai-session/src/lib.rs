@@ -28,7 +28,7 @@ pub mod ui;
 
 /// The wire types (the `ai-session-protocol` crate).
 pub use ai_session_protocol as protocol;
-pub use autostart::{AutoStart, connect_or_start};
+pub use autostart::{AutoStart, connect_or_start, stop_daemon};
 pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};
 pub use events::EventLog;
