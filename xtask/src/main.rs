@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod corpus;
 mod differential;
+mod features;
 mod fuzz;
 mod soak;
 mod tmux_compat;
@@ -21,8 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// The full check CI runs: fmt check, clippy -D warnings, all tests.
+    /// The full check CI runs: fmt check, clippy -D warnings, feature combinations, all tests.
     Ci(ci::CiArgs),
+    /// Builds each crate alone with no default features, each feature alone, all features.
+    Features(features::FeaturesArgs),
     /// Benchmarks side by side with their baselines (e.g. `cargo xtask bench exec`).
     Bench(bench::BenchArgs),
     /// Runs every cargo-fuzz target (`--smoke`: ~20 s each, as CI does).
@@ -40,6 +43,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci(args) => ci::run(&args),
+        Task::Features(args) => features::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Corpus(args) => corpus::run(&args),

@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use ai_session::output::CiFormat;
 use ai_session::{AutoStart, Client, Home};
 use serde::Serialize;
 
@@ -86,6 +87,17 @@ pub enum Format {
     /// GitHub Actions annotations (`::error file=..,line=..::msg`) from parsed errors, then the
     /// digest (`exec` and `parse`; other commands print text).
     Github,
+}
+
+impl Format {
+    /// The CI rendering this format asks for (`exec` and `parse`), if any.
+    pub fn ci(self) -> Option<CiFormat> {
+        match self {
+            Format::Junit => Some(CiFormat::Junit),
+            Format::Github => Some(CiFormat::Github),
+            Format::Text | Format::Json => None,
+        }
+    }
 }
 
 /// Flags every command accepts.

@@ -1,7 +1,6 @@
 //! Daemon commands: `server`, `status`, `kill-server`.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use ai_session::integration::SessionHooks;
 use ai_session::persistence::{self, Durability, Persistence};
@@ -133,22 +132,11 @@ fn init_logging() {
 /// Runs `kill-server`.
 pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    let socket = home.socket_path(&global.server);
     let stopped = common::client_runtime()?.block_on(async {
         let Some(client) = common::connect_existing(global).await? else {
             return anyhow::Ok(false);
         };
-        let pid = client.hello().await?.pid;
-        client.shutdown_server().await?;
-        // Return once the daemon process is gone (its sessions are killed and reaped before
-        // it exits), so a following command starts a fresh one.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while process_exists(pid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        while socket.exists() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        ai_session::stop_daemon(&client, &home, &global.server).await?;
         anyhow::Ok(true)
     })?;
     if global.json() {
@@ -162,16 +150,6 @@ pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<Exi
 }
 
 /// True while `pid` exists (a zombie counts as gone: it no longer runs).
-fn process_exists(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some(state != 'Z' && state != 'X')
-        })
-        .unwrap_or(false)
-}
-
 /// Runs `status`.
 pub fn status(_args: StatusArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let status = common::client_runtime()?.block_on(async {

@@ -1,7 +1,11 @@
 //! ai-session-pty: see README.md.
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// `unsafe` only in the modules that make system calls nix does not wrap (posix_spawn,
+// pidfd_open, TIOCSWINSZ) or register fds with the reactor; each block says why it is sound.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 mod child;
 mod config;
 mod error;
@@ -16,8 +20,10 @@ mod reader;
 mod record;
 mod screen;
 mod scrollback;
+#[allow(unsafe_code)]
 mod session;
 mod shell_rc;
+#[allow(unsafe_code)]
 mod spawn;
 mod state;
 mod timeline;

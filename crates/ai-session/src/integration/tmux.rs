@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64::Engine as _;
+
 use super::{ExternalIntegration, IntegrationError};
+use crate::protocol::{ImportSessionParams, NewSessionParams};
 
 /// Fields asked from `list-panes`, tab-separated; the path is last because it may hold tabs.
 const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{window_width}\t#{window_height}\t#{window_active}\t#{pane_active}\t#{window_layout}\t#{window_name}\t#{pane_current_path}";
@@ -76,6 +79,17 @@ impl TmuxPane {
     }
 }
 
+/// One pane to adopt: what `session.import` is sent for it.
+#[derive(Debug, Clone)]
+pub struct PaneImport {
+    /// The tmux pane.
+    pub pane: TmuxPane,
+    /// Bytes of scrollback captured from it.
+    pub scrollback_bytes: usize,
+    /// The request that adopts it (its session's name in `params.session.name`).
+    pub params: ImportSessionParams,
+}
+
 /// Reads panes from a tmux server. Runs the `tmux` program (blocking).
 #[derive(Debug, Clone, Default)]
 pub struct TmuxIntegration {
@@ -110,6 +124,37 @@ impl TmuxIntegration {
     pub fn capture(&self, pane: &TmuxPane) -> Result<Vec<u8>, IntegrationError> {
         let text = self.run(&["capture-pane", "-p", "-J", "-e", "-S", "-", "-t", &pane.id])?;
         Ok(as_terminal_output(&text))
+    }
+
+    /// What adopting the panes of session `target` (or of every session) takes: for each pane
+    /// its captured scrollback and the `session.import` params of its new session, named by
+    /// [`TmuxPane::session_name`], sized like the pane, in the pane's cwd when that exists.
+    pub fn imports(&self, target: Option<&str>) -> Result<Vec<PaneImport>, IntegrationError> {
+        let mut seen_sessions = std::collections::HashSet::new();
+        let mut imports = Vec::new();
+        for pane in self.panes(target)? {
+            let first = seen_sessions.insert(pane.session.clone());
+            let scrollback = self.capture(&pane)?;
+            let cwd = std::path::Path::new(&pane.cwd)
+                .is_dir()
+                .then(|| pane.cwd.clone());
+            let params = ImportSessionParams {
+                session: NewSessionParams {
+                    name: Some(pane.session_name(first)),
+                    cwd,
+                    cols: Some(pane.width.max(1)),
+                    rows: Some(pane.height.max(1)),
+                    ..NewSessionParams::default()
+                },
+                scrollback_base64: base64::engine::general_purpose::STANDARD.encode(&scrollback),
+            };
+            imports.push(PaneImport {
+                pane,
+                scrollback_bytes: scrollback.len(),
+                params,
+            });
+        }
+        Ok(imports)
     }
 
     fn run(&self, args: &[&str]) -> Result<String, IntegrationError> {

@@ -163,7 +163,7 @@ impl Ctx {
                     raw: false,
                 })
                 .await?;
-            ai_session_output::normalize(read.text.as_bytes())
+            ai_session::output::normalize(read.text.as_bytes())
         } else {
             String::new()
         };
@@ -469,7 +469,7 @@ pub(super) fn key_bytes(word: &str) -> Option<Vec<u8>> {
         "NPage" | "PgDn" | "PageDown" => Some(b"\x1b[6~".to_vec()),
         _ => None,
     };
-    alias.or_else(|| ai_session_pty::encode_key(word, false))
+    alias.or_else(|| ai_session::encode_key(word, false))
 }
 
 /// Every variable `display-message -a` lists.

@@ -112,7 +112,7 @@ impl Ctx {
                     .server()?
                     .session_option(t.session, "prefix")
                     .unwrap_or_else(|| "C-b".into());
-                let bytes = ai_session_pty::encode_key(&key, false).unwrap_or_default();
+                let bytes = ai_session::encode_key(&key, false).unwrap_or_default();
                 self.send_bytes(t.pane, &bytes).await
             }
             "capture-pane" => self.capture_pane(&cmd).await,
@@ -326,12 +326,12 @@ impl Ctx {
                 raw: false,
             })
             .await?;
-        let opts = ai_session_output::DigestOptions {
+        let opts = ai_session::output::DigestOptions {
             budget: 60,
             exit_code: command.exit_code,
             more_hint: None,
         };
-        let analysis = ai_session_output::analyze(&command.command, read.text.as_bytes(), &opts);
+        let analysis = ai_session::output::analyze(&command.command, read.text.as_bytes(), &opts)?;
         Ok(analysis.digest.replace('\n', " | "))
     }
 
