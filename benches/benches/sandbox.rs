@@ -1,6 +1,8 @@
 //! Sandbox startup overhead: `ai-session sandbox --policy strict -- true` against
 //! `bwrap --unshare-all ... true` (and a plain spawn of `true` for reference), measured
-//! interleaved in the same run so machine load hits every contender alike.
+//! interleaved in the same run so machine load hits every contender alike. Also the cost
+//! of a restricted agent's sandbox (strict plus an execute allowlist) against plain strict,
+//! and of strict's disk-quota overlay.
 //!
 //! Run through `cargo xtask bench sandbox`, which builds the release launcher and sets
 //! `AI_SESSION_BIN`. Environment: `AI_SESSION_BIN` (the `ai-session` binary, or the
@@ -132,6 +134,20 @@ fn main() {
     )
     .unwrap();
     let no_cgroup_arg = no_cgroup.to_string_lossy().into_owned();
+    let restricted = scratch.join("strict-restricted.toml");
+    std::fs::write(
+        &restricted,
+        "extends = \"strict\"\n[exec]\nallow = [\"true\"]\n",
+    )
+    .unwrap();
+    let restricted_arg = restricted.to_string_lossy().into_owned();
+    let no_quota = scratch.join("strict-no-quota.toml");
+    std::fs::write(
+        &no_quota,
+        "extends = \"strict\"\n[resource_limits]\ndisk_quota_mb = 0\n",
+    )
+    .unwrap();
+    let no_quota_arg = no_quota.to_string_lossy().into_owned();
 
     let mut contenders = vec![
         Contender {
@@ -142,6 +158,16 @@ fn main() {
         Contender {
             name: "ai-session sandbox strict, cgroup off",
             argv: launcher_argv(&bin, &["--policy-file", &no_cgroup_arg], &workspace),
+            samples: vec![],
+        },
+        Contender {
+            name: "ai-session sandbox strict + exec allowlist (restricted agent)",
+            argv: launcher_argv(&bin, &["--policy-file", &restricted_arg], &workspace),
+            samples: vec![],
+        },
+        Contender {
+            name: "ai-session sandbox strict, no disk quota",
+            argv: launcher_argv(&bin, &["--policy-file", &no_quota_arg], &workspace),
             samples: vec![],
         },
         Contender {
@@ -222,6 +248,26 @@ fn main() {
         println!(
             "target: strict <= 1.0x bwrap: {}",
             if ratio <= 1.0 { "PASS" } else { "FAIL" }
+        );
+    }
+    let median_of = |prefix: &str| {
+        contenders
+            .iter()
+            .find(|c| c.name.starts_with(prefix))
+            .map(|c| {
+                let mut sorted = c.samples.clone();
+                sorted.sort();
+                percentile(&sorted, 0.5).as_secs_f64()
+            })
+    };
+    if let (Some(strict), Some(restricted)) = (
+        median_of("ai-session sandbox --policy strict"),
+        median_of("ai-session sandbox strict + exec allowlist"),
+    ) {
+        let ratio = restricted / strict;
+        println!(
+            "target: restricted <= 1.2x strict ({ratio:.2}x): {}",
+            if ratio <= 1.2 { "PASS" } else { "FAIL" }
         );
     }
     if let Ok(out) = std::env::var("SANDBOX_BENCH_OUT") {

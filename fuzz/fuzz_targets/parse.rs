@@ -13,6 +13,12 @@ const COMMANDS: &[&str] = &[
     "git push", "git merge b", "git branch -a -v", "git pull", "ps aux", "top -bn1", "ls -la", "find .",
     "df -h", "du -h", "free -h", "ss -tlnp", "netstat -tlnp", "env", "python3 app.py", "cat app.log",
     "./unknown",
+    // Parsers added with the differential corpus (one seed each in fuzz/corpus/parse).
+    "npx vitest run", "mocha", "bundle exec rspec", "ruby test/test_calc.rb", "phpunit tests",
+    "cd build && ctest", "tsc --noEmit", "eslint .", "ruff check .", "mypy app.py", "javac Main.java",
+    "cargo install --path .", "cmake --build build", "git rebase main", "python3 worker.py",
+    "pytest -q", "go test -v ./...", "df -hT", "cargo check --message-format=short",
+    "docker build .",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -15,6 +15,7 @@ use crate::ci::cargo;
 /// Every group, in the order they run.
 const GROUPS: &[&str] = &[
     "exec",
+    "wait",
     "throughput",
     "scale",
     "sandbox",
@@ -23,6 +24,7 @@ const GROUPS: &[&str] = &[
     "output",
     "digest",
     "coord",
+    "ui",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -36,8 +38,8 @@ pub struct BenchArgs {
     /// Session creations to measure in the `exec` group.
     #[arg(long)]
     pub creations: Option<usize>,
-    /// Groups to run (default: all): exec (also `create`), throughput, scale, sandbox,
-    /// persist, context, output, digest, coord.
+    /// Groups to run (default: all): exec (also `create`), wait, throughput, scale, sandbox,
+    /// persist, context, output, digest, coord, ui.
     pub groups: Vec<String>,
 }
 
@@ -99,11 +101,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         eprintln!("\nxtask bench: === {group} ===");
         let result = match group {
             "exec" => exec(&ctx),
+            "wait" => wait(&ctx),
             "throughput" => throughput(&ctx),
             "scale" => scale(&ctx),
             "sandbox" => sandbox(&ctx),
             "digest" => digest(&ctx),
             "coord" => coord(&ctx),
+            "ui" => ui(&ctx),
             criterion => criterion_group(&ctx, criterion),
         };
         match result {
@@ -275,6 +279,24 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     ]))
 }
 
+fn wait(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
+    let bin = release_bin(ctx)?;
+    let iters = if ctx.quick { 60 } else { 200 };
+    let Some(report) = run_bench(
+        ctx,
+        "wait",
+        &[
+            ("AI_SESSION_BIN", bin.display().to_string()),
+            ("WAIT_BENCH_ITERS", iters.to_string()),
+            ("WAIT_BENCH_SESSIONS", "100".to_owned()),
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(rows_from("wait", &report)))
+}
+
 /// Groups whose bench writes `rows` in the summary's own shape.
 fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
     report["rows"]
@@ -295,6 +317,30 @@ fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The exec round trip with 100 sessions streaming to an open dashboard, beside the same with
+/// no dashboard (benches/benches/ui.rs).
+fn ui(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
+    let bin = release_bin(ctx)?;
+    let (iters, rounds) = if ctx.quick { (150, 2) } else { (300, 3) };
+    let Some(report) = run_bench(
+        ctx,
+        "ui",
+        &[
+            ("AI_SESSION_BIN", bin.display().to_string()),
+            ("UI_BENCH_SESSIONS", "100".to_owned()),
+            (
+                "UI_BENCH_ITERS",
+                ctx.iterations.unwrap_or(iters).to_string(),
+            ),
+            ("UI_BENCH_ROUNDS", rounds.to_string()),
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(rows_from("ui", &report)))
 }
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
@@ -353,6 +399,10 @@ fn sandbox(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
         .iter()
         .find(|r| r["name"].as_str().is_some_and(|n| n.contains("bwrap")))
         .and_then(|r| r["median_ms"].as_f64());
+    let strict = results
+        .iter()
+        .find(|r| r["name"].as_str() == Some("ai-session sandbox --policy strict"))
+        .and_then(|r| r["median_ms"].as_f64());
     let mut rows = Vec::new();
     for r in &results {
         let name = r["name"].as_str().unwrap_or("?");
@@ -360,6 +410,22 @@ fn sandbox(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
             continue;
         }
         let ours = r["median_ms"].as_f64().unwrap_or(f64::NAN);
+        // A restricted agent's sandbox is held to plain strict, measured in the same run.
+        if name.contains("exec allowlist") {
+            let ratio = strict.map(|s| ours / s);
+            rows.push(Row {
+                group: "sandbox",
+                operation: format!("sandbox start: {name}"),
+                ours,
+                unit: "ms".into(),
+                baseline_name: "ai-session sandbox --policy strict".into(),
+                baseline: strict,
+                ratio,
+                target: "<= 1.2x strict".into(),
+                pass: ratio.map(|r| r <= 1.2),
+            });
+            continue;
+        }
         let ratio = bwrap.map(|b| ours / b);
         rows.push(Row {
             group: "sandbox",
@@ -417,7 +483,8 @@ fn coord(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     Ok(Some(rows))
 }
 
-/// `cargo xtask corpus`: digest tokens vs raw over the shared corpus, facts kept.
+/// `cargo xtask corpus`: digest tokens vs raw over the shared corpus, facts kept; then the
+/// fact-fidelity score over the differential corpus's large captures.
 fn digest(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     if !ctx.root.join("xtask/src/corpus.rs").is_file() {
         return Ok(None);
@@ -448,21 +515,61 @@ fn digest(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let must_keep = cells.get(7).copied().unwrap_or("?");
     let all_kept = |cell: &str| cell.split_once('/').is_some_and(|(a, b)| a == b);
     let reduction = 1.0 - digest / raw;
-    Ok(Some(vec![Row {
-        group: "digest",
-        operation: format!(
-            "digest tokens vs raw over the corpus (facts {facts}, must-keep {must_keep})"
-        ),
-        ours: digest,
-        unit: "tokens".into(),
-        baseline_name: "raw (normalised) tokens".into(),
-        baseline: Some(raw),
-        ratio: Some(digest / raw),
-        target: ">= 90% fewer tokens, every fact kept".into(),
-        pass: Some(
-            reduction >= 0.9 && all_kept(facts) && all_kept(must_keep) && out.status.success(),
-        ),
-    }]))
+    // Fact fidelity over the differential corpus's large captures: facts (counts, failing
+    // names, file:line, first message lines from the tools' machine reports) the digest
+    // keeps, beside plain head+tail truncation at the same budget.
+    let fidelity = crate::differential::fidelity(400, true)?;
+    let share = |kept: usize| kept as f64 / fidelity.facts.max(1) as f64;
+    let fidelity_rows = [
+        Row {
+            group: "digest",
+            operation: format!(
+                "facts kept over {} large differential captures (digest vs head+tail, budget 400)",
+                fidelity.captures
+            ),
+            ours: 100.0 * share(fidelity.digest_facts),
+            unit: "% facts".into(),
+            baseline_name: "head+tail truncation".into(),
+            baseline: Some(100.0 * share(fidelity.truncation_facts)),
+            ratio: Some(share(fidelity.digest_facts) / share(fidelity.truncation_facts).max(1e-9)),
+            target: "100% of facts".into(),
+            pass: Some(fidelity.digest_facts == fidelity.facts),
+        },
+        Row {
+            group: "digest",
+            operation: format!(
+                "digest tokens vs raw over the same {} large captures",
+                fidelity.captures
+            ),
+            ours: fidelity.digest_tokens as f64,
+            unit: "tokens".into(),
+            baseline_name: "raw (normalised) tokens".into(),
+            baseline: Some(fidelity.raw_tokens as f64),
+            ratio: Some(fidelity.digest_tokens as f64 / fidelity.raw_tokens.max(1) as f64),
+            target: ">= 90% fewer tokens".into(),
+            pass: Some(fidelity.reduction() >= 0.9),
+        },
+    ];
+    Ok(Some(
+        [Row {
+            group: "digest",
+            operation: format!(
+                "digest tokens vs raw over the corpus (facts {facts}, must-keep {must_keep})"
+            ),
+            ours: digest,
+            unit: "tokens".into(),
+            baseline_name: "raw (normalised) tokens".into(),
+            baseline: Some(raw),
+            ratio: Some(digest / raw),
+            target: ">= 90% fewer tokens, every fact kept".into(),
+            pass: Some(
+                reduction >= 0.9 && all_kept(facts) && all_kept(must_keep) && out.status.success(),
+            ),
+        }]
+        .into_iter()
+        .chain(fidelity_rows)
+        .collect(),
+    ))
 }
 
 /// Criterion groups: every benchmark the run produced, as throughput (or time) rows, with the

@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: formatting, lints and the whole test suite, in the order that fails fastest.
+//! `cargo xtask ci`: formatting, lints, each crate's feature combinations and the whole test
+//! suite, in the order that fails fastest.
 
 use std::process::Command;
 
@@ -6,7 +7,7 @@ use anyhow::{Context, bail};
 
 #[derive(Debug, clap::Args)]
 pub struct CiArgs {
-    /// Skip `cargo fmt --check` and clippy (tests only).
+    /// Skip `cargo fmt --check`, clippy and the feature combinations (tests only).
     #[arg(long)]
     pub tests_only: bool,
 }
@@ -23,6 +24,10 @@ pub fn run(args: &CiArgs) -> anyhow::Result<()> {
             "-D",
             "warnings",
         ])?;
+        crate::features::run(&crate::features::FeaturesArgs {
+            packages: Vec::new(),
+            all_targets: false,
+        })?;
     }
     cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"])?;
     Ok(())

@@ -19,6 +19,23 @@ pub struct CorpusArgs {
     /// Corpus directory (default: `$AI_SESSION_CORPUS`, else `shared/corpus` beside the checkout).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Differential corpus instead: run real tools in a PTY and check the parsed
+    /// facts against their machine reports (see `xtask/src/differential/`).
+    #[arg(long)]
+    differential: bool,
+    /// With `--differential`: only these families (repeatable).
+    #[arg(long)]
+    family: Vec<String>,
+    /// With `--differential`: check the stored captures without running tools.
+    #[arg(long)]
+    replay: bool,
+    /// With `--differential`: print the fact-fidelity table over the stored large
+    /// captures (digest vs head+tail truncation at `--budget`) instead of running tools.
+    #[arg(long)]
+    fidelity: bool,
+    /// With `--differential`: families run at once.
+    #[arg(long, default_value_t = 3)]
+    jobs: usize,
 }
 
 fn corpus_dir(args: &CorpusArgs) -> anyhow::Result<PathBuf> {
@@ -46,6 +63,26 @@ struct Row {
 }
 
 pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
+    if args.differential && args.fidelity {
+        let score = crate::differential::fidelity(args.budget, true)?;
+        if score.digest_facts < score.facts || score.reduction() < 0.9 {
+            bail!(
+                "digests kept {}/{} facts at {:.1}% fewer tokens: below the bar (all facts, >= 90%)",
+                score.digest_facts,
+                score.facts,
+                100.0 * score.reduction()
+            );
+        }
+        return Ok(());
+    }
+    if args.differential {
+        return crate::differential::run(&crate::differential::Options {
+            only: args.family.clone(),
+            jobs: args.jobs,
+            replay: args.replay,
+            show: args.show.clone(),
+        });
+    }
     let dir = corpus_dir(args)?;
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading corpus dir {}", dir.display()))?

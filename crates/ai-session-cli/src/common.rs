@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use ai_session::output::CiFormat;
 use ai_session::{AutoStart, Client, Home};
 use serde::Serialize;
 
@@ -44,7 +45,7 @@ Examples:
 
 Exit codes:
   0    success            1  the daemon reported an error     2  usage error
-  3    daemon unreachable 4  wait timed out / session exited
+  3    daemon unreachable 4  wait timed out
   5    permission denied: the --agent's profile does not allow it
   exec in text mode exits with the command's own code; 120 if it still runs
   (--yield, --background), 121 if it is waiting for input, 124 if it timed out
@@ -61,6 +62,7 @@ Environment:
                      audit.log.<N> segments, of which this many are kept (default 8);
                      `audit tail|query|verify` read them all
   AI_SESSION_RECORD_DIR  the daemon writes DIR/<session>.cast when a session ends (--record-dir)
+  AI_SESSION_MCP_YIELD_MS  `ai-session mcp`: exec answers `running` after this long (default 30000)
   AI_SESSION_LOG     log filter for the daemon (e.g. debug), default info
   AI_SESSION_DURABILITY  write (default: exec answers once its record is written, so it
                      survives the daemon's death; fsync follows within 200 ms), fsync (answer
@@ -85,6 +87,17 @@ pub enum Format {
     /// GitHub Actions annotations (`::error file=..,line=..::msg`) from parsed errors, then the
     /// digest (`exec` and `parse`; other commands print text).
     Github,
+}
+
+impl Format {
+    /// The CI rendering this format asks for (`exec` and `parse`), if any.
+    pub fn ci(self) -> Option<CiFormat> {
+        match self {
+            Format::Junit => Some(CiFormat::Junit),
+            Format::Github => Some(CiFormat::Github),
+            Format::Text | Format::Json => None,
+        }
+    }
 }
 
 /// Flags every command accepts.

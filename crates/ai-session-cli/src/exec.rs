@@ -3,9 +3,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use ai_session::output::CommandSummary;
 use ai_session::protocol::{ExecParams, ExecResult, ExecState};
 
-use crate::common::{self, Format, Global, exit};
+use crate::common::{self, Global, exit};
 use anyhow::Context as _;
 
 /// Run a command in a session (default session `default`, created if needed) and wait until it
@@ -138,35 +139,19 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
         .map(|a| a.digest.as_str())
         .context("the daemon returned no output analysis (is it older than this client?)")?;
     if global.json() {
-        let mut json = serde_json::to_value(&result)?;
-        // Facts sit beside the text in `output`, as documented for `exec --format json`.
-        if let Some(serde_json::Value::Object(facts)) =
-            json.as_object_mut().and_then(|o| o.remove("analysis"))
-            && let Some(output) = json.get_mut("output").and_then(|o| o.as_object_mut())
-        {
-            output.extend(facts);
-        }
-        common::print_json(&json)?;
+        common::print_json(&ai_session::output::exec_json(&result)?)?;
         return Ok(ExitCode::from(exit::OK));
     }
-    if let (Some(analysis), format @ (Format::Junit | Format::Github)) =
-        (&result.analysis, global.format())
-    {
-        let summary = ai_session_output::report::CommandSummary {
+    if let (Some(analysis), Some(format)) = (&result.analysis, global.format().ci()) {
+        let summary = CommandSummary {
             command: &result.command,
             exit_code: result.exit_code,
             seconds: result.duration_ms as f64 / 1000.0,
         };
-        let parsed: ai_session_output::ParsedOutput =
-            serde_json::from_value(analysis.parsed.clone())
-                .context("the daemon's parsed facts do not match this client's version")?;
+        let report = ai_session::output::ci_report(format, analysis, &summary)?;
         let mut out = std::io::stdout().lock();
-        if format == Format::Junit {
-            out.write_all(ai_session_output::report::junit(&parsed, &summary).as_bytes())?;
-        } else {
-            out.write_all(ai_session_output::report::github(&parsed, &summary).as_bytes())?;
-            writeln!(out, "{digest}")?;
-        }
+        out.write_all(report.as_bytes())?;
+        out.flush()?;
         return Ok(ExitCode::from(text_exit_code(&result)));
     }
     let shown = if full {

@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use ai_session::integration::{AsciicastExporter, ExternalIntegration as _, SessionRecording};
-use ai_session::protocol::{ReadParams, TimelineParams};
+use ai_session::integration::{AsciicastExporter, SessionRecording};
 use anyhow::Context as _;
-use base64::Engine as _;
 use serde::Serialize;
 
 use crate::common::{self, Global, exit};
@@ -43,69 +41,17 @@ struct Exported {
 pub fn run(args: ExportArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let recording = common::client_runtime()?.block_on(async {
         let client = common::connect(global).await?;
-        let timeline = client
-            .timeline(&TimelineParams {
-                session: args.session.clone(),
-                since: 0,
-            })
-            .await?;
-        let shell = client
-            .list_sessions()
-            .await?
-            .sessions
-            .into_iter()
-            .find(|s| s.id == args.session)
-            .map(|s| s.shell);
-        let mut output = Vec::new();
-        let mut output_start = None;
-        let mut since = 0;
-        while since < timeline.end_offset {
-            let chunk = client
-                .read(&ReadParams {
-                    session: args.session.clone(),
-                    since,
-                    max_bytes: None,
-                    raw: true,
-                })
-                .await?;
-            if chunk.next_offset == chunk.start {
-                break;
-            }
-            output_start.get_or_insert(chunk.start);
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(chunk.data_base64.unwrap_or_default())
-                .context("the daemon sent invalid base64 in a raw read")?;
-            let wanted = (timeline.end_offset - chunk.start) as usize;
-            output.extend_from_slice(&bytes[..bytes.len().min(wanted)]);
-            since = chunk.next_offset;
-        }
-        anyhow::Ok(SessionRecording::from_timeline(
-            args.session.clone(),
-            timeline,
-            shell,
-            output_start.unwrap_or(0),
-            output,
-        ))
+        anyhow::Ok(SessionRecording::fetch(&client, &args.session).await?)
     })?;
-    let file = AsciicastExporter
-        .export_session_data(&recording)
+    let cast = AsciicastExporter
+        .render(&recording)
         .with_context(|| format!("exporting session {}", args.session))?;
-    std::fs::write(&args.asciicast, &file)
+    std::fs::write(&args.asciicast, &cast.file)
         .with_context(|| format!("writing {}", args.asciicast.display()))?;
-    let events: Vec<&[u8]> = file
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let duration_s = events
-        .last()
-        .and_then(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-        .and_then(|v| v[0].as_f64())
-        .unwrap_or(0.0);
     let summary = Exported {
         path: args.asciicast.display().to_string(),
-        events: events.len(),
-        duration_s,
+        events: cast.events,
+        duration_s: cast.duration_s,
         bytes: recording.output.len(),
     };
     if global.json() {

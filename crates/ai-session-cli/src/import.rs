@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 
 use ai_session::integration::{ExternalIntegration as _, TmuxIntegration, TmuxServer};
-use ai_session::protocol::{ImportSessionParams, NewSessionParams};
 use anyhow::Context as _;
-use base64::Engine as _;
 use serde::Serialize;
 
 use crate::common::{self, Global, exit};
@@ -24,7 +22,9 @@ pub enum ImportSource {
     /// its scrollback starting with the pane's history (colours kept).
     ///
     /// The session of a tmux session's first pane is named `tmux-<session>`; further panes are
-    /// `tmux-<session>-<window>.<pane>`. The tmux panes keep running; nothing is killed.
+    /// `tmux-<session>-<window>.<pane>`. They also take their places in `ai-session tmux`
+    /// (same session names, window indexes and names, layouts), so `ai-session tmux
+    /// list-windows` shows the imported layout. The tmux panes keep running; nothing is killed.
     #[command(after_long_help = "\
 Examples:
   ai-session import tmux                  every pane of the default tmux server
@@ -68,49 +68,38 @@ pub fn run(args: ImportArgs, global: &Global) -> anyhow::Result<ExitCode> {
     };
     let mut tmux = TmuxIntegration::new(server);
     tmux.initialize().context("reaching the tmux server")?;
-    let panes = tmux.panes(args.target.as_deref())?;
-    if panes.is_empty() {
+    let imports = tmux.imports(args.target.as_deref())?;
+    if imports.is_empty() {
         anyhow::bail!("the tmux server has no panes to import");
-    }
-    let mut requests = Vec::new();
-    let mut seen_sessions = std::collections::HashSet::new();
-    for pane in &panes {
-        let first = seen_sessions.insert(pane.session.clone());
-        let scrollback = tmux.capture(pane)?;
-        let cwd = std::path::Path::new(&pane.cwd)
-            .is_dir()
-            .then(|| pane.cwd.clone());
-        let adopted = Adopted {
-            pane: pane.id.clone(),
-            tmux_session: pane.session.clone(),
-            session: pane.session_name(first),
-            cwd: cwd.clone(),
-            scrollback_bytes: scrollback.len(),
-        };
-        let params = ImportSessionParams {
-            session: NewSessionParams {
-                name: Some(adopted.session.clone()),
-                cwd,
-                cols: Some(pane.width.max(1)),
-                rows: Some(pane.height.max(1)),
-                ..NewSessionParams::default()
-            },
-            scrollback_base64: base64::engine::general_purpose::STANDARD.encode(&scrollback),
-        };
-        requests.push((adopted, params));
     }
     let adopted = common::client_runtime()?.block_on(async {
         let client = common::connect(global).await?;
         let mut adopted = Vec::new();
-        for (summary, params) in requests {
-            client
-                .import_session(&params)
+        for import in imports {
+            let info = client
+                .import_session(&import.params)
                 .await
-                .with_context(|| format!("adopting tmux pane {}", summary.pane))?;
-            adopted.push(summary);
+                .with_context(|| format!("adopting tmux pane {}", import.pane.id))?;
+            let summary = Adopted {
+                pane: import.pane.id.clone(),
+                tmux_session: import.pane.session.clone(),
+                session: info.id.clone(),
+                cwd: import.params.session.cwd,
+                scrollback_bytes: import.scrollback_bytes,
+            };
+            adopted.push((summary, (import.pane, info.id)));
         }
         anyhow::Ok(adopted)
     })?;
+    // The same sessions, windows and layouts in `ai-session tmux` (this daemon's tmux server).
+    let placed: Vec<_> = adopted.iter().map(|(_, p)| p.clone()).collect();
+    let skipped = crate::tmux::adopt(&global.server, &placed)?;
+    for name in &skipped {
+        eprintln!(
+            "ai-session: `ai-session tmux` already has a session {name}; its panes were imported but not placed in windows"
+        );
+    }
+    let adopted: Vec<Adopted> = adopted.into_iter().map(|(a, _)| a).collect();
     if global.json() {
         common::print_json(&adopted)?;
     } else {

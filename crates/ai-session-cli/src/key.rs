@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ai_session::Home;
-use ai_session_persist::{KdfParams, KeySource, Keyring};
+use ai_session::persistence::{self, KeySource};
 use anyhow::{Context as _, bail};
 use zeroize::Zeroizing;
 
@@ -67,14 +67,12 @@ struct NewSecretArgs {
 /// Runs `key`.
 pub fn run(args: KeyArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    let keyring = Keyring::new(home.root());
-    match args.command {
+    let status = match args.command {
         KeyCommand::Init(secret) => {
-            refuse_plaintext_sessions(home.root())?;
             let source = secret_from(secret.passphrase_file.as_deref(), secret.key_file.as_deref())?
                 .or(KeySource::from_env()?)
                 .context("give --passphrase-file or --key-file, or set AI_SESSION_PASSPHRASE / AI_SESSION_KEY")?;
-            keyring.init(&source, KdfParams::default())?;
+            persistence::init_key(home.root(), &source)?
         }
         KeyCommand::ChangePassphrase(new) => {
             let old = KeySource::from_env()?.context(
@@ -85,11 +83,10 @@ pub fn run(args: KeyArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 new.new_key_file.as_deref(),
             )?
             .context("give --new-passphrase-file or --new-key-file")?;
-            keyring.rewrap(&old, &new, KdfParams::default())?;
+            persistence::change_key(home.root(), &old, &new)?
         }
-        KeyCommand::Status => {}
-    }
-    let status = keyring.status()?;
+        KeyCommand::Status => persistence::key_status(home.root())?,
+    };
     if global.json() {
         common::print_json(&status)?;
     } else if let (Some(id), Some(method)) = (&status.key_id, &status.method) {
@@ -135,18 +132,4 @@ fn secret_from(
         bail!("the passphrase is empty");
     }
     Ok(Some(KeySource::passphrase(text.as_str())))
-}
-
-fn refuse_plaintext_sessions(home: &Path) -> anyhow::Result<()> {
-    let sessions = home.join("sessions");
-    let stored = std::fs::read_dir(&sessions)
-        .map(|dir| dir.flatten().filter(|e| e.path().is_dir()).count())
-        .unwrap_or(0);
-    if stored > 0 && !Keyring::new(home).is_initialized() {
-        bail!(
-            "{stored} session(s) are stored in plaintext in {}; kill them (or stop the daemon and remove that directory) before creating a key",
-            sessions.display()
-        );
-    }
-    Ok(())
 }

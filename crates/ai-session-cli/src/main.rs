@@ -22,6 +22,7 @@ mod server;
 mod session;
 mod snapshot;
 mod tmux;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -118,6 +119,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Adopt running tmux panes as sessions (scrollback and cwd).
     Import(import::ImportArgs),
+    /// Serve the live web dashboard: sessions by agent, terminals with take-over, audit, plots.
+    Ui(ui::UiArgs),
 }
 
 impl Command {
@@ -159,6 +162,7 @@ impl Command {
             Command::Parse(args) => parse::run(args, global),
             Command::Export(args) => export::run(args, global),
             Command::Import(args) => import::run(args, global),
+            Command::Ui(args) => ui::run(args, global),
         }
     }
 }

@@ -7,8 +7,13 @@ use crate::common::{self, Global};
 /// Serve MCP (Model Context Protocol) on stdin/stdout for agent hosts.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
-Tools: session_new, exec, send_keys, read, screen, list, kill, context, task_submit (schemas with examples in
-tools/list and docs/mcp.md). The daemon is started on demand; sessions are shared with the CLI.
+Tools: session_new, exec, wait, send_keys, read, screen, list, history, kill, context, watch,
+unwatch, events, task_submit, task_status, task_wait (schemas with examples in tools/list and
+docs/mcp.md). The daemon is started on demand; sessions are shared with the CLI.
+
+Calls run concurrently. exec answers `state: running` after AI_SESSION_MCP_YIELD_MS (default
+30000) and the command goes on; `wait` then wakes on its exit, port, output line or input
+prompt. A cancelled exec interrupts its command unless called with on_cancel: \"detach\".
 
 Host configuration example (e.g. an agent host's mcpServers entry):
   {\"command\": \"ai-session\", \"args\": [\"mcp\"]}

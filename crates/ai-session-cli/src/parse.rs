@@ -3,11 +3,12 @@
 use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
-use ai_session_output::{Analysis, DigestOptions, analyze};
+use ai_session::output::{self, DigestOptions};
+use ai_session::protocol::ExecAnalysis;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::common::{self, Format, Global, exit};
+use crate::common::{self, Global, exit};
 
 /// Parse a command's output from stdin into structured facts and a digest under a token budget.
 ///
@@ -36,37 +37,6 @@ pub struct ParseArgs {
     pub exit_code: Option<i32>,
 }
 
-/// The JSON shape of `parse` (the daemon gives `exec --format json` the same `output.*` fields).
-#[derive(Debug, Serialize)]
-pub struct AnalysisJson<'a> {
-    /// Detected tool.
-    pub kind: ai_session_output::OutputKind,
-    /// `build`, `lint`, `test`, `git`, `process_list`, `filesystem`, `network`, `log`, `custom`.
-    pub category: &'static str,
-    /// Structured facts.
-    pub parsed: &'a ai_session_output::ParsedOutput,
-    /// Digest under the budget.
-    pub digest: &'a str,
-    /// o200k tokens in the whole (normalised) output.
-    pub tokens_raw: usize,
-    /// o200k tokens in the digest.
-    pub tokens_digest: usize,
-}
-
-impl<'a> AnalysisJson<'a> {
-    /// Borrow the parts of an analysis worth printing (not the whole text again).
-    pub fn of(analysis: &'a Analysis) -> Self {
-        Self {
-            kind: analysis.kind,
-            category: analysis.kind.category(),
-            parsed: &analysis.parsed,
-            digest: &analysis.digest,
-            tokens_raw: analysis.tokens_raw,
-            tokens_digest: analysis.tokens_digest,
-        }
-    }
-}
-
 /// Runs `parse`.
 pub fn run(args: ParseArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let mut raw = Vec::new();
@@ -79,38 +49,33 @@ pub fn run(args: ParseArgs, global: &Global) -> anyhow::Result<ExitCode> {
         exit_code: args.exit_code,
         more_hint: None,
     };
-    let analysis = analyze(&args.command, &raw, &opts);
+    let analysis = output::analyze(&args.command, &raw, &opts)?;
     if global.json() {
+        /// The JSON shape of `parse`: `exec --format json` has the same fields in `output`.
         #[derive(Serialize)]
         struct ParseJson<'a> {
             command: &'a str,
             #[serde(flatten)]
-            analysis: AnalysisJson<'a>,
+            analysis: &'a ExecAnalysis,
         }
         common::print_json(&ParseJson {
             command: &args.command,
-            analysis: AnalysisJson::of(&analysis),
+            analysis: &analysis,
         })?;
-    } else {
-        let summary = ai_session_output::report::CommandSummary {
-            command: &args.command,
-            exit_code: args.exit_code,
-            seconds: 0.0,
-        };
-        let mut out = std::io::stdout().lock();
-        match global.format() {
-            Format::Junit => out.write_all(
-                ai_session_output::report::junit(&analysis.parsed, &summary).as_bytes(),
-            )?,
-            Format::Github => {
-                out.write_all(
-                    ai_session_output::report::github(&analysis.parsed, &summary).as_bytes(),
-                )?;
-                writeln!(out, "{}", analysis.digest)?;
-            }
-            Format::Text | Format::Json => writeln!(out, "{}", analysis.digest)?,
-        }
-        out.flush()?;
+        return Ok(ExitCode::from(exit::OK));
     }
+    let mut out = std::io::stdout().lock();
+    match global.format().ci() {
+        Some(format) => {
+            let summary = output::CommandSummary {
+                command: &args.command,
+                exit_code: args.exit_code,
+                seconds: 0.0,
+            };
+            out.write_all(output::ci_report(format, &analysis, &summary)?.as_bytes())?;
+        }
+        None => writeln!(out, "{}", analysis.digest)?,
+    }
+    out.flush()?;
     Ok(ExitCode::from(exit::OK))
 }

@@ -5,8 +5,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ai_session_security::sandbox::EXIT_SANDBOX_FAILED;
-use ai_session_security::{SandboxError, SandboxRequest, SecurityPolicy, Step, run_sandboxed};
+use ai_session::sandbox::{
+    SANDBOX_EXEC_SUBCOMMAND, SandboxError, SandboxRequest, SecurityPolicy, launch_policy,
+    run_sandboxed, sandbox_exec_main,
+};
 
 use crate::common::{Global, print_json};
 
@@ -56,15 +58,7 @@ pub struct SandboxArgs {
 }
 
 fn load_policy(args: &SandboxArgs) -> Result<SecurityPolicy, SandboxError> {
-    match &args.policy_file {
-        Some(file) => SecurityPolicy::from_toml_file(file),
-        None => SecurityPolicy::named(&args.policy),
-    }
-    .map_err(|e| SandboxError {
-        step: Step::Arguments,
-        detail: e.to_string(),
-        exit_code: EXIT_SANDBOX_FAILED,
-    })
+    launch_policy(&args.policy, args.policy_file.as_deref())
 }
 
 fn report(error: &SandboxError, global: &Global) -> anyhow::Result<ExitCode> {
@@ -114,16 +108,16 @@ pub fn run(args: SandboxArgs, global: &Global) -> anyhow::Result<ExitCode> {
 }
 
 /// If this process was started as `ai-session __sandbox-exec ...` (by the daemon, through
-/// `ai_session_security::sandbox_argv`), runs the launcher and never returns; otherwise
+/// `ai_session::sandboxing`), runs the launcher and never returns; otherwise
 /// returns so `main` parses the command line as usual. Called first thing in `main`, while
 /// the process is still single-threaded.
 pub fn intercept_sandbox_exec() {
     let mut args = std::env::args_os().skip(1);
     if args
         .next()
-        .is_some_and(|first| first == ai_session_security::SANDBOX_EXEC_SUBCOMMAND)
+        .is_some_and(|first| first == SANDBOX_EXEC_SUBCOMMAND)
     {
-        let code = ai_session_security::sandbox_exec_main(args);
+        let code = sandbox_exec_main(args);
         std::process::exit(code);
     }
 }

@@ -281,22 +281,11 @@ fn init_logging() {
 /// Runs `kill-server`.
 pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    let socket = home.socket_path(&global.server);
     let stopped = common::client_runtime()?.block_on(async {
         let Some(client) = common::connect_existing(global).await? else {
             return anyhow::Ok(false);
         };
-        let pid = client.hello().await?.pid;
-        client.shutdown_server().await?;
-        // Return once the daemon process is gone (its sessions are killed and reaped before
-        // it exits), so a following command starts a fresh one.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while process_exists(pid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        while socket.exists() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        ai_session::stop_daemon(&client, &home, &global.server).await?;
         anyhow::Ok(true)
     })?;
     if global.json() {

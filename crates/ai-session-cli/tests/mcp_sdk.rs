@@ -41,6 +41,7 @@ fn an_sdk_host_drives_the_whole_dev_server_flow() {
     );
     for check in [
         "list_during_exec",
+        "progress",
         "cancel_interrupts",
         "cancel_detach",
         "server_yielded",

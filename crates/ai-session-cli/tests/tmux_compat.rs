@@ -114,3 +114,138 @@ fn which(program: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+/// `ai-session tmux` with its own home; `args` as a script passes them.
+fn ours(home: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+        .arg("tmux")
+        .args(args)
+        .env("AI_SESSION_HOME", home)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .output()
+        .expect("run ai-session tmux");
+    assert!(
+        output.status.success(),
+        "ai-session tmux {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn import_tmux_keeps_sessions_windows_and_layouts() {
+    let Ok(tmux) = which("tmux") else {
+        panic!("tmux is not installed: install it (apt-get install tmux) to run this comparison");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("real.sock");
+    let socket = socket.to_str().unwrap();
+    let real = |args: &[&str]| {
+        let out = Command::new(&tmux)
+            .args(["-S", socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    real(&[
+        "new", "-d", "-s", "work", "-x", "120", "-y", "40", "-n", "editor",
+    ]);
+    real(&["neww", "-t", "work", "-n", "build"]);
+    real(&["splitw", "-h", "-t", "work:build"]);
+    real(&["splitw", "-v", "-l", "10", "-t", "work:build.1"]);
+    real(&["new", "-d", "-s", "web", "-x", "100", "-y", "30"]);
+    let format = "#{session_name}:#{window_index}:#{window_name}:#{window_active}:#{window_layout}";
+    let theirs = real(&["list-windows", "-a", "-F", format]);
+
+    let home = dir.path().join("home");
+    let imported = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+        .args(["import", "tmux", "-S", socket])
+        .env("AI_SESSION_HOME", &home)
+        .output()
+        .unwrap();
+    real(&["kill-server"]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let listed = ours(&home, &["list-windows", "-a", "-F", format]);
+    let panes = ours(
+        &home,
+        &["list-panes", "-a", "-F", "#{pane_id} #{ai_session}"],
+    );
+    ours(&home, &["kill-server"]);
+    assert_eq!(listed, theirs, "imported windows differ from tmux's");
+    assert!(panes.contains("%3 tmux-work-1.2"), "{panes}");
+}
+
+#[test]
+fn formats_report_exit_codes_and_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = ours(
+        &home,
+        &[
+            "new",
+            "-d",
+            "-s",
+            "agent",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-P",
+            "-F",
+            "#{session_id} #{pane_id} #{window_width}x#{window_height}",
+        ],
+    );
+    assert_eq!(out.trim(), "$0 %0 100x30");
+    let state = |fmt: &str| {
+        ours(&home, &["display", "-p", "-t", "agent", fmt])
+            .trim()
+            .to_owned()
+    };
+    // Typed as a person would; the pane's session records the exit code exactly.
+    ours(
+        &home,
+        &["send-keys", "-t", "agent", "ls /nonexistent-dir", "Enter"],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state("#{ai_last_exit}").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit code recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        state("#{ai_last_exit} #{ai_state} #{ai_commands}"),
+        "2 idle 1"
+    );
+    assert!(state("#{ai_last_digest}").contains("No such file or directory"));
+    ours(&home, &["send-keys", "-t", "agent", "cat", "Enter"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state("#{ai_state}") != "awaiting_input" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cat never showed as awaiting input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ours(&home, &["send-keys", "-t", "agent", "C-c"]);
+    ours(&home, &["kill-server"]);
+    let after = Command::new(env!("CARGO_BIN_EXE_ai-session"))
+        .args(["tmux", "has-session"])
+        .env("AI_SESSION_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(!after.status.success());
+    assert!(String::from_utf8_lossy(&after.stderr).contains("no server running"));
+}

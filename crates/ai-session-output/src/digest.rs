@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::parsers::{self, Parse, Priority};
-use crate::{DigestOptions, OutputKind, tokens};
+use crate::{DigestOptions, OutputKind, ParsedOutput, tokens};
 
 /// Lines longer than this are cut in the digest (a minified JSON blob must not
 /// eat the whole budget).
@@ -57,11 +57,52 @@ pub fn digest(normalized: &str, kind: OutputKind, command: &str, opts: &DigestOp
 
 /// Render with an existing parse.
 pub(crate) fn render(text: &str, lines: &[&str], parse: &Parse, opts: &DigestOptions) -> String {
+    // Small outputs are shown whole: never longer than the output itself.
     if let Some(whole) = whole_output_if_it_fits(lines, opts.budget) {
         return whole;
     }
-    let candidates = candidates(text, lines, parse);
-    select_and_render(lines, parse, &candidates, opts)
+    let (digest, dropped) = select_and_render(lines, parse, &candidates(text, lines, parse), opts);
+    if !dropped {
+        return digest;
+    }
+    // The failures' own lines do not fit: one synthesised line per failure
+    // (name, where, first message line) says the same facts in fewer tokens.
+    match compact_failures(parse) {
+        Some(compact) => {
+            select_and_render(lines, &compact, &candidates(text, lines, &compact), opts).0
+        }
+        None => digest,
+    }
+}
+
+/// A test run's parse with one must-keep note per failing test and the
+/// failures' output lines lowered to context.
+fn compact_failures(parse: &Parse) -> Option<Parse> {
+    let ParsedOutput::TestResults(report) = &parse.output else {
+        return None;
+    };
+    if report.failures.is_empty() && report.error_list.is_empty() {
+        return None;
+    }
+    let mut compact = parse.clone();
+    for keep in &mut compact.keep {
+        if keep.priority == Priority::Must {
+            keep.priority = Priority::High;
+        }
+    }
+    let failures = report.failures.iter().map(|f| ("FAILED", f));
+    let errors = report.error_list.iter().map(|f| ("ERROR", f));
+    for (word, failure) in failures.chain(errors).take(200) {
+        let mut note = format!("{word} {}", failure.name);
+        if let Some(location) = &failure.location {
+            note.push_str(&format!(" at {location}"));
+        }
+        if !failure.message.is_empty() {
+            note.push_str(&format!(": {}", failure.message));
+        }
+        compact.notes.push((note, Priority::Must));
+    }
+    Some(compact)
 }
 
 /// Small outputs are shown whole (trailing blanks trimmed): nothing to choose.
@@ -119,19 +160,41 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
     for keep in &parse.keep {
         offer(keep.line, keep.priority, 0);
     }
+    // Whatever the parser knew: closing tallies and the exception that ended a
+    // traceback are the facts an agent reads first, for every tool.
+    for &line in &summary_lines(lines) {
+        offer(line, Priority::Summary, 0);
+    }
     let non_empty_tail = lines
         .iter()
         .enumerate()
         .rev()
         .filter(|(_, l)| !l.trim().is_empty() && !is_decoration(l))
         .take(TAIL_LINES);
+    // The tail stands in for a summary nobody recognised; with a summary line
+    // among the last lines, it is context.
+    let summaries = summary_lines(lines);
+    let summary_near_end = summaries
+        .last()
+        .is_some_and(|&last| lines.len() - last <= 8);
     for (rank, (index, _)) in non_empty_tail.enumerate() {
-        let priority = if rank < 2 {
+        let priority = if rank < 2 && !summary_near_end {
             parse.tail_priority
         } else {
             Priority::High
         };
         offer(index, priority, 1);
+    }
+    // With no parser, the error, warning and failure lines and the first line
+    // are what there is to go on: above the head and filler.
+    let unknown = matches!(&parse.output, ParsedOutput::Custom(c) if c.subkind == "unknown");
+    let pattern_priority = if unknown {
+        Priority::High
+    } else {
+        Priority::Normal
+    };
+    if unknown && let Some(first) = lines.iter().position(|l| !l.trim().is_empty()) {
+        offer(first, Priority::Must, 4);
     }
     let starts = line_starts(lines);
     for (pattern, source) in [(&*ERROR_PATTERN, 2u8), (&*WARNING_PATTERN, 3u8)] {
@@ -145,7 +208,7 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
                 continue;
             }
             last_line = line;
-            offer(line, Priority::Normal, source);
+            offer(line, pattern_priority, source);
             taken += 1;
             if taken >= MAX_PATTERN_LINES {
                 break;
@@ -158,6 +221,56 @@ fn candidates(text: &str, lines: &[&str], parse: &Parse) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = best.into_values().collect();
     all.sort();
     all
+}
+
+/// At most this many lines are raised to [`Priority::Summary`] (the last ones).
+const MAX_SUMMARY_LINES: usize = 24;
+
+/// Lines every digest keeps: tallies (`3 failed, 7 passed in 0.1s`, `test result: ...`,
+/// `error: 3 targets failed:`), and the exception line closing each Python
+/// traceback. The last [`MAX_SUMMARY_LINES`] of them, in line order.
+pub(crate) fn summary_lines(lines: &[&str]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut in_traceback = false;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.ends_with("Traceback (most recent call last):") {
+            in_traceback = true;
+            continue;
+        }
+        if in_traceback {
+            // Frames and their source lines are indented; the exception is not.
+            if !line.starts_with(' ') && !trimmed.is_empty() {
+                in_traceback = false;
+                found.push(index);
+            }
+            continue;
+        }
+        if is_summary_line(trimmed) {
+            found.push(index);
+        }
+    }
+    let skip = found.len().saturating_sub(MAX_SUMMARY_LINES);
+    found.split_off(skip)
+}
+
+fn is_summary_line(trimmed: &str) -> bool {
+    if trimmed.len() > 200 || trimmed.is_empty() {
+        return false;
+    }
+    let first = trimmed.as_bytes()[0];
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'=' | b'\xe2')) {
+        return false;
+    }
+    trimmed.starts_with("test result: ")
+        || (trimmed.starts_with("error: ") && trimmed.contains(" targets failed"))
+        || trimmed.starts_with("Tests: ")
+        || parsers::util::is_tally_line(trimmed)
+            && [
+                "passed", "failed", "passing", "failing", "errors", "error", "failures", "total",
+            ]
+            .iter()
+            .any(|w| trimmed.contains(w))
 }
 
 fn line_starts(lines: &[&str]) -> Vec<usize> {
@@ -280,12 +393,13 @@ impl Selection {
     }
 }
 
+/// The digest, and whether must-keep lines had to be left out.
 fn select_and_render(
     lines: &[&str],
     parse: &Parse,
     candidates: &[Candidate],
     opts: &DigestOptions,
-) -> String {
+) -> (String, bool) {
     let budget = opts.budget;
     let headline = clip(&parse.headline).into_owned();
     // Reserve room for the headline, the closing hint and a few gap markers.
@@ -307,11 +421,13 @@ fn select_and_render(
             .iter()
             .map(|c| (c.priority, c.source + 1, Slot::Line(c.line))),
     );
+    let ranks = block_ranks(candidates);
     order.sort_by_key(|(priority, source, slot)| {
-        let position = match slot {
-            Slot::Note(i) | Slot::Line(i) => *i,
+        let (position, rank) = match slot {
+            Slot::Note(i) => (*i, 0),
+            Slot::Line(i) => (*i, ranks.get(i).copied().unwrap_or(0)),
         };
-        (*priority, *source, position)
+        (*priority, rank, *source, position)
     });
     // Stop scanning after a run of candidates that do not fit (bounded work).
     let mut misses = 0usize;
@@ -319,14 +435,14 @@ fn select_and_render(
         let cost = match slot {
             Slot::Note(i) => tokens::count(&clip(&parse.notes[i].0)) + 1,
             Slot::Line(line) => {
-                tokens::count(&clip(lines[line])) + 1 + gap_cost(&selection.lines, line)
+                tokens::count(&clip(lines[line])) + 1 + gap_cost(lines, &selection.lines, line)
             }
         };
         if used + cost <= budget {
             used += cost;
             selection.add(slot, priority);
             misses = 0;
-        } else if priority == Priority::Must {
+        } else if priority <= Priority::Must {
             dropped_must += 1;
         } else {
             misses += 1;
@@ -342,7 +458,7 @@ fn select_and_render(
             {
                 continue;
             }
-            let cost = tokens::count(&clip(line)) + 1 + gap_cost(&selection.lines, index);
+            let cost = tokens::count(&clip(line)) + 1 + gap_cost(lines, &selection.lines, index);
             if used + cost > budget {
                 break;
             }
@@ -353,22 +469,64 @@ fn select_and_render(
     loop {
         let text = assemble(lines, parse, &headline, &selection, dropped_must, opts);
         if tokens::count(&text) <= budget {
-            return text;
+            return (text, dropped_must > 0);
         }
         // Estimates were off (tokens merge across lines): undo the last pick.
         match selection.undo() {
-            Some(Priority::Must) => dropped_must += 1,
+            Some(Priority::Must | Priority::Summary) => dropped_must += 1,
             Some(_) => {}
-            None => return truncate_to_budget(&text, budget),
+            None => return (truncate_to_budget(&text, budget), true),
         }
     }
 }
 
-/// A new gap marker costs about this many tokens.
-fn gap_cost(chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
-    let before = line.checked_sub(1).is_some_and(|l| chosen.contains_key(&l));
-    let after = chosen.contains_key(&(line + 1));
-    if before || after { 0 } else { 7 }
+/// Must-keep lines come in blocks (a failing test's header, where it panicked,
+/// the message). Each line's rank is its place in its block, so that under a
+/// tight budget every block's first line is taken before any block's second:
+/// the last failure keeps its name even when the first ones are long. A block
+/// is a run of must-keep lines at most two lines apart.
+fn block_ranks(candidates: &[Candidate]) -> BTreeMap<usize, usize> {
+    let mut must: Vec<usize> = candidates
+        .iter()
+        .filter(|c| c.priority == Priority::Must && c.source == 0)
+        .map(|c| c.line)
+        .collect();
+    must.sort_unstable();
+    let mut ranks = BTreeMap::new();
+    let mut rank = 0;
+    let mut previous: Option<usize> = None;
+    for line in must {
+        rank = match previous {
+            Some(p) if line - p <= 2 => rank + 1,
+            _ => 0,
+        };
+        previous = Some(line);
+        ranks.insert(line, rank);
+    }
+    ranks
+}
+
+/// A new gap marker costs about this many tokens; none is needed when only
+/// blank or rule lines lie between this line and a chosen neighbour.
+fn gap_cost(lines: &[&str], chosen: &BTreeMap<usize, Priority>, line: usize) -> usize {
+    let silent = |l: &str| l.trim().is_empty() || is_decoration(l);
+    let before = (0..line)
+        .rev()
+        .take_while(|&l| !chosen.contains_key(&l))
+        .all(|l| silent(lines[l]))
+        && (line == 0 || chosen.range(..line).next_back().is_some());
+    let after = (line + 1..lines.len())
+        .take_while(|&l| !chosen.contains_key(&l))
+        .all(|l| silent(lines[l]))
+        && chosen.range(line + 1..).next().is_some();
+    if before || after { 0 } else { 5 }
+}
+
+/// Whether every line in `from..to` is blank or a rule (no marker needed for them).
+fn only_silent(lines: &[&str], from: usize, to: usize) -> bool {
+    lines[from..to]
+        .iter()
+        .all(|l| l.trim().is_empty() || is_decoration(l))
 }
 
 fn assemble(
@@ -388,7 +546,7 @@ fn assemble(
     }
     let mut next = 0usize;
     for &index in selection.lines.keys() {
-        if index > next {
+        if index > next && !(next > 0 && only_silent(lines, next, index)) {
             push_gap(&mut out, next, index);
         }
         out.push_str(&clip(lines[index]));
@@ -407,11 +565,13 @@ fn assemble(
     out
 }
 
+/// `… 8 lines omitted`: how much is missing, in 5 tokens (line numbers cost 4
+/// more per gap, and the closing hint says how to read the rest).
 fn push_gap(out: &mut String, from: usize, to: usize) {
     if to - from == 1 {
-        out.push_str(&format!("… (line {} omitted)\n", from + 1));
+        out.push_str("… 1 line omitted\n");
     } else {
-        out.push_str(&format!("… (lines {}-{} omitted)\n", from + 1, to));
+        out.push_str(&format!("… {} lines omitted\n", to - from));
     }
 }
 
@@ -441,4 +601,47 @@ fn truncate_to_budget(text: &str, budget: usize) -> String {
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_tool_keeps_problems_and_both_ends() {
+        let mut text = String::from("deploy v2.3 starting on 4 hosts\n");
+        for i in 0..400 {
+            text.push_str(&format!(
+                "[{i:03}] syncing shard {i} of 400 to host-{}\n",
+                i % 4
+            ));
+            if i == 150 {
+                text.push_str("error: host-2 disk quota exceeded\n");
+            }
+            if i == 260 {
+                text.push_str("warning: host-3 slow, retrying\n");
+            }
+            if i == 300 {
+                text.push_str("shard 300 FAILED after 3 attempts\n");
+            }
+        }
+        text.push_str("deploy finished: 399 of 400 shards\n");
+        let opts = DigestOptions {
+            budget: 200,
+            exit_code: Some(1),
+            ..DigestOptions::default()
+        };
+        let d = digest(&text, OutputKind::Unknown, "./deploy.sh", &opts);
+        assert!(tokens::count(&d) <= 200, "{d}");
+        for want in [
+            "no parser matched",
+            "deploy v2.3 starting on 4 hosts",
+            "error: host-2 disk quota exceeded",
+            "warning: host-3 slow, retrying",
+            "shard 300 FAILED after 3 attempts",
+            "deploy finished: 399 of 400 shards",
+        ] {
+            assert!(d.contains(want), "{want:?} missing from:\n{d}");
+        }
+    }
 }

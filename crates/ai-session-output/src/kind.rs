@@ -31,6 +31,30 @@ pub enum OutputKind {
     Jest,
     /// `node --test`.
     NodeTest,
+    /// vitest.
+    Vitest,
+    /// mocha (spec reporter).
+    Mocha,
+    /// RSpec.
+    Rspec,
+    /// Ruby minitest.
+    Minitest,
+    /// PHPUnit.
+    Phpunit,
+    /// CTest.
+    Ctest,
+    /// TypeScript's `tsc`.
+    Tsc,
+    /// ESLint (stylish formatter).
+    Eslint,
+    /// ruff check.
+    Ruff,
+    /// mypy.
+    Mypy,
+    /// javac (and the compiler output of maven/gradle).
+    Javac,
+    /// `docker build` / `docker buildx build` (BuildKit's plain or tty progress).
+    DockerBuild,
     /// npm/yarn/pnpm install.
     NpmInstall,
     /// pip install / download.
@@ -74,14 +98,27 @@ impl OutputKind {
     /// `filesystem`, `network`, `log` or `custom`.
     pub fn category(self) -> &'static str {
         match self {
-            Self::Cargo | Self::Rustc | Self::Gcc | Self::Make | Self::GoBuild => "build",
-            Self::Clippy => "lint",
+            Self::Cargo
+            | Self::Rustc
+            | Self::Gcc
+            | Self::Make
+            | Self::GoBuild
+            | Self::Tsc
+            | Self::Javac
+            | Self::DockerBuild => "build",
+            Self::Clippy | Self::Eslint | Self::Ruff | Self::Mypy => "lint",
             Self::CargoTest
             | Self::GoTest
             | Self::Pytest
             | Self::Unittest
             | Self::Jest
-            | Self::NodeTest => "test",
+            | Self::NodeTest
+            | Self::Vitest
+            | Self::Mocha
+            | Self::Rspec
+            | Self::Minitest
+            | Self::Phpunit
+            | Self::Ctest => "test",
             Self::Git => "git",
             Self::Ps | Self::Top => "process_list",
             Self::Ls | Self::Find | Self::Df | Self::Du => "filesystem",
@@ -138,6 +175,18 @@ fn looks_like_tests(text: &str) -> Option<OutputKind> {
         Some(OutputKind::NodeTest)
     } else if head.contains("Tests:") && head.contains("Test Suites:") {
         Some(OutputKind::Jest)
+    } else if head.contains(" Test Files ") && head.contains(" Tests ") {
+        Some(OutputKind::Vitest)
+    } else if head.contains(" passing (") {
+        Some(OutputKind::Mocha)
+    } else if head.contains(" examples, ") && head.contains(" failure") {
+        Some(OutputKind::Rspec)
+    } else if head.contains(" runs, ") && head.contains(" assertions, ") {
+        Some(OutputKind::Minitest)
+    } else if head.contains("by Sebastian Bergmann") {
+        Some(OutputKind::Phpunit)
+    } else if head.contains("% tests passed, ") {
+        Some(OutputKind::Ctest)
     } else if head.contains("--- FAIL: ") || head.contains("\nok  \t") || head.contains("\nFAIL\t")
     {
         Some(OutputKind::GoTest)
@@ -347,7 +396,9 @@ fn command_words(segment: &str) -> Vec<String> {
             while words.first().is_some_and(|w| w.starts_with('-')) {
                 words.remove(0);
             }
-        } else if base.starts_with("python") && words.get(1).is_some_and(|w| w == "-m") {
+        } else if (base == "bundle" && words.get(1).is_some_and(|w| w == "exec"))
+            || (base.starts_with("python") && words.get(1).is_some_and(|w| w == "-m"))
+        {
             words.drain(..2);
         } else {
             break;
@@ -449,7 +500,24 @@ fn kind_from_program(program: &str, args: &[String]) -> Option<OutputKind> {
         },
         "pytest" | "py.test" => OutputKind::Pytest,
         "unittest" => OutputKind::Unittest,
-        "jest" | "vitest" => OutputKind::Jest,
+        "jest" => OutputKind::Jest,
+        "vitest" => OutputKind::Vitest,
+        "mocha" | "_mocha" => OutputKind::Mocha,
+        "rspec" => OutputKind::Rspec,
+        "phpunit" => OutputKind::Phpunit,
+        "ctest" => OutputKind::Ctest,
+        "tsc" | "vue-tsc" => OutputKind::Tsc,
+        "eslint" => OutputKind::Eslint,
+        "ruff" if sub == Some("check") || sub.is_none() => OutputKind::Ruff,
+        "mypy" | "dmypy" => OutputKind::Mypy,
+        "javac" => OutputKind::Javac,
+        "docker" | "podman"
+            if sub == Some("build")
+                || args.iter().any(|a| a == "build")
+                    && matches!(sub, Some("buildx" | "compose")) =>
+        {
+            OutputKind::DockerBuild
+        }
         "node" | "bun" | "deno" if args.iter().any(|a| a == "--test" || a == "test") => {
             OutputKind::NodeTest
         }
@@ -513,6 +581,14 @@ mod tests {
             ("python3 -m unittest -v test_inventory", Unittest),
             ("npx jest --ci", Jest),
             ("node --test", NodeTest),
+            ("npx vitest run", Vitest),
+            ("bundle exec rspec", Rspec),
+            ("cd build && ctest -j2", Ctest),
+            ("ruff check .", Ruff),
+            ("mypy --strict src", Mypy),
+            ("tsc --noEmit", Tsc),
+            ("docker build -t app .", DockerBuild),
+            ("docker buildx build --load .", DockerBuild),
             ("npm install ms@2.1.3 kleur@4.1.5", NpmInstall),
             ("yarn", NpmInstall),
             ("pip install pytest", PipInstall),

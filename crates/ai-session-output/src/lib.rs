@@ -5,6 +5,7 @@
 mod analyze;
 mod digest;
 pub mod expect;
+pub mod fidelity;
 mod kind;
 mod normalize;
 mod parsed;

@@ -120,6 +120,10 @@ pub struct BuildReport {
     pub duration: Option<String>,
     /// Closing line(s) such as "could not compile ..." or "make: *** ... Error 1".
     pub summary: Vec<String>,
+    /// Set when the tool states a count (`Found 4 errors`) that the diagnostics
+    /// found do not match; the headline says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_mismatch: Option<String>,
 }
 
 /// One failing (or erroring) test.
@@ -197,6 +201,42 @@ pub struct TestReport {
     pub ignored_tests: Vec<String>,
     /// The runner's summary line(s).
     pub summary: Vec<String>,
+    /// Set when the runner states a total that the counts do not add up to
+    /// (`stated 7, counted 6: 3 passed + 2 failed + 1 skipped`): the counts are
+    /// then not to be trusted, and the digest's headline says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_mismatch: Option<String>,
+}
+
+impl TestReport {
+    /// Every test counted in one outcome (passed, failed, errors, skipped, ...).
+    pub fn counted(&self) -> usize {
+        self.passed
+            + self.failed
+            + self.errors
+            + self.ignored
+            + self.skipped
+            + self.xfailed
+            + self.xpassed
+            + self.todo
+            + self.cancelled
+    }
+
+    /// Check the counts against a total the runner printed; records a mismatch.
+    pub fn reconcile(&mut self, stated_total: usize) {
+        let counted = self.counted();
+        if counted != stated_total {
+            self.count_mismatch = Some(format!(
+                "stated total {stated_total}, counted {counted} ({} passed + {} failed + {} errors + {} skipped)",
+                self.passed,
+                self.failed,
+                self.errors,
+                self.skipped + self.ignored + self.todo
+            ));
+        } else {
+            self.count_mismatch = None;
+        }
+    }
 }
 
 /// One log line's level and text.
@@ -213,7 +253,7 @@ pub struct LogEntry {
 /// Log summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogReport {
-    /// `jsonl`, `tracing`, `syslog` or `plain`.
+    /// `jsonl`, `tracing`, `syslog`, `python_logging` (syslog-style with tracebacks) or `plain`.
     pub format: String,
     /// The most severe level seen.
     pub level: Option<String>,
@@ -225,6 +265,9 @@ pub struct LogReport {
     pub entries: Vec<LogEntry>,
     /// One-line summaries of the `error` entries, in order.
     pub error_summaries: Vec<String>,
+    /// The exception line closing each traceback logged (`TimeoutError: ...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<String>,
 }
 
 /// git results; which fields are set depends on `operation`.

@@ -105,6 +105,18 @@ pub enum PersistError {
         /// The existing key file.
         path: PathBuf,
     },
+    /// A data key was asked for while sessions are stored unsealed: they could not be read
+    /// once the store has a key.
+    #[error(
+        "{count} session(s) are stored in plaintext in {}; kill them (or stop the daemon and remove that directory) before creating a key",
+        path.display()
+    )]
+    PlaintextSessions {
+        /// How many.
+        count: usize,
+        /// The directory that holds them.
+        path: PathBuf,
+    },
     /// No data key has been created yet.
     #[error("no data key at {path}: run `ai-session key init` first")]
     NoKey {

@@ -196,6 +196,24 @@ impl Store {
         }
     }
 
+    /// How many sessions the store at `home` holds, without opening it (0 when it does not
+    /// exist).
+    pub fn session_count_at(home: &Path) -> usize {
+        std::fs::read_dir(Store::sessions_dir_at(home)).map_or(0, |dir| {
+            dir.flatten()
+                .filter(|entry| {
+                    validate_id(&entry.file_name().to_string_lossy()).is_ok()
+                        && entry.path().is_dir()
+                })
+                .count()
+        })
+    }
+
+    /// The directory that holds the sessions of the store at `home`.
+    pub fn sessions_dir_at(home: &Path) -> PathBuf {
+        home.join("sessions")
+    }
+
     /// Ids of all stored sessions, sorted.
     pub fn list_sessions(&self) -> Result<Vec<String>> {
         let dir = self.sessions_dir();

@@ -147,6 +147,21 @@ pub enum EventType {
     SessionKilled,
 }
 
+impl EventType {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: &'static [EventType] = &[
+        EventType::SessionCreated,
+        EventType::CommandStarted,
+        EventType::CommandFinished,
+        EventType::AwaitingInput,
+        EventType::OutputMatched,
+        EventType::OutputIdle,
+        EventType::PortListening,
+        EventType::SessionExited,
+        EventType::SessionKilled,
+    ];
+}
+
 impl EventKind {
     /// Its [`EventType`].
     pub fn event_type(&self) -> EventType {

@@ -56,6 +56,27 @@ macro_rules! methods {
             pub fn from_name(name: &str) -> Option<Method> {
                 match name { $($name => Some(Method::$variant),)* _ => None }
             }
+
+            /// `result` read as this method's result type and written back: how a client
+            /// sees it (a field the type does not have is gone). For checking documentation
+            /// and recorded answers against the types.
+            pub fn reread_result(self, result: Value) -> Result<Value, serde_json::Error> {
+                match self {
+                    $(Method::$variant => serde_json::to_value(
+                        serde_json::from_value::<$result>(result)?,
+                    ),)*
+                }
+            }
+
+            /// `params` read as this method's params (as the daemon reads them) and written
+            /// back.
+            pub fn reread_params(self, params: Value) -> Result<Value, RpcError> {
+                let call = Call::parse(self, Some(params))?;
+                let value = match call {
+                    $(Call::$variant(params) => serde_json::to_value(params),)*
+                };
+                value.map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
+            }
         }
 
         /// A request's method with its params parsed into their types: what the daemon
@@ -114,6 +135,8 @@ methods! {
     Read = "read" (ReadParams) -> ReadResult;
     /// The current screen.
     Screen = "screen" (SessionParams) -> ScreenResult;
+    /// Reset the screen (blank, cursor home), as a terminal reset does.
+    ScreenReset = "screen.reset" (SessionParams) -> Ack;
     /// Wait, across sessions, for an event that matches a condition.
     Wait = "wait" (WaitParams) -> WaitResult;
     /// The event log from a cursor on; with `follow`, every later event as a notification.
@@ -172,7 +195,9 @@ impl Call {
     pub fn session(&self) -> Option<&str> {
         match self {
             Call::Exec(p) => Some(&p.session),
-            Call::SessionKill(p) | Call::Screen(p) | Call::Detach(p) => Some(&p.session),
+            Call::SessionKill(p) | Call::Screen(p) | Call::ScreenReset(p) | Call::Detach(p) => {
+                Some(&p.session)
+            }
             Call::Send(p) => Some(&p.session),
             Call::Read(p) => Some(&p.session),
             Call::Wait(p) => p.session.as_deref(),

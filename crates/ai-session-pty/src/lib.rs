@@ -1,13 +1,20 @@
 //! ai-session-pty: see README.md.
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+// `unsafe` only in the modules that make system calls nix does not wrap (posix_spawn,
+// pidfd_open, TIOCSWINSZ, FIONREAD, fork, fds from SCM_RIGHTS), map the kept sessions' shared
+// memory, or register fds with the reactor; each block says why it is sound.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 mod child;
 mod config;
 mod error;
 mod exec;
 mod input_wait;
+#[allow(unsafe_code)]
 mod keeper;
+#[allow(unsafe_code)]
 mod kept;
 mod keys;
 mod marks;
@@ -18,9 +25,12 @@ mod reader;
 mod record;
 mod screen;
 mod scrollback;
+#[allow(unsafe_code)]
 mod session;
 mod shell_rc;
+#[allow(unsafe_code)]
 mod spawn;
+#[allow(unsafe_code)]
 mod start;
 mod state;
 mod timeline;

@@ -103,6 +103,11 @@ impl ScreenModel {
         self.parser_mut()
     }
 
+    /// Forgets the screen: blank, cursor at the top left (as a terminal's reset).
+    pub fn reset(&mut self) {
+        *self = ScreenModel::new(self.size, self.lf_is_crlf);
+    }
+
     /// Current size (cheap: does not apply the backlog).
     pub fn size(&self) -> Size {
         self.size

@@ -257,6 +257,12 @@ impl PtySession {
         ScreenSnapshot::of(self.inner.state().screen.parser())
     }
 
+    /// Resets the screen model (blank, cursor home), as a terminal's reset does; the
+    /// scrollback keeps every byte.
+    pub fn reset_screen(&self) {
+        self.inner.state().screen.reset();
+    }
+
     /// The last `n` non-empty screen lines.
     pub fn screen_tail(&self, n: usize) -> Vec<String> {
         self.inner.state().screen_tail(n)

@@ -126,8 +126,7 @@ pub fn prepare(kind: ShellKind, nonce: &str, user_rc: bool) -> Result<ShellLaunc
 /// Where shell integration rc files are written: `$XDG_RUNTIME_DIR/ai-session-pty` or
 /// `$TMPDIR/ai-session-pty-<uid>`. A sandboxed shell needs to read it.
 pub fn integration_dir() -> PathBuf {
-    // SAFETY: getuid cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
+    let uid = nix::unistd::getuid().as_raw();
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(runtime) if Path::new(&runtime).is_dir() => {
             PathBuf::from(runtime).join("ai-session-pty")
@@ -138,8 +137,7 @@ pub fn integration_dir() -> PathBuf {
 
 /// [`integration_dir`], created with mode 0700.
 fn private_dir() -> Result<PathBuf> {
-    // SAFETY: getuid cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
+    let uid = nix::unistd::getuid().as_raw();
     let dir = integration_dir();
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}

@@ -127,97 +127,9 @@ fn grants(granted: &Permission, wanted: &Permission) -> bool {
     }
 }
 
-/// Programs named in a shell command line: the first word of each simple command (after
-/// `VAR=value` assignments and wrappers such as `env`, `sudo`, `nohup`, `time`), and the
-/// command run by `sh -c`/`bash -c`. Used by [`AgentCapabilities::check_exec`].
-pub fn programs_in(command_line: &str) -> Vec<String> {
-    let mut programs = Vec::new();
-    collect_programs(command_line, &mut programs, 0);
-    programs
-}
-
-fn collect_programs(line: &str, out: &mut Vec<String>, depth: usize) {
-    // Separators that start a new simple command; `$(`/backticks start nested ones.
-    let separated = line
-        .replace("$(", ";")
-        .replace(['`', '(', ')', '{', '}'], ";");
-    for part in separated.split([';', '|', '&', '\n']) {
-        let words = split_words(part);
-        let mut rest: &[String] = &words;
-        while let Some(first) = rest.first() {
-            let is_assignment = first.contains('=') && !first.starts_with(['-', '=']);
-            let is_wrapper = matches!(
-                first.as_str(),
-                "env"
-                    | "sudo"
-                    | "doas"
-                    | "nohup"
-                    | "time"
-                    | "nice"
-                    | "exec"
-                    | "command"
-                    | "builtin"
-                    | "xargs"
-            );
-            if is_assignment || is_wrapper {
-                if is_wrapper {
-                    out.push(first.clone());
-                }
-                rest = &rest[1..];
-                while rest.first().is_some_and(|w| w.starts_with('-')) {
-                    rest = &rest[1..];
-                }
-                continue;
-            }
-            break;
-        }
-        let Some(program) = rest.first() else {
-            continue;
-        };
-        let name = program.rsplit('/').next().unwrap_or(program).to_owned();
-        let is_shell = matches!(name.as_str(), "sh" | "bash" | "zsh" | "dash");
-        out.push(name);
-        if is_shell
-            && depth < 4
-            && let Some(pos) = rest.iter().position(|w| w == "-c")
-            && let Some(script) = rest.get(pos + 1)
-        {
-            collect_programs(script, out, depth + 1);
-        }
-    }
-}
-
-/// Splits on whitespace, keeping quoted strings together (quotes removed).
-fn split_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => current.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                current.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(current);
-    }
-    words
-}
+/// Programs a shell command line starts (see [`crate::command_line`]); what
+/// [`AgentCapabilities::check_exec`] checks.
+pub use crate::command_line::programs_in;
 
 impl AgentCapabilities {
     /// An agent with no permissions.
@@ -337,8 +249,41 @@ mod tests {
             ("echo $(cargo --version)", false),
             ("sudo git status", false),
             ("", true),
+            // Quoting is understood: data inside quotes is no command.
+            ("git commit -m 'fix; then cargo build'", true),
+            ("git log --format=\"%h | %s\"", true),
+            ("git diff > out.txt 2>&1", true),
+            ("git status; cat x", false),
+            ("ls `cat x`", false),
+            ("ls $(cat x)", false),
+            ("git log | cat", false),
+            ("ls && cat x", false),
+            ("ls > >(cat)", false),
+            ("cd /tmp && ls", true),
         ] {
             assert_eq!(agent.check_exec(command).is_ok(), allowed, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn the_issue_examples() {
+        let bot = AgentCapabilities::new("bot")
+            .grant(ProcessSpawn("ls".into()))
+            .grant(ProcessSpawn("echo".into()))
+            .grant(ProcessSpawn("python3".into()));
+        assert!(
+            bot.check_exec(r#"python3 -c "import os; print(1)""#)
+                .is_ok()
+        );
+        for refused in [
+            "ls; cat x",
+            "echo $(cat x)",
+            "echo `cat x`",
+            "ls | cat",
+            "ls && cat x",
+        ] {
+            let err = bot.check_exec(refused).unwrap_err();
+            assert_eq!(err.permission, "ProcessSpawn(cat)", "{refused}");
         }
     }
 

@@ -97,6 +97,35 @@ pub struct SecurityPolicy {
     pub audit_config: AuditConfig,
     /// Which environment variables reach the sandboxed program.
     pub environment: EnvironmentPolicy,
+    /// Which programs may be executed (absent: any program the view holds).
+    #[serde(default)]
+    pub exec: ExecPolicy,
+}
+
+/// Which programs the sandboxed processes may `execve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecPolicy {
+    /// When set, a Landlock execute allowlist: only the launched program, the programs
+    /// named here (a name is looked up in the sandbox `PATH`; an absolute path is taken as
+    /// is, a directory for every file beneath it) and the interpreters they need (ELF
+    /// loader, `#!` line) can be executed; nothing written inside the sandbox is executable (writable mounts
+    /// are `noexec`), ungranted programs in `bin` directories are not even readable, and a
+    /// `memfd_create` must carry `MFD_NOEXEC_SEAL`. Absent: no execute restriction.
+    pub allow: Option<Vec<String>>,
+}
+
+/// Landlock path rules that replace the blanket rules on the workspace and the
+/// read-write extra paths (an agent's `file-read`/`file-write` grants).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsGrants {
+    /// Readable trees (made visible read-only when outside the view).
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
+    /// Writable trees (made visible read-write when outside the view).
+    #[serde(default)]
+    pub write: Vec<PathBuf>,
 }
 
 /// How `/etc` appears inside the sandbox.
@@ -128,6 +157,31 @@ pub struct FsPermissions {
     pub read_write: Vec<PathBuf>,
     /// Size of the private `/tmp` tmpfs in MiB.
     pub tmp_size_mib: u64,
+    /// When set, Landlock grants on the workspace and the read-write extra paths are only
+    /// these (see [`FsGrants`]); the read-only system view stays as it is.
+    #[serde(default)]
+    pub grants: Option<FsGrants>,
+    /// What becomes of the workspace changes of a sandbox with a disk quota when it ends.
+    #[serde(default)]
+    pub workspace_changes: WorkspaceChanges,
+    /// Where `workspace_changes = "keep"` saves them (replaced when it exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_dir: Option<PathBuf>,
+}
+
+/// The fate of a quota sandbox's change set (its overlay's upper layer) at exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkspaceChanges {
+    /// Written into the real workspace when the program exits (what a plain bind would
+    /// have left there; the default).
+    #[default]
+    Apply,
+    /// Thrown away: the workspace is as before, whatever the program did.
+    Discard,
+    /// Saved to `fs_permissions.changes_dir` (an overlay upper layer, readable with
+    /// `ChangeSet::open`) for review, the workspace untouched.
+    Keep,
 }
 
 /// Network mode of the sandbox.
@@ -197,6 +251,18 @@ pub struct ResourceLimits {
     pub pids: Option<u64>,
     /// cgroup CPU quota in percent of one core.
     pub cpu_percent: Option<u32>,
+    /// What the sandbox may add to the workspace, in MiB, in one file or many. When set,
+    /// the workspace is an overlay whose upper layer is a tmpfs of this size: a write past
+    /// it fails with `ENOSPC`, and the changes are a reviewable set
+    /// ([`crate::sandbox::changes`]) applied to the real workspace when the sandbox ends
+    /// (or discarded, see `fs_permissions.workspace_changes`). `0` turns it off (TOML has
+    /// no null to unset a preset's value with).
+    #[serde(default)]
+    pub disk_quota_mb: Option<u64>,
+    /// How many files and directories the sandbox may add to the workspace (the quota
+    /// tmpfs's inode count); default: 64 per MiB of `disk_quota_mb`.
+    #[serde(default)]
+    pub disk_quota_files: Option<u64>,
 }
 
 /// Audit settings for sessions under this policy.
@@ -226,6 +292,9 @@ fn paths(list: &[&str]) -> Vec<PathBuf> {
     list.iter().map(PathBuf::from).collect()
 }
 
+/// What a `strict` sandbox may add to its workspace, in MiB (as much as its `/tmp` holds).
+pub const STRICT_DISK_QUOTA_MB: u64 = 256;
+
 const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
@@ -243,6 +312,18 @@ impl SecurityPolicy {
     /// A preset by name (`trusted`, `workspace`, `strict`).
     pub fn named(name: &str) -> Result<Self, PolicyError> {
         Ok(Self::preset(name.parse()?))
+    }
+
+    /// A preset name, or else the path of a TOML policy file (what `--policy`, an agent
+    /// profile's `policy` key and `ai-session worker --policy` accept).
+    pub fn resolve(name_or_file: &str) -> Result<Self, PolicyError> {
+        match name_or_file.parse::<Preset>() {
+            Ok(preset) => Ok(Self::preset(preset)),
+            Err(_) if name_or_file.contains('/') || name_or_file.ends_with(".toml") => {
+                Self::from_toml_file(Path::new(name_or_file))
+            }
+            Err(unknown) => Err(unknown),
+        }
     }
 
     fn trusted() -> Self {
@@ -263,6 +344,9 @@ impl SecurityPolicy {
                 read_only: Vec::new(),
                 read_write: Vec::new(),
                 tmp_size_mib: 1024,
+                grants: None,
+                workspace_changes: WorkspaceChanges::Apply,
+                changes_dir: None,
             },
             network_policy: NetworkPolicy {
                 mode: NetworkMode::Loopback,
@@ -282,6 +366,8 @@ impl SecurityPolicy {
                 memory_mib: Some(8 * 1024),
                 pids: Some(4096),
                 cpu_percent: None,
+                disk_quota_mb: None,
+                disk_quota_files: None,
             },
             audit_config: AuditConfig {
                 enabled: true,
@@ -308,6 +394,7 @@ impl SecurityPolicy {
                 .to_vec(),
                 set: Default::default(),
             },
+            exec: ExecPolicy::default(),
         }
     }
 
@@ -332,6 +419,8 @@ impl SecurityPolicy {
             memory_mib: Some(1024),
             pids: Some(256),
             cpu_percent: Some(100),
+            disk_quota_mb: Some(STRICT_DISK_QUOTA_MB),
+            disk_quota_files: None,
         };
         policy.audit_config.high_risk_threshold = 50;
         policy.environment.pass = ["PATH", "TERM", "COLORTERM", "LANG", "LC_ALL", "TZ"]
@@ -438,6 +527,51 @@ impl SecurityPolicy {
                 "`syscall_access.extra_denied` names unknown syscall `{bad}` for this architecture"
             ));
         }
+        if let Some(grants) = &self.fs_permissions.grants {
+            for (key, list) in [
+                ("fs_permissions.grants.read", &grants.read),
+                ("fs_permissions.grants.write", &grants.write),
+            ] {
+                if let Some(bad) = list.iter().find(|p| !p.is_absolute()) {
+                    return Err(format!(
+                        "`{key}` entry {} must be an absolute path",
+                        bad.display()
+                    ));
+                }
+            }
+        }
+        if let Some(bad) = self
+            .exec
+            .allow
+            .iter()
+            .flatten()
+            .find(|name| name.is_empty() || (name.contains('/') && !name.starts_with('/')))
+        {
+            return Err(format!(
+                "`exec.allow` entry {bad:?} must be a program name or an absolute path"
+            ));
+        }
+        match (
+            &self.fs_permissions.workspace_changes,
+            &self.fs_permissions.changes_dir,
+        ) {
+            (WorkspaceChanges::Keep, None) => {
+                return Err(
+                    "`fs_permissions.workspace_changes = \"keep\"` needs `fs_permissions.changes_dir`"
+                        .to_owned(),
+                );
+            }
+            (_, Some(dir)) if !dir.is_absolute() => {
+                return Err(format!(
+                    "`fs_permissions.changes_dir` {} must be an absolute path",
+                    dir.display()
+                ));
+            }
+            _ => {}
+        }
+        if self.resource_limits.disk_quota_files == Some(0) {
+            return Err("`resource_limits.disk_quota_files` must be at least 1".to_owned());
+        }
         if self.resource_limits.cpu_percent == Some(0) {
             return Err("`resource_limits.cpu_percent` must be at least 1".to_owned());
         }
@@ -517,6 +651,11 @@ fn is_optional_key(path: &str) -> bool {
             | "resource_limits.memory_mib"
             | "resource_limits.pids"
             | "resource_limits.cpu_percent"
+            | "resource_limits.disk_quota_mb"
+            | "resource_limits.disk_quota_files"
+            | "exec.allow"
+            | "fs_permissions.grants"
+            | "fs_permissions.changes_dir"
     )
 }
 
@@ -551,6 +690,59 @@ mod tests {
         assert_eq!(strict.network_policy.mode, NetworkMode::None);
         assert_eq!(strict.network_policy.tcp_connect_ports, Some(vec![]));
         assert_eq!(strict.fs_permissions.etc, EtcView::Filtered);
+        assert!(
+            strict
+                .resource_limits
+                .disk_quota_mb
+                .is_some_and(|mb| mb < 1024)
+        );
+        assert_eq!(workspace.resource_limits.disk_quota_mb, None);
+    }
+
+    #[test]
+    fn exec_and_grant_keys_parse_and_are_checked() {
+        let policy = SecurityPolicy::from_toml_str(
+            "extends = 'strict'\n[exec]\nallow = ['git', '/opt/tool/bin']\n\
+             [fs_permissions.grants]\nread = ['/data']\nwrite = ['/work/out']\n",
+        )
+        .unwrap();
+        assert_eq!(
+            policy.exec.allow,
+            Some(vec!["git".to_owned(), "/opt/tool/bin".to_owned()])
+        );
+        assert_eq!(
+            policy.fs_permissions.grants.unwrap().write,
+            vec![PathBuf::from("/work/out")]
+        );
+        for (text, needle) in [
+            ("[exec]\nallow = ['bin/git']", "exec.allow"),
+            ("[exec]\nalow = []", "alow"),
+            (
+                "[fs_permissions.grants]\nread = ['data']",
+                "fs_permissions.grants.read",
+            ),
+        ] {
+            let message = error_of(text);
+            assert!(message.contains(needle), "{text:?} gave {message:?}");
+        }
+    }
+
+    #[test]
+    fn launchers_stored_before_the_new_keys_still_parse() {
+        // A session restored after an upgrade carries the policy JSON of the old launcher.
+        let mut old = serde_json::to_value(SecurityPolicy::preset(Preset::Strict)).unwrap();
+        old.as_object_mut().unwrap().remove("exec");
+        for (section, key) in [
+            ("fs_permissions", "grants"),
+            ("fs_permissions", "workspace_changes"),
+            ("resource_limits", "disk_quota_mb"),
+            ("resource_limits", "disk_quota_files"),
+        ] {
+            old[section].as_object_mut().unwrap().remove(key);
+        }
+        let policy: SecurityPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(policy.exec.allow, None);
+        assert_eq!(policy.resource_limits.disk_quota_mb, None);
     }
 
     fn error_of(text: &str) -> String {
@@ -594,5 +786,11 @@ mod tests {
         assert_eq!(policy.resource_limits.address_space_mib, Some(512));
         assert_eq!(policy.resource_limits.pids, Some(256));
         assert_eq!(policy.name, "strict");
+        // TOML cannot unset a preset's value; `0` is how strict's disk quota is turned off.
+        let off = SecurityPolicy::from_toml_str(
+            "extends = 'strict'\n[resource_limits]\ndisk_quota_mb = 0",
+        )
+        .unwrap();
+        assert_eq!(off.resource_limits.disk_quota_mb, Some(0));
     }
 }

@@ -4,11 +4,14 @@
 //! ```toml
 //! [agents.builder]
 //! allow = ["process-spawn:git", "process-spawn:ls", "file-read:/work"]
-//! sessions = "own"   # or "all"
+//! sessions = "own"     # or "all"
+//! policy = "strict"    # the sandbox its sessions run under (default "workspace")
 //! ```
 //!
-//! An agent named here gets exactly these grants ([`AgentCapabilities`]); an agent that is
-//! not named, and a client that names no agent (the operator), is not restricted.
+//! An agent named here gets exactly these grants ([`AgentCapabilities`]), and its sessions
+//! always run sandboxed under `policy` with the grants compiled in
+//! ([`crate::sandbox::session_launcher`]); an agent that is not named, and a client that
+//! names no agent (the operator), is not restricted.
 //!
 //! ```
 //! use ai_session_security::profiles::AgentProfiles;
@@ -47,6 +50,16 @@ pub enum ProfileError {
     InvalidGrant {
         /// The rejected string.
         grant: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A profile's `policy` is not a sandboxing policy.
+    #[error("invalid policy {policy:?} for agent `{agent}`: {reason}")]
+    InvalidPolicy {
+        /// The agent whose profile names it.
+        agent: String,
+        /// The rejected value.
+        policy: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -126,6 +139,39 @@ pub struct AgentProfile {
     /// Whose sessions the agent may access.
     #[serde(default)]
     pub sessions: SessionScope,
+    /// The sandbox policy of the agent's sessions: `workspace` (the default), `strict`, or
+    /// the absolute path of a TOML policy file. Never `trusted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// The policy of an agent whose profile names none.
+pub const DEFAULT_AGENT_POLICY: &str = "workspace";
+
+impl AgentProfile {
+    /// The profile's policy, or [`DEFAULT_AGENT_POLICY`].
+    pub fn policy_name(&self) -> &str {
+        self.policy.as_deref().unwrap_or(DEFAULT_AGENT_POLICY)
+    }
+}
+
+/// Checks a profile's `policy` value: a sandboxing preset, or an absolute `.toml` path.
+pub fn validate_policy_name(agent: &str, policy: &str) -> Result<(), ProfileError> {
+    let invalid = |reason: &str| ProfileError::InvalidPolicy {
+        agent: agent.to_owned(),
+        policy: policy.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match policy.parse::<crate::policy::Preset>() {
+        Ok(crate::policy::Preset::Trusted) => Err(invalid(
+            "a restricted agent's sessions always run sandboxed (remove the profile to make the agent unrestricted)",
+        )),
+        Ok(_) => Ok(()),
+        Err(_) if policy.starts_with('/') && policy.ends_with(".toml") => Ok(()),
+        Err(_) => Err(invalid(
+            "use `workspace`, `strict` or the absolute path of a .toml policy file",
+        )),
+    }
 }
 
 /// Every agent profile (the whole `agents.toml`).
@@ -166,6 +212,9 @@ impl AgentProfiles {
             validate_agent_name(name)?;
             for grant in &profile.allow {
                 parse_grant(grant)?;
+            }
+            if let Some(policy) = &profile.policy {
+                validate_policy_name(name, policy)?;
             }
         }
         Ok(profiles)
@@ -272,6 +321,19 @@ impl AgentProfiles {
         Ok(before - profile.allow.len())
     }
 
+    /// The sandbox policy of `agent`'s sessions (`None` when it has no profile).
+    pub fn policy_of(&self, agent: &str) -> Option<&str> {
+        self.agents.get(agent).map(AgentProfile::policy_name)
+    }
+
+    /// Sets the sandbox policy of `agent`'s sessions (creating its profile).
+    pub fn set_policy(&mut self, agent: &str, policy: &str) -> Result<(), ProfileError> {
+        validate_agent_name(agent)?;
+        validate_policy_name(agent, policy)?;
+        self.agents.entry(agent.to_owned()).or_default().policy = Some(policy.to_owned());
+        Ok(())
+    }
+
     /// Deletes `agent`'s profile (it is unrestricted again); true if it had one.
     pub fn remove(&mut self, agent: &str) -> bool {
         self.agents.remove(agent).is_some()
@@ -312,6 +374,31 @@ mod tests {
         assert!(err.to_string().contains("some"), "{err}");
         let err = AgentProfiles::from_toml_str("[agents.'a b']\n").unwrap_err();
         assert!(err.to_string().contains("a b"), "{err}");
+    }
+
+    #[test]
+    fn the_policy_key_defaults_to_workspace_and_never_lifts_the_sandbox() {
+        let profiles =
+            AgentProfiles::from_toml_str("[agents.a]\nallow = []\n[agents.b]\npolicy = 'strict'\n")
+                .unwrap();
+        assert_eq!(profiles.policy_of("a"), Some("workspace"));
+        assert_eq!(profiles.policy_of("b"), Some("strict"));
+        assert_eq!(profiles.policy_of("nobody"), None);
+        for bad in ["trusted", "lax", "relative.toml"] {
+            let text = format!("[agents.a]\npolicy = '{bad}'\n");
+            let err = AgentProfiles::from_toml_str(&text).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+        let mut profiles = AgentProfiles::default();
+        profiles.set_policy("c", "/etc/ai/ci.toml").unwrap();
+        assert!(profiles.set_policy("c", "trusted").is_err());
+        let text = profiles.to_toml();
+        assert!(text.contains("policy = \"/etc/ai/ci.toml\""), "{text}");
+        assert_eq!(AgentProfiles::from_toml_str(&text).unwrap(), profiles);
+        // A profile without the key writes none, so old files stay as they were.
+        let mut plain = AgentProfiles::default();
+        plain.grant("d", &["process-spawn:ls"], None).unwrap();
+        assert!(!plain.to_toml().contains("policy"));
     }
 
     #[test]

@@ -296,6 +296,45 @@ def change_hostname(p):
     blocked(last_error("sethostname"))
 
 
+def disk_fill_big_file(p):
+    # One file past the strict quota (RLIMIT_FSIZE alone would let it through: 1 GiB).
+    chunk = b"\0" * (1 << 20)
+    written = 0
+    try:
+        with open("fill-big", "wb") as f:
+            for _ in range(p["fill_big_mib"]):
+                f.write(chunk)
+                written += 1
+    except OSError as e:
+        outcome = f"stopped after {written} MiB: {e}"
+    else:
+        outcome = None
+    os.remove("fill-big")
+    if outcome is None:
+        escaped(f"{written} MiB")
+    blocked(outcome)
+
+
+def disk_fill_many_files(p):
+    # Many small files, each far below any per-file limit.
+    os.mkdir("fill-many")
+    made = 0
+    outcome = None
+    try:
+        for i in range(p["fill_files"]):
+            with open(f"fill-many/{i}", "wb") as f:
+                f.write(b"x" * 512)
+            made += 1
+    except OSError as e:
+        outcome = f"stopped after {made} files: {e}"
+    for i in range(made):
+        os.remove(f"fill-many/{i}")
+    os.rmdir("fill-many")
+    if outcome is None:
+        escaped(f"{made} files")
+    blocked(outcome)
+
+
 def read_host_env_secret(p):
     if os.environ.get("AI_SESSION_ESCAPE_SECRET"):
         escaped()

@@ -3,6 +3,10 @@
 //! sandbox under each listed preset and must be blocked. The attempts themselves are the
 //! small Python programs in `escape_attempts.py` (raw syscalls through ctypes).
 //!
+//! The disk-fill probes write past the `strict` disk quota (one big file, many small
+//! ones): unsandboxed they fill the real disk (and clean up), under `strict` they stop at
+//! the quota overlay with `ENOSPC`.
+//!
 //! Several attempts only succeed unsandboxed for root (ptrace of any process, bpf,
 //! perf_event_open, TIOCSTI on a terminal that is not the controlling one); the suite
 //! therefore runs as root, as it does here and in CI, and is skipped otherwise.
@@ -81,6 +85,9 @@ impl Fixture {
             "marker": marker,
             "mount_target": workspace.path().join("mnt"),
             "fork_target": 400,
+            // Past the strict quota: 256 MiB and 64 files per MiB.
+            "fill_big_mib": 300,
+            "fill_files": 20_000,
         })
         .to_string();
         Fixture {
@@ -237,6 +244,8 @@ escape_tests! {
     // Unsandboxed in a private UTS namespace so the test does not rename the machine.
     change_hostname: BOTH, unsandboxed via PRIVATE_UTS_NS;
     read_host_env_secret: BOTH;
+    disk_fill_big_file: STRICT;
+    disk_fill_many_files: STRICT;
 }
 
 #[test]

@@ -20,6 +20,8 @@ use crate::paths::Home;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before starting another daemon when the previous attempt exited.
 const RESPAWN_PAUSE: Duration = Duration::from_millis(50);
+/// How long [`stop_daemon`] waits for a stopped daemon's process and socket to go.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to start a daemon when none answers.
 #[derive(Debug, Clone)]
@@ -145,4 +147,32 @@ async fn wait_until_ready(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(25));
     }
+}
+
+/// Stops the daemon `client` is connected to (`server.shutdown`: it kills and reaps every
+/// session first) and returns once its process is gone and its socket `home.socket_path(name)`
+/// removed, so a command that follows starts a fresh daemon; gives up waiting after 10 s.
+pub async fn stop_daemon(client: &Client, home: &Home, name: &str) -> Result<()> {
+    let pid = client.hello().await?.pid;
+    client.shutdown_server().await?;
+    let socket = home.socket_path(name);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while process_exists(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while socket.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
 }

@@ -310,6 +310,12 @@ impl Client {
         self.request::<rpc::Screen>(&session_params(session)).await
     }
 
+    /// `screen.reset`.
+    pub async fn reset_screen(&self, session: &str) -> Result<p::Ack> {
+        self.request::<rpc::ScreenReset>(&session_params(session))
+            .await
+    }
+
     /// `wait`.
     pub async fn wait(&self, params: &p::WaitParams) -> Result<p::WaitResult> {
         self.request::<rpc::Wait>(params).await

@@ -17,14 +17,18 @@ mod manager;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod observability;
+pub mod output;
 mod paths;
 pub mod persistence;
+pub mod sandbox;
 pub mod sandboxing;
 mod server;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 /// The wire types (the `ai-session-protocol` crate).
 pub use ai_session_protocol as protocol;
-pub use autostart::{AutoStart, connect_or_start};
+pub use autostart::{AutoStart, connect_or_start, stop_daemon};
 pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};
 pub use events::EventLog;
@@ -38,3 +42,7 @@ pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
 pub fn is_key_name(word: &str) -> bool {
     word.chars().count() > 1 && ai_session_pty::encode_key(word, false).is_some()
 }
+
+/// The bytes a terminal sends for the key `name` (`C-c`, `Enter`, `Up`, `F5`, `M-x`, ...; a
+/// single character stands for itself), or `None` for a word that names no key.
+pub use ai_session_pty::encode_key;

@@ -27,7 +27,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ai_session_persist::{KeySource, Keyring, LogWriter, PersistError, RecordKind, Store};
+use ai_session_persist::{KdfParams, Keyring, LogWriter, RecordKind, Store};
+pub use ai_session_persist::{KeySource, KeyStatus, PersistError};
 use ai_session_pty::{ByteRange, CommandRecord, PtySession, ReadChunk};
 use serde::{Deserialize, Serialize};
 
@@ -247,6 +248,58 @@ impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Job")
     }
+}
+
+/// The store of each daemon under `home` that exists: the default daemon's (`home` itself) and
+/// every named one's (`home/servers/<name>`).
+fn store_homes(home: &Path) -> Vec<std::path::PathBuf> {
+    let mut homes = vec![home.to_path_buf()];
+    if let Ok(servers) = std::fs::read_dir(home.join("servers")) {
+        let mut named: Vec<_> = servers
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir())
+            .collect();
+        named.sort();
+        homes.extend(named);
+    }
+    homes
+}
+
+/// Creates the data key that seals every daemon's store under `home` (`home/keys/`), wrapped
+/// under `source` with the default Argon2id cost. Refused when a key exists, or while a
+/// store holds sessions in plaintext: they could not be read once the key exists.
+pub fn init_key(home: &Path, source: &KeySource) -> Result<KeyStatus, PersistError> {
+    let keyring = Keyring::new(home);
+    if !keyring.is_initialized() {
+        for store in store_homes(home) {
+            let count = Store::session_count_at(&store);
+            if count > 0 {
+                return Err(PersistError::PlaintextSessions {
+                    count,
+                    path: Store::sessions_dir_at(&store),
+                });
+            }
+        }
+    }
+    keyring.init(source, KdfParams::default())?;
+    keyring.status()
+}
+
+/// Rewraps the data key under `home` from `old` to `new` (the stored data is not re-encrypted).
+pub fn change_key(
+    home: &Path,
+    old: &KeySource,
+    new: &KeySource,
+) -> Result<KeyStatus, PersistError> {
+    let keyring = Keyring::new(home);
+    keyring.rewrap(old, new, KdfParams::default())?;
+    keyring.status()
+}
+
+/// Whether `home` has a data key, its public fingerprint and wrapping; reveals no secret.
+pub fn key_status(home: &Path) -> Result<KeyStatus, PersistError> {
+    Keyring::new(home).status()
 }
 
 /// Open the store of daemon `server_name` under `home` with the key from the environment
@@ -858,5 +911,36 @@ impl Writer {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    fn raw_key() -> KeySource {
+        KeySource::parse_key(&[b'7'; 64], "test").unwrap()
+    }
+
+    #[test]
+    fn a_key_is_refused_while_any_store_holds_plaintext_sessions() {
+        let home = tempfile::tempdir().unwrap();
+        let named = home.path().join("servers").join("ci");
+        std::fs::create_dir_all(named.join("sessions").join("s1")).unwrap();
+        let error = init_key(home.path(), &raw_key()).unwrap_err();
+        assert!(
+            matches!(&error, PersistError::PlaintextSessions { count: 1, path } if *path == named.join("sessions")),
+            "{error}"
+        );
+        assert!(!key_status(home.path()).unwrap().initialized);
+
+        std::fs::remove_dir_all(&named).unwrap();
+        let status = init_key(home.path(), &raw_key()).unwrap();
+        assert!(status.initialized);
+        assert_eq!(status.method.as_deref(), Some("key"));
+        assert!(matches!(
+            init_key(home.path(), &raw_key()),
+            Err(PersistError::KeyExists { .. })
+        ));
     }
 }

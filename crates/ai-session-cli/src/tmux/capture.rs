@@ -1,6 +1,27 @@
 //! `capture-pane` lines: history above the screen, then the screen's rows, cut to `-S`/`-E`.
 
-use super::args::LineBound;
+/// A `-S`/`-E` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineBound {
+    /// The default: first (for `-S`) or last (for `-E`) visible row.
+    Default,
+    /// `-`: start of history (for `-S`) or last visible row (for `-E`).
+    Edge,
+    Line(i64),
+}
+
+impl LineBound {
+    pub fn parse(value: Option<&str>) -> Result<LineBound, String> {
+        match value {
+            None => Ok(LineBound::Default),
+            Some("-") => Ok(LineBound::Edge),
+            Some(v) => v
+                .parse()
+                .map(LineBound::Line)
+                .map_err(|_| format!("invalid line: {v}")),
+        }
+    }
+}
 
 /// The rows tmux would print for `-S start -E end`, where row 0 is the first visible row and
 /// `history` holds the lines that scrolled off above it (oldest first).

@@ -47,6 +47,7 @@ async def main():
                 assert needed in tools, f"{needed} missing from {sorted(tools)}"
             ok("tools", ",".join(sorted(tools)))
             await parallel_calls(session)
+            await progress(session)
             await cancellation(session)
             await dev_server(session)
             await awaiting_input(session)
@@ -77,6 +78,26 @@ async def parallel_calls(session):
         ok("list_during_exec", f"{took_ms:.1f} ms, slow is {states['slow']}")
     assert slow["reply"]["exit_code"] == 0, slow["reply"]
     ok("slow_exec", f"{slow['reply']['duration_ms']} ms")
+
+
+async def progress(session):
+    """With a progress token, a long exec sends notifications/progress while output arrives."""
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, message))
+
+    reply = result_of(
+        await session.call_tool(
+            "exec",
+            {"session": "slow", "command": "for i in 1 2 3; do echo step-$i; sleep 0.9; done"},
+            progress_callback=on_progress,
+        )
+    )
+    assert reply["exit_code"] == 0, reply
+    assert seen, "no progress notification arrived"
+    assert any("step-" in (m or "") and "lines" in (m or "") for _, m in seen), seen
+    ok("progress", f"{len(seen)} notifications, last: {seen[-1][1]}")
 
 
 async def cancellation(session):

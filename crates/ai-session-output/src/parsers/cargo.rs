@@ -70,6 +70,31 @@ fn diagnostics(lines: &[&str]) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     let mut current: Option<Found> = None;
     for (index, line) in lines.iter().enumerate() {
+        // `--message-format=short`: `src/main.rs:13:28: error[E0425]: message`, one line each.
+        if let Some((location, rest)) = line.split_once(": ")
+            && let Some((file, line_no, column)) = split_location(location)
+            && let Some((severity, code, message)) = header(rest)
+        {
+            found.extend(current.take());
+            found.push(Found {
+                diagnostic: Diagnostic {
+                    severity: severity.to_owned(),
+                    file: Some(file.to_owned()),
+                    line: Some(line_no),
+                    column,
+                    code: code.filter(|c| c.starts_with('E')).map(str::to_owned),
+                    lint: code
+                        .filter(|c| !c.starts_with('E'))
+                        .map(|c| c.rsplit("::").next().unwrap_or(c).to_owned()),
+                    message: message.to_owned(),
+                    ..Diagnostic::default()
+                },
+                header: index,
+                location: Some(index),
+                labels: Vec::new(),
+            });
+            continue;
+        }
         if let Some((severity, code, message)) = header(line)
             && !is_summary(line)
         {
@@ -238,6 +263,7 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
     };
     let mut keep = Vec::new();
     let mut running = 0usize;
+    let mut failed_lines: Vec<(usize, String)> = Vec::new();
     let mut index = 0;
     while index < lines.len() {
         let line = lines[index];
@@ -246,9 +272,14 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
         } else if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, outcome)) = rest.rsplit_once(" ... ")
         {
-            let name = name.split(" - ").next().unwrap_or(name).to_owned();
+            // Doctests are named `src/lib.rs - split (line 14)`; unit tests `a::b - should panic`.
+            let name = if name.ends_with(')') && name.contains(" - ") {
+                name.to_owned()
+            } else {
+                name.split(" - ").next().unwrap_or(name).to_owned()
+            };
             if outcome.starts_with("FAILED") {
-                keep.push((index, Priority::Must));
+                failed_lines.push((index, name));
             } else if outcome.starts_with("ignored") && report.ignored_tests.len() < MAX_ITEMS {
                 report.ignored_tests.push(name);
             }
@@ -278,6 +309,18 @@ pub(crate) fn parse_test(input: &Input<'_>) -> Parse {
             keep.push((index, Priority::Must));
         }
         index += 1;
+    }
+    // `test x ... FAILED` says again what the `---- x stdout ----` section says.
+    for (index, name) in failed_lines {
+        let has_section = report.failures.iter().any(|f| f.name == name);
+        keep.push((
+            index,
+            if has_section {
+                Priority::High
+            } else {
+                Priority::Must
+            },
+        ));
     }
     report.total = running.max(report.passed + report.failed + report.ignored + report.measured);
     report.status = input.test_run_status(
@@ -335,11 +378,12 @@ fn failure_section(
             keep.push((index, Priority::Must));
             expect_message = false;
         } else if let Some(value) = trimmed.strip_prefix("left: ") {
+            // Values explain the message; the facts are name, location and message.
             failure.left = Some(value.to_owned());
-            keep.push((index, Priority::Must));
+            keep.push((index, Priority::High));
         } else if let Some(value) = trimmed.strip_prefix("right: ") {
             failure.right = Some(value.to_owned());
-            keep.push((index, Priority::Must));
+            keep.push((index, Priority::High));
         } else if !trimmed.is_empty() && !trimmed.starts_with("note: ") && failure.details.len() < 3
         {
             failure.details.push(trimmed.to_owned());

@@ -146,12 +146,18 @@ fn df(lines: &[&str]) -> (FsReport, Vec<(usize, Priority)>) {
     };
     let mut keep = Vec::new();
     let mut pending_name: Option<&str> = None;
+    // `df -T` adds a Type column after the device.
+    let mut typed = false;
     for (index, line) in lines.iter().enumerate() {
         if line.starts_with("Filesystem") {
+            typed = line.split_whitespace().nth(1) == Some("Type");
             keep.push((index, Priority::Must));
             continue;
         }
-        let fields = split_fields(line, 6);
+        let mut fields = split_fields(line, if typed { 7 } else { 6 });
+        if typed && fields.len() == 7 {
+            fields.remove(1);
+        }
         // Long device names wrap: the name alone, the numbers on the next line.
         if fields.len() == 1 {
             pending_name = fields.first().copied();

@@ -13,12 +13,19 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
     };
     let mut keep = Vec::new();
     let mut current: Option<usize> = None;
+    // Under `-v` a test's log lines come between `=== RUN` and its `--- FAIL`; without `-v`
+    // they follow the `--- FAIL` line. Lines seen since the last `=== RUN` wait here.
+    let mut pending: Vec<usize> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("--- ") {
+        if trimmed.starts_with("=== RUN ") || trimmed.starts_with("=== CONT ") {
+            pending.clear();
+            current = None;
+        } else if let Some(rest) = trimmed.strip_prefix("--- ") {
             let (outcome, rest) = rest.split_once(": ").unwrap_or((rest, ""));
             let name = rest.split(" (").next().unwrap_or(rest).to_owned();
             current = None;
+            let logged = std::mem::take(&mut pending);
             match outcome {
                 "PASS" => report.passed += 1,
                 "SKIP" => {
@@ -35,33 +42,24 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
                             name,
                             ..TestFailure::default()
                         });
-                        current = Some(report.failures.len() - 1);
+                        let slot = report.failures.len() - 1;
+                        for logged in logged {
+                            add_log_line(
+                                &mut report.failures[slot],
+                                lines[logged],
+                                logged,
+                                &mut keep,
+                            );
+                        }
+                        current = Some(slot);
                     }
                 }
                 _ => {}
             }
-        } else if let Some(slot) = current
-            && line.starts_with("    ")
-            && !trimmed.is_empty()
-        {
-            let failure = &mut report.failures[slot];
-            if failure.message.is_empty() {
-                // `    add_test.go:9: Add(1,2) = 4; want 3`
-                match trimmed.split_once(": ") {
-                    Some((location, message)) if split_location(location).is_some() => {
-                        failure.location = Some(location.to_owned());
-                        if let Some((file, line_no, _)) = split_location(location) {
-                            failure.file = Some(file.to_owned());
-                            failure.line = Some(line_no);
-                        }
-                        failure.message = message.to_owned();
-                    }
-                    _ => failure.message = trimmed.to_owned(),
-                }
-                keep.push((index, Priority::Must));
-            } else if failure.details.len() < 3 {
-                failure.details.push(trimmed.to_owned());
-                keep.push((index, Priority::High));
+        } else if line.starts_with("    ") && !trimmed.is_empty() {
+            match current {
+                Some(slot) => add_log_line(&mut report.failures[slot], line, index, &mut keep),
+                None => pending.push(index),
             }
         } else if trimmed.starts_with("panic: ")
             || trimmed.starts_with("FAIL\t")
@@ -80,6 +78,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
                 report.summary.push(trimmed.to_owned());
             }
             current = None;
+            pending.clear();
         } else if trimmed.starts_with("# ")
             || trimmed.contains(".go:") && trimmed.contains(": ") && !line.starts_with(' ')
         {
@@ -105,6 +104,33 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
     Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
 }
 
+/// A test's log line: the first is the message (`    add_test.go:9: got 4, want 3`).
+fn add_log_line(
+    failure: &mut TestFailure,
+    line: &str,
+    index: usize,
+    keep: &mut Vec<(usize, Priority)>,
+) {
+    let trimmed = line.trim();
+    if failure.message.is_empty() {
+        match trimmed.split_once(": ") {
+            Some((location, message)) if split_location(location).is_some() => {
+                failure.location = Some(location.to_owned());
+                if let Some((file, line_no, _)) = split_location(location) {
+                    failure.file = Some(file.to_owned());
+                    failure.line = Some(line_no);
+                }
+                failure.message = message.to_owned();
+            }
+            _ => failure.message = trimmed.to_owned(),
+        }
+        keep.push((index, Priority::Must));
+    } else if failure.details.len() < 3 {
+        failure.details.push(trimmed.to_owned());
+        keep.push((index, Priority::High));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +138,7 @@ mod tests {
 
     #[test]
     fn verbose_run() {
-        let text = "=== RUN   TestAdd\n--- FAIL: TestAdd (0.00s)\n    add_test.go:9: Add(1,2) = 4; want 3\n=== RUN   TestSub\n--- PASS: TestSub (0.00s)\n--- SKIP: TestNet (0.00s)\nFAIL\nFAIL\texample.com/m\t0.002s\n";
+        let text = "=== RUN   TestAdd\n    add_test.go:9: Add(1,2) = 4; want 3\n--- FAIL: TestAdd (0.00s)\n=== RUN   TestSub\n--- PASS: TestSub (0.00s)\n--- SKIP: TestNet (0.00s)\nFAIL\nFAIL\texample.com/m\t0.002s\n";
         let input = Input {
             command: "go test -v",
             lines: &split_lines(text),

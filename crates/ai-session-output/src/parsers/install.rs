@@ -23,9 +23,27 @@ pub(crate) fn npm(input: &Input<'_>) -> Parse {
     let mut keep = Vec::new();
     let mut saw_error = false;
     let mut warnings = 0usize;
+    let mut errors: Vec<Value> = Vec::new();
     for (index, line) in input.lines.iter().enumerate() {
-        let trimmed = line.trim();
+        // A terminal gets a braille spinner in front of npm's lines.
+        let trimmed = line
+            .trim()
+            .trim_start_matches(|c: char| ('\u{2800}'..='\u{28ff}').contains(&c));
         let lower = trimmed.to_ascii_lowercase();
+        if let Some(rest) = ["npm error ", "npm err! "]
+            .iter()
+            .find_map(|p| lower.starts_with(p).then(|| trimmed[p.len()..].trim()))
+        {
+            // `code X` and the log path are not the message.
+            if let Some(code) = rest.strip_prefix("code ") {
+                data.insert("code".into(), json!(code));
+            } else if !rest.is_empty()
+                && !rest.starts_with("A complete log of this run")
+                && errors.len() < MAX_ITEMS
+            {
+                errors.push(json!(rest));
+            }
+        }
         if lower.starts_with("npm err")
             || lower.starts_with("npm error")
             || lower.starts_with("error ")
@@ -60,6 +78,9 @@ pub(crate) fn npm(input: &Input<'_>) -> Parse {
         }
     }
     data.insert("warnings".into(), json!(warnings));
+    if !errors.is_empty() {
+        data.insert("errors".into(), Value::Array(errors));
+    }
     let status = failed_status(input, saw_error);
     let added = data.get("added").and_then(Value::as_u64).unwrap_or(0);
     let headline = format!(
@@ -83,6 +104,7 @@ pub(crate) fn pip(input: &Input<'_>) -> Parse {
     let mut satisfied = Vec::new();
     let mut downloaded = Vec::new();
     let mut sizes = Map::new();
+    let mut errors: Vec<Value> = Vec::new();
     for (index, line) in input.lines.iter().enumerate() {
         let trimmed = line.trim();
         if let Some(rest) = trimmed.strip_prefix("Successfully installed ") {
@@ -121,6 +143,9 @@ pub(crate) fn pip(input: &Input<'_>) -> Parse {
             ));
         } else if trimmed.starts_with("ERROR:") || trimmed.starts_with("error:") {
             saw_error = true;
+            if errors.len() < MAX_ITEMS {
+                errors.push(json!(trimmed[6..].trim()));
+            }
             keep.push((index, Priority::Must));
         } else if trimmed.starts_with("Saved ") {
             keep.push((index, Priority::High));
@@ -135,6 +160,9 @@ pub(crate) fn pip(input: &Input<'_>) -> Parse {
     data.insert("already_satisfied".into(), Value::Array(satisfied));
     data.insert("downloaded".into(), Value::Array(downloaded));
     data.insert("sizes".into(), Value::Object(sizes));
+    if !errors.is_empty() {
+        data.insert("errors".into(), Value::Array(errors));
+    }
     let status = failed_status(input, saw_error);
     let (subkind, verb) = if download {
         ("pip_download", "downloaded")

@@ -12,9 +12,11 @@ use crate::{LogEntry, LogReport, MAX_ITEMS, OutputKind, ParsedOutput};
 
 /// Recognise a log format from a sample of the text.
 pub(crate) fn sniff(sample: &str) -> Option<OutputKind> {
+    // Indented lines (traceback frames, continuation lines) and traceback
+    // headers belong to the record above them: they do not vote.
     let lines: Vec<&str> = sample
         .lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with([' ', '\t']) && !is_traceback_header(l))
         .take(60)
         .collect();
     if lines.len() < 2 {
@@ -32,7 +34,32 @@ pub(crate) fn sniff(sample: &str) -> Option<OutputKind> {
     if majority(timestamped) && leveled > 0 {
         return Some(OutputKind::Syslog);
     }
+    // Python's `logging.basicConfig()` default: `ERROR:jobs.worker:message`.
+    if majority(
+        lines
+            .iter()
+            .filter(|l| python_prefix_level(l).is_some())
+            .count(),
+    ) {
+        return Some(OutputKind::Syslog);
+    }
     None
+}
+
+fn is_traceback_header(line: &str) -> bool {
+    line.trim_end()
+        .ends_with("Traceback (most recent call last):")
+}
+
+/// `WARNING:jobs.worker:queue depth 120` -> `warn` (Python logging's default format).
+fn python_prefix_level(line: &str) -> Option<&'static str> {
+    let (level, rest) = line.split_once(':')?;
+    if !matches!(level, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL") {
+        return None;
+    }
+    let (logger, _) = rest.split_once(':')?;
+    let plausible = !logger.is_empty() && !logger.contains(' ');
+    plausible.then(|| normalise_level(level)).flatten()
 }
 
 /// Normalise a level word; `None` if it is not one.
@@ -144,7 +171,7 @@ fn level_of(line: &str, kind: OutputKind) -> Option<&'static str> {
     match kind {
         OutputKind::JsonLog => json_level(line).or_else(|| plain_level(line)),
         OutputKind::TracingLog => tracing_level(line).or_else(|| plain_level(line)),
-        _ => plain_level(line),
+        _ => python_prefix_level(line).or_else(|| plain_level(line)),
     }
 }
 
@@ -255,11 +282,35 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
     let mut keep = Vec::new();
     let mut error_summaries = Vec::new();
     let mut notes = Vec::new();
+    let mut exceptions: Vec<String> = Vec::new();
+    let mut in_traceback = false;
+    let mut python = false;
     for (index, line) in input.lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         non_empty += 1;
+        // A logged exception: `Traceback (most recent call last):`, indented
+        // frames, then the exception line, which is the fact.
+        if is_traceback_header(line) {
+            in_traceback = true;
+            python = true;
+            keep.push((index, Priority::High));
+            continue;
+        }
+        if in_traceback {
+            if line.starts_with([' ', '\t']) {
+                continue;
+            }
+            in_traceback = false;
+            if level_of(line, kind).is_none() {
+                keep.push((index, Priority::Must));
+                if exceptions.len() < MAX_ITEMS {
+                    exceptions.push(line.trim().to_owned());
+                }
+                continue;
+            }
+        }
         let Some(level) = level_of(line, kind) else {
             continue;
         };
@@ -307,6 +358,11 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
             });
         }
     }
+    let format = if python && kind == OutputKind::Syslog {
+        "python_logging"
+    } else {
+        format
+    };
     let counts_text: Vec<String> = ["critical", "error", "warn", "info", "debug", "trace"]
         .iter()
         .filter_map(|level| counts.get(*level).map(|n| format!("{n} {level}")))
@@ -320,8 +376,15 @@ pub(crate) fn parse(input: &Input<'_>, kind: OutputKind) -> Parse {
         },
         input.exit_suffix()
     );
+    let exceptions_text = match exceptions.len() {
+        0 => String::new(),
+        1 => format!("; exception: {}", exceptions[0]),
+        n => format!("; {n} exceptions, last: {}", exceptions[n - 1]),
+    };
+    let headline = format!("{headline}{exceptions_text}");
     let report = LogReport {
         format: format.to_owned(),
+        exceptions,
         level: worst.map(str::to_owned),
         lines: non_empty,
         counts,

@@ -6,17 +6,20 @@
 //! lists at [`crate::MAX_ITEMS`].
 
 pub(crate) mod cargo;
+pub(crate) mod docker;
 pub(crate) mod files;
 pub(crate) mod gcc;
 pub(crate) mod generic;
 pub(crate) mod git;
 pub(crate) mod gotest;
 pub(crate) mod install;
+pub(crate) mod lint;
 pub(crate) mod logs;
 pub(crate) mod misc;
 pub(crate) mod node;
 pub(crate) mod process;
 pub(crate) mod pytest;
+pub(crate) mod runners;
 pub(crate) mod sockets;
 pub(crate) mod table;
 pub(crate) mod traceback;
@@ -28,6 +31,9 @@ use crate::{OutputKind, ParsedOutput, Status};
 /// How much a line matters to the digest; lower sorts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
+    /// Summary and total lines, and the last line of every traceback or exception:
+    /// taken before anything else, so no budget drops them while it keeps details.
+    Summary,
     /// Status, counts, errors with locations, failing tests: kept whatever the budget.
     Must,
     /// Context that explains a must-keep line (labels, assertion values, warnings).
@@ -136,6 +142,41 @@ impl Input<'_> {
     }
 }
 
+/// Close a test run: status from failures and the exit code, a headline with
+/// every non-zero count, and a flagged count mismatch (see [`TestReport::reconcile`]).
+pub(crate) fn finish_tests(
+    input: &Input<'_>,
+    mut report: crate::TestReport,
+    keep: Vec<(usize, Priority)>,
+    tool: &str,
+) -> Parse {
+    report.status = input.test_run_status(
+        report.failed + report.errors > 0
+            || !report.failures.is_empty()
+            || !report.error_list.is_empty()
+            || input.exited_non_zero(),
+        !report.summary.is_empty(),
+    );
+    let mismatch = report
+        .count_mismatch
+        .as_deref()
+        .map(|m| format!(" · COUNTS DO NOT ADD UP: {m}"))
+        .unwrap_or_default();
+    let headline = format!(
+        "{tool}: {} · {}{mismatch}{}",
+        cargo::status_word(report.status),
+        util::tally(&[
+            (report.passed, "passed"),
+            (report.failed, "failed"),
+            (report.errors, "errors"),
+            (report.skipped + report.ignored + report.todo, "skipped"),
+            (report.total, "total"),
+        ]),
+        input.exit_suffix()
+    );
+    Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)
+}
+
 /// Split normalised text into lines (no trailing empty line).
 pub(crate) fn split_lines(text: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = text.split('\n').collect();
@@ -176,6 +217,18 @@ pub(crate) fn parse_lines(
         OutputKind::NodeTest => node::parse_node_test(&input),
         OutputKind::Jest => node::parse_jest(&input),
         OutputKind::GoTest => gotest::parse(&input),
+        OutputKind::Vitest => runners::vitest(&input),
+        OutputKind::Mocha => runners::mocha(&input),
+        OutputKind::Rspec => runners::rspec(&input),
+        OutputKind::Minitest => runners::minitest(&input),
+        OutputKind::Phpunit => runners::phpunit(&input),
+        OutputKind::Ctest => runners::ctest(&input),
+        OutputKind::Tsc => lint::tsc(&input),
+        OutputKind::Eslint => lint::eslint(&input),
+        OutputKind::Ruff => lint::ruff(&input),
+        OutputKind::Mypy => lint::mypy(&input),
+        OutputKind::Javac => lint::javac(&input),
+        OutputKind::DockerBuild => docker::build(&input),
         OutputKind::PythonTraceback => traceback::parse(&input),
         OutputKind::Git => git::parse(&input),
         OutputKind::Ps | OutputKind::Top => process::parse(&input, kind),

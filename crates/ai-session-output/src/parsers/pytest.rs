@@ -2,7 +2,7 @@
 //! `short test summary info`).
 
 use super::cargo::status_word;
-use super::util::{count_before, split_location};
+use super::util::{count_before, is_tally_line, split_location};
 use super::{Input, Parse, Priority};
 use crate::{MAX_ITEMS, ParsedOutput, TestFailure, TestReport};
 
@@ -36,6 +36,10 @@ fn is_result_line(text: &str) -> bool {
 struct Section {
     title: String,
     location: Option<String>,
+    /// Line of the last `file.py:N:` in the section: where it raised, a fact.
+    location_line: Option<usize>,
+    /// Line of the first `E ` line (the message).
+    message_line: Option<usize>,
     message: Option<String>,
 }
 
@@ -55,7 +59,10 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
                 .or(count_before(&format!(" {rest}"), "items"));
             continue;
         }
-        if let Some(title) = banner(line) {
+        // Under `-q` the closing tally has no `===` rule around it.
+        let tally = (!line.starts_with(' ') && is_tally_line(line) && is_result_line(line))
+            .then(|| line.trim());
+        if let Some(title) = banner(line).or(tally) {
             in_summary = title == "short test summary info";
             if is_result_line(title) {
                 report.passed = count_before(title, "passed").unwrap_or(0);
@@ -75,6 +82,8 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
             sections.push(Section {
                 title: title.to_owned(),
                 location: None,
+                location_line: None,
+                message_line: None,
                 message: None,
             });
             e_lines_in_section = 0;
@@ -111,6 +120,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
             let detail = detail.trim();
             if section.message.is_none() && !detail.is_empty() {
                 section.message = Some(detail.to_owned());
+                section.message_line = Some(index);
             }
             if !detail.is_empty() {
                 e_lines_in_section += 1;
@@ -118,7 +128,7 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
                     .iter()
                     .any(|n| detail.starts_with(n));
                 let priority = match (e_lines_in_section, noise) {
-                    (1, _) => Priority::Must,
+                    (1, _) => Priority::High,
                     (_, false) => Priority::High,
                     (_, true) => Priority::Normal,
                 };
@@ -131,10 +141,36 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         {
             // `calc.py:5: ZeroDivisionError`: the last one in a section is where it raised.
             section.location = Some(location.to_owned());
-            keep.push((index, Priority::High));
+            // Earlier ones are the test's own frames: context, kept when there is room.
+            section.location_line = Some(index);
+            keep.push((index, Priority::Normal));
         }
     }
     attach_sections(&mut report, &sections);
+    keep.extend(
+        sections
+            .iter()
+            .filter_map(|s| s.location_line)
+            .map(|l| (l, Priority::Must)),
+    );
+    // The message is a fact: must-keep where the short summary (`FAILED x - msg`) does not state it.
+    let summary_has_messages = report
+        .failures
+        .iter()
+        .chain(&report.error_list)
+        .any(|f| !f.message.is_empty())
+        && !report.summary.is_empty()
+        && lines
+            .iter()
+            .any(|l| l.starts_with("FAILED ") && l.contains(" - "));
+    if !summary_has_messages {
+        keep.extend(
+            sections
+                .iter()
+                .filter_map(|s| s.message_line)
+                .map(|l| (l, Priority::Must)),
+        );
+    }
     report.total = report.passed
         + report.failed
         + report.skipped
@@ -147,12 +183,17 @@ pub(crate) fn parse(input: &Input<'_>) -> Parse {
         !report.summary.is_empty(),
     );
     let headline = format!(
-        "pytest: {} · {} passed, {} failed, {} skipped, {} errors{}",
+        "pytest: {} · {}{}",
         status_word(report.status),
-        report.passed,
-        report.failed,
-        report.skipped,
-        report.errors,
+        super::util::tally(&[
+            (report.passed, "passed"),
+            (report.failed, "failed"),
+            (report.skipped, "skipped"),
+            (report.errors, "errors"),
+            (report.xfailed, "xfailed"),
+            (report.xpassed, "xpassed"),
+            (report.total, "total"),
+        ]),
         input.exit_suffix()
     );
     Parse::with_kept(ParsedOutput::TestResults(report), headline, keep)

@@ -34,6 +34,63 @@ pub(crate) fn count_after(text: &str, word: &str) -> Option<usize> {
     rest[..end].parse().ok()
 }
 
+/// `3 passed, 1 failed, 4 total` for headlines: zero counts left out (the total
+/// always shown), so a headline states every count in few tokens.
+pub(crate) fn tally(counts: &[(usize, &str)]) -> String {
+    let last = counts.len().saturating_sub(1);
+    let parts: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(i, (n, _))| *n > 0 || *i == last)
+        .map(|(_, (n, word))| format!("{n} {word}"))
+        .collect();
+    parts.join(", ")
+}
+
+/// A closing tally with nothing else on the line: `4 failed, 5 passed, 1 skipped in 0.31s`,
+/// `Tests: 2 failed, 3 passed, 5 total`. Every comma-separated term is `N word` (one or two
+/// words); a trailing ` in <duration>` and a leading `Label:` are allowed. Runners print these
+/// with or without decoration (pytest drops its `===` rule under `-q`), so parsers look for
+/// the shape rather than the banner.
+pub(crate) fn is_tally_line(text: &str) -> bool {
+    let text = text.trim().trim_matches('=').trim();
+    let text = match text.split_once(": ") {
+        Some((label, rest)) if !label.contains(' ') && !label.is_empty() => rest,
+        _ => text,
+    };
+    let counts = match text.rsplit_once(" in ") {
+        Some((counts, duration))
+            if duration.starts_with(|c: char| c.is_ascii_digit())
+                && duration.len() < 24
+                && !duration.contains(',') =>
+        {
+            counts
+        }
+        _ => text,
+    };
+    let mut terms = 0;
+    for term in counts.split(", ") {
+        let mut words = term.split_whitespace();
+        let Some(number) = words.next() else {
+            return false;
+        };
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let rest: Vec<&str> = words.collect();
+        if rest.is_empty()
+            || rest.len() > 2
+            || !rest
+                .iter()
+                .all(|w| w.chars().all(|c| c.is_alphabetic() || c == '-'))
+        {
+            return false;
+        }
+        terms += 1;
+    }
+    terms > 0
+}
+
 /// Split `path:line[:col]` (a trailing `:` allowed). Windows drive letters
 /// and URLs are not locations.
 pub(crate) fn split_location(text: &str) -> Option<(&str, u32, Option<u32>)> {
@@ -78,6 +135,26 @@ mod tests {
             assert_eq!(count_before(text, word), expected, "{text}");
         }
         assert_eq!(count_after("\u{2139} tests 9", "tests"), Some(9));
+    }
+
+    #[test]
+    fn tallies() {
+        for line in [
+            "4 failed, 5 passed, 1 skipped, 1 error in 0.31s",
+            "=== 1 failed, 2 passed in 0.01s ===",
+            "Tests:       2 failed, 3 passed, 5 total",
+            "3 passed",
+        ] {
+            assert!(is_tally_line(line), "{line}");
+        }
+        for line in [
+            "assert 4 == 5",
+            "in 3 files",
+            "test_x.py::test_a PASSED",
+            "2 tests, 1 of which failed",
+        ] {
+            assert!(!is_tally_line(line), "{line}");
+        }
     }
 
     #[test]

@@ -103,8 +103,13 @@ fn start(socket_path: &Path) -> std::io::Result<Option<Keeper>> {
     std::fs::set_permissions(socket_path, std::fs::Permissions::from_mode(0o600))?;
     listen(&listener, Backlog::new(128)?)?;
 
-    // SAFETY: called first thing in a single-threaded process (the CLI's hidden entry runs
-    // before anything starts a thread), so the child may run arbitrary code.
+    // fork() in a process with other threads leaves a child that may not allocate: refuse.
+    if thread_count() != Some(1) {
+        return Err(std::io::Error::other(
+            "the keeper must start in a single-threaded process (run it first thing in main)",
+        ));
+    }
+    // SAFETY: this process has one thread (checked above), so the child may run any code.
     match unsafe { fork() }? {
         ForkResult::Parent { .. } => {
             // The listener is bound: whoever started us may connect now. `_exit`, so no
@@ -149,6 +154,12 @@ fn detach_stdio() {
             unsafe { libc::dup2(null.as_raw_fd(), target) };
         }
     }
+}
+
+/// Threads of this process, from `/proc/self/stat` (field 20, after the parenthesised comm).
+fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// Each session costs the keeper four descriptors: use the whole hard limit.

@@ -10,8 +10,13 @@
 //! tail. The chain is unkeyed: it detects accidental damage and naive tampering; someone
 //! who can rewrite the whole file and the head can forge it, so copy `audit verify`'s
 //! head hash elsewhere when that matters and check it with `--expect-head`.
+//!
+//! With an [`AuditKey`] ([`AuditLog::with_key`]) the records are sealed (see [`seal`]):
+//! the chain runs over the sealed lines, so [`verify`] needs no key, while the readers
+//! ([`tail_keyed`], [`query_keyed`], [`read_records_keyed`]) open them with it.
 
 mod risk;
+pub mod seal;
 mod segments;
 mod time;
 
@@ -26,6 +31,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use risk::{RiskAssessment, assess_command};
+pub use seal::AuditKey;
+use seal::{LineHeader, OpenError};
 pub use segments::Rotation;
 pub use time::{format_rfc3339, parse_since};
 
@@ -44,6 +51,18 @@ pub enum AuditError {
         what: &'static str,
         /// What the OS said.
         source: std::io::Error,
+    },
+    /// A record is sealed and no key (or the wrong key) was given to read it.
+    #[error(
+        "audit log {path}: record {seq} is sealed and {reason}; give the store's key (the same passphrase or key file as the session store) to read it"
+    )]
+    Sealed {
+        /// The file.
+        path: PathBuf,
+        /// The record's sequence number.
+        seq: u64,
+        /// `no key was given` or `does not open with this key`.
+        reason: &'static str,
     },
     /// The log's last record cannot be parsed, so nothing can be chained to it.
     #[error(
@@ -202,6 +221,7 @@ fn head_path(log: &Path) -> PathBuf {
 pub struct AuditLog {
     path: PathBuf,
     rotation: Rotation,
+    key: Option<AuditKey>,
 }
 
 impl AuditLog {
@@ -220,7 +240,15 @@ impl AuditLog {
         Ok(AuditLog {
             path,
             rotation: Rotation::DEFAULT,
+            key: None,
         })
+    }
+
+    /// The same log, sealing every record it appends from now on with `key` (records
+    /// already in the file stay as they are; the chain runs on through both kinds).
+    pub fn with_key(mut self, key: AuditKey) -> Self {
+        self.key = Some(key);
+        self
     }
 
     /// Opens the log of an `$AI_SESSION_HOME`.
@@ -270,7 +298,14 @@ impl AuditLog {
                 prev_hash,
             };
             let start = bytes.len();
-            serde_json::to_writer(&mut bytes, &record).expect("audit records serialise");
+            match &self.key {
+                Some(key) => {
+                    seal::seal_into(&mut bytes, key, seq, &record.prev_hash, &record.event)
+                }
+                None => {
+                    serde_json::to_writer(&mut bytes, &record).expect("audit records serialise")
+                }
+            }
             prev_hash = line_hash(&bytes[start..]);
             bytes.push(b'\n');
             seq += 1;
@@ -352,7 +387,7 @@ fn chain_position(file: &mut File, path: &Path) -> Result<(u64, String), AuditEr
     let Some((line, from)) = line else {
         return Ok((0, GENESIS_HASH.to_owned()));
     };
-    let last: AuditRecord = serde_json::from_slice(&line).map_err(|e| AuditError::DamagedTail {
+    let last: LineHeader = serde_json::from_slice(&line).map_err(|e| AuditError::DamagedTail {
         path: from,
         reason: e.to_string(),
     })?;
@@ -434,20 +469,62 @@ fn last_line(file: &mut File, path: &Path) -> Result<Option<Vec<u8>>, AuditError
 }
 
 /// Reads every record of the log (its archived segments, then the active file), stopping
-/// at the first line that does not parse.
+/// at the first line that does not parse. A sealed record is an error
+/// ([`AuditError::Sealed`]): use [`read_records_keyed`].
 pub fn read_records(path: &Path) -> Result<Vec<AuditRecord>, AuditError> {
+    read_records_keyed(path, None)
+}
+
+/// [`read_records`], opening sealed records with `key`; a sealed record that does not
+/// authenticate (edited, or another key) ends the reading like a line that does not parse.
+pub fn read_records_keyed(
+    path: &Path,
+    key: Option<&AuditKey>,
+) -> Result<Vec<AuditRecord>, AuditError> {
     let mut records = Vec::new();
     for file in segments::all(path) {
-        if !read_file_records(&file, &mut records)? {
+        if !read_file_records(&file, &mut records, key)? {
             break;
         }
     }
     Ok(records)
 }
 
+/// The record on one line: plain, or sealed and opened with `key`. `Ok(None)` when the
+/// line is not a record (damaged or edited).
+fn record_of_line(
+    file: &Path,
+    line: &[u8],
+    key: Option<&AuditKey>,
+) -> Result<Option<AuditRecord>, AuditError> {
+    let Ok(header) = serde_json::from_slice::<LineHeader>(line) else {
+        return Ok(None);
+    };
+    if header.sealed.is_none() {
+        return Ok(serde_json::from_slice(line).ok());
+    }
+    match seal::open(key, &header) {
+        Ok(event) => Ok(Some(AuditRecord {
+            seq: header.seq,
+            event,
+            prev_hash: header.prev_hash,
+        })),
+        Err(OpenError::NoKey) => Err(AuditError::Sealed {
+            path: file.to_owned(),
+            seq: header.seq,
+            reason: "no key was given",
+        }),
+        Err(OpenError::Unauthentic | OpenError::Malformed(_)) => Ok(None),
+    }
+}
+
 /// Appends `file`'s records to `records`; `false` when it stopped at a line that does not
-/// parse.
-fn read_file_records(file: &Path, records: &mut Vec<AuditRecord>) -> Result<bool, AuditError> {
+/// parse (or a sealed one that does not open).
+fn read_file_records(
+    file: &Path,
+    records: &mut Vec<AuditRecord>,
+    key: Option<&AuditKey>,
+) -> Result<bool, AuditError> {
     let opened = match File::open(file) {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
@@ -455,9 +532,9 @@ fn read_file_records(file: &Path, records: &mut Vec<AuditRecord>) -> Result<bool
     };
     for line in BufReader::new(opened).split(b'\n') {
         let line = line.map_err(io_error(file, "reading"))?;
-        match serde_json::from_slice(&line) {
-            Ok(record) => records.push(record),
-            Err(_) => return Ok(false),
+        match record_of_line(file, &line, key)? {
+            Some(record) => records.push(record),
+            None => return Ok(false),
         }
     }
     Ok(true)
@@ -465,6 +542,15 @@ fn read_file_records(file: &Path, records: &mut Vec<AuditRecord>) -> Result<bool
 
 /// The last `count` records (reading only the newest segments that hold them).
 pub fn tail(path: &Path, count: usize) -> Result<Vec<AuditRecord>, AuditError> {
+    tail_keyed(path, count, None)
+}
+
+/// [`tail`], opening sealed records with `key`.
+pub fn tail_keyed(
+    path: &Path,
+    count: usize,
+    key: Option<&AuditKey>,
+) -> Result<Vec<AuditRecord>, AuditError> {
     let mut newest_first: Vec<Vec<AuditRecord>> = Vec::new();
     let mut found = 0;
     for file in segments::all(path).iter().rev() {
@@ -472,7 +558,7 @@ pub fn tail(path: &Path, count: usize) -> Result<Vec<AuditRecord>, AuditError> {
             break;
         }
         let mut records = Vec::new();
-        read_file_records(file, &mut records)?;
+        read_file_records(file, &mut records, key)?;
         found += records.len();
         newest_first.push(records);
     }
@@ -516,7 +602,16 @@ impl AuditQuery {
 
 /// The records matching `filter`, oldest first.
 pub fn query(path: &Path, filter: &AuditQuery) -> Result<Vec<AuditRecord>, AuditError> {
-    Ok(read_records(path)?
+    query_keyed(path, filter, None)
+}
+
+/// [`query`], opening sealed records with `key`.
+pub fn query_keyed(
+    path: &Path,
+    filter: &AuditQuery,
+    key: Option<&AuditKey>,
+) -> Result<Vec<AuditRecord>, AuditError> {
+    Ok(read_records_keyed(path, key)?
         .into_iter()
         .filter(|r| filter.matches(r))
         .collect())
@@ -571,8 +666,20 @@ fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, bool) {
 }
 
 /// Checks every link of the chain through the archived segments and the active file, then
-/// the tail against `audit.head` and, if given, against a head hash kept elsewhere.
+/// the tail against `audit.head` and, if given, against a head hash kept elsewhere. Sealed
+/// records are checked like plain ones (the chain runs over their sealed bytes); no key is
+/// needed.
 pub fn verify(path: &Path, expect_head: Option<&str>) -> Result<VerifyReport, AuditError> {
+    verify_keyed(path, expect_head, None)
+}
+
+/// [`verify`], and with `key` every sealed record must also authenticate, so an edit is
+/// reported at the edited line itself rather than at the link after it.
+pub fn verify_keyed(
+    path: &Path,
+    expect_head: Option<&str>,
+    key: Option<&AuditKey>,
+) -> Result<VerifyReport, AuditError> {
     let files = segments::all(path);
     let head = read_head(path);
     let first_seq = head.as_ref().map_or(0, |h| h.first_seq);
@@ -609,7 +716,7 @@ pub fn verify(path: &Path, expect_head: Option<&str>) -> Result<VerifyReport, Au
                 );
                 return Ok(report);
             }
-            let record: AuditRecord = match serde_json::from_slice(line) {
+            let record: LineHeader = match serde_json::from_slice(line) {
                 Ok(record) => record,
                 Err(e) => {
                     report.broken = broken(
@@ -619,6 +726,27 @@ pub fn verify(path: &Path, expect_head: Option<&str>) -> Result<VerifyReport, Au
                     return Ok(report);
                 }
             };
+            if record.sealed.is_none()
+                && let Err(e) = serde_json::from_slice::<AuditRecord>(line)
+            {
+                report.broken = broken(
+                    number,
+                    format!("not a valid record ({e}): edited or damaged"),
+                );
+                return Ok(report);
+            }
+            if key.is_some()
+                && record.sealed.is_some()
+                && let Err(error) = seal::open(key, &record)
+            {
+                report.broken = broken(
+                    number,
+                    format!(
+                        "the sealed record does not open ({error:?}): edited, or sealed with another key"
+                    ),
+                );
+                return Ok(report);
+            }
             if record.seq != next_seq {
                 report.broken = broken(
                     number,
@@ -988,7 +1116,7 @@ mod tests {
         let mut expected_start = 0;
         for (ends_before, archive) in &archives {
             let mut records = Vec::new();
-            read_file_records(archive, &mut records).unwrap();
+            read_file_records(archive, &mut records, None).unwrap();
             assert_eq!(records[0].seq, expected_start);
             assert_eq!(records.last().unwrap().seq + 1, *ends_before);
             expected_start = *ends_before;

@@ -49,7 +49,9 @@ fn setup_and_supervise(plan: &LaunchPlan) -> Result<i32, SandboxError> {
     nix::unistd::sethostname(SANDBOX_HOSTNAME).step(Step::Hostname, || "sethostname".into())?;
     let network =
         netdev::create_in_background(plan.policy.network_policy.mode == NetworkMode::Loopback)?;
-    rootfs::build(plan)?;
+    if let Some(upper) = rootfs::build(plan)? {
+        send_fd(plan.changes_send, upper)?;
+    }
     network.enter()?;
     if plan.supervisor_joins_cgroup {
         wait_for_go(plan.go_read)?;
@@ -104,6 +106,25 @@ fn join_cgroup(plan: &LaunchPlan) -> Result<(), SandboxError> {
         let _ = nix::unistd::close(*fd);
     }
     Ok(())
+}
+
+/// Hands the quota overlay's upper layer to the supervisor (`SCM_RIGHTS`).
+fn send_fd(socket: RawFd, fd: std::os::fd::OwnedFd) -> Result<(), SandboxError> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd as _;
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"u")];
+    sendmsg::<()>(
+        socket,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+    .step(Step::MountRoot, || {
+        "handing the quota overlay to the supervisor".into()
+    })
 }
 
 fn wait_for_go(fd: RawFd) -> Result<(), SandboxError> {

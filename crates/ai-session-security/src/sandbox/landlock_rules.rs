@@ -3,7 +3,7 @@
 //! contained by the other. Also scopes signals and abstract unix sockets to the sandbox
 //! and restricts TCP ports where the kernel's ABI has them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, PathFdError, Ruleset,
@@ -11,7 +11,7 @@ use landlock::{
 };
 
 use super::supervisor::LaunchPlan;
-use super::{SandboxError, Step, StepContext};
+use super::{SandboxError, Step, StepContext, exec_allowlist};
 
 /// The newest ABI this code was written against; older kernels get the subset they have
 /// (best effort), a kernel without Landlock fails the launch.
@@ -25,10 +25,20 @@ fn device_access() -> BitFlags<AccessFs> {
         | AccessFs::IoctlDev
 }
 
-/// The (path, access) rules for a plan, in sandbox paths.
-fn path_rules(plan: &LaunchPlan) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
-    let read = AccessFs::from_read(TARGET_ABI);
-    let all = AccessFs::from_all(TARGET_ABI);
+/// The (path, access) rules for a plan, in sandbox paths; `program` is the resolved file
+/// the sandbox launches (always executable).
+fn path_rules(plan: &LaunchPlan, program: &Path) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let allowlist = plan.policy.exec.allow.as_deref();
+    // Under an execute allowlist nothing is executable but what the allowlist names.
+    let no_exec = |access: BitFlags<AccessFs>| {
+        if allowlist.is_some() {
+            access & !AccessFs::Execute
+        } else {
+            access
+        }
+    };
+    let read = no_exec(AccessFs::from_read(TARGET_ABI));
+    let all = no_exec(AccessFs::from_all(TARGET_ABI));
     let fs = &plan.policy.fs_permissions;
     let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = vec![
         (PathBuf::from("/"), BitFlags::from(AccessFs::ReadDir)),
@@ -41,13 +51,55 @@ fn path_rules(plan: &LaunchPlan) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
             AccessFs::ReadFile | AccessFs::ReadDir,
         ),
     ];
-    rules.extend(fs.system_read_only.iter().map(|dir| (dir.clone(), read)));
-    rules.push((
-        plan.workspace.clone(),
-        if fs.workspace_writable { all } else { read },
-    ));
-    for (path, writable) in &plan.extra_binds {
-        rules.push((path.clone(), if *writable { all } else { read }));
+    match allowlist {
+        None => rules.extend(fs.system_read_only.iter().map(|dir| (dir.clone(), read))),
+        Some(allow) => {
+            // Read-only extra paths are sorted like the system directories: a program
+            // directory among them is listable, not readable.
+            let mut read_only_trees = fs.system_read_only.clone();
+            read_only_trees.extend(
+                plan.extra_binds
+                    .iter()
+                    .filter(|bind| !bind.1 && !plan.grant_binds.contains(bind))
+                    .map(|(path, _)| path.clone()),
+            );
+            let exec = exec_allowlist::rules(allow, program, &plan.search_path, &read_only_trees);
+            let file_exec = AccessFs::Execute | AccessFs::ReadFile;
+            rules.extend(
+                exec.listable
+                    .into_iter()
+                    .map(|d| (d, BitFlags::from(AccessFs::ReadDir))),
+            );
+            rules.extend(exec.readable.into_iter().map(|d| (d, read)));
+            rules.extend(exec.executable.into_iter().map(|f| (f, file_exec)));
+        }
+    }
+    match &fs.grants {
+        None => {
+            rules.push((
+                plan.workspace.clone(),
+                if fs.workspace_writable { all } else { read },
+            ));
+            for (path, writable) in &plan.extra_binds {
+                if *writable {
+                    rules.push((path.clone(), all));
+                } else if allowlist.is_none() {
+                    rules.push((path.clone(), read));
+                }
+            }
+        }
+        Some(_) => {
+            // The agent's grants replace the blanket rules on the workspace and the writable
+            // extra paths; read-only extra paths are the daemon's (the shell's rc files).
+            for bind in &plan.extra_binds {
+                let (path, writable) = bind;
+                if plan.grant_binds.contains(bind) {
+                    rules.push((path.clone(), if *writable { all } else { read }));
+                } else if !writable && allowlist.is_none() {
+                    rules.push((path.clone(), read));
+                }
+            }
+        }
     }
     rules
 }
@@ -57,7 +109,7 @@ fn ports(list: &Option<Vec<u16>>) -> Option<&[u16]> {
 }
 
 /// Creates and enforces the ruleset on the calling process.
-pub(super) fn apply(plan: &LaunchPlan) -> Result<(), SandboxError> {
+pub(super) fn apply(plan: &LaunchPlan, program: &Path) -> Result<(), SandboxError> {
     let step = Step::Landlock;
     let net = &plan.policy.network_policy;
     let mut ruleset = Ruleset::default()
@@ -78,7 +130,7 @@ pub(super) fn apply(plan: &LaunchPlan) -> Result<(), SandboxError> {
     let mut created = ruleset
         .create()
         .step(step, || "landlock_create_ruleset".into())?;
-    for (path, access) in path_rules(plan) {
+    for (path, access) in path_rules(plan, program) {
         let fd = match PathFd::new(&path) {
             Ok(fd) => fd,
             // A policy path absent from this system has nothing to grant.

@@ -10,12 +10,21 @@
 
 mod args;
 mod cgroup;
+pub mod changes;
+mod exec_allowlist;
+#[allow(unsafe_code)] // clone(2) of the program, raw descriptors, sigaction
 mod init;
 mod landlock_rules;
+#[allow(unsafe_code)] // the SIOCGSKNS / SIOCSIFFLAGS ioctls
 mod netdev;
+#[allow(unsafe_code)] // prctl(PR_SET_SECUREBITS), close_range, _exit
 mod program;
+#[allow(unsafe_code)] // mount_setattr(2), which libc does not wrap
 mod rootfs;
+#[allow(unsafe_code)] // the install-time measurement forks (tests only)
 mod seccomp;
+mod session;
+#[allow(unsafe_code)] // clone(2) into the new namespaces, sigwaitinfo
 mod supervisor;
 
 use std::ffi::OsString;
@@ -24,6 +33,10 @@ use std::path::{Path, PathBuf};
 
 pub use args::{SANDBOX_EXEC_SUBCOMMAND, parse_sandbox_exec_args};
 pub use seccomp::{DEFAULT_DENIED_SYSCALLS, syscall_number};
+pub use session::{
+    LauncherError, SessionNeeds, agent_launcher, agent_launcher_with_exe, session_launcher,
+    session_launcher_with_exe, session_policy,
+};
 
 use crate::policy::SecurityPolicy;
 
@@ -217,8 +230,23 @@ pub struct SandboxRequest {
 /// only returns on failure. Any failed sandbox step returns the [`SandboxError`] naming
 /// the step; the program never runs with less isolation than asked for.
 ///
-/// Must be called from a single-threaded process (the launcher forks).
+/// The launcher forks without `exec` (the sandbox init runs Rust code in the child), which
+/// is only sound in a single-threaded process: another thread could hold a lock (the
+/// allocator's, stdio's) that the child would wait for forever. So a multi-threaded caller
+/// gets an error (step `namespaces`) instead; call it first thing in `main`, before any
+/// thread or async runtime starts, or spawn the launcher binary (`sandbox_argv`).
 pub fn run_sandboxed(request: &SandboxRequest) -> Result<i32, SandboxError> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(SandboxError::new(
+            Step::Namespaces,
+            format!(
+                "run_sandboxed needs a single-threaded process (the launcher forks), and this one \
+                 has {threads} threads: call it before starting any thread or runtime, or spawn \
+                 the launcher (`sandbox_argv`) as a child process"
+            ),
+        ));
+    }
     if request.argv.is_empty() {
         return Err(SandboxError::new(
             Step::Arguments,
@@ -229,6 +257,17 @@ pub fn run_sandboxed(request: &SandboxRequest) -> Result<i32, SandboxError> {
         return Err(program::exec_unsandboxed(&request.argv));
     }
     supervisor::run(request)
+}
+
+/// The number of threads of this process (`Threads:` in `/proc/self/status`).
+fn thread_count() -> Result<usize, SandboxError> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .step(Step::Namespaces, || "reading /proc/self/status".into())?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .ok_or_else(|| SandboxError::new(Step::Namespaces, "no thread count in /proc/self/status"))
 }
 
 /// Entry point of the hidden `ai-session __sandbox-exec` subcommand: `args` are the
@@ -328,6 +367,21 @@ mod tests {
         );
         assert_eq!(launcher_policy(&["bash".to_owned()]), None);
         assert_eq!(launcher_policy(&[]), None);
+    }
+
+    #[test]
+    fn a_multi_threaded_caller_is_refused() {
+        // The test harness runs tests on threads of its own, so this process has several.
+        let _other = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
+        let request = SandboxRequest {
+            policy: SecurityPolicy::preset(Preset::Strict),
+            workspace: PathBuf::from("/"),
+            argv: vec!["true".into()],
+        };
+        let error = run_sandboxed(&request).unwrap_err();
+        assert_eq!(error.step, Step::Namespaces);
+        assert!(error.detail.contains("single-threaded"), "{error}");
+        assert!(thread_count().unwrap() > 1);
     }
 
     #[test]

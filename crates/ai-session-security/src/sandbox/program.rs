@@ -37,11 +37,17 @@ pub(super) fn main(plan: &LaunchPlan) -> ! {
 fn restrict_and_exec(plan: &LaunchPlan) -> Result<Infallible, SandboxError> {
     nix::unistd::chdir(&plan.cwd).step(Step::Paths, || format!("chdir {}", plan.cwd.display()))?;
     let program = resolve_program(plan)?;
-    let filter = seccomp::compile(&plan.policy.syscall_access.extra_denied)?;
+    let filter = seccomp::compile(
+        &plan.policy.syscall_access.extra_denied,
+        plan.policy.exec.allow.is_some(),
+    )?;
     apply_rlimits(&plan.policy.resource_limits)?;
     drop_capabilities()?;
     nix::sys::prctl::set_no_new_privs().step(Step::NoNewPrivs, || "PR_SET_NO_NEW_PRIVS".into())?;
-    landlock_rules::apply(plan)?;
+    landlock_rules::apply(
+        plan,
+        Path::new(std::ffi::OsStr::from_bytes(program.as_bytes())),
+    )?;
     close_inherited_fds()?;
     seccomp::install(&filter)?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.original_mask), None)

@@ -195,6 +195,7 @@ fn bind_mount(src: &Path, dst: &Path, optional: bool, step: Step) -> Result<bool
 /// `mount_setattr(2)` attributes (`linux/mount.h`; the libc crate has no constants for them).
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// `struct mount_attr` of `mount_setattr(2)`.
 #[repr(C)]
@@ -210,12 +211,22 @@ struct MountAttr {
 /// kernel locked when the mounts were copied into our user namespace stay as they are.
 /// `Ok(false)` when the kernel has no `mount_setattr`.
 fn set_read_only(path: &Path, recursive: bool, step: Step) -> Result<bool, SandboxError> {
+    set_attributes(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, recursive, step)
+}
+
+/// Adds the `MOUNT_ATTR_*` flags `attributes` to the mount at `path` (see [`set_read_only`]).
+fn set_attributes(
+    path: &Path,
+    attributes: u64,
+    recursive: bool,
+    step: Step,
+) -> Result<bool, SandboxError> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).step(step, || {
         format!("path {} contains a NUL byte", path.display())
     })?;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        attr_set: attributes,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -238,9 +249,38 @@ fn set_read_only(path: &Path, recursive: bool, step: Step) -> Result<bool, Sandb
         Err(nix::errno::Errno::ENOSYS) => Ok(false),
         Err(errno) => Err(SandboxError::new(
             step,
-            format!("mount_setattr(read-only) on {}: {errno}", path.display()),
+            format!(
+                "mount_setattr({attributes:#x}) on {}: {errno}",
+                path.display()
+            ),
         )),
     }
+}
+
+/// Makes a writable bind `nosuid,noexec`: under an execute allowlist nothing written inside
+/// the sandbox may be executed or mapped executable (the dynamic loader maps with
+/// `PROT_EXEC`, which Landlock does not check and `noexec` refuses).
+fn forbid_exec(dst: &Path, step: Step) -> Result<(), SandboxError> {
+    if set_attributes(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, true, step)? {
+        return Ok(());
+    }
+    let current = statvfs(dst)
+        .step(step, || format!("statvfs {}", dst.display()))?
+        .flags();
+    let mut ms = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    for (fs_flag, ms_flag) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(fs_flag) {
+            ms |= ms_flag;
+        }
+    }
+    mount(None::<&str>, dst, None::<&str>, ms, None::<&str>)
+        .step(step, || format!("noexec remount of {}", dst.display()))
 }
 
 /// Makes a bind mount read-only (and nosuid).
@@ -282,7 +322,10 @@ fn remount_read_only_legacy(dst: &Path, step: Step) -> Result<(), SandboxError> 
 /// the workspace, writable extra paths and whatever overlaps them, in the policy's order) and
 /// `/proc` go on top of it afterwards, on mount points created before the tree turned
 /// read-only.
-pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
+///
+/// With a disk quota the workspace is an overlay (see [`mount_quota_overlay`]); `build`
+/// then returns a descriptor of its upper layer, for the supervisor.
+pub(super) fn build(plan: &LaunchPlan) -> Result<Option<std::os::fd::OwnedFd>, SandboxError> {
     let step = Step::MountRoot;
     // Nothing we mount may propagate back to the host.
     mount(
@@ -294,6 +337,17 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
     )
     .step(step, || "making / private".into())?;
     enter_scratch_root()?;
+    let quota = match &plan.quota {
+        Some(quota) => Some(mount_quota_overlay(plan, quota)?),
+        None => None,
+    };
+    // Where the workspace's content comes from: the host directory, or the quota overlay.
+    let source = |path: &Path| -> PathBuf {
+        match (&quota, path.strip_prefix(&plan.workspace)) {
+            (Some(_), Ok(rel)) => Path::new(QUOTA_OVERLAY).join(rel),
+            _ => old(path),
+        }
+    };
     mount_tmpfs(NEW_ROOT, "mode=0755,size=16m", step)?;
 
     let fs_policy = &plan.policy.fs_permissions;
@@ -321,19 +375,119 @@ pub(super) fn build(plan: &LaunchPlan) -> Result<(), SandboxError> {
     }
     seal_read_only(&read_only, step)?;
 
-    build_dev()?;
-    build_tmp(fs_policy.tmp_size_mib)?;
-    bind(
-        &old(&plan.workspace),
-        &new(&plan.workspace),
-        fs_policy.workspace_writable,
-        step,
-    )?;
+    let exec_allowlist = plan.policy.exec.allow.is_some();
+    build_dev(exec_allowlist)?;
+    build_tmp(fs_policy.tmp_size_mib, exec_allowlist)?;
+    // With file grants only the granted paths are bound (extra binds, below), on a
+    // read-only, empty stand-in for the workspace.
+    let bind_workspace = fs_policy.grants.is_none();
+    if !bind_workspace {
+        stand_in_workspace(plan)?;
+    } else {
+        bind(
+            &source(&plan.workspace),
+            &new(&plan.workspace),
+            fs_policy.workspace_writable,
+            step,
+        )?;
+        if exec_allowlist && fs_policy.workspace_writable {
+            forbid_exec(&new(&plan.workspace), step)?;
+        }
+    }
     for (path, writable) in &late {
-        bind(&old(path), &new(path), *writable, step)?;
+        bind(&source(path), &new(path), *writable, step)?;
+        if exec_allowlist && *writable {
+            forbid_exec(&new(path), step)?;
+        }
     }
     build_proc()?;
-    enter_new_root()
+    enter_new_root()?;
+    Ok(quota)
+}
+
+/// The quota overlay's mount points in the scratch root (gone with it after the pivot, so
+/// the program never sees them; the overlay keeps its own references to both layers).
+const QUOTA_TMPFS: &str = "/quota";
+const QUOTA_LOWER: &str = "/quota-lower";
+const QUOTA_OVERLAY: &str = "/quota-workspace";
+
+/// Mounts the workspace as an overlay: the host workspace as its (read-only) lower layer,
+/// and as its upper layer a directory on a tmpfs of `quota.mib` MiB and `quota.files`
+/// inodes, so whatever the sandbox adds, in one file or many, stops at the quota with
+/// `ENOSPC`. Returns a descriptor of the upper layer. Overlayfs mounts in an unprivileged
+/// user namespace with `userxattr` (Linux 5.11; tmpfs user xattrs, which it needs for
+/// whiteouts and opaque directories, since 6.6).
+fn mount_quota_overlay(
+    plan: &LaunchPlan,
+    quota: &super::supervisor::Quota,
+) -> Result<std::os::fd::OwnedFd, SandboxError> {
+    let step = Step::MountRoot;
+    for dir in [QUOTA_TMPFS, QUOTA_LOWER, QUOTA_OVERLAY] {
+        fs::create_dir(dir).step(step, || format!("mkdir {dir}"))?;
+    }
+    mount_tmpfs(
+        QUOTA_TMPFS,
+        &format!("mode=0700,size={}m,nr_inodes={}", quota.mib, quota.files),
+        step,
+    )?;
+    let upper = Path::new(QUOTA_TMPFS).join("upper");
+    let work = Path::new(QUOTA_TMPFS).join("work");
+    for dir in [&upper, &work] {
+        fs::create_dir(dir).step(step, || format!("mkdir {}", dir.display()))?;
+    }
+    // The overlay's root takes the upper directory's mode: make it the workspace's.
+    let workspace_mode = fs::metadata(old(&plan.workspace))
+        .step(step, || format!("stat {}", plan.workspace.display()))?
+        .permissions();
+    fs::set_permissions(&upper, workspace_mode)
+        .step(step, || format!("chmod {}", upper.display()))?;
+    // A path without `:` or `,`, which overlay's options would read as separators.
+    mount(
+        Some(&old(&plan.workspace)),
+        QUOTA_LOWER,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(step, || {
+        format!("bind {} for the quota overlay", plan.workspace.display())
+    })?;
+    let options = format!(
+        "lowerdir={QUOTA_LOWER},upperdir={},workdir={},userxattr",
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        QUOTA_OVERLAY,
+        Some("overlay"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .step(step, || {
+        format!(
+            "mounting the quota overlay on {} ({options}; needs overlayfs and Linux 6.6+ for tmpfs user xattrs)",
+            plan.workspace.display()
+        )
+    })?;
+    let dir = fs::File::open(&upper).step(step, || format!("opening {}", upper.display()))?;
+    Ok(dir.into())
+}
+
+/// An empty, read-only tmpfs where the workspace would be, holding the mount points of the
+/// granted paths beneath it: what no grant names is not there, and nothing can be created
+/// in its place (even when the workspace lies under the sandbox's writable `/tmp`).
+fn stand_in_workspace(plan: &LaunchPlan) -> Result<(), SandboxError> {
+    let step = Step::MountRoot;
+    let dst = new(&plan.workspace);
+    make_mount_point_of_kind(true, &dst, step)?;
+    mount_tmpfs(&dst.to_string_lossy(), "mode=0755,size=64k", step)?;
+    for (path, _) in &plan.extra_binds {
+        if path.starts_with(&plan.workspace) && *path != plan.workspace {
+            make_mount_point(&old(path), &new(path), step)?;
+        }
+    }
+    remount_read_only(&dst, step)
 }
 
 /// Extra paths split into those bound with the read-only tree (read-only, and neither inside
@@ -462,7 +616,7 @@ fn mask_ssh_host_keys(empty: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn build_dev() -> Result<(), SandboxError> {
+fn build_dev(no_exec: bool) -> Result<(), SandboxError> {
     let step = Step::Dev;
     let dev = new(Path::new("/dev"));
     mount(
@@ -502,7 +656,7 @@ fn build_dev() -> Result<(), SandboxError> {
         Some("tmpfs"),
         &shm,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        exec_flags(no_exec),
         Some("mode=1777,size=64m"),
     )
     .step(step, || "mounting /dev/shm".into())?;
@@ -518,13 +672,28 @@ fn build_dev() -> Result<(), SandboxError> {
     remount_read_only(&dev, step)
 }
 
-fn build_tmp(size_mib: u64) -> Result<(), SandboxError> {
+/// Flags of a writable tmpfs: `noexec` too under an execute allowlist.
+fn exec_flags(no_exec: bool) -> MsFlags {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if no_exec {
+        flags | MsFlags::MS_NOEXEC
+    } else {
+        flags
+    }
+}
+
+fn build_tmp(size_mib: u64, no_exec: bool) -> Result<(), SandboxError> {
     let tmp = new(Path::new("/tmp"));
-    mount_tmpfs(
-        &tmp.to_string_lossy(),
-        &format!("mode=1777,size={size_mib}m"),
-        Step::Tmp,
+    mount(
+        Some("tmpfs"),
+        &tmp,
+        Some("tmpfs"),
+        exec_flags(no_exec),
+        Some(format!("mode=1777,size={size_mib}m").as_str()),
     )
+    .step(Step::Tmp, || {
+        format!("mounting a tmpfs on {}", tmp.display())
+    })
 }
 
 fn build_proc() -> Result<(), SandboxError> {

@@ -20,7 +20,9 @@
 //! x32-ABI syscall number gets `EPERM`; then the binary search picks the verdict:
 //! the deny list gets `EPERM`; `clone`/`unshare` get `EPERM` when their flags ask for a
 //! new user namespace; `ioctl` gets `EPERM` for the terminal-injection requests
-//! (`TIOCSTI`, `TIOCLINUX`); `clone3` gets `ENOSYS`; everything else is allowed.
+//! (`TIOCSTI`, `TIOCLINUX`); `clone3` gets `ENOSYS`; under an execute allowlist,
+//! `memfd_create` gets `EPERM` unless its flags carry `MFD_NOEXEC_SEAL` (a memfd is the
+//! one executable file Landlock does not see); everything else is allowed.
 
 use seccompiler::{BpfProgram, sock_filter};
 
@@ -226,7 +228,14 @@ enum Verdict {
     /// `ENOSYS`, so libc falls back to `clone`, whose flags a classic BPF filter can
     /// inspect (`clone3` passes them in memory, out of the filter's reach).
     NotImplemented,
+    /// `EPERM` for a `memfd_create` whose flags (arg1) lack `MFD_NOEXEC_SEAL`: Landlock
+    /// does not check the execution of a memfd (`fexecve`, `/proc/self/fd/N`, the loader
+    /// mapping it), so under an execute allowlist every memfd must be sealed non-executable.
+    DenyExecutableMemfd,
 }
+
+/// `MFD_NOEXEC_SEAL` (`linux/memfd.h`, Linux 6.3).
+const MFD_NOEXEC_SEAL: u32 = 0x0008;
 
 /// Whether `table_name` (`"SYS_ptrace"`) names `name` (`"ptrace"`); `const` so the default
 /// list resolves at compile time.
@@ -262,7 +271,10 @@ const DEFAULT_DENIED_NUMBERS: [u32; DEFAULT_DENIED_SYSCALLS.len()] = {
 };
 
 /// The verdict for every syscall the filter does not simply allow, sorted by number.
-fn verdicts(extra_denied: &[String]) -> Result<Vec<(u32, Verdict)>, SandboxError> {
+fn verdicts(
+    extra_denied: &[String],
+    sealed_memfd: bool,
+) -> Result<Vec<(u32, Verdict)>, SandboxError> {
     let mut verdicts = Vec::with_capacity(4 + DEFAULT_DENIED_NUMBERS.len() + extra_denied.len());
     for name in extra_denied {
         let nr = syscall_number(name)
@@ -277,6 +289,9 @@ fn verdicts(extra_denied: &[String]) -> Result<Vec<(u32, Verdict)>, SandboxError
         (libc::SYS_ioctl as u32, Verdict::DenyTerminalInjection),
         (libc::SYS_clone3 as u32, Verdict::NotImplemented),
     ]);
+    if sealed_memfd {
+        verdicts.push((libc::SYS_memfd_create as u32, Verdict::DenyExecutableMemfd));
+    }
     // A stable sort keeps the deny lists first among equal numbers, so a policy denying
     // e.g. `clone` outright gets a full deny.
     verdicts.sort_by_key(|&(nr, _)| nr);
@@ -386,6 +401,7 @@ struct Targets {
     not_implemented: Label,
     new_user_namespace: Label,
     terminal_injection: Label,
+    executable_memfd: Label,
 }
 
 impl Targets {
@@ -396,6 +412,7 @@ impl Targets {
             not_implemented: asm.label(),
             new_user_namespace: asm.label(),
             terminal_injection: asm.label(),
+            executable_memfd: asm.label(),
         }
     }
 
@@ -405,6 +422,7 @@ impl Targets {
             Verdict::DenyNewUserNamespace => self.new_user_namespace,
             Verdict::DenyTerminalInjection => self.terminal_injection,
             Verdict::NotImplemented => self.not_implemented,
+            Verdict::DenyExecutableMemfd => self.executable_memfd,
         }
     }
 }
@@ -443,8 +461,12 @@ fn emit_search(asm: &mut Assembler, syscalls: &[(u32, Verdict)], targets: &Targe
     }
 }
 
-/// Compiles the filter (see the module doc for its rules).
-pub(super) fn compile(extra_denied: &[String]) -> Result<BpfProgram, SandboxError> {
+/// Compiles the filter (see the module doc for its rules); `sealed_memfd` adds the
+/// `memfd_create` rule of an execute allowlist.
+pub(super) fn compile(
+    extra_denied: &[String],
+    sealed_memfd: bool,
+) -> Result<BpfProgram, SandboxError> {
     let native_arch = NATIVE_AUDIT_ARCH.ok_or_else(|| {
         SandboxError::new(
             Step::Seccomp,
@@ -455,7 +477,7 @@ pub(super) fn compile(extra_denied: &[String]) -> Result<BpfProgram, SandboxErro
             ),
         )
     })?;
-    let verdicts = verdicts(extra_denied)?;
+    let verdicts = verdicts(extra_denied, sealed_memfd)?;
 
     let mut asm = Assembler::with_capacity(2 * verdicts.len() + 16);
     let targets = Targets::new(&mut asm);
@@ -497,6 +519,16 @@ pub(super) fn compile(extra_denied: &[String]) -> Result<BpfProgram, SandboxErro
             linux,
             Jump::To(targets.deny),
             Jump::To(targets.allow),
+        );
+    }
+    if uses(Verdict::DenyExecutableMemfd) {
+        asm.bind(targets.executable_memfd);
+        asm.load(arg_low_word(1));
+        asm.jump(
+            JUMP_IF_ANY_BIT,
+            MFD_NOEXEC_SEAL,
+            Jump::To(targets.allow),
+            Jump::To(targets.deny),
         );
     }
     asm.bind(targets.allow);
@@ -620,7 +652,7 @@ mod tests {
     }
 
     fn filter(extra_denied: &[String]) -> BpfProgram {
-        compile(extra_denied).unwrap()
+        compile(extra_denied, false).unwrap()
     }
 
     fn verdict(program: &[sock_filter], nr_: u32, args: [u64; 6]) -> u32 {
@@ -730,6 +762,33 @@ mod tests {
     }
 
     #[test]
+    fn under_an_allowlist_a_memfd_must_be_sealed_non_executable() {
+        const MFD_CLOEXEC: u64 = 0x1;
+        const MFD_EXEC: u64 = 0x10;
+        let sealed = compile(&[], true).unwrap();
+        let open = filter(&[]);
+        let memfd = nr("memfd_create");
+        for (flags, want) in [
+            (0, EPERM),
+            (MFD_CLOEXEC, EPERM),
+            (MFD_EXEC | MFD_CLOEXEC, EPERM),
+            (u64::from(MFD_NOEXEC_SEAL), ALLOW),
+            (u64::from(MFD_NOEXEC_SEAL) | MFD_CLOEXEC, ALLOW),
+            (0xffff_ffff_0000_0000, EPERM),
+        ] {
+            assert_eq!(
+                verdict(&sealed, memfd, [0, flags, 0, 0, 0, 0]),
+                want,
+                "{flags:#x}"
+            );
+            assert_eq!(verdict(&open, memfd, [0, flags, 0, 0, 0, 0]), ALLOW);
+        }
+        // The rest of the filter is unchanged.
+        assert_eq!(verdict(&sealed, nr("ptrace"), [0; 6]), EPERM);
+        assert_eq!(verdict(&sealed, nr("clone3"), [0; 6]), ENOSYS);
+    }
+
+    #[test]
     fn a_foreign_architecture_kills_the_process() {
         let program = filter(&[]);
         for arch in [0, 0x4000_0003 /* i386 */, ARCH ^ 1, u32::MAX] {
@@ -748,7 +807,7 @@ mod tests {
         assert_eq!(verdict(&program, nr("memfd_create"), [0; 6]), EPERM);
         assert_eq!(verdict(&filter(&[]), nr("personality"), [0; 6]), ALLOW);
 
-        let error = compile(&["no_such_call".to_owned()]).unwrap_err();
+        let error = compile(&["no_such_call".to_owned()], false).unwrap_err();
         assert_eq!(error.step, Step::Seccomp);
         assert!(error.detail.contains("no_such_call"), "{}", error.detail);
     }
@@ -853,7 +912,7 @@ mod tests {
     #[ignore = "a measurement, not a check"]
     fn install_time_of_the_filter() {
         let start = std::time::Instant::now();
-        let program = compile(&[]).unwrap();
+        let program = compile(&[], false).unwrap();
         let compile_time = start.elapsed();
         let install = median_install_time(&program, 300);
         println!(

@@ -51,6 +51,14 @@ pub(super) struct LaunchPlan {
     pub cwd: PathBuf,
     /// Extra binds: (host path, writable).
     pub extra_binds: Vec<(PathBuf, bool)>,
+    /// The disk quota of the workspace (an overlay), when the policy sets one and the
+    /// workspace is writable.
+    pub quota: Option<Quota>,
+    /// Init -> supervisor: the quota overlay's upper layer, as a descriptor (`SCM_RIGHTS`).
+    pub changes_send: RawFd,
+    /// The extra binds an agent's file grants make (see [`grant_binds`]); with grants, the
+    /// workspace itself is not bound.
+    pub grant_binds: Vec<(PathBuf, bool)>,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// `PATH` used to find the program.
@@ -69,6 +77,31 @@ pub(super) struct LaunchPlan {
     pub go_write: RawFd,
     pub err_read: RawFd,
     pub err_write: RawFd,
+}
+
+/// The workspace's disk quota.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Quota {
+    pub mib: u64,
+    pub files: u64,
+}
+
+/// Inodes per MiB of quota when `disk_quota_files` is not set.
+const FILES_PER_MIB: u64 = 64;
+
+fn quota_of(policy: &SecurityPolicy) -> Option<Quota> {
+    let limits = &policy.resource_limits;
+    let mib = limits.disk_quota_mb.filter(|&mib| mib > 0)?;
+    if !policy.fs_permissions.workspace_writable {
+        return None;
+    }
+    Some(Quota {
+        mib,
+        files: limits
+            .disk_quota_files
+            .unwrap_or(mib.saturating_mul(FILES_PER_MIB))
+            .max(16),
+    })
 }
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, SandboxError> {
@@ -137,6 +170,8 @@ impl LaunchPlan {
                 extra_binds.push((host, writable));
             }
         }
+        let grant_binds = grant_binds(&request.policy, &workspace);
+        extra_binds.extend(grant_binds.iter().cloned());
         let env_pairs = build_env(&request.policy, &workspace);
         let search_path = env_pairs
             .iter()
@@ -162,6 +197,9 @@ impl LaunchPlan {
             workspace,
             cwd,
             extra_binds,
+            grant_binds,
+            quota: quota_of(&request.policy),
+            changes_send: fds.changes.1.as_raw_fd(),
             argv,
             env,
             search_path,
@@ -178,19 +216,76 @@ impl LaunchPlan {
     }
 }
 
+/// The binds an agent's file grants make: with grants the workspace itself is not bound
+/// (an empty directory stands in its place), and each granted path is bound on its own,
+/// read-only for a read grant and read-write for a write grant, parents before children, so
+/// what no grant names is not in the view at all. Mounts, not only Landlock, because a
+/// Landlock rule follows the path through mount points: a workspace under `/tmp` would
+/// inherit the full access of the sandbox's `/tmp`. Paths in the fixed view (system
+/// directories, `/etc`, `/dev`, `/proc`, `/sys`), `/` itself and paths missing on the host
+/// are left out.
+fn grant_binds(policy: &SecurityPolicy, workspace: &Path) -> Vec<(PathBuf, bool)> {
+    let Some(grants) = &policy.fs_permissions.grants else {
+        return Vec::new();
+    };
+    let fixed = ["/etc", "/dev", "/proc", "/sys"].map(PathBuf::from);
+    let in_fixed_view = |path: &Path| {
+        path == Path::new("/")
+            || fixed.iter().any(|dir| path.starts_with(dir))
+            || policy
+                .fs_permissions
+                .system_read_only
+                .iter()
+                .any(|dir| path.starts_with(dir))
+    };
+    let mut binds: Vec<(PathBuf, bool)> = Vec::new();
+    let requested = grants
+        .read
+        .iter()
+        .map(|p| (p, false))
+        .chain(grants.write.iter().map(|p| (p, true)));
+    for (path, writable) in requested {
+        let Ok(host) = path.canonicalize() else {
+            continue;
+        };
+        if in_fixed_view(&host) {
+            continue;
+        }
+        // A grant does not make a read-only workspace writable.
+        let writable =
+            writable && (policy.fs_permissions.workspace_writable || !host.starts_with(workspace));
+        match binds.iter_mut().find(|(bound, _)| *bound == host) {
+            Some(existing) => existing.1 |= writable,
+            None => binds.push((host, writable)),
+        }
+    }
+    binds.sort_by_key(|(path, _)| path.components().count());
+    binds
+}
+
 struct Pipes {
     /// Supervisor -> init: a byte once the init is in the cgroup (cgroup v2 only; EOF otherwise).
     go: (OwnedFd, OwnedFd),
     /// Sandbox -> supervisor: an encoded [`SandboxError`], or EOF when `execve` succeeded.
     err: (OwnedFd, OwnedFd),
+    /// Init -> supervisor: the quota overlay's upper layer (a socket pair: receive, send).
+    changes: (OwnedFd, OwnedFd),
 }
 
 /// Runs one sandboxed launch to completion.
 pub(super) fn run(request: &SandboxRequest) -> Result<i32, SandboxError> {
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).step(Step::Namespaces, || "pipe2".into());
+    let changes = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .step(Step::Namespaces, || "socketpair".into())?;
     let pipes = Pipes {
         go: pipe()?,
         err: pipe()?,
+        changes,
     };
     let mut plan = LaunchPlan::new(request, &pipes)?;
     let cgroup = Cgroup::create(&request.policy.resource_limits)?;
@@ -229,7 +324,8 @@ fn launch(
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS;
-    // SAFETY: the caller is single-threaded (documented on `run_sandboxed`), and without
+    // SAFETY: this process is single-threaded (`run_sandboxed` checked it, and nothing since
+    // has started a thread), and without
     // CLONE_VM the child gets its own copy of the address space, so the callback's
     // borrows of `plan` stay valid in the child exactly as after fork(2).
     let child = unsafe {
@@ -244,9 +340,10 @@ fn launch(
         "clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS) (are unprivileged user namespaces enabled?)"
             .into()
     })?;
-    let Pipes { go, err } = pipes;
+    let Pipes { go, err, changes } = pipes;
     drop(go.0);
     drop(err.1);
+    drop(changes.1);
     // The init writes its own uid/gid maps (as bubblewrap does), so nothing has to go back
     // and forth before it builds the root. On cgroup v2 the supervisor moves it into the
     // cgroup meanwhile (a `cgroup.procs` write waits for an RCU grace period, so it overlaps
@@ -267,11 +364,95 @@ fn launch(
     drop(go.1);
     let mut report = Vec::new();
     let _ = std::fs::File::from(err.0).read_to_end(&mut report);
+    // The init sent the upper layer before it started the program (or failed first).
+    let change_set = plan
+        .quota
+        .and_then(|_| receive_fd(&changes.0))
+        .and_then(hold_change_set);
+    drop(changes.0);
     let status = wait_forwarding(child, waited);
     if !report.is_empty() {
         return Err(SandboxError::decode(&report));
     }
+    if let (Some(set), Ok(_)) = (&change_set, &status) {
+        finish_changes(plan, set);
+    }
     status
+}
+
+/// A descriptor sent over `socket` (`SCM_RIGHTS`), if one is waiting.
+fn receive_fd(socket: &OwnedFd) -> Option<OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd as _;
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let message = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    let fd = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+        ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+        _ => None,
+    })?;
+    // SAFETY: the kernel just installed `fd` in this process for this message; nothing
+    // else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Keeps the upper layer open at [`super::changes::CHANGES_FD`] for the sandbox's life, so
+/// the daemon reaches a live session's changes at `/proc/<our pid>/fd/100`.
+/// When the caller left descriptor 100 open the set stays where it is (applied at the end
+/// all the same, but not reachable from outside while the sandbox runs).
+fn hold_change_set(fd: OwnedFd) -> Option<super::changes::ChangeSet> {
+    let target = super::changes::CHANGES_FD;
+    // SAFETY: F_GETFD only reads the flags of descriptor number `target`, touching no
+    // memory; a number that is not open gives EBADF.
+    let in_use = unsafe { libc::fcntl(target, libc::F_GETFD) } != -1;
+    if in_use {
+        return Some(super::changes::ChangeSet::from_fd(fd));
+    }
+    // SAFETY: `target` was just found closed, and this process is single-threaded, so no
+    // other code can have opened it since: dup3 replaces nothing anything owns, and the
+    // returned OwnedFd is its only owner.
+    let held = unsafe { nix::unistd::dup3_raw(&fd, target, OFlag::O_CLOEXEC) }.ok()?;
+    drop(fd);
+    Some(super::changes::ChangeSet::from_fd(held))
+}
+
+/// At the sandbox's end: apply its workspace changes (or discard them), and say so on
+/// stderr when the quota was reached, which is why writes failed with `ENOSPC`.
+fn finish_changes(plan: &LaunchPlan, set: &super::changes::ChangeSet) {
+    use crate::policy::WorkspaceChanges;
+    if let Ok(usage) = set.usage()
+        && usage.is_full()
+    {
+        eprintln!(
+            "ai-session: the sandbox reached its disk quota ({} MiB, {} files) in {}; writes past it failed with ENOSPC",
+            usage.quota_bytes >> 20,
+            usage.quota_files,
+            plan.workspace.display()
+        );
+    }
+    let fs = &plan.policy.fs_permissions;
+    let outcome = match (fs.workspace_changes, &fs.changes_dir) {
+        (WorkspaceChanges::Apply, _) => set.apply(&plan.workspace).map(drop),
+        (WorkspaceChanges::Keep, Some(dir)) => set.save_to(dir),
+        (WorkspaceChanges::Keep, None) | (WorkspaceChanges::Discard, _) => Ok(()),
+    };
+    if let Err(error) = outcome {
+        eprintln!(
+            "ai-session: the sandbox's workspace changes could not be {}: {error}",
+            if fs.workspace_changes == WorkspaceChanges::Apply {
+                "applied"
+            } else {
+                "kept"
+            }
+        );
+    }
 }
 
 /// Maps our uid and gid to themselves in the init's new user namespace. Runs in the init,

@@ -12,6 +12,17 @@ use super::{ExternalIntegration, IntegrationError, SessionRecording};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsciicastExporter;
 
+/// An asciicast v2 file and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asciicast {
+    /// The file: the header line, then one line per output event.
+    pub file: Vec<u8>,
+    /// Output events (lines after the header).
+    pub events: usize,
+    /// Time of the last event, in seconds after the first.
+    pub duration_s: f64,
+}
+
 impl ExternalIntegration for AsciicastExporter {
     fn name(&self) -> &'static str {
         "asciicast"
@@ -21,6 +32,13 @@ impl ExternalIntegration for AsciicastExporter {
         &self,
         recording: &SessionRecording,
     ) -> Result<Vec<u8>, IntegrationError> {
+        Ok(self.render(recording)?.file)
+    }
+}
+
+impl AsciicastExporter {
+    /// `recording` as an asciicast v2 file, with its number of events and duration.
+    pub fn render(&self, recording: &SessionRecording) -> Result<Asciicast, IntegrationError> {
         let events = events(recording)?;
         let first_ms = events.first().map_or(0, |e| e.0);
         let header = Header {
@@ -33,12 +51,17 @@ impl ExternalIntegration for AsciicastExporter {
         let mut out = serde_json::to_vec(&header)
             .map_err(|e| IntegrationError::InvalidData(format!("header: {e}")))?;
         out.push(b'\n');
-        for (ms, text) in events {
-            let seconds = (ms - first_ms) as f64 / 1000.0;
-            out.extend(json!([seconds, "o", text]).to_string().as_bytes());
+        let mut duration_s = 0.0;
+        for (ms, text) in &events {
+            duration_s = (ms - first_ms) as f64 / 1000.0;
+            out.extend(json!([duration_s, "o", text]).to_string().as_bytes());
             out.push(b'\n');
         }
-        Ok(out)
+        Ok(Asciicast {
+            file: out,
+            events: events.len(),
+            duration_s,
+        })
     }
 }
 
@@ -148,6 +171,9 @@ mod tests {
         assert_eq!(lines[0]["timestamp"], 1_700_000_000);
         assert_eq!(lines[1], json!([0.0, "o", "one\r\n"]));
         assert_eq!(lines[2], json!([0.5, "o", "two\r\n"]));
+        let cast = AsciicastExporter.render(&rec).unwrap();
+        assert_eq!((cast.events, cast.duration_s), (2, 0.5));
+        assert_eq!(cast.file, text.as_bytes());
     }
 
     #[test]

@@ -7,13 +7,14 @@
 
 mod asciicast;
 mod hooks;
+mod recording;
 mod tmux;
 
 use std::collections::BTreeMap;
 
-pub use asciicast::AsciicastExporter;
+pub use asciicast::{Asciicast, AsciicastExporter};
 pub use hooks::SessionHooks;
-pub use tmux::{TmuxIntegration, TmuxPane, TmuxServer};
+pub use tmux::{PaneImport, TmuxIntegration, TmuxPane, TmuxServer};
 
 use crate::protocol::{SessionInfo, TimelineMark, TimelineResult};
 

@@ -4,10 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64::Engine as _;
+
 use super::{ExternalIntegration, IntegrationError};
+use crate::protocol::{ImportSessionParams, NewSessionParams};
 
 /// Fields asked from `list-panes`, tab-separated; the path is last because it may hold tabs.
-const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{pane_current_path}";
+const PANE_FORMAT: &str = "#{session_name}\t#{window_index}\t#{pane_index}\t#{pane_id}\t#{pane_width}\t#{pane_height}\t#{window_width}\t#{window_height}\t#{window_active}\t#{pane_active}\t#{window_layout}\t#{window_name}\t#{pane_current_path}";
 
 /// Which tmux server to talk to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +41,17 @@ pub struct TmuxPane {
     pub height: u16,
     /// The pane's current directory.
     pub cwd: String,
+    /// Its window's name.
+    pub window_name: String,
+    /// Its window's layout (`#{window_layout}`), which places every pane of the window.
+    pub window_layout: String,
+    /// Its window's size.
+    pub window_width: u16,
+    pub window_height: u16,
+    /// The window is its session's current window.
+    pub window_active: bool,
+    /// The pane is its window's active pane.
+    pub pane_active: bool,
 }
 
 impl TmuxPane {
@@ -63,6 +77,17 @@ impl TmuxPane {
         };
         name.chars().take(64).collect()
     }
+}
+
+/// One pane to adopt: what `session.import` is sent for it.
+#[derive(Debug, Clone)]
+pub struct PaneImport {
+    /// The tmux pane.
+    pub pane: TmuxPane,
+    /// Bytes of scrollback captured from it.
+    pub scrollback_bytes: usize,
+    /// The request that adopts it (its session's name in `params.session.name`).
+    pub params: ImportSessionParams,
 }
 
 /// Reads panes from a tmux server. Runs the `tmux` program (blocking).
@@ -99,6 +124,37 @@ impl TmuxIntegration {
     pub fn capture(&self, pane: &TmuxPane) -> Result<Vec<u8>, IntegrationError> {
         let text = self.run(&["capture-pane", "-p", "-J", "-e", "-S", "-", "-t", &pane.id])?;
         Ok(as_terminal_output(&text))
+    }
+
+    /// What adopting the panes of session `target` (or of every session) takes: for each pane
+    /// its captured scrollback and the `session.import` params of its new session, named by
+    /// [`TmuxPane::session_name`], sized like the pane, in the pane's cwd when that exists.
+    pub fn imports(&self, target: Option<&str>) -> Result<Vec<PaneImport>, IntegrationError> {
+        let mut seen_sessions = std::collections::HashSet::new();
+        let mut imports = Vec::new();
+        for pane in self.panes(target)? {
+            let first = seen_sessions.insert(pane.session.clone());
+            let scrollback = self.capture(&pane)?;
+            let cwd = std::path::Path::new(&pane.cwd)
+                .is_dir()
+                .then(|| pane.cwd.clone());
+            let params = ImportSessionParams {
+                session: NewSessionParams {
+                    name: Some(pane.session_name(first)),
+                    cwd,
+                    cols: Some(pane.width.max(1)),
+                    rows: Some(pane.height.max(1)),
+                    ..NewSessionParams::default()
+                },
+                scrollback_base64: base64::engine::general_purpose::STANDARD.encode(&scrollback),
+            };
+            imports.push(PaneImport {
+                pane,
+                scrollback_bytes: scrollback.len(),
+                params,
+            });
+        }
+        Ok(imports)
     }
 
     fn run(&self, args: &[&str]) -> Result<String, IntegrationError> {
@@ -143,8 +199,23 @@ impl ExternalIntegration for TmuxIntegration {
 
 fn parse_pane(line: &str) -> Result<TmuxPane, IntegrationError> {
     let bad = || IntegrationError::InvalidData(format!("unexpected tmux list-panes line {line:?}"));
-    let fields: Vec<&str> = line.splitn(7, '\t').collect();
-    let [session, window, pane, id, width, height, cwd] = fields[..] else {
+    let fields: Vec<&str> = line.splitn(13, '\t').collect();
+    let [
+        session,
+        window,
+        pane,
+        id,
+        width,
+        height,
+        window_width,
+        window_height,
+        window_active,
+        pane_active,
+        window_layout,
+        window_name,
+        cwd,
+    ] = fields[..]
+    else {
         return Err(bad());
     };
     Ok(TmuxPane {
@@ -155,6 +226,12 @@ fn parse_pane(line: &str) -> Result<TmuxPane, IntegrationError> {
         width: width.parse().map_err(|_| bad())?,
         height: height.parse().map_err(|_| bad())?,
         cwd: cwd.to_owned(),
+        window_name: window_name.to_owned(),
+        window_layout: window_layout.to_owned(),
+        window_width: window_width.parse().map_err(|_| bad())?,
+        window_height: window_height.parse().map_err(|_| bad())?,
+        window_active: window_active == "1",
+        pane_active: pane_active == "1",
     })
 }
 
@@ -176,9 +253,15 @@ mod tests {
 
     #[test]
     fn pane_lines_parse_and_name() {
-        let pane = parse_pane("my proj\t1\t0\t%3\t80\t24\t/tmp/a\tb").unwrap();
+        let pane = parse_pane(
+            "my proj\t1\t0\t%3\t80\t24\t80\t24\t1\t0\tb25d,80x24,0,0,3\tbash\t/tmp/a\tb",
+        )
+        .unwrap();
         assert_eq!(pane.cwd, "/tmp/a\tb");
         assert_eq!(pane.id, "%3");
+        assert_eq!(pane.window_name, "bash");
+        assert_eq!(pane.window_layout, "b25d,80x24,0,0,3");
+        assert!(pane.window_active && !pane.pane_active);
         assert_eq!(pane.session_name(true), "tmux-my_proj");
         assert_eq!(pane.session_name(false), "tmux-my_proj-1.0");
         assert!(parse_pane("x\ty").is_err());

@@ -89,17 +89,7 @@ pub(super) async fn analyze_output(
     })
     .await
     .map_err(|e| Error::internal("analyse the output", e))?;
-    Ok(p::ExecAnalysis {
-        kind: crate::json::to_value(&analysis.kind)?
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned(),
-        category: analysis.kind.category().to_owned(),
-        digest: analysis.digest,
-        parsed: crate::json::to_value(&analysis.parsed)?,
-        tokens_raw: analysis.tokens_raw,
-        tokens_digest: analysis.tokens_digest,
-    })
+    crate::output::exec_analysis(analysis)
 }
 
 /// The bytes of `range` still held (old output may have left the scrollback ring).

@@ -59,6 +59,12 @@ impl SessionManager {
         Ok(screen_of(&entry.pty))
     }
 
+    /// Resets the session's screen model (the program is not told: this is the viewer's reset).
+    pub async fn reset_screen(&self, session: &str) -> Result<p::Ack> {
+        self.get(session)?.pty.reset_screen();
+        Ok(p::Ack::OK)
+    }
+
     /// Changes the terminal size.
     pub async fn resize(&self, params: p::ResizeParams) -> Result<p::Ack> {
         let entry = self.get(&params.session)?;

@@ -241,25 +241,3 @@ impl EventsArgs {
         }
     }
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TaskArgs {
-    pub(super) command: String,
-    #[serde(default)]
-    pub(super) requires: Vec<String>,
-    pub(super) priority: Option<u8>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TaskIdArgs {
-    pub(super) id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TaskWaitArgs {
-    pub(super) id: String,
-    pub(super) timeout_secs: Option<f64>,
-}

@@ -14,13 +14,12 @@
 //! `isError: true` and a message saying what to fix, never protocol errors or crashes.
 
 mod args;
+mod tasks;
 mod tools;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ai_session_coord::nats::NatsQueue;
-use ai_session_coord::{Priority, QueueConfig, TaskQueue as _, TaskSpec};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -53,26 +52,8 @@ pub struct McpServer {
     yield_ms: u64,
     /// One turn lock per session: calls that change a session run in the order they came.
     turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    /// Where `task_submit` sends tasks: `AI_SESSION_BUS` (and `AI_SESSION_COORD_PREFIX`).
-    bus: Option<BusConfig>,
-    queue: Arc<tokio::sync::Mutex<Option<NatsQueue>>>,
-}
-
-#[derive(Clone)]
-struct BusConfig {
-    url: String,
-    prefix: String,
-}
-
-impl BusConfig {
-    fn from_env() -> Option<BusConfig> {
-        let url = std::env::var("AI_SESSION_BUS")
-            .ok()
-            .filter(|u| !u.is_empty())?;
-        let prefix = std::env::var("AI_SESSION_COORD_PREFIX")
-            .unwrap_or_else(|_| ai_session_coord::nats::DEFAULT_PREFIX.to_owned());
-        Some(BusConfig { url, prefix })
-    }
+    /// The task queue of `task_submit`, `task_status` and `task_wait`.
+    tasks: tasks::Tasks,
 }
 
 /// What a tool call may use of its request: cancellation and the host's progress token.
@@ -101,8 +82,7 @@ impl McpServer {
             client,
             yield_ms,
             turns: Arc::default(),
-            bus: BusConfig::from_env(),
-            queue: Arc::default(),
+            tasks: tasks::Tasks::from_env(),
         })
     }
 
@@ -227,45 +207,12 @@ impl McpServer {
                         .map_err(daemon)?,
                 )
             }
-            "task_submit" => self.task_submit(parse(name, args)?).await,
-            "task_status" => {
-                let args: TaskIdArgs = parse(name, args)?;
-                let queue = self.queue().await?;
-                let guard = queue.lock().await;
-                let info = guard
-                    .as_ref()
-                    .ok_or_else(no_queue)?
-                    .status(&args.id.as_str().into())
-                    .await
-                    .map_err(|e| format!("task {}: {e}", args.id))?;
-                to_json(info)
-            }
+            "task_submit" => self.tasks.submit(name, args).await,
+            "task_status" => self.tasks.status(name, args).await,
             "task_wait" => {
-                let args: TaskWaitArgs = parse(name, args)?;
-                let timeout = std::time::Duration::from_millis(
-                    args.timeout_secs
-                        .map_or(self.yield_ms, |s| (s.max(0.0) * 1000.0).round() as u64)
-                        .min(self.yield_ms),
-                );
-                let queue = self.queue().await?;
-                let guard = queue.lock().await;
-                let queue = guard.as_ref().ok_or_else(no_queue)?;
-                let id = args.id.as_str().into();
-                let waited = tokio::select! {
-                    waited = queue.wait(&id, timeout) => waited,
-                    _ = context.cancel.cancelled() => return Err("cancelled".to_owned()),
-                };
-                match waited {
-                    Ok(info) => to_json(info),
-                    Err(_) => {
-                        // Not final yet within the wait: say where it is.
-                        let info = queue
-                            .status(&id)
-                            .await
-                            .map_err(|e| format!("task {}: {e}", args.id))?;
-                        Ok(json!({ "timed_out": true, "task": info }))
-                    }
-                }
+                self.tasks
+                    .wait(name, args, self.yield_ms, &context.cancel)
+                    .await
             }
             other => Err(format!(
                 "unknown tool `{other}`; call tools/list for the tools this server has"
@@ -314,49 +261,6 @@ impl McpServer {
             }
         }
     }
-
-    /// The task queue, connected on first use.
-    async fn queue(&self) -> Result<Arc<tokio::sync::Mutex<Option<NatsQueue>>>, String> {
-        let bus = self.bus.as_ref().ok_or_else(no_queue)?;
-        let mut queue = self.queue.lock().await;
-        if queue.is_none() {
-            let config = QueueConfig {
-                lease_duration: std::time::Duration::from_secs(30),
-            };
-            let opened = NatsQueue::connect(&bus.url, &bus.prefix, config)
-                .await
-                .map_err(|e| format!("cannot open the task queue on {}: {e}", bus.url))?;
-            *queue = Some(opened);
-        }
-        Ok(self.queue.clone())
-    }
-
-    /// Submits a task to the shared queue.
-    async fn task_submit(&self, args: TaskArgs) -> ToolResult {
-        let spec = TaskSpec::new(json!({ "command": args.command }))
-            .requiring(args.requires.iter().filter(|c| !c.is_empty()))
-            .and_then(|spec| match args.priority {
-                Some(p) => Ok(spec.with_priority(Priority::new(p)?)),
-                None => Ok(spec),
-            })
-            .map_err(|e| format!("invalid task: {e}"))?;
-        let queue = self.queue().await?;
-        let guard = queue.lock().await;
-        let id = guard
-            .as_ref()
-            .ok_or_else(no_queue)?
-            .submit(spec)
-            .await
-            .map_err(|e| format!("task submission failed: {e}"))?;
-        let bus = self.bus.as_ref().map(|b| b.url.clone());
-        Ok(json!({ "id": id, "bus": bus }))
-    }
-}
-
-fn no_queue() -> String {
-    "no coordination server: start the MCP server with AI_SESSION_BUS=nats://HOST:PORT \
-     (a nats-server -js that `ai-session worker --bus ...` processes share)"
-        .to_owned()
 }
 
 /// A random token (progress tokens of concurrent calls must not collide).

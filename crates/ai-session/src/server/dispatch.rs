@@ -197,6 +197,7 @@ async fn dispatch(
         Call::Send(p) => reply(manager.send(p).await),
         Call::Read(p) => reply(manager.read(p).await),
         Call::Screen(p) => reply(manager.screen(&p.session).await),
+        Call::ScreenReset(p) => reply(manager.reset_screen(&p.session).await),
         Call::Wait(p) => reply(manager.wait(p, viewer(capabilities)).await),
         Call::Events(p) => events(shared, conn, p, capabilities).await,
         Call::EventsUnfollow(_) => {

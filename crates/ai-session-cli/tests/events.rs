@@ -1,0 +1,242 @@
+//! The event log through the real binary: `events`, `wait` and `watch`, and what survives a
+//! `kill -9` of the daemon: every event it published (same seq, same content), the sequence
+//! continuing after them, a finished command's event, and lasting watches that go on matching.
+
+mod support;
+
+use serde_json::Value;
+use support::Home;
+
+fn events(home: &Home) -> Vec<Value> {
+    let out = home.run(&["events", "--since", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
+}
+
+fn kinds<'a>(events: &'a [Value], session: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["session"] == session)
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn events_and_watches_survive_kill_9() {
+    let home = Home::new();
+    assert_eq!(home.run(&["new", "--name", "w"]).status.code(), Some(0));
+    let (watch, out) = home.json(&[
+        "watch",
+        "-s",
+        "w",
+        "--for",
+        "HIT-[0-9]+",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{watch}");
+    let watch_id = watch["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        home.run(&["exec", "-s", "w", "--", "echo HIT-$((40+1))"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // The last command is answered (its record written) and the daemon dies right after.
+    assert_eq!(
+        home.run(&["exec", "-s", "w", "--", "echo last; (exit 7)"])
+            .status
+            .code(),
+        Some(7)
+    );
+    let before = events(&home);
+    let matched: Vec<&Value> = before
+        .iter()
+        .filter(|e| e["kind"] == "output_matched")
+        .collect();
+    assert!(
+        matched
+            .iter()
+            .any(|e| e["matched"] == "HIT-41" && e["watch"] == watch_id.as_str()),
+        "{before:#?}"
+    );
+    home.kill_daemon_hard();
+
+    // The next call starts a daemon that continues the log.
+    let after = events(&home);
+    let kept: Vec<&Value> = after
+        .iter()
+        .filter(|e| e["seq"].as_u64() <= before.last().unwrap()["seq"].as_u64())
+        .collect();
+    for event in &before {
+        assert!(kept.contains(&event), "event {event} was lost or changed");
+    }
+    let all = seqs(&after);
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "sequence not increasing: {all:?}"
+    );
+    let w = kinds(&after, "w");
+    let finished = after
+        .iter()
+        .filter(|e| e["session"] == "w" && e["kind"] == "command_finished")
+        .count();
+    assert_eq!(finished, 2, "each command finished exactly once: {w:?}");
+    let last = after
+        .iter()
+        .rfind(|e| e["kind"] == "command_finished")
+        .unwrap();
+    assert_eq!(last["exit_code"], 7, "{last}");
+    assert!(
+        after
+            .iter()
+            .any(|e| e["kind"] == "session_created" && e["restored"] == true),
+        "{w:?}"
+    );
+
+    // The watch came back with the session and still matches.
+    let (list, _) = home.json(&["watch", "ls", "-s", "w", "--format", "json"]);
+    assert_eq!(list["watches"][0]["id"], watch_id.as_str(), "{list}");
+    assert_eq!(
+        home.run(&["exec", "-s", "w", "--", "echo HIT-$((41+1))"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "w",
+        "--for",
+        "HIT-42",
+        "--since-event",
+        &all.last().unwrap().to_string(),
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    let again = events(&home);
+    assert!(
+        again.iter().any(|e| e["kind"] == "output_matched"
+            && e["matched"] == "HIT-42"
+            && e["watch"] == watch_id.as_str()
+            && e["seq"].as_u64() > all.last().copied()),
+        "{again:#?}"
+    );
+}
+
+#[test]
+fn wait_wakes_on_exit_input_and_port_across_sessions() {
+    let home = Home::new();
+    assert_eq!(home.run(&["new", "--name", "a"]).status.code(), Some(0));
+    assert_eq!(home.run(&["new", "--name", "b"]).status.code(), Some(0));
+    let (started, out) = home.json(&[
+        "exec",
+        "-s",
+        "a",
+        "--background",
+        "--format",
+        "json",
+        "--",
+        "sleep 0.5; (exit 5)",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{started}");
+    assert_eq!(started["state"], "running", "{started}");
+    let cursor = started["next_event"].to_string();
+    // --any: the first thing that happens anywhere after the cursor.
+    let (waited, out) = home.json(&[
+        "wait",
+        "--any",
+        "--since-event",
+        &cursor,
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    let finished = &waited["events"][0];
+    assert_eq!(finished["kind"], "command_finished", "{waited}");
+    assert_eq!(finished["session"], "a");
+    assert_eq!(finished["exit_code"], 5);
+    // An input prompt in b is an event.
+    let (started, _) = home.json(&[
+        "exec",
+        "-s",
+        "b",
+        "--background",
+        "--format",
+        "json",
+        "--",
+        "read -p 'go? ' x",
+    ]);
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "b",
+        "--input",
+        "--since-event",
+        &started["next_event"].to_string(),
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    assert_eq!(waited["events"][0]["kind"], "awaiting_input", "{waited}");
+    assert_eq!(
+        home.run(&["send", "-s", "b", "--keys", "C-c"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // A listening port, found through the session's own processes.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (started, _) = home.json(&[
+        "exec", "-s", "a", "--background", "--format", "json", "--",
+        &format!("python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",{port})); s.listen(); time.sleep(30)'"),
+    ]);
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "a",
+        "--port",
+        &port.to_string(),
+        "--since-event",
+        &started["next_event"].to_string(),
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    assert_eq!(waited["events"][0]["kind"], "port_listening", "{waited}");
+    assert_eq!(waited["events"][0]["port"], port);
+    // Nothing more happens: the wait times out with exit code 4.
+    let out = home.run(&["wait", "-s", "b", "--exit", "--timeout", "0.3"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        home.run(&["send", "-s", "a", "--keys", "C-c"])
+            .status
+            .code(),
+        Some(0)
+    );
+}

@@ -1,0 +1,2 @@
+cargo build --color=always
+exit=101

@@ -1,0 +1,2 @@
+cargo build -q
+exit=101

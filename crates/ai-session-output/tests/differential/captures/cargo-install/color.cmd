@@ -1,0 +1,2 @@
+cargo install --color=always --offline --path . --root inst
+exit=101

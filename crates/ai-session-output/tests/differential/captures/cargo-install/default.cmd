@@ -1,0 +1,2 @@
+cargo install --offline --path . --root inst
+exit=101

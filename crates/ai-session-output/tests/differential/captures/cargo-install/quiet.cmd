@@ -1,0 +1,2 @@
+cargo install -q --offline --path . --root inst
+exit=101

@@ -1,0 +1,2 @@
+cargo test --color=always --no-fail-fast
+exit=101

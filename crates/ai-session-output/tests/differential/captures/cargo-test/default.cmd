@@ -1,0 +1,2 @@
+cargo test --no-fail-fast
+exit=101

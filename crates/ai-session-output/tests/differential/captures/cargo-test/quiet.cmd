@@ -1,0 +1,2 @@
+cargo test -q --no-fail-fast
+exit=101

@@ -1,0 +1,2 @@
+clang -Wall -fcolor-diagnostics -c main.c
+exit=1

@@ -1,0 +1,2 @@
+clang -Wall -c main.c
+exit=1

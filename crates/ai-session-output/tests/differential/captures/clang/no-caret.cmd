@@ -1,0 +1,2 @@
+clang -Wall -fno-caret-diagnostics -c main.c
+exit=1

@@ -1,0 +1,2 @@
+cargo clippy --color=always
+exit=0

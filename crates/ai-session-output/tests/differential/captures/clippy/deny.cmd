@@ -1,0 +1,2 @@
+cargo clippy -- -D warnings
+exit=101

@@ -1,0 +1,2 @@
+cargo clippy -q
+exit=0

@@ -1,0 +1,2 @@
+cmake -S . -B build >/dev/null && cmake --build build
+exit=2

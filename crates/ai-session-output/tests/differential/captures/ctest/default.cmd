@@ -1,0 +1,2 @@
+cd build && ctest
+exit=8

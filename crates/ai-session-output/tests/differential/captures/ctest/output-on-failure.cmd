@@ -1,0 +1,2 @@
+cd build && ctest --output-on-failure
+exit=8

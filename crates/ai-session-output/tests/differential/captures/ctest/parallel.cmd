@@ -1,0 +1,2 @@
+cd build && ctest -j2
+exit=8

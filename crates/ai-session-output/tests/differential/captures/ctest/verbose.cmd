@@ -1,0 +1,2 @@
+cd build && ctest -V
+exit=8

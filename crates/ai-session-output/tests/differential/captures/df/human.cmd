@@ -1,0 +1,2 @@
+df -h / /dev
+exit=0

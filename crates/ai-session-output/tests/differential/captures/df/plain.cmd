@@ -1,0 +1,2 @@
+df / /dev
+exit=0

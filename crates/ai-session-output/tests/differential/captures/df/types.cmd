@@ -1,0 +1,2 @@
+df -hT / /dev
+exit=0

@@ -1,0 +1,2 @@
+eslint --color .
+exit=1

@@ -1,0 +1,2 @@
+eslint --no-color .
+exit=1

@@ -1,0 +1,2 @@
+eslint --quiet .
+exit=1

@@ -1,0 +1,2 @@
+gcc -Wall -fdiagnostics-color=always -c main.c
+exit=1

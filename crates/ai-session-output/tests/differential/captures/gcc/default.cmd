@@ -1,0 +1,2 @@
+gcc -Wall -c main.c
+exit=1

@@ -1,0 +1,2 @@
+gcc -Wall -Wextra -c main.c
+exit=1

@@ -1,0 +1,2 @@
+gcc -Wall -fno-diagnostics-show-caret -c main.c
+exit=1

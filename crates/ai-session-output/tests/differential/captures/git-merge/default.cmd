@@ -1,0 +1,2 @@
+git merge feature
+exit=1

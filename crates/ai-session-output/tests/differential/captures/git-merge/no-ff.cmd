@@ -1,0 +1,2 @@
+git merge --no-ff feature
+exit=1

@@ -1,0 +1,2 @@
+git merge --stat feature
+exit=1

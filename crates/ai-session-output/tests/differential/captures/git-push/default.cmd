@@ -1,0 +1,2 @@
+cd work && git push origin main
+exit=1

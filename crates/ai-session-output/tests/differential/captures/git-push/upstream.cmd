@@ -1,0 +1,2 @@
+cd work && git push -u origin main
+exit=1

@@ -1,0 +1,2 @@
+cd work && git push -v origin main
+exit=1

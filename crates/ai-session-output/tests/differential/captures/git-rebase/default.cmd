@@ -1,0 +1,2 @@
+git rebase main
+exit=1

@@ -1,0 +1,2 @@
+git rebase --merge main
+exit=1

@@ -1,0 +1,2 @@
+git rebase -v main
+exit=1

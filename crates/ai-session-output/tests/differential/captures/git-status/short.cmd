@@ -1,0 +1,2 @@
+git status -s -uall
+exit=0

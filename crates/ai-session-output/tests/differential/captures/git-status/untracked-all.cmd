@@ -1,0 +1,2 @@
+git status -uall
+exit=0

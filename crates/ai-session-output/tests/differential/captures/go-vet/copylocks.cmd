@@ -1,0 +1,2 @@
+go vet -copylocks .
+exit=2

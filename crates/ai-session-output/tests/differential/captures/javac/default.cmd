@@ -1,0 +1,2 @@
+javac Main.java
+exit=1

@@ -1,0 +1,2 @@
+javac -Xlint:all Main.java
+exit=1

@@ -1,0 +1,2 @@
+javac -Xdiags:verbose Main.java
+exit=1

@@ -1,0 +1,2 @@
+jest --ci
+exit=1

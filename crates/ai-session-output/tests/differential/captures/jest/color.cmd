@@ -1,0 +1,2 @@
+jest --colors
+exit=1

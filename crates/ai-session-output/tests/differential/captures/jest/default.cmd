@@ -1,0 +1,2 @@
+jest
+exit=1

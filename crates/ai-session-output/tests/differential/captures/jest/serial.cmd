@@ -1,0 +1,2 @@
+jest --runInBand
+exit=1

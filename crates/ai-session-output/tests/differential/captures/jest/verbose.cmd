@@ -1,0 +1,2 @@
+jest --verbose
+exit=1

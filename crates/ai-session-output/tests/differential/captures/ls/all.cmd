@@ -1,0 +1,2 @@
+ls -la
+exit=0

@@ -1,0 +1,2 @@
+ls -lA
+exit=0

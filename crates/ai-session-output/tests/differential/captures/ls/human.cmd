@@ -1,0 +1,2 @@
+ls -lh --color=always
+exit=0

@@ -1,0 +1,2 @@
+make -j2 -k
+exit=2

@@ -1,0 +1,2 @@
+make -s -k
+exit=2

@@ -1,0 +1,2 @@
+ruby test/test_calc.rb --seed 7
+exit=1

@@ -1,0 +1,2 @@
+ruby -Itest test/test_calc.rb
+exit=1

@@ -1,0 +1,2 @@
+mocha --colors
+exit=3

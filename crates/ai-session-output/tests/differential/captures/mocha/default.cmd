@@ -1,0 +1,2 @@
+mocha
+exit=3

@@ -1,0 +1,2 @@
+mocha --bail
+exit=1

@@ -1,0 +1,2 @@
+mocha --no-colors
+exit=3

@@ -1,0 +1,2 @@
+mypy --show-column-numbers app.py
+exit=1

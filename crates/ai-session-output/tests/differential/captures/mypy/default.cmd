@@ -1,0 +1,2 @@
+mypy app.py
+exit=1

@@ -1,0 +1,2 @@
+mypy --no-error-summary --no-color-output app.py
+exit=1

@@ -1,0 +1,2 @@
+mypy --pretty app.py
+exit=1

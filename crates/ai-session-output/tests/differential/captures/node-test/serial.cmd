@@ -1,0 +1,2 @@
+node --test --test-concurrency=1
+exit=1

@@ -1,0 +1,2 @@
+node --test --test-reporter=spec
+exit=1

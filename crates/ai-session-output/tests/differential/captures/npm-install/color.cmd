@@ -1,0 +1,2 @@
+npm install --offline --color=always no-such-pkg-corpus
+exit=1

@@ -1,0 +1,2 @@
+npm install --offline no-such-pkg-corpus
+exit=1

@@ -1,0 +1,2 @@
+npm install --offline --loglevel=error no-such-pkg-corpus
+exit=1

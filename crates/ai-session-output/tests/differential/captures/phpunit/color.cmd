@@ -1,0 +1,2 @@
+phpunit --colors=always tests
+exit=2

@@ -1,0 +1,2 @@
+phpunit tests
+exit=2

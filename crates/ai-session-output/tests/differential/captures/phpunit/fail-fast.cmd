@@ -1,0 +1,2 @@
+phpunit --stop-on-failure tests
+exit=1

@@ -1,0 +1,2 @@
+phpunit --verbose tests
+exit=2

@@ -1,0 +1,2 @@
+pip install --no-index -r requirements.txt
+exit=1

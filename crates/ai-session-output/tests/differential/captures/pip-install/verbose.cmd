@@ -1,0 +1,2 @@
+pip install -v --no-index no-such-pkg-corpus
+exit=1

@@ -1,0 +1,2 @@
+pytest --color=yes
+exit=1

@@ -1,0 +1,2 @@
+pytest
+exit=1

@@ -1,0 +1,2 @@
+pytest -x
+exit=1

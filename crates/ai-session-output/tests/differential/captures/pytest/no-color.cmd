@@ -1,0 +1,2 @@
+pytest --color=no -q
+exit=1

@@ -1,0 +1,2 @@
+pytest --tb=short -q
+exit=1

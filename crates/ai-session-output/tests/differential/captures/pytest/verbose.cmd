@@ -1,0 +1,2 @@
+pytest -v
+exit=1

@@ -1,0 +1,2 @@
+python3 worker.py
+exit=0

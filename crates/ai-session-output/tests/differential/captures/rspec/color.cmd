@@ -1,0 +1,2 @@
+rspec --force-color
+exit=1

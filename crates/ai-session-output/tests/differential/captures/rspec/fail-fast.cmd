@@ -1,0 +1,2 @@
+rspec --fail-fast
+exit=1

@@ -1,0 +1,2 @@
+rspec --no-color
+exit=1

@@ -1,0 +1,2 @@
+ruff check --output-format concise .
+exit=1

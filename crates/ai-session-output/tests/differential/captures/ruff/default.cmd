@@ -1,0 +1,2 @@
+ruff check .
+exit=1

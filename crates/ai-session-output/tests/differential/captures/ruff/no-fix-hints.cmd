@@ -1,0 +1,2 @@
+ruff check --no-fix .
+exit=1

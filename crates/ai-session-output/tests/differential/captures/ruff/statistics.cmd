@@ -1,0 +1,2 @@
+ruff check --output-format full --no-cache .
+exit=1

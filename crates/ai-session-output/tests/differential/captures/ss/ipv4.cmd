@@ -1,0 +1,2 @@
+ss -4tln 'sport = :47311 or sport = :47312'
+exit=0

@@ -1,0 +1,2 @@
+ss -tln 'sport = :47311 or sport = :47312'
+exit=0

@@ -1,0 +1,2 @@
+tsc --pretty false
+exit=2

@@ -1,0 +1,2 @@
+tsc --pretty
+exit=2

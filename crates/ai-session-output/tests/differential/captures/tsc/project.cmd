@@ -1,0 +1,2 @@
+tsc -p tsconfig.json
+exit=2

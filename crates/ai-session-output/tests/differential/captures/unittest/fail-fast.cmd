@@ -1,0 +1,2 @@
+python3 -m unittest -f
+exit=1

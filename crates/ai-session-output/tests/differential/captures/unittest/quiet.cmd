@@ -1,0 +1,2 @@
+python3 -m unittest -q
+exit=1

@@ -1,0 +1,2 @@
+python3 -m unittest -v
+exit=1

@@ -1,0 +1,2 @@
+vitest run
+exit=1

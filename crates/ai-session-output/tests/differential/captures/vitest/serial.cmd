@@ -1,0 +1,2 @@
+vitest run --no-file-parallelism
+exit=1

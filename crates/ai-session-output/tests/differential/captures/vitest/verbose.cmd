@@ -1,0 +1,2 @@
+vitest run --reporter=verbose
+exit=1

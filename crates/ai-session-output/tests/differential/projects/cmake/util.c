@@ -1,0 +1,4 @@
+int scale(int x) {
+    int y = x * 2
+    return y;
+}

@@ -1,0 +1,5 @@
+export function greet(name: string) {
+  return "hi " + name.toUpperCase();
+}
+
+greet(42);
