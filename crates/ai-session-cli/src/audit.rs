@@ -1,11 +1,12 @@
 //! `ai-session audit tail|query|verify`: read and check `$AI_SESSION_HOME/audit/audit.log`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use ai_session::Home;
-use ai_session_security::audit::{self, AuditQuery, AuditRecord, AuditResult};
+use ai_session_persist::{KeySource, Keyring};
+use ai_session_security::audit::{self, AuditKey, AuditQuery, AuditRecord, AuditResult};
 use anyhow::Context;
 
 use crate::common::{Global, print_json};
@@ -17,6 +18,10 @@ $AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line. T
 rotates the file (AI_SESSION_AUDIT_MAX_MB, default 64) into audit.log.<N> segments (the
 records before number N; AI_SESSION_AUDIT_KEEP, default 8, are kept); the chain runs on
 through them and every command here reads them all.
+
+With a key (`ai-session key init`), the daemon seals every record: `verify` checks the
+chain without the key, `tail` and `query` open the records with it (AI_SESSION_KEY,
+AI_SESSION_KEY_FILE or AI_SESSION_PASSPHRASE, as for the store).
 
 Examples:
   ai-session audit tail -n 50
@@ -125,15 +130,46 @@ fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The audit sealing key of `home`: derived from the store's data key when the keyring is
+/// initialized and a key is given in the environment; `None` when there is no keyring. An
+/// initialized keyring without a key in the environment is `Ok(None)` for readers (a sealed
+/// record then says what to give) and an error for the daemon (`require`).
+fn audit_key(home: &Path, require: bool) -> anyhow::Result<Option<AuditKey>> {
+    let keyring = Keyring::new(home);
+    if !keyring.is_initialized() {
+        return Ok(None);
+    }
+    let Some(source) = KeySource::from_env()? else {
+        if require {
+            anyhow::bail!(
+                "{} holds a key, so the audit log must be sealed: give it with AI_SESSION_KEY, AI_SESSION_KEY_FILE or AI_SESSION_PASSPHRASE",
+                keyring.key_path().display()
+            );
+        }
+        return Ok(None);
+    };
+    let data_key = keyring
+        .unlock(&source)
+        .context("unlocking the key that seals the audit log")?;
+    Ok(Some(AuditKey::derive(data_key.as_bytes())))
+}
+
+/// The daemon's audit key when it runs without a store (`AI_SESSION_DURABILITY=off`).
+pub fn unlock_audit_key(home: &Path) -> anyhow::Result<Option<AuditKey>> {
+    audit_key(home, true)
+}
+
 /// Runs `ai-session audit ...`.
 pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
     let log = match args.log {
         Some(path) => path,
-        None => audit::audit_log_path(Home::from_env()?.root()),
+        None => audit::audit_log_path(home.root()),
     };
+    let key = || audit_key(home.root(), false);
     match args.command {
         AuditCommand::Tail { lines } => {
-            print_records(&audit::tail(&log, lines)?, global)?;
+            print_records(&audit::tail_keyed(&log, lines, key()?.as_ref())?, global)?;
         }
         AuditCommand::Query {
             session,
@@ -158,7 +194,7 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 min_risk,
                 result: result.map(AuditResult::from),
             };
-            print_records(&audit::query(&log, &filter)?, global)?;
+            print_records(&audit::query_keyed(&log, &filter, key()?.as_ref())?, global)?;
         }
         AuditCommand::Verify { expect_head } => {
             let report = audit::verify(&log, expect_head.as_deref())?;

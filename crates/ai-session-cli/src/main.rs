@@ -5,6 +5,7 @@
 mod agents;
 mod attach;
 mod audit;
+mod changes;
 mod common;
 mod context;
 mod coord;
@@ -118,6 +119,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Adopt running tmux panes as sessions (scrollback and cwd).
     Import(import::ImportArgs),
+    /// Show what a quota session changed in its workspace (added, modified, deleted).
+    Changes(changes::ChangesArgs),
+    /// Write a quota session's changes into its workspace.
+    Apply(changes::ApplyArgs),
 }
 
 impl Command {
@@ -159,6 +164,8 @@ impl Command {
             Command::Parse(args) => parse::run(args, global),
             Command::Export(args) => export::run(args, global),
             Command::Import(args) => import::run(args, global),
+            Command::Changes(args) => changes::changes(args, global),
+            Command::Apply(args) => changes::apply(args, global),
         }
     }
 }

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod events;
 mod framing;
+mod identity;
 pub mod integration;
 mod json;
 mod limits;
@@ -19,6 +20,7 @@ pub mod mcp;
 pub mod observability;
 mod paths;
 pub mod persistence;
+mod restrict;
 pub mod sandboxing;
 mod server;
 
