@@ -105,7 +105,7 @@ enum Command {
     Tmux(tmux::TmuxArgs),
     /// Agent permission profiles (grant, revoke, show) and the shared registry (register, ls).
     Agent(coord::AgentArgs),
-    /// Take tasks from the shared queue and run each in a fresh terminal session.
+    /// Take tasks from the shared queue and run each in a fresh session of the daemon.
     Worker(coord::WorkerArgs),
     /// Submit commands to the shared task queue; show, list and wait for tasks.
     Task(coord::TaskArgs),
@@ -154,7 +154,7 @@ impl Command {
             Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
             Command::Agent(args) => coord::agent(args, global.json()),
-            Command::Worker(args) => coord::worker(args, global.json()),
+            Command::Worker(args) => coord::worker(args, global),
             Command::Task(args) => match args.command.into_context() {
                 Ok(ctx_task) => context::ctx_task(ctx_task, global),
                 Err(queue) => coord::task(coord::TaskArgs { command: queue }, global.json()),

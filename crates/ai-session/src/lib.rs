@@ -23,6 +23,8 @@ pub mod persistence;
 mod restrict;
 pub mod sandboxing;
 mod server;
+#[cfg(feature = "coord")]
+pub mod worker;
 
 /// The wire types (the `ai-session-protocol` crate).
 pub use ai_session_protocol as protocol;

@@ -200,6 +200,9 @@ pub(super) async fn serve_connection(
         });
     }
     if reached_eof {
+        // Sessions linked to the connection end with its stream (a worker that died must not
+        // finish a task whose lease goes to another worker).
+        end_linked(id, &conn, &shared).await;
         // The client may have half-closed after sending its requests: answer them, unless it
         // is gone altogether (the writer then exits and closes the outbox).
         let outbox = conn.outbox.clone();
@@ -229,6 +232,18 @@ pub(super) async fn serve_connection(
     drop(conn);
     let _ = tokio::time::timeout(FLUSH_GRACE, writer).await;
     tracing::debug!(connection = id, "client disconnected");
+}
+
+/// Kills the sessions created on this connection with `end_with_connection`.
+async fn end_linked(id: u64, conn: &Connection, shared: &Shared) {
+    let linked = std::mem::take(&mut *lock(&conn.linked));
+    for session in linked {
+        match shared.manager.kill(&session).await {
+            Ok(_) => tracing::info!(connection = id, session, "session ended with its connection"),
+            Err(crate::Error::SessionNotFound(_)) => {}
+            Err(error) => tracing::warn!(connection = id, session, %error, "linked session not killed"),
+        }
+    }
 }
 
 /// Where the process `pid` on the other end of `stream` is ([`crate::identity`]), looked up
