@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ai_session::worker::{DaemonTaskRunner, TaskSessions};
 use ai_session_coord::nats::{NatsBus, NatsQueue, NatsRegistry};
 use ai_session_coord::{
     AgentInfo, AgentRegistry, Priority, QueueConfig, RegistryConfig, TaskInfo, TaskQueue, TaskSpec,
     TaskState, WorkerOptions, WorkerSpec, run_worker,
 };
-use ai_session::worker::{DaemonTaskRunner, TaskSessions};
 use anyhow::Context;
 
 use crate::common::Global;

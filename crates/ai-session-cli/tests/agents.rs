@@ -163,16 +163,7 @@ fn the_daemon_enforces_agent_profiles_audits_and_counts_denials() {
     );
     ok(
         &home,
-        &[
-            "--agent",
-            "other",
-            "exec",
-            "-s",
-            "o1",
-            "--",
-            "ls",
-            "/",
-        ],
+        &["--agent", "other", "exec", "-s", "o1", "--", "ls", "/"],
     );
 
     // Every denial is in the audit log, with the command, the agent and its risk score.
@@ -210,8 +201,10 @@ fn the_daemon_enforces_agent_profiles_audits_and_counts_denials() {
         "{policies:?}"
     );
     assert!(
-        policies.iter().any(|r| r["session_id"] == "op"
-            && r["detail"].as_str().unwrap().starts_with("no sandbox")),
+        policies
+            .iter()
+            .any(|r| r["session_id"] == "op"
+                && r["detail"].as_str().unwrap().starts_with("no sandbox")),
         "{policies:?}"
     );
     let all = audit_records(&home, &["--result", "denied"], 7);

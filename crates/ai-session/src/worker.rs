@@ -103,7 +103,9 @@ impl DaemonTaskRunner {
         let started = Instant::now();
         let result = client
             .exec(&ExecParams {
-                timeout_ms: s.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                timeout_ms: s
+                    .timeout
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
                 budget: Some(s.budget),
                 create: false,
                 ..ExecParams::new(&info.id, command)
@@ -137,7 +139,9 @@ impl TaskRunner for DaemonTaskRunner {
             Ok(result) => Ok(result),
             Err(error) => {
                 self.forget_if_closed(&error).await;
-                Err(format!("could not run {command:?} in a daemon session: {error}"))
+                Err(format!(
+                    "could not run {command:?} in a daemon session: {error}"
+                ))
             }
         }
     }
@@ -151,7 +155,8 @@ struct KillOnDrop {
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let (Some(session), Ok(runtime)) = (self.session.take(), tokio::runtime::Handle::try_current())
+        let (Some(session), Ok(runtime)) =
+            (self.session.take(), tokio::runtime::Handle::try_current())
         else {
             return;
         };

@@ -239,9 +239,15 @@ async fn end_linked(id: u64, conn: &Connection, shared: &Shared) {
     let linked = std::mem::take(&mut *lock(&conn.linked));
     for session in linked {
         match shared.manager.kill(&session).await {
-            Ok(_) => tracing::info!(connection = id, session, "session ended with its connection"),
+            Ok(_) => tracing::info!(
+                connection = id,
+                session,
+                "session ended with its connection"
+            ),
             Err(crate::Error::SessionNotFound(_)) => {}
-            Err(error) => tracing::warn!(connection = id, session, %error, "linked session not killed"),
+            Err(error) => {
+                tracing::warn!(connection = id, session, %error, "linked session not killed")
+            }
         }
     }
 }
