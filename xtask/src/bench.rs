@@ -206,7 +206,21 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let ours_new = p50(&cr["ai_session"]);
     let raw_new = p50(&cr["raw_pty_spawn"]);
     let tmux_new = p50(&cr["tmux"]);
+    let restricted = &report["restricted_exec_round_trip_ms"];
+    let restricted_rt = p50(&restricted["restricted"]);
+    let unrestricted_rt = p50(&restricted["unrestricted"]);
     Ok(Some(vec![
+        Row {
+            group: "exec",
+            operation: "restricted agent exec round trip p50 (sandbox, exec allowlist)".into(),
+            ours: restricted_rt,
+            unit: "ms".into(),
+            baseline_name: "unrestricted session, same run".into(),
+            baseline: Some(unrestricted_rt),
+            ratio: Some(restricted_rt / unrestricted_rt),
+            target: "<= 1.2x unrestricted".into(),
+            pass: Some(restricted_rt / unrestricted_rt <= 1.2),
+        },
         Row {
             group: "exec",
             operation: "exec round trip p50 vs tmux send-keys+capture-pane".into(),

@@ -163,6 +163,9 @@ fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    if let Some(quota) = &result.disk_quota {
+        eprintln!("ai-session: {}", quota.message);
+    }
     match result.state {
         ExecState::Exited => {}
         ExecState::AwaitingInput => {

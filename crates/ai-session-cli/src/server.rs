@@ -72,6 +72,12 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             Some(Persistence::start(store, durability)?)
         }
     };
+    // With a key, the audit log is sealed under a key of its own derived from the data key.
+    let audit_key = match &persistence {
+        Some(persistence) => persistence::store_audit_key(persistence.store()),
+        None => persistence::audit_key(home.root(), true)
+            .context("the audit log must be sealed with the store's key")?,
+    };
     let hooks = match &args.record_dir {
         None => None,
         Some(dir) => {
@@ -94,7 +100,9 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             manager.set_hooks(hooks);
         }
         // Bind first: only the daemon holding the name restarts its stored sessions.
-        let server = Server::bind(ServerOptions::new(home, name), manager.clone())?;
+        let mut options = ServerOptions::new(home, name);
+        options.audit_key = audit_key;
+        let server = Server::bind(options, manager.clone())?;
         let restored = manager.restore().await;
         tracing::info!(restored, "stored sessions restarted");
         let handle = server.shutdown_handle();

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod events;
 mod framing;
+mod identity;
 pub mod integration;
 mod json;
 mod limits;
@@ -20,14 +21,22 @@ pub mod observability;
 pub mod output;
 mod paths;
 pub mod persistence;
+mod restrict;
 pub mod sandbox;
 pub mod sandboxing;
 mod server;
 #[cfg(feature = "ui")]
 pub mod ui;
+#[cfg(feature = "coord")]
+pub mod worker;
 
+/// The task queue and agent registry the worker takes tasks from.
+#[cfg(feature = "coord")]
+pub use ai_session_coord as coord;
 /// The wire types (the `ai-session-protocol` crate).
 pub use ai_session_protocol as protocol;
+/// Policies, agent profiles and the audit log's records, for rendering them.
+pub use ai_session_security as security;
 pub use autostart::{AutoStart, connect_or_start, stop_daemon};
 pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};

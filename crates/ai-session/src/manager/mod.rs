@@ -21,6 +21,7 @@ mod commands;
 mod events;
 mod lifecycle;
 mod records;
+mod sandbox;
 mod terminal;
 mod watcher;
 mod watches;
@@ -101,6 +102,8 @@ struct Inner {
     /// The owner of every session the log has events of (ended ones too), for filters.
     owners: Mutex<HashMap<String, Option<String>>>,
     next_watch: AtomicU64,
+    /// Agent profiles (set once by the daemon): restricted agents' sessions are built from them.
+    agents: std::sync::OnceLock<Arc<crate::access::Profiles>>,
 }
 
 #[derive(Debug)]
@@ -124,6 +127,13 @@ struct Entry {
     analyses: analysis::Analyses,
     /// The watcher task, aborted when the session goes.
     watcher: std::sync::OnceLock<tokio::task::AbortHandle>,
+    /// Its sandbox (workspace, disk quota), when it runs in one.
+    sandbox: Option<sandbox::SandboxFacts>,
+    /// The sandbox's pid namespace, found on the first connection that asks.
+    pidns: std::sync::OnceLock<u64>,
+    /// Redacts secrets (token formats, the session environment's secret values) from what
+    /// the daemon renders of its output.
+    redactor: Arc<ai_session_security::redact::Redactor>,
 }
 
 impl Drop for Entry {
@@ -166,6 +176,7 @@ impl SessionManager {
                 events,
                 owners: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
+                agents: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -219,6 +230,8 @@ impl SessionManager {
         {
             tracing::error!(%error, "session data not fully persisted at shutdown");
         }
+        // A quota session's change set is settled while its launcher still holds it.
+        futures::future::join_all(entries.iter().map(Self::settle_changes)).await;
         let kills = entries.iter().map(|e| e.pty.kill());
         futures::future::join_all(kills).await;
         tracing::info!(sessions = entries.len(), "all sessions killed");

@@ -46,6 +46,9 @@ pub struct ServerOptions {
     pub name: String,
     /// Longest accepted request line.
     pub max_request_bytes: usize,
+    /// Seals the audit log's records (derive it from the store's data key with
+    /// `AuditKey::derive`); `None` writes them in the clear.
+    pub audit_key: Option<ai_session_security::audit::AuditKey>,
 }
 
 impl ServerOptions {
@@ -55,6 +58,7 @@ impl ServerOptions {
             home,
             name: name.into(),
             max_request_bytes: protocol::MAX_REQUEST_BYTES,
+            audit_key: None,
         }
     }
 }
@@ -89,8 +93,9 @@ struct Shared {
     name: String,
     max_request_bytes: usize,
     shutdown: watch::Sender<bool>,
-    /// Agent permission profiles (`agents.toml`).
-    profiles: Profiles,
+    /// Agent permission profiles (`agents.toml`), shared with the manager, which builds
+    /// restricted agents' sessions from them.
+    profiles: Arc<Profiles>,
     /// `None` when auditing is off (`AI_SESSION_AUDIT=off`).
     audit: Option<AuditSink>,
 }
@@ -118,17 +123,19 @@ impl Server {
         let audit = match std::env::var(AUDIT_ENV).as_deref() {
             Ok("off") => None,
             _ => Some(
-                AuditSink::start(options.home.root())
+                AuditSink::start(options.home.root(), options.audit_key.clone())
                     .map_err(|e| Error::io("open the audit log in", options.home.root(), e))?,
             ),
         };
+        let profiles = Arc::new(Profiles::new(options.home.root()));
+        manager.set_agent_profiles(profiles.clone());
         let shared = Arc::new(Shared {
             manager,
             uid: nix::unistd::geteuid().as_raw(),
             name: options.name.clone(),
             max_request_bytes: options.max_request_bytes,
             shutdown,
-            profiles: Profiles::new(options.home.root()),
+            profiles,
             audit,
         });
         tracing::info!(path = %socket_path.display(), pid = std::process::id(), "daemon listening");
