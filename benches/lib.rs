@@ -49,6 +49,11 @@ impl BenchDaemon {
         self.home.path().join(format!("run/{}.sock", self.name))
     }
 
+    /// The daemon's home (`AI_SESSION_HOME`).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -10,6 +10,10 @@
 //! - the PTY layer alone, in this process: `PtySession::exec` round trip of a session spawned
 //!   directly vs one whose terminal belongs to the PTY keeper (`spawn_kept`), interleaved, so
 //!   the keeper's own cost shows without the daemon hop.
+//! - restricted exec round trip: `exec /bin/echo X<i>` in a restricted agent's session (its
+//!   profile's `workspace` sandbox with the Landlock execute allowlist of its one grant,
+//!   `process-spawn:echo`, and the daemon's permission checks) vs the same command in an
+//!   unrestricted session, alternating between the two in one loop.
 //!
 //! Environment: `AI_SESSION_BIN` (the daemon binary, required), `EXEC_BENCH_OUT` (JSON path),
 //! `EXEC_BENCH_ITERS` (exec iterations, default 1000), `EXEC_BENCH_CREATE` (creations, default 100).
@@ -74,6 +78,8 @@ fn main() {
         .expect("start the PTY keeper");
         pty_exec_pair(&keeper, iters).await
     });
+    eprintln!("exec round trip: restricted vs unrestricted ({iters} each) ...");
+    let (restricted, unrestricted) = runtime.block_on(restricted_exec(&daemon, iters));
 
     eprintln!("session creation: ai-session ({creations}) ...");
     let ours_new = runtime.block_on(ours_create(&daemon, creations));
@@ -123,6 +129,16 @@ fn main() {
         "kept/direct p50 = {kept_ratio:.3}x (no regression beyond 5%: {})",
         verdict(kept_ratio <= 1.05)
     );
+    println!("\n== exec round trip, restricted agent (ms) ==");
+    print_table(&[
+        ("restricted (sandbox + exec allowlist)", &restricted),
+        ("unrestricted (no sandbox)", &unrestricted),
+    ]);
+    let restricted_ratio = restricted.p50 / unrestricted.p50;
+    println!(
+        "restricted/unrestricted p50 = {restricted_ratio:.2}x (target <= 1.2x: {})",
+        verdict(restricted_ratio <= 1.2)
+    );
     println!("\n== session creation (ms) ==");
     print_table(&create);
     let create_ratio = ours_new.p50 / raw_new.p50;
@@ -149,6 +165,13 @@ fn main() {
             "kept": pty_kept.to_json(),
             "ratio_kept_over_direct_p50": kept_ratio,
             "met": kept_ratio <= 1.05,
+        },
+        "restricted_exec_round_trip_ms": {
+            "restricted": restricted.to_json(),
+            "unrestricted": unrestricted.to_json(),
+            "ratio_restricted_over_unrestricted_p50": restricted_ratio,
+            "targets": { "restricted_over_unrestricted_max": 1.2 },
+            "met": restricted_ratio <= 1.2,
         },
         "session_creation_ms": {
             "ai_session": ours_new.to_json(),
@@ -299,6 +322,60 @@ async fn pty_exec_pair(keeper: &Keeper, iters: usize) -> (Stats, Stats) {
     direct.kill().await;
     kept.kill().await;
     (Stats::of(samples.0), Stats::of(samples.1))
+}
+
+/// `exec /bin/echo X<i>` alternately in a restricted agent's sandboxed session and in an
+/// unrestricted one, each over its own persistent connection.
+async fn restricted_exec(daemon: &BenchDaemon, iters: usize) -> (Stats, Stats) {
+    std::fs::write(
+        daemon.home().join("agents.toml"),
+        "[agents.bench-bot]\nallow = [\"process-spawn:echo\"]\n",
+    )
+    .expect("write agents.toml");
+    let socket = daemon.socket();
+    let operator = ai_session::Client::connect(&socket).await.expect("connect");
+    let agent = ai_session::Client::connect(&socket).await.expect("connect");
+    agent.identify("bench-bot").await.expect("hello");
+    let open = operator
+        .new_session(&NewSessionParams::default())
+        .await
+        .expect("session.new");
+    let jail = agent
+        .new_session(&NewSessionParams::default())
+        .await
+        .expect("session.new (restricted)");
+    assert_eq!(jail.policy.as_deref(), Some("workspace+agent:bench-bot"));
+    let runs = [(&agent, &jail.id), (&operator, &open.id)];
+    let mut samples = [Vec::with_capacity(iters), Vec::with_capacity(iters)];
+    for i in 0..iters + 50 {
+        for (which, (client, session)) in runs.iter().enumerate() {
+            let params = ExecParams {
+                create: false,
+                ..ExecParams::new(session.as_str(), format!("/bin/echo X{i}"))
+            };
+            let t0 = Instant::now();
+            let result = client.exec(&params).await.expect("exec");
+            let took = ms(t0);
+            assert_eq!(result.exit_code, Some(0), "{result:?}");
+            assert_eq!(result.output.text, format!("X{i}\n"));
+            if i >= 50 {
+                samples[which].push(took);
+            }
+        }
+    }
+    // A program outside its grants is refused (the daemon's check first; the kernel's
+    // allowlist behind it is what tests/bypass.rs shows).
+    let refused = agent
+        .exec(&ExecParams {
+            create: false,
+            ..ExecParams::new(jail.id.as_str(), "/bin/cat /dev/null")
+        })
+        .await;
+    assert!(refused.is_err(), "cat is not granted: {refused:?}");
+    operator.kill_session(&open.id).await.expect("kill");
+    agent.kill_session(&jail.id).await.expect("kill");
+    let [restricted, unrestricted] = samples;
+    (Stats::of(restricted), Stats::of(unrestricted))
 }
 
 async fn ours_create(daemon: &BenchDaemon, n: usize) -> Stats {

@@ -209,6 +209,9 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let pty = &report["pty_exec_round_trip_ms"];
     let (pty_direct, pty_kept) = (p50(&pty["direct"]), p50(&pty["kept"]));
     let direct_rt = p50(&rt["ai_session_without_keeper"]);
+    let restricted = &report["restricted_exec_round_trip_ms"];
+    let restricted_rt = p50(&restricted["restricted"]);
+    let unrestricted_rt = p50(&restricted["unrestricted"]);
     Ok(Some(vec![
         Row {
             group: "exec",
@@ -231,6 +234,17 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
             ratio: Some(pty_kept / pty_direct),
             target: "<= 1.05x direct (no regression beyond 5%)".into(),
             pass: Some(pty_kept / pty_direct <= 1.05),
+        },
+        Row {
+            group: "exec",
+            operation: "restricted agent exec round trip p50 (sandbox, exec allowlist)".into(),
+            ours: restricted_rt,
+            unit: "ms".into(),
+            baseline_name: "unrestricted session, same run".into(),
+            baseline: Some(unrestricted_rt),
+            ratio: Some(restricted_rt / unrestricted_rt),
+            target: "<= 1.2x unrestricted".into(),
+            pass: Some(restricted_rt / unrestricted_rt <= 1.2),
         },
         Row {
             group: "exec",

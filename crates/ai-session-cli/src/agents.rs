@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use ai_session::Home;
-use ai_session_security::permissions::SessionScope;
-use ai_session_security::profiles::{AgentProfiles, agents_path};
+use ai_session::security::permissions::SessionScope;
+use ai_session::security::profiles::{AgentProfiles, agents_path};
 
 use crate::common::print_json;
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use ai_session::Home;
-use ai_session_security::audit::{self, AuditQuery, AuditRecord, AuditResult};
+use ai_session::security::audit::{self, AuditQuery, AuditRecord, AuditResult};
 use anyhow::Context;
 
 use crate::common::{Global, print_json};
@@ -17,6 +17,10 @@ $AI_SESSION_HOME/audit/audit.log, chained by the SHA-256 of the previous line. T
 rotates the file (AI_SESSION_AUDIT_MAX_MB, default 64) into audit.log.<N> segments (the
 records before number N; AI_SESSION_AUDIT_KEEP, default 8, are kept); the chain runs on
 through them and every command here reads them all.
+
+With a key (`ai-session key init`), the daemon seals every record: `verify` checks the
+chain without the key, `tail` and `query` open the records with it (AI_SESSION_KEY,
+AI_SESSION_KEY_FILE or AI_SESSION_PASSPHRASE, as for the store).
 
 Examples:
   ai-session audit tail -n 50
@@ -127,13 +131,15 @@ fn print_records(records: &[AuditRecord], global: &Global) -> anyhow::Result<()>
 
 /// Runs `ai-session audit ...`.
 pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
     let log = match args.log {
         Some(path) => path,
-        None => audit::audit_log_path(Home::from_env()?.root()),
+        None => audit::audit_log_path(home.root()),
     };
+    let key = || ai_session::persistence::audit_key(home.root(), false);
     match args.command {
         AuditCommand::Tail { lines } => {
-            print_records(&audit::tail(&log, lines)?, global)?;
+            print_records(&audit::tail_keyed(&log, lines, key()?.as_ref())?, global)?;
         }
         AuditCommand::Query {
             session,
@@ -158,7 +164,7 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 min_risk,
                 result: result.map(AuditResult::from),
             };
-            print_records(&audit::query(&log, &filter)?, global)?;
+            print_records(&audit::query_keyed(&log, &filter, key()?.as_ref())?, global)?;
         }
         AuditCommand::Verify { expect_head } => {
             let report = audit::verify(&log, expect_head.as_deref())?;

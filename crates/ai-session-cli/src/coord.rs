@@ -1,18 +1,20 @@
 //! Multi-agent commands: `agent register|ls`, `worker`, `task submit|status|ls|wait`.
-//! Rendering and wiring only; the queue, registry and worker loop are `ai-session-coord`, the
-//! terminal session is `ai-session-pty`, the digest is `ai-session-output`.
+//! Rendering and wiring only; the queue, registry and worker loop are `ai-session-coord`, a
+//! task's session is the daemon's (`ai_session::worker::DaemonTaskRunner`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ai_session_coord::nats::{NatsBus, NatsQueue, NatsRegistry};
-use ai_session_coord::{
-    AgentInfo, AgentRegistry, Lease, Priority, QueueConfig, RegistryConfig, TaskInfo, TaskQueue,
-    TaskRunner, TaskSpec, TaskState, WorkerOptions, WorkerSpec, run_worker,
+use ai_session::coord::nats::{NatsBus, NatsQueue, NatsRegistry};
+use ai_session::coord::{
+    AgentInfo, AgentRegistry, Priority, QueueConfig, RegistryConfig, TaskInfo, TaskQueue, TaskSpec,
+    TaskState, WorkerOptions, WorkerSpec, run_worker,
 };
-use ai_session_pty::{ExecOptions, PtySession, SessionConfig};
+use ai_session::worker::{DaemonTaskRunner, TaskSessions};
 use anyhow::Context;
+
+use crate::common::Global;
 use serde_json::json;
 
 /// Shown at the end of `agent`, `worker` and `task` help.
@@ -34,7 +36,7 @@ pub struct BusArgs {
     #[arg(long, env = "AI_SESSION_BUS", value_name = "URL")]
     pub bus: Option<String>,
     /// Name of the queue and registry on the server (handles with one prefix share them).
-    #[arg(long, env = "AI_SESSION_COORD_PREFIX", default_value = ai_session_coord::nats::DEFAULT_PREFIX)]
+    #[arg(long, env = "AI_SESSION_COORD_PREFIX", default_value = ai_session::coord::nats::DEFAULT_PREFIX)]
     pub prefix: String,
 }
 
@@ -150,8 +152,9 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub max_tasks: Option<u64>,
     /// Security policy for task sessions: a preset (trusted, workspace, strict) or a TOML file.
-    /// Anything but `trusted` runs the session's shell through `ai-session __sandbox-exec`
-    /// with the --cwd (or current) directory as the workspace.
+    /// Each task runs in a session of the daemon (started if none runs), created exactly as
+    /// `ai-session new --policy P --workspace DIR` creates one, with the --cwd (or current)
+    /// directory as the workspace; with `--agent`, the agent's profile decides instead.
     #[arg(long, default_value = "trusted")]
     pub policy: String,
     #[command(flatten)]
@@ -378,79 +381,6 @@ fn join(capabilities: &std::collections::BTreeSet<String>) -> String {
     capabilities.iter().cloned().collect::<Vec<_>>().join(",")
 }
 
-/// Runs a task's `command` in a fresh terminal session and reports the parsed output.
-struct SessionRunner {
-    timeout: Option<Duration>,
-    cwd: Option<PathBuf>,
-    /// argv of the session's shell (wrapped by the sandbox launcher unless trusted).
-    program: Vec<String>,
-}
-
-/// The shell argv for task sessions under `policy` (a preset name or a TOML file).
-fn session_program(policy: &str, workspace: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let path = std::path::Path::new(policy);
-    let policy = if path.is_file() {
-        ai_session_security::SecurityPolicy::from_toml_file(path)?
-    } else {
-        ai_session_security::SecurityPolicy::named(policy)?
-    };
-    Ok(ai_session_security::sandbox_argv(
-        &policy,
-        workspace,
-        &["bash".to_owned()],
-    ))
-}
-
-impl TaskRunner for SessionRunner {
-    async fn run(&self, lease: &Lease) -> Result<serde_json::Value, String> {
-        let command = lease.spec.payload["command"]
-            .as_str()
-            .ok_or("the task payload has no \"command\" string")?;
-        let config = SessionConfig {
-            program: self.program.clone(),
-            cwd: self.cwd.clone(),
-            ..SessionConfig::default()
-        };
-        let session = PtySession::spawn(config)
-            .await
-            .map_err(|e| format!("could not start a session: {e}"))?;
-        let started = Instant::now();
-        let options = ExecOptions {
-            timeout: self.timeout,
-            ..ExecOptions::default()
-        };
-        // The session is killed when dropped, so a lost lease (this future dropped) stops the
-        // command too.
-        let outcome = session
-            .exec(command, options)
-            .await
-            .map_err(|e| format!("could not run {command:?}: {e}"))?;
-        let elapsed = started.elapsed();
-        let exit_code = outcome.record.exit_code;
-        let analysis = ai_session_output::analyze(
-            command,
-            &outcome.output,
-            &ai_session_output::DigestOptions {
-                exit_code,
-                ..ai_session_output::DigestOptions::default()
-            },
-        );
-        session.kill().await;
-        Ok(json!({
-            "command": command,
-            "state": outcome.state,
-            "exit_code": exit_code,
-            "duration_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            "cwd": outcome.record.cwd,
-            "kind": analysis.kind,
-            "digest": analysis.digest,
-            "parsed": analysis.parsed,
-            "tokens_raw": analysis.tokens_raw,
-            "tokens_digest": analysis.tokens_digest,
-        }))
-    }
-}
-
 fn default_worker_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -458,15 +388,46 @@ fn default_worker_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// The task sessions of `ai-session worker`: in the daemon (started when none runs), under
+/// `--policy` exactly as `ai-session new --policy` asks for it.
+fn task_sessions(args: &WorkerArgs, global: &Global) -> anyhow::Result<TaskSessions> {
+    let absolute = |path: &std::path::Path| -> anyhow::Result<String> {
+        let path = std::path::absolute(path)?;
+        path.to_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{} is not valid UTF-8", path.display()))
+    };
+    let cwd = match &args.cwd {
+        Some(dir) => absolute(dir)?,
+        None => absolute(&std::env::current_dir().context("reading the current directory")?)?,
+    };
+    let policy = match args.policy.as_str() {
+        "trusted" => None,
+        preset @ ("workspace" | "strict") => Some(preset.to_owned()),
+        file => Some(absolute(std::path::Path::new(file))?),
+    };
+    Ok(TaskSessions {
+        home: ai_session::Home::from_env()?,
+        server: global.server.clone(),
+        auto_start: Some(ai_session::AutoStart {
+            exe: std::env::current_exe()?,
+        }),
+        agent: global.agent.clone().filter(|a| !a.is_empty()),
+        workspace: policy.as_ref().map(|_| cwd.clone()),
+        policy,
+        cwd: Some(cwd),
+        timeout: args.timeout.map(Duration::from_secs),
+        budget: ai_session::DIGEST_BUDGET,
+    })
+}
+
 /// Runs `ai-session worker`.
-pub fn worker(args: WorkerArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub fn worker(args: WorkerArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let json = global.json();
     runtime()?.block_on(async {
-        let workspace = match &args.cwd {
-            Some(dir) => dir.clone(),
-            None => std::env::current_dir().context("reading the current directory")?,
-        };
-        let program = session_program(&args.policy, &workspace)
-            .with_context(|| format!("loading security policy {:?}", args.policy))?;
+        let runner = DaemonTaskRunner::new(task_sessions(&args, global)?);
+        // Fail before taking tasks when the daemon cannot be reached.
+        runner.connect().await.context("connecting to the daemon that runs the tasks")?;
         let lease = Duration::from_secs(args.lease.max(1));
         let queue = args.bus.queue(lease).await?;
         let bus = NatsBus::connect(args.bus.url()?).await?;
@@ -477,11 +438,6 @@ pub fn worker(args: WorkerArgs, json: bool) -> anyhow::Result<ExitCode> {
         options.max_tasks = args.max_tasks;
         options.registry = RegistryConfig {
             ttl: Duration::from_secs(60),
-        };
-        let runner = SessionRunner {
-            timeout: args.timeout.map(Duration::from_secs),
-            cwd: args.cwd.clone(),
-            program,
         };
         if !json {
             eprintln!(
@@ -590,7 +546,7 @@ async fn wait_and_render(
 ) -> anyhow::Result<ExitCode> {
     let info = match queue.wait(&id.into(), timeout).await {
         Ok(info) => info,
-        Err(ai_session_coord::CoordError::WaitTimeout { .. }) => {
+        Err(ai_session::coord::CoordError::WaitTimeout { .. }) => {
             let info = queue.status(&id.into()).await?;
             render_task(&info, json)?;
             if !json {

@@ -97,41 +97,31 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     params.budget = Some(budget);
     params.yield_ms = yield_ms;
     let result = common::client_runtime()?.block_on(async {
-        let deadline = std::time::Instant::now() + HANDOVER_WAIT;
-        let result = loop {
-            let client = common::connect(global).await?;
-            let exec = client.exec(&params);
-            tokio::pin!(exec);
-            let mut interrupted = false;
-            let outcome = loop {
-                tokio::select! {
-                    result = &mut exec => break result,
-                    // Ctrl-C here means "stop the command", as in a local shell: pass it on
-                    // and report how the command ended.
-                    _ = tokio::signal::ctrl_c(), if !interrupted => {
-                        interrupted = true;
-                        interrupt(global, &params.session).await;
-                    }
-                }
-            };
-            match outcome {
-                // The daemon was handing over before the command was typed: it never ran, so
-                // send it to the successor.
-                Err(ai_session::Error::Rpc { code, .. })
-                    if code == ai_session::protocol::codes::SHUTTING_DOWN
-                        && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                other => break other?,
+        let home = ai_session::Home::from_env()?;
+        let exe = std::env::current_exe()?;
+        // Reconnects (starting a daemon if none runs) across a `server --upgrade`.
+        let connect = async || {
+            let start = ai_session::AutoStart { exe: exe.clone() };
+            let client = ai_session::connect_or_start(&home, &global.server, Some(&start)).await?;
+            if let Some(agent) = global.agent.as_deref().filter(|a| !a.is_empty()) {
+                client.identify(agent).await?;
             }
+            Ok(client)
         };
-        if result.state == ExecState::Running && yield_ms.is_none() {
-            // Not asked to yield: the daemon handed over (`server --upgrade`) while the command
-            // ran. It goes on in the successor; follow it there.
-            return follow_after_handover(global, result).await;
+        let exec = ai_session::exec_across_handover(connect, &params);
+        tokio::pin!(exec);
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                result = &mut exec => break anyhow::Ok(result?),
+                // Ctrl-C here means "stop the command", as in a local shell: pass it on and
+                // report how the command ended.
+                _ = tokio::signal::ctrl_c(), if !interrupted => {
+                    interrupted = true;
+                    interrupt(global, &params.session).await;
+                }
+            }
         }
-        anyhow::Ok(result)
     })?;
     let digest = result
         .analysis
@@ -163,99 +153,6 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(text_exit_code(&result)))
 }
 
-/// How long `exec` keeps reconnecting while its daemon hands over to a successor.
-const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The command of `result` goes on in the daemon that took over: wait there (reconnecting
-/// until it answers) for it to end or ask for input, and complete `result` from that event.
-async fn follow_after_handover(
-    global: &Global,
-    mut result: ExecResult,
-) -> anyhow::Result<ExecResult> {
-    use ai_session::protocol::{EventKind, ReadParams, WaitParams};
-    let deadline = std::time::Instant::now() + HANDOVER_WAIT;
-    let mut since = result.next_event;
-    loop {
-        let waited = match common::connect(global).await {
-            Ok(client) => {
-                let params = WaitParams {
-                    session: Some(result.session.clone()),
-                    since_event: Some(since),
-                    timeout_ms: Some(30_000),
-                    ..WaitParams::default()
-                };
-                client
-                    .wait(&params)
-                    .await
-                    .map(|w| (client, w))
-                    .map_err(anyhow::Error::from)
-            }
-            Err(error) => Err(error),
-        };
-        let (client, waited) = match waited {
-            Ok(answer) => answer,
-            Err(error) => {
-                anyhow::ensure!(
-                    std::time::Instant::now() < deadline,
-                    "lost the daemon while command {} ran: {error}",
-                    result.command_id
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        since = waited.next_event;
-        for event in waited.events {
-            match event.kind {
-                EventKind::CommandFinished {
-                    command_id,
-                    exit_code,
-                    duration_ms,
-                    output,
-                    digest,
-                    ..
-                } if command_id == result.command_id => {
-                    let read = client
-                        .read(&ReadParams {
-                            session: result.session.clone(),
-                            since: output.start,
-                            max_bytes: Some((output.end - output.start) as usize),
-                            raw: false,
-                        })
-                        .await?;
-                    result.state = ExecState::Exited;
-                    result.exit_code = exit_code;
-                    result.duration_ms = duration_ms;
-                    result.output.bytes = output.end - output.start;
-                    result.output.range = output;
-                    result.output.text = ai_session_output::normalize(read.text.as_bytes());
-                    if let Some(analysis) = &mut result.analysis {
-                        analysis.digest = digest.unwrap_or_else(|| result.output.text.clone());
-                    }
-                    result.next_event = since;
-                    return Ok(result);
-                }
-                EventKind::AwaitingInput {
-                    command_id,
-                    screen_tail,
-                } if command_id == result.command_id => {
-                    result.state = ExecState::AwaitingInput;
-                    result.screen_tail = Some(screen_tail);
-                    result.next_event = since;
-                    return Ok(result);
-                }
-                EventKind::SessionExited { status, .. } => {
-                    result.state = ExecState::Exited;
-                    result.exit_code = status;
-                    result.next_event = since;
-                    return Ok(result);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
 /// Sends SIGINT to the session's foreground process group over a second connection.
 async fn interrupt(global: &Global, session: &str) {
     let params = ai_session::protocol::SignalParams {
@@ -276,6 +173,9 @@ fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    if let Some(quota) = &result.disk_quota {
+        eprintln!("ai-session: {}", quota.message);
+    }
     match result.state {
         ExecState::Exited => {}
         ExecState::AwaitingInput => {

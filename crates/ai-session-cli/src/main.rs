@@ -5,6 +5,7 @@
 mod agents;
 mod attach;
 mod audit;
+mod changes;
 mod common;
 mod context;
 mod coord;
@@ -105,7 +106,7 @@ enum Command {
     Tmux(tmux::TmuxArgs),
     /// Agent permission profiles (grant, revoke, show) and the shared registry (register, ls).
     Agent(coord::AgentArgs),
-    /// Take tasks from the shared queue and run each in a fresh terminal session.
+    /// Take tasks from the shared queue and run each in a fresh session of the daemon.
     Worker(coord::WorkerArgs),
     /// Submit commands to the shared task queue; show, list and wait for tasks.
     Task(coord::TaskArgs),
@@ -121,6 +122,10 @@ enum Command {
     Import(import::ImportArgs),
     /// Serve the live web dashboard: sessions by agent, terminals with take-over, audit, plots.
     Ui(ui::UiArgs),
+    /// Show what a quota session changed in its workspace (added, modified, deleted).
+    Changes(changes::ChangesArgs),
+    /// Write a quota session's changes into its workspace.
+    Apply(changes::ApplyArgs),
 }
 
 impl Command {
@@ -152,7 +157,7 @@ impl Command {
             Command::Mcp(args) => mcp::run(args, global),
             Command::Tmux(args) => Ok(tmux::run(&args.args, global)),
             Command::Agent(args) => coord::agent(args, global.json()),
-            Command::Worker(args) => coord::worker(args, global.json()),
+            Command::Worker(args) => coord::worker(args, global),
             Command::Task(args) => match args.command.into_context() {
                 Ok(ctx_task) => context::ctx_task(ctx_task, global),
                 Err(queue) => coord::task(coord::TaskArgs { command: queue }, global.json()),
@@ -163,6 +168,8 @@ impl Command {
             Command::Export(args) => export::run(args, global),
             Command::Import(args) => import::run(args, global),
             Command::Ui(args) => ui::run(args, global),
+            Command::Changes(args) => changes::changes(args, global),
+            Command::Apply(args) => changes::apply(args, global),
         }
     }
 }
@@ -170,7 +177,7 @@ impl Command {
 fn main() -> ExitCode {
     // `ai-session __keeper <socket>` (started by the daemon) holds the sessions' terminals and
     // shells so they outlive the daemon; it forks, so it must run before any thread exists.
-    if let Some(code) = ai_session_pty::run_keeper_if_asked() {
+    if let Some(code) = ai_session::run_keeper_if_asked() {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     // `ai-session __sandbox-exec ...` (spawned by the daemon for sandboxed sessions) runs

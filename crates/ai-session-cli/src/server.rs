@@ -1,7 +1,6 @@
 //! Daemon commands: `server`, `status`, `kill-server`.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use ai_session::integration::SessionHooks;
 use ai_session::persistence::{self, Durability, Persistence};
@@ -57,11 +56,6 @@ pub struct KillServerArgs {}
 #[command(after_long_help = "Example:\n  ai-session status --format json")]
 pub struct StatusArgs {}
 
-/// `AI_SESSION_KEEPER=off` runs without the PTY keeper: shells end with the daemon.
-const KEEPER_ENV: &str = "AI_SESSION_KEEPER";
-/// How long `--upgrade` waits for the new daemon, and the new daemon for the old one's exit.
-const TAKEOVER_WAIT: Duration = Duration::from_secs(60);
-
 /// Runs `server`.
 pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let name = args.name.clone().unwrap_or_else(|| global.server.clone());
@@ -89,6 +83,12 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             Some(Persistence::start(store, durability)?)
         }
     };
+    // With a key, the audit log is sealed under a key of its own derived from the data key.
+    let audit_key = match &persistence {
+        Some(persistence) => persistence::store_audit_key(persistence.store()),
+        None => persistence::audit_key(home.root(), true)
+            .context("the audit log must be sealed with the store's key")?,
+    };
     let hooks = match &args.record_dir {
         None => None,
         Some(dir) => {
@@ -114,19 +114,12 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
         // Bind first: only the daemon holding the name restarts its stored sessions. A
         // takeover waits for the daemon it replaces to hand over and exit.
-        let deadline = Instant::now() + TAKEOVER_WAIT;
-        let server = loop {
-            match Server::bind(
-                ServerOptions::new(home.clone(), name.clone()),
-                manager.clone(),
-            ) {
-                Err(ai_session::Error::AlreadyRunning { .. })
-                    if args.takeover && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                bound => break bound?,
-            }
+        let mut options = ServerOptions::new(home, name);
+        options.audit_key = audit_key;
+        let server = if args.takeover {
+            Server::bind_after_handover(options, manager.clone(), ai_session::TAKEOVER_WAIT).await?
+        } else {
+            Server::bind(options, manager.clone())?
         };
         let restored = manager.restore().await;
         tracing::info!(restored, "stored sessions restarted");
@@ -167,102 +160,49 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::OK))
 }
 
-/// The PTY keeper of daemon `name` (`run/<name>.keeper`), started if none runs, so the
-/// sessions' shells outlive this daemon; `None` (shells end with the daemon) with
-/// `AI_SESSION_KEEPER=off` or if it cannot be started.
-async fn connect_keeper(home: &Home, name: &str) -> Option<ai_session_pty::Keeper> {
-    if std::env::var(KEEPER_ENV).as_deref() == Ok("off") {
+/// The PTY keeper of daemon `name`, started if none runs, so the sessions' shells outlive
+/// this daemon; `None` (shells end with the daemon) with `AI_SESSION_KEEPER=off` or if it
+/// cannot be started.
+async fn connect_keeper(home: &Home, name: &str) -> Option<ai_session::Keeper> {
+    if !ai_session::keeper_wanted() {
         return None;
     }
-    let socket = home.socket_path(name).with_extension("keeper");
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(error) => {
-            tracing::error!(%error, "cannot find this executable to start the PTY keeper");
-            return None;
-        }
+    let started = match std::env::current_exe() {
+        Ok(exe) => ai_session::connect_keeper(home, name, &exe).await,
+        Err(error) => Err(ai_session::Error::io(
+            "find this executable to start the PTY keeper",
+            std::path::Path::new("/proc/self/exe"),
+            error,
+        )),
     };
-    let argv = [
-        exe.into_os_string(),
-        "__keeper".into(),
-        socket.clone().into_os_string(),
-    ];
-    match ai_session_pty::Keeper::connect_or_start(&socket, &argv).await {
-        Ok(keeper) => {
-            tracing::info!(pid = keeper.pid(), socket = %socket.display(), "PTY keeper connected");
-            Some(keeper)
-        }
-        Err(error) => {
+    started
+        .inspect_err(|error| {
             tracing::error!(%error, "no PTY keeper: sessions will not survive the daemon");
-            None
-        }
-    }
+        })
+        .ok()
 }
 
-/// `server --upgrade`: start this binary as the successor (it waits for the pidfile), ask the
-/// running daemon to hand over (SIGUSR2), and wait until the successor answers.
+/// `server --upgrade`: this binary takes over from the running daemon.
 fn upgrade(name: &str, global: &Global) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    home.ensure_dirs()?;
-    let old = std::fs::read_to_string(home.pid_path(name))
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-        .filter(|&pid| process_exists(pid));
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    let log_path = home.log_path(name);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open the daemon log {}", log_path.display()))?;
-    let mut successor = std::process::Command::new(&exe)
-        .args(["server", "--name", name, "--daemonize", "--takeover"])
-        .env(ai_session::HOME_ENV, home.root())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
-    if let Some(pid) = old {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGUSR2,
-        )
-        .with_context(|| format!("cannot signal the running daemon (pid {pid})"))?;
-    }
-    let new_pid = successor.id();
-    let answered = common::client_runtime()?.block_on(async {
-        let deadline = Instant::now() + TAKEOVER_WAIT;
-        loop {
-            if let Some(status) = successor.try_wait()? {
-                anyhow::bail!(
-                    "the new daemon exited with {status}; see {}",
-                    home.log_path(name).display()
-                );
-            }
-            if let Ok(client) = ai_session::connect_or_start(&home, name, None).await
-                && let Ok(hello) = client.hello().await
-                && hello.pid == new_pid
-            {
-                let sessions = client.list_sessions().await?.sessions.len();
-                return anyhow::Ok(sessions);
-            }
-            if Instant::now() >= deadline {
-                anyhow::bail!("the new daemon did not answer within {TAKEOVER_WAIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })?;
+    let upgraded =
+        common::client_runtime()?.block_on(ai_session::upgrade_daemon(&home, name, &exe))?;
+    let ai_session::Upgraded {
+        old_pid,
+        pid,
+        sessions,
+    } = upgraded;
     if global.json() {
         common::print_json(&serde_json::json!({
-            "upgraded": true, "old_pid": old, "pid": new_pid, "sessions": answered
+            "upgraded": true, "old_pid": old_pid, "pid": pid, "sessions": sessions
         }))?;
     } else {
-        match old {
+        match old_pid {
             Some(old) => println!(
-                "daemon {name} upgraded: pid {old} -> {new_pid}, {answered} session(s) carried over"
+                "daemon {name} upgraded: pid {old} -> {pid}, {sessions} session(s) carried over"
             ),
-            None => println!("daemon {name} started: pid {new_pid} (none was running)"),
+            None => println!("daemon {name} started: pid {pid} (none was running)"),
         }
     }
     Ok(ExitCode::from(exit::OK))
@@ -296,17 +236,6 @@ pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<Exi
         println!("no daemon {} was running", global.server);
     }
     Ok(ExitCode::from(exit::OK))
-}
-
-/// True while `pid` exists (a zombie counts as gone: it no longer runs).
-fn process_exists(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some(state != 'Z' && state != 'X')
-        })
-        .unwrap_or(false)
 }
 
 /// Runs `status`.

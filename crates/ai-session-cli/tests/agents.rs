@@ -163,16 +163,7 @@ fn the_daemon_enforces_agent_profiles_audits_and_counts_denials() {
     );
     ok(
         &home,
-        &[
-            "--agent",
-            "other",
-            "exec",
-            "-s",
-            "o1",
-            "--",
-            "cargo",
-            "--version",
-        ],
+        &["--agent", "other", "exec", "-s", "o1", "--", "ls", "/"],
     );
 
     // Every denial is in the audit log, with the command, the agent and its risk score.
@@ -198,11 +189,21 @@ fn the_daemon_enforces_agent_profiles_audits_and_counts_denials() {
     assert_eq!(granted["result"], "succeeded");
     assert_eq!(granted["exit_code"], 0);
     assert_eq!(granted["agent_id"], "builder");
+    // A restricted agent's sessions run in the sandbox of its profile's policy; the
+    // operator's do not.
     let policies = audit_records(&home, &["--action", "policy.apply"], 2);
+    assert!(
+        policies.iter().any(|r| r["session_id"] == "b1"
+            && r["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("sandbox policy workspace+agent:builder, workspace ")),
+        "{policies:?}"
+    );
     assert!(
         policies
             .iter()
-            .any(|r| r["session_id"] == "b1"
+            .any(|r| r["session_id"] == "op"
                 && r["detail"].as_str().unwrap().starts_with("no sandbox")),
         "{policies:?}"
     );

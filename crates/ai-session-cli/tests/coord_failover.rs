@@ -1,5 +1,7 @@
 //! Two `ai-session worker` processes share one NATS queue; the one running a task is killed
 //! with SIGKILL mid-command; the task is redelivered to the other and completed exactly once.
+//! Both run their tasks in sessions of one daemon, which ends the killed worker's session
+//! with its connection.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,6 +74,18 @@ impl Drop for Worker {
     }
 }
 
+/// Stops the daemon the workers started (their task sessions live in it) when dropped.
+struct StopDaemon<'a>(&'a Path);
+
+impl Drop for StopDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN)
+            .arg("kill-server")
+            .env("AI_SESSION_HOME", self.0)
+            .output();
+    }
+}
+
 fn cli(url: &str, home: &Path, args: &[&str]) -> (i32, String) {
     // Our flags go before a `--` (after it everything is the task's command).
     let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
@@ -117,6 +131,7 @@ fn sigkilled_worker_task_completes_once_on_the_other() {
     let Some(server) = server() else { return };
     let url = server.url().to_owned();
     let home = tempfile::tempdir().expect("home");
+    let _daemon = StopDaemon(home.path());
     let marks = home.path().join("completions");
 
     let mut workers = vec![

@@ -147,6 +147,12 @@ impl Store {
         self.key.is_some()
     }
 
+    /// The data key files are sealed with, for keys derived from it for other files of the
+    /// same home (the audit log's: `AuditKey::derive`). `None` when the store is plain.
+    pub fn data_key(&self) -> Option<&DataKey> {
+        self.key.as_ref()
+    }
+
     fn sessions_dir(&self) -> PathBuf {
         self.home.join("sessions")
     }

@@ -140,6 +140,10 @@ pub struct ExecResult {
     /// Digest and parsed facts, when `budget` was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<ExecAnalysis>,
+    /// Set when the session's sandbox reached its disk quota: writes to the workspace now
+    /// fail with `ENOSPC` (review with `changes`, then `changes.apply` or kill the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_quota: Option<crate::QuotaFull>,
 }
 
 /// What the output pipeline made of a command's output.

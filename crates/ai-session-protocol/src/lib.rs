@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 
+mod changes;
 mod context;
 mod events;
 mod exec;
@@ -13,6 +14,7 @@ mod observe;
 mod session;
 mod snapshot;
 
+pub use changes::*;
 pub use context::*;
 pub use events::*;
 pub use exec::*;
@@ -57,4 +59,6 @@ pub const CAPABILITIES: &[&str] = &[
     "audit",
     "policy",
     "labels",
+    "changes",
+    "identity.peer",
 ];

@@ -187,6 +187,10 @@ methods! {
     Metrics = "metrics" (Ignored) -> MetricsText;
     /// Metrics as numbers per session and agent (params are ignored).
     Stats = "stats" (Ignored) -> MetricsSnapshot;
+    /// The change set of a session with a disk quota: what it added, modified and deleted.
+    Changes = "changes" (SessionParams) -> ChangesResult;
+    /// Write a session's change set into its workspace.
+    ChangesApply = "changes.apply" (SessionParams) -> ApplyResult;
 }
 
 impl Call {
@@ -195,9 +199,12 @@ impl Call {
     pub fn session(&self) -> Option<&str> {
         match self {
             Call::Exec(p) => Some(&p.session),
-            Call::SessionKill(p) | Call::Screen(p) | Call::ScreenReset(p) | Call::Detach(p) => {
-                Some(&p.session)
-            }
+            Call::SessionKill(p)
+            | Call::Screen(p)
+            | Call::ScreenReset(p)
+            | Call::Detach(p)
+            | Call::Changes(p)
+            | Call::ChangesApply(p) => Some(&p.session),
             Call::Send(p) => Some(&p.session),
             Call::Read(p) => Some(&p.session),
             Call::Wait(p) => p.session.as_deref(),

@@ -76,6 +76,10 @@ pub struct NewSessionParams {
     /// agent when this is absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Kill the session when the connection that created it ends its stream (a worker's task
+    /// session: a worker that dies takes its task's command with it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end_with_connection: bool,
 }
 
 /// A session as listed by `session.list` and returned by `session.new`.

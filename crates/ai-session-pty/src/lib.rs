@@ -38,7 +38,7 @@ mod timeline;
 pub use config::{Integration, SessionConfig, ShellKind, Size, agent_env_defaults};
 pub use error::{PtyError, Result};
 pub use input_wait::{TtyWait, probe as probe_terminal_read};
-pub use keeper::{Keeper, KeptSession, keeper_main, run_keeper_if_asked};
+pub use keeper::{KEEPER_ARG, Keeper, KeptSession, keeper_main, run_keeper_if_asked};
 pub use keys::{UnknownKey, encode_key, encode_keys};
 pub use marks::{Mark, MarkParser, Piece};
 pub use monitor::AwaitingInput;

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod command_line;
+pub mod environment;
 pub mod grants;
 pub mod permissions;
 pub mod policy;

@@ -19,7 +19,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use ai_session_security::audit::AuditKey;
 use ai_session_security::audit::{AuditEvent, AuditLog, AuditResult, Rotation, format_rfc3339};
+use ai_session_security::redact::Redactor;
 use serde_json::Value;
 
 use crate::protocol::{Call, Method, RpcError};
@@ -83,11 +85,15 @@ impl std::fmt::Debug for Message {
 }
 
 impl AuditSink {
-    /// Opens `home`'s audit log and starts the writer thread.
-    pub(crate) fn start(home: &Path) -> std::io::Result<AuditSink> {
-        let log = AuditLog::open_in_home(home)
+    /// Opens `home`'s audit log and starts the writer thread. With `key`, every record is
+    /// sealed (the chain stays verifiable without it).
+    pub(crate) fn start(home: &Path, key: Option<AuditKey>) -> std::io::Result<AuditSink> {
+        let mut log = AuditLog::open_in_home(home)
             .map_err(std::io::Error::other)?
             .with_rotation(rotation_from_env()?);
+        if let Some(key) = key {
+            log = log.with_key(key);
+        }
         let (queue, receiver) = std::sync::mpsc::sync_channel(QUEUE);
         let overflowed = Arc::new(AtomicU64::new(0));
         let writer = std::thread::Builder::new()
@@ -172,12 +178,14 @@ pub(crate) enum Verdict<'a> {
 pub(crate) struct Facts {
     command: Option<String>,
     launcher: Vec<String>,
+    /// Redacts secrets from the event's detail (`[redacted:KIND]`).
+    redactor: Arc<Redactor>,
 }
 
 impl Facts {
     /// The command line (`exec`), typed text (`send`) and launcher (`session.new`,
-    /// `session.import`) of a request.
-    pub(crate) fn of(call: &Call) -> Facts {
+    /// `session.import`) of a request; `redactor` (the session's) cleans what is recorded.
+    pub(crate) fn of(call: &Call, redactor: &Arc<Redactor>) -> Facts {
         Facts {
             command: match call {
                 Call::Exec(p) => Some(p.command.clone()),
@@ -188,6 +196,7 @@ impl Facts {
                 .new_session()
                 .map(|p| p.launcher.clone())
                 .unwrap_or_default(),
+            redactor: redactor.clone(),
         }
     }
 }
@@ -210,19 +219,25 @@ pub(crate) fn request_event(
     match verdict {
         Verdict::Denied(denied) => {
             event.result = AuditResult::Denied;
-            event.detail = Some(match event.detail.take() {
+            let detail = match event.detail.take() {
                 Some(command) => format!("{command} ({denied})"),
                 None => denied.to_string(),
-            });
+            };
+            event.detail = Some(facts.redactor.redact(&detail).into_owned());
         }
         Verdict::Ran(Err(error)) => {
             event.result = AuditResult::Failed;
-            event.detail = Some(match event.detail.take() {
+            let detail = match event.detail.take() {
                 Some(command) => format!("{command} (error {}: {})", error.code, error.message),
                 None => format!("error {}: {}", error.code, error.message),
-            });
+            };
+            event.detail = Some(facts.redactor.redact(&detail).into_owned());
         }
         Verdict::Ran(Ok(result)) => {
+            event.detail = event
+                .detail
+                .take()
+                .map(|d| facts.redactor.redact(&d).into_owned());
             if let Some(id) = result.get("id").and_then(Value::as_str)
                 && matches!(
                     method,
@@ -247,21 +262,43 @@ pub(crate) fn request_event(
     event
 }
 
-/// The sandbox decision for a session that was just created: which policy its shell runs
-/// under (from the launcher argv), or that it runs unsandboxed.
-pub(crate) fn policy_event(facts: &Facts, session: &str, agent: Option<&str>) -> AuditEvent {
+/// The sandbox decision for a session that was just created: the policy its shell runs
+/// under and its workspace (`sandbox`, from the manager), or that it runs unsandboxed.
+pub(crate) fn policy_event(
+    facts: &Facts,
+    session: &str,
+    agent: Option<&str>,
+    sandbox: Option<(Option<String>, Option<std::path::PathBuf>)>,
+) -> AuditEvent {
     let launcher = &facts.launcher;
-    let detail = match ai_session_security::launcher_policy(launcher) {
-        Some((policy, workspace)) => format!("sandbox policy {policy}, workspace {workspace}"),
-        None if launcher.is_empty() => {
-            "no sandbox (trusted): the shell runs with the daemon's rights".to_owned()
+    let detail = match sandbox {
+        Some((Some(policy), Some(workspace))) => {
+            format!("sandbox policy {policy}, workspace {}", workspace.display())
         }
-        None => format!("launcher {}", launcher.join(" ")),
+        Some((Some(policy), None)) => format!("sandbox policy {policy}"),
+        _ if !launcher.is_empty() => format!("launcher {}", launcher.join(" ")),
+        _ => "no sandbox (trusted): the shell runs with the daemon's rights".to_owned(),
     };
     let mut event = AuditEvent::new("policy.apply", AuditResult::Info)
         .session(session)
         .detail(detail);
     event.agent_id = agent.map(str::to_owned);
+    event
+}
+
+/// A command ended with its sandbox's disk quota full (`quota`: the exec result's
+/// `disk_quota`).
+pub(crate) fn quota_event(session: &str, agent: Option<&str>, quota: &Value) -> AuditEvent {
+    let message = quota
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the sandbox reached its disk quota");
+    let mut event = AuditEvent::new("disk.quota", AuditResult::Denied)
+        .session(session)
+        .detail(message);
+    event.agent_id = agent.map(str::to_owned);
+    event.risk_score = 40;
+    event.risk_reasons = vec!["a sandbox filled its disk quota".to_owned()];
     event
 }
 
@@ -285,7 +322,7 @@ mod tests {
         let result = Ok(json!({"exit_code": 3, "state": "exited"}));
         let event = request_event(
             Method::Exec,
-            &Facts::of(&exec_call(&params)),
+            &Facts::of(&exec_call(&params), &Default::default()),
             Some("s1"),
             Some("a1"),
             Verdict::Ran(&result),
@@ -302,7 +339,7 @@ mod tests {
         let params = json!({"command": "cargo build"});
         let event = request_event(
             Method::Exec,
-            &Facts::of(&exec_call(&params)),
+            &Facts::of(&exec_call(&params), &Default::default()),
             Some("default"),
             Some("a1"),
             Verdict::Denied(&denied),
@@ -313,20 +350,22 @@ mod tests {
             detail.starts_with("cargo build (permission denied"),
             "{detail}"
         );
-        let event = policy_event(&Facts::of(&call(Method::SessionNew, json!({}))), "s2", None);
+        let facts = |method, params| Facts::of(&call(method, params), &Default::default());
+        let event = policy_event(&facts(Method::SessionNew, json!({})), "s2", None, None);
         assert!(event.detail.unwrap().starts_with("no sandbox"));
-        let import = json!({"session": {"launcher": ["/x/ai-session", "__sandbox-exec", "--workspace", "/w", "--", "bash"]}, "scrollback_base64": ""});
-        let event = policy_event(&Facts::of(&call(Method::SessionImport, import)), "s3", None);
-        assert_eq!(
-            event.detail.unwrap(),
-            "sandbox policy unreadable policy, workspace /w"
-        );
+        let sandbox = Some((Some("strict".to_owned()), Some("/w".into())));
+        let event = policy_event(&facts(Method::SessionNew, json!({})), "s3", None, sandbox);
+        assert_eq!(event.detail.unwrap(), "sandbox policy strict, workspace /w");
+        let import =
+            json!({"session": {"launcher": ["/x/wrapper", "--"]}, "scrollback_base64": ""});
+        let event = policy_event(&facts(Method::SessionImport, import), "s4", None, None);
+        assert_eq!(event.detail.unwrap(), "launcher /x/wrapper --");
     }
 
     #[test]
     fn the_writer_appends_a_verifiable_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = AuditSink::start(dir.path()).unwrap();
+        let sink = AuditSink::start(dir.path(), None).unwrap();
         for i in 0..500 {
             sink.record(AuditEvent::new(format!("read{i}"), AuditResult::Succeeded));
         }

@@ -123,8 +123,20 @@ fn pending(pty: &PtySession, past: &Past, ingested: u64) -> Vec<Pending> {
         .collect()
 }
 
-fn ingest(state: &mut ContextState, session: &str, pending: Vec<Pending>) {
+fn ingest(
+    state: &mut ContextState,
+    session: &str,
+    pending: Vec<Pending>,
+    redactor: &ai_session_security::redact::Redactor,
+) {
     for Pending { record, output } in pending {
+        // Secrets never enter the context (nor `context.bin`): packs show `[redacted:KIND]`.
+        let cleaned = match redactor.redact(&String::from_utf8_lossy(&output)) {
+            std::borrow::Cow::Owned(clean) => Some(clean.into_bytes()),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        let output = cleaned.unwrap_or(output);
+        let command_line = redactor.redact(&record.command).into_owned();
         if record.id <= state.ingested {
             continue; // a concurrent request got here first
         }
@@ -134,10 +146,10 @@ fn ingest(state: &mut ContextState, session: &str, pending: Vec<Pending>) {
             start: record.output.start,
             end: record.output.end,
         };
-        let command = if record.command.is_empty() {
+        let command = if command_line.is_empty() {
             "(typed interactively)"
         } else {
-            &record.command
+            &command_line
         };
         state.context.add_command(CommandInput {
             command,
@@ -162,6 +174,8 @@ pub struct ContextSource<'a> {
     pub shared: &'a SharedContext,
     /// Where the context is saved, when the manager persists.
     pub store: Option<SessionStore>,
+    /// Redacts secrets from what enters the context.
+    pub redactor: &'a ai_session_security::redact::Redactor,
 }
 
 /// Runs `work` on the session's context after ingesting its new command records, on a blocking
@@ -178,14 +192,16 @@ async fn with_context<T: Send + 'static>(
         past,
         shared,
         store,
+        redactor,
     } = source;
+    let redactor = redactor.clone();
     let ingested = lock(shared).ingested;
     let pending = pending(pty, past, ingested);
     let shared = Arc::clone(shared);
     let session = session.to_owned();
     let joined = tokio::task::spawn_blocking(move || {
         let mut state = lock(&shared);
-        ingest(&mut state, &session, pending);
+        ingest(&mut state, &session, pending, &redactor);
         let result = work(&mut state.context);
         if let Some(store) = store {
             save(&store, &state);

@@ -142,6 +142,7 @@ mod tests {
             },
             screen_tail: None,
             analysis: Some(analysis.clone()),
+            disk_quota: None,
         };
         let json = exec_json(&result).unwrap();
         assert!(json.get("analysis").is_none(), "{json}");

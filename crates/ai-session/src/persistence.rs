@@ -30,6 +30,7 @@ use std::time::Duration;
 use ai_session_persist::{KdfParams, Keyring, LogWriter, RecordKind, Store};
 pub use ai_session_persist::{KeySource, KeyStatus, PersistError};
 use ai_session_pty::{ByteRange, CommandRecord, PtySession, ReadChunk};
+use ai_session_security::audit::AuditKey;
 use serde::{Deserialize, Serialize};
 
 use crate::context::ContextState;
@@ -300,6 +301,29 @@ pub fn change_key(
 /// Whether `home` has a data key, its public fingerprint and wrapping; reveals no secret.
 pub fn key_status(home: &Path) -> Result<KeyStatus, PersistError> {
     Keyring::new(home).status()
+}
+
+/// The key that seals the audit log of `home`, derived from the store's data key: `None` when
+/// no data key exists (`ai-session key init`). With a data key but none given in the
+/// environment, readers (`required: false`) get `None`, so a sealed record says what to give,
+/// and the daemon (`required: true`) gets [`PersistError::KeyRequired`].
+pub fn audit_key(home: &Path, required: bool) -> Result<Option<AuditKey>, PersistError> {
+    let keyring = Keyring::new(home);
+    if !keyring.is_initialized() {
+        return Ok(None);
+    }
+    match KeySource::from_env()? {
+        Some(source) => Ok(Some(AuditKey::derive(keyring.unlock(&source)?.as_bytes()))),
+        None if required => Err(PersistError::KeyRequired {
+            path: keyring.key_path(),
+        }),
+        None => Ok(None),
+    }
+}
+
+/// The audit log's sealing key for an open `store` (`None`: a plaintext store).
+pub fn store_audit_key(store: &Store) -> Option<AuditKey> {
+    store.data_key().map(|key| AuditKey::derive(key.as_bytes()))
 }
 
 /// Open the store of daemon `server_name` under `home` with the key from the environment

@@ -514,19 +514,6 @@ impl Ctx {
             .session_option(session, "@ai-policy")
             .or_else(|| std::env::var(POLICY_ENV).ok())
             .filter(|p| !p.is_empty() && !name.starts_with(PIPE_PREFIX));
-        let mut launcher = launcher;
-        if let Some(policy) = policy {
-            let keys: Vec<String> = env.keys().cloned().collect();
-            let exe = std::env::current_exe()?;
-            let sandbox = ai_session::sandboxing::load_policy(&policy)
-                .and_then(|p| {
-                    ai_session::sandboxing::session_sandbox(p, None, cwd.as_deref(), &keys, &exe)
-                })
-                .or_else(|e| fail(format!("create pane failed: sandbox policy {policy}: {e}")))?;
-            let mut argv = sandbox.launcher;
-            argv.extend(launcher);
-            launcher = argv;
-        }
         // Labels say which tmux object a daemon session is (`ai-session ls` shows them).
         let labels = BTreeMap::from([
             ("tmux.server".to_owned(), self.global.server.clone()),
@@ -534,11 +521,13 @@ impl Ctx {
         ]);
         let params = NewSessionParams {
             name: Some(name.to_owned()),
-            cwd,
+            cwd: cwd.clone(),
             shell: Some(shell),
             env,
             cols: Some(cols),
             rows: Some(rows),
+            workspace: policy.as_ref().and(cwd.clone()),
+            policy,
             launcher,
             labels,
             ..NewSessionParams::default()

@@ -159,7 +159,12 @@ fn detach_stdio() {
 /// Threads of this process, from `/proc/self/stat` (field 20, after the parenthesised comm).
 fn thread_count() -> Option<usize> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(17)?
+        .parse()
+        .ok()
 }
 
 /// Each session costs the keeper four descriptors: use the whole hard limit.

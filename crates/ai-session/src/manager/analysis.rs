@@ -20,9 +20,19 @@ type Cell = Arc<OnceCell<Option<p::ExecAnalysis>>>;
 #[derive(Debug, Default)]
 pub(super) struct Analyses {
     recent: Mutex<VecDeque<((u64, usize), Cell)>>,
+    /// Secrets are redacted from every analysis (exec answers and `command_finished` alike).
+    redactor: Arc<ai_session_security::redact::Redactor>,
 }
 
 impl Analyses {
+    /// Analyses whose digests and facts go through `redactor`.
+    pub(super) fn new(redactor: Arc<ai_session_security::redact::Redactor>) -> Self {
+        Analyses {
+            recent: Mutex::default(),
+            redactor,
+        }
+    }
+
     /// The analysis of finished command `record` (absolute offsets; its output is `raw`) at
     /// `budget`, computed by the first caller and shared with the others.
     pub(super) async fn finished(
@@ -49,7 +59,7 @@ impl Analyses {
         };
         cell.get_or_init(|| async {
             match analyze_output(session, record, raw, budget).await {
-                Ok(analysis) => Some(analysis),
+                Ok(analysis) => Some(redacted(analysis, &self.redactor)),
                 Err(error) => {
                     tracing::warn!(session, id = record.id, %error, "output not analysed");
                     None
@@ -90,6 +100,37 @@ pub(super) async fn analyze_output(
     .await
     .map_err(|e| Error::internal("analyse the output", e))?;
     crate::output::exec_analysis(analysis)
+}
+
+/// `analysis` with every secret in its digest and facts replaced by `[redacted:KIND]`.
+pub(super) fn redacted(
+    mut analysis: p::ExecAnalysis,
+    redactor: &ai_session_security::redact::Redactor,
+) -> p::ExecAnalysis {
+    analysis.digest = redactor.redact(&analysis.digest).into_owned();
+    redact_strings(&mut analysis.parsed, redactor);
+    analysis
+}
+
+/// Redacts every string inside a JSON value.
+pub(crate) fn redact_strings(
+    value: &mut serde_json::Value,
+    redactor: &ai_session_security::redact::Redactor,
+) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let std::borrow::Cow::Owned(clean) = redactor.redact(text) {
+                *text = clean;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| redact_strings(v, redactor))
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|v| redact_strings(v, redactor))
+        }
+        _ => {}
+    }
 }
 
 /// The bytes of `range` still held (old output may have left the scrollback ring).

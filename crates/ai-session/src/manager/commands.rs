@@ -86,10 +86,11 @@ impl SessionManager {
                     .await
             }
             // Output so far of a command that goes on: not kept, it changes.
-            Some(budget) => Some(
+            Some(budget) => Some(super::analysis::redacted(
                 super::analysis::analyze_output(&entry.id, &record, &outcome.output, budget)
                     .await?,
-            ),
+                &entry.redactor,
+            )),
             None => None,
         };
         self.inner
@@ -118,8 +119,12 @@ impl SessionManager {
             exit_code: record.exit_code,
             duration_ms,
             cwd: record.cwd.or_else(|| entry.cwd()),
+            disk_quota: self.quota_hit(&entry).await,
             output: p::ExecOutput {
-                text: terminal_text(&outcome.output),
+                text: entry
+                    .redactor
+                    .redact(&terminal_text(&outcome.output))
+                    .into_owned(),
                 bytes: record.output.end - record.output.start,
                 range: range(record.output),
             },
@@ -185,6 +190,7 @@ impl SessionManager {
             pty: &entry.pty,
             past: &entry.past,
             shared: &entry.context,
+            redactor: &entry.redactor,
             store: self.context_store(&entry.id),
         }
     }

@@ -191,37 +191,94 @@ impl SessionManager {
         Ok(id)
     }
 
-    /// Turns `params.policy` into the launcher the shell starts through; the policy name the
-    /// session runs under (also for a raw launcher that is the sandbox's).
-    fn sandboxing(&self, params: &mut p::NewSessionParams) -> Result<Option<String>> {
-        let Some(name) = params.policy.take() else {
-            return Ok(ai_session_security::launcher_policy(&params.launcher).map(|(name, _)| name));
-        };
-        if !params.launcher.is_empty() {
-            return Err(Error::InvalidParam {
-                field: "policy",
-                reason: "give a policy or a launcher, not both".to_owned(),
-            });
-        }
-        let exe = match &self.inner.config.launcher_exe {
-            Some(exe) => exe.clone(),
+    /// Lets the manager build restricted agents' sessions from their profiles (the daemon
+    /// calls it once; a manager without profiles treats every owner as the operator).
+    pub(crate) fn set_agent_profiles(&self, profiles: Arc<crate::access::Profiles>) {
+        let _ = self.inner.agents.set(profiles);
+    }
+
+    fn launcher_exe(&self) -> Result<PathBuf> {
+        match &self.inner.config.launcher_exe {
+            Some(exe) => Ok(exe.clone()),
             None => std::env::current_exe().map_err(|e| {
                 Error::io(
                     "find the ai-session executable",
                     std::path::Path::new("/proc/self/exe"),
                     e,
                 )
-            })?,
+            }),
+        }
+    }
+
+    /// Decides what the session's shell starts through, and returns the policy name it runs
+    /// under. A restricted agent's session (its owner has a profile) is always built from the
+    /// profile by [`crate::restrict`], on every path that creates one (`session.new`,
+    /// `session.import`, `exec` creating its session, a restore, which rebuilds the stored
+    /// launcher from the current profile in the stored workspace). Otherwise `policy` becomes
+    /// a launcher, and a raw `launcher` (the operator's) starts inside it, or alone without one.
+    async fn sandboxing(
+        &self,
+        params: &mut p::NewSessionParams,
+        restoring: bool,
+    ) -> Result<Option<String>> {
+        let restricted = match (self.inner.agents.get(), params.agent.as_deref()) {
+            (Some(profiles), Some(owner)) => profiles
+                .rules(owner)?
+                .map(|(caps, policy)| (caps, policy, profiles.home().to_owned())),
+            _ => None,
         };
-        let env_keys: Vec<String> = params.env.keys().cloned().collect();
-        let sandboxing = crate::sandboxing::session_sandbox(
-            crate::sandboxing::load_policy(&name)?,
+        if let Some((caps, policy, home)) = restricted {
+            if restoring {
+                if let Some((_, workspace)) = crate::sandboxing::launcher_sandbox(&params.launcher)
+                {
+                    params.workspace = Some(workspace.display().to_string());
+                }
+                params.launcher.clear();
+            }
+            let asked = params.clone();
+            let caps_for_decision = caps.clone();
+            let decision = tokio::task::spawn_blocking(move || {
+                crate::restrict::AgentRules {
+                    caps: &caps_for_decision,
+                    policy: &policy,
+                    home: &home,
+                }
+                .decide(&asked, true)
+            })
+            .await
+            .map_err(|e| Error::internal("decide the agent's session", e))??;
+            let env_keys: Vec<String> = params.env.keys().cloned().collect();
+            let sandboxing = crate::sandboxing::session_sandbox(
+                &decision.policy,
+                Some(&caps),
+                &decision.workspace,
+                &env_keys,
+                &self.launcher_exe()?,
+            )?;
+            params.launcher = sandboxing.launcher;
+            params.cwd = Some(decision.cwd.display().to_string());
+            params.policy = None;
+            return Ok(sandboxing.policy);
+        }
+        let Some(name) = params.policy.take() else {
+            return Ok(ai_session_security::launcher_policy(&params.launcher).map(|(name, _)| name));
+        };
+        let policy = crate::sandboxing::load_policy(&name)?;
+        let workspace = crate::sandboxing::resolve_workspace(
             params.workspace.as_deref(),
             params.cwd.as_deref(),
-            &env_keys,
-            &exe,
         )?;
-        params.launcher = sandboxing.launcher;
+        let env_keys: Vec<String> = params.env.keys().cloned().collect();
+        let sandboxing = crate::sandboxing::session_sandbox(
+            &policy,
+            None,
+            &workspace,
+            &env_keys,
+            &self.launcher_exe()?,
+        )?;
+        // The operator's own launcher, if any, starts inside the sandbox.
+        let inner = std::mem::replace(&mut params.launcher, sandboxing.launcher);
+        params.launcher.extend(inner);
         Ok(sandboxing.policy)
     }
 
@@ -235,7 +292,7 @@ impl SessionManager {
         let config = &self.inner.config;
         let saved_was_given = saved.is_some();
         let mut params = params;
-        let policy = self.sandboxing(&mut params)?;
+        let policy = self.sandboxing(&mut params, saved_was_given).await?;
         let mut saved = saved.unwrap_or_else(|| SavedSession {
             cwd: params.cwd.clone(),
             env: params.env.clone(),
@@ -246,6 +303,10 @@ impl SessionManager {
             created_at_ms: now_ms(),
             ..SavedSession::default()
         });
+        if saved_was_given {
+            // A restored restricted agent's launcher was rebuilt from its current profile.
+            saved.launcher.clone_from(&params.launcher);
+        }
         let policy = policy.or_else(|| saved.policy.clone());
         let shell = params.shell.unwrap_or_else(|| config.default_shell.clone());
         let size = Size {
@@ -339,6 +400,12 @@ impl SessionManager {
             .into_iter()
             .filter(|w| w.spec.session == id)
             .collect();
+        // What the shell was started through and with (the same for an adopted shell).
+        let sandbox = super::sandbox::SandboxFacts::of(&saved.launcher);
+        let redactor = Arc::new(
+            ai_session_security::redact::Redactor::new()
+                .with_env(std::env::vars().chain(saved.env.clone())),
+        );
         Arc::new(Entry {
             id: id.to_owned(),
             shell: saved.shell,
@@ -352,8 +419,11 @@ impl SessionManager {
             labels: Mutex::new(saved.labels),
             journal,
             watches: Arc::new(super::watches::Watches::with(lasting)),
-            analyses: Default::default(),
+            analyses: super::analysis::Analyses::new(redactor.clone()),
             watcher: std::sync::OnceLock::new(),
+            sandbox,
+            pidns: std::sync::OnceLock::new(),
+            redactor,
         })
     }
 
@@ -365,6 +435,7 @@ impl SessionManager {
         if let Some(watcher) = entry.watcher.get() {
             watcher.abort();
         }
+        Self::settle_changes(&entry).await;
         entry.pty.kill().await;
         self.inner.events.append(
             &entry.id,

@@ -22,6 +22,7 @@ mod events;
 mod kept;
 mod lifecycle;
 mod records;
+mod sandbox;
 mod terminal;
 mod watcher;
 mod watches;
@@ -111,6 +112,8 @@ struct Inner {
     handover: tokio::sync::watch::Sender<bool>,
     /// `exec`s in progress (the handover waits for them to answer).
     execs_running: tokio::sync::watch::Sender<usize>,
+    /// Agent profiles (set once by the daemon): restricted agents' sessions are built from them.
+    agents: std::sync::OnceLock<Arc<crate::access::Profiles>>,
 }
 
 #[derive(Debug)]
@@ -134,6 +137,13 @@ struct Entry {
     analyses: analysis::Analyses,
     /// The watcher task, aborted when the session goes.
     watcher: std::sync::OnceLock<tokio::task::AbortHandle>,
+    /// Its sandbox (workspace, disk quota), when it runs in one.
+    sandbox: Option<sandbox::SandboxFacts>,
+    /// The sandbox's pid namespace, found on the first connection that asks.
+    pidns: std::sync::OnceLock<u64>,
+    /// Redacts secrets (token formats, the session environment's secret values) from what
+    /// the daemon renders of its output.
+    redactor: Arc<ai_session_security::redact::Redactor>,
 }
 
 impl Drop for Entry {
@@ -178,6 +188,7 @@ impl SessionManager {
                 next_watch: AtomicU64::new(1),
                 handover: tokio::sync::watch::channel(false).0,
                 execs_running: tokio::sync::watch::channel(0).0,
+                agents: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -231,6 +242,8 @@ impl SessionManager {
         {
             tracing::error!(%error, "session data not fully persisted at shutdown");
         }
+        // A quota session's change set is settled while its launcher still holds it.
+        futures::future::join_all(entries.iter().map(Self::settle_changes)).await;
         let kills = entries.iter().map(|e| e.pty.kill());
         futures::future::join_all(kills).await;
         tracing::info!(sessions = entries.len(), "all sessions killed");

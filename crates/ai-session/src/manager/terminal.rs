@@ -40,7 +40,11 @@ impl SessionManager {
         Ok(p::ReadResult {
             start: chunk.start,
             next_offset: chunk.next_offset,
-            text: terminal_text(&chunk.data),
+            // Secrets show as `[redacted:KIND]` in the text; `raw` keeps the exact bytes.
+            text: entry
+                .redactor
+                .redact(&terminal_text(&chunk.data))
+                .into_owned(),
             data_base64: params
                 .raw
                 .then(|| base64::engine::general_purpose::STANDARD.encode(&chunk.data)),
@@ -56,7 +60,13 @@ impl SessionManager {
     /// The current screen.
     pub async fn screen(&self, session: &str) -> Result<p::ScreenResult> {
         let entry = self.get(session)?;
-        Ok(screen_of(&entry.pty))
+        let mut screen = screen_of(&entry.pty);
+        for line in &mut screen.lines {
+            if let std::borrow::Cow::Owned(clean) = entry.redactor.redact(line) {
+                *line = clean;
+            }
+        }
+        Ok(screen)
     }
 
     /// Resets the session's screen model (the program is not told: this is the viewer's reset).

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::dispatch::handle_request;
 use super::{FLUSH_GRACE, Shared};
 use crate::framing::{Frame, LineReader};
+use crate::identity::Peer;
 use crate::protocol::{self, Message, RpcError, codes};
 
 /// Requests one connection may have in flight before the daemon stops reading from it.
@@ -54,6 +55,10 @@ pub(super) struct Connection {
     pub(super) streams: Mutex<JoinSet<()>>,
     /// The agent this connection declared in `hello`.
     pub(super) agent: Mutex<Option<String>>,
+    /// Where the kernel says the connecting process is (a session's, or outside them all).
+    pub(super) peer: Peer,
+    /// Sessions created with `end_with_connection`: killed when the connection ends.
+    pub(super) linked: Mutex<Vec<String>>,
     /// The task sending followed events (`events` with `follow`).
     pub(super) following: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -77,8 +82,8 @@ pub(super) async fn serve_connection(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    match stream.peer_cred() {
-        Ok(cred) if cred.uid() == shared.uid => {}
+    let pid = match stream.peer_cred() {
+        Ok(cred) if cred.uid() == shared.uid => cred.pid().unwrap_or(0),
         Ok(cred) => {
             tracing::warn!(
                 connection = id,
@@ -113,8 +118,19 @@ pub(super) async fn serve_connection(
             tracing::warn!(connection = id, error = %e, "cannot read peer credentials; closing");
             return;
         }
-    }
-    tracing::debug!(connection = id, "client connected");
+    };
+    let Some(peer) = identify_peer(id, &stream, pid, &shared).await else {
+        refuse(
+            stream,
+            RpcError::new(
+                codes::PERMISSION_DENIED,
+                "permission denied: the daemon could not tell which session the connecting process belongs to (it exited, or a sandbox was still starting); retry",
+            ),
+        )
+        .await;
+        return;
+    };
+    tracing::debug!(connection = id, ?peer, "client connected");
     let (read_half, write_half) = stream.into_split();
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX_LINES);
     let writer = tokio::spawn(write_loop(write_half, outbox_rx));
@@ -125,6 +141,8 @@ pub(super) async fn serve_connection(
         streams: Mutex::new(JoinSet::new()),
         agent: Mutex::new(None),
         following: Mutex::new(None),
+        peer,
+        linked: Mutex::new(Vec::new()),
     });
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     let mut requests = JoinSet::new();
@@ -182,6 +200,9 @@ pub(super) async fn serve_connection(
         });
     }
     if reached_eof {
+        // Sessions linked to the connection end with its stream (a worker that died must not
+        // finish a task whose lease goes to another worker).
+        end_linked(id, &conn, &shared).await;
         // The client may have half-closed after sending its requests: answer them, unless it
         // is gone altogether (the writer then exits and closes the outbox).
         let outbox = conn.outbox.clone();
@@ -194,9 +215,75 @@ pub(super) async fn serve_connection(
     requests.shutdown().await;
     let streams = std::mem::take(&mut *lock(&conn.streams));
     drop(streams);
+    let linked = std::mem::take(&mut *lock(&conn.linked));
+    for session in linked {
+        match shared.manager.kill(&session).await {
+            Ok(_) => tracing::info!(
+                connection = id,
+                session,
+                "session ended with its connection"
+            ),
+            Err(crate::Error::SessionNotFound(_)) => {}
+            Err(error) => {
+                tracing::warn!(connection = id, session, %error, "linked session not killed")
+            }
+        }
+    }
     drop(conn);
     let _ = tokio::time::timeout(FLUSH_GRACE, writer).await;
     tracing::debug!(connection = id, "client disconnected");
+}
+
+/// Kills the sessions created on this connection with `end_with_connection`.
+async fn end_linked(id: u64, conn: &Connection, shared: &Shared) {
+    let linked = std::mem::take(&mut *lock(&conn.linked));
+    for session in linked {
+        match shared.manager.kill(&session).await {
+            Ok(_) => tracing::info!(
+                connection = id,
+                session,
+                "session ended with its connection"
+            ),
+            Err(crate::Error::SessionNotFound(_)) => {}
+            Err(error) => {
+                tracing::warn!(connection = id, session, %error, "linked session not killed")
+            }
+        }
+    }
+}
+
+/// Where the process `pid` on the other end of `stream` is ([`crate::identity`]), looked up
+/// off the runtime; `None` (and an audit event) when it cannot be told.
+async fn identify_peer(
+    id: u64,
+    stream: &UnixStream,
+    pid: i32,
+    shared: &Arc<Shared>,
+) -> Option<Peer> {
+    let pidfd = crate::identity::peer_pidfd(stream);
+    let manager = shared.manager.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let sessions = manager.session_processes();
+        crate::identity::identify(pid, pidfd.as_ref(), &sessions)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("identity lookup failed: {e}")));
+    match found {
+        Ok(peer) => Some(peer),
+        Err(reason) => {
+            tracing::warn!(connection = id, peer_pid = pid, %reason, "refused a connection it could not place");
+            if let Some(audit) = &shared.audit {
+                audit.record(
+                    ai_session_security::AuditEvent::new(
+                        "connection.refuse",
+                        ai_session_security::AuditResult::Denied,
+                    )
+                    .detail(format!("peer pid {pid}: {reason}")),
+                );
+            }
+            None
+        }
+    }
 }
 
 async fn write_loop(write_half: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>) {

@@ -6,8 +6,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_session_security::AgentCapabilities;
 use ai_session_security::permissions::SessionScope;
+use ai_session_security::{AgentCapabilities, PermissionDenied};
 use futures::FutureExt as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use super::Shared;
 use super::connection::{Connection, lock};
-use crate::access;
+use crate::access::{self, Acting, Rights};
 use crate::audit::{Facts, Verdict};
 use crate::error::{Error, Result};
 use crate::manager::Viewer;
@@ -41,7 +41,16 @@ pub(super) async fn handle_request(
         )),
         Some(method) => {
             let parsed = Call::parse(method, params);
-            let agent = access::request_agent(lock(&conn.agent).as_deref(), parsed.as_ref().ok());
+            let acting = parsed.as_ref().ok().map(|call| {
+                let connection_agent = lock(&conn.agent).clone();
+                let declared = access::declared_agent(connection_agent.as_deref(), call);
+                access::acting(&conn.peer, declared, &shared.profiles)
+            });
+            let agent = match &acting {
+                Some(Ok(acting)) => acting.name.clone(),
+                Some(Err(denied)) => Some(denied.agent.clone()),
+                None => None,
+            };
             // Every log line of the request carries who asked about which session.
             let span = tracing::info_span!(
                 "request",
@@ -50,7 +59,7 @@ pub(super) async fn handle_request(
                 session = parsed.as_ref().ok().and_then(Call::session),
                 agent = agent.as_deref(),
             );
-            AssertUnwindSafe(guarded(shared, conn, method, parsed, agent))
+            AssertUnwindSafe(guarded(shared, conn, method, parsed, acting, agent))
                 .catch_unwind()
                 .instrument(span)
                 .await
@@ -76,12 +85,14 @@ pub(super) async fn handle_request(
     conn.send(&message).await;
 }
 
-/// Runs a parsed request as `agent`: checks its permissions, dispatches, and audits the outcome.
+/// Runs a parsed request as `acting`: checks its permissions, dispatches, and audits the
+/// outcome.
 async fn guarded(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
     method: Method,
     parsed: std::result::Result<Call, RpcError>,
+    acting: Option<std::result::Result<Acting, PermissionDenied>>,
     agent: Option<String>,
 ) -> Outcome {
     let mut call = match parsed {
@@ -99,45 +110,77 @@ async fn guarded(
         }
     };
     let session = call.session().map(str::to_owned);
-    let facts = Facts::of(&call);
-    let mut capabilities = None;
-    if let Some(agent) = &agent {
-        let checked = shared.profiles.capabilities(agent).and_then(|caps| {
-            if let Some(caps) = &caps {
-                access::authorize(caps, &call, &shared.manager)?;
-            }
-            Ok(caps)
-        });
-        match checked {
-            Ok(caps) => capabilities = caps,
-            Err(denied) => {
-                tracing::warn!(agent = %agent, method = method.name(), session = session.as_deref(), %denied, "permission denied");
-                shared
-                    .manager
-                    .record_denial(session.as_deref(), Some(agent));
-                audit_request(
-                    shared,
-                    method,
-                    &facts,
-                    session.as_deref(),
-                    Some(agent),
-                    Verdict::Denied(&denied),
-                );
-                return Err(Error::PermissionDenied(denied).to_rpc());
-            }
+    let facts = Facts::of(&call, &shared.manager.redactor_for(session.as_deref()));
+    let checked = match acting {
+        Some(Ok(acting)) => permitted(shared, acting, &call).await,
+        Some(Err(denied)) => Err(Error::PermissionDenied(denied)),
+        None => Err(Error::internal("identify the caller", "no call")),
+    };
+    let acting = match checked {
+        Ok(acting) => acting,
+        Err(Error::PermissionDenied(denied)) => {
+            // The reason may quote the command: the log names only who and what.
+            tracing::warn!(agent = %denied.agent, method = method.name(), session = session.as_deref(), permission = %denied.permission, "permission denied");
+            shared
+                .manager
+                .record_denial(session.as_deref(), Some(&denied.agent));
+            audit_request(
+                shared,
+                method,
+                &facts,
+                session.as_deref(),
+                Some(&denied.agent),
+                Verdict::Denied(&denied),
+            );
+            return Err(Error::PermissionDenied(denied).to_rpc());
         }
-        call.set_agent(agent);
+        Err(error) => {
+            let error = error.to_rpc();
+            audit_request(
+                shared,
+                method,
+                &facts,
+                session.as_deref(),
+                agent.as_deref(),
+                Verdict::Ran(&Err(error.clone())),
+            );
+            return Err(error);
+        }
+    };
+    if let Some(name) = &acting.name {
+        call.set_agent(name);
     }
-    let outcome = dispatch(shared, conn, call, capabilities.as_ref()).await;
+    let outcome = dispatch(shared, conn, call, &acting).await;
     audit_request(
         shared,
         method,
         &facts,
         session.as_deref(),
-        agent.as_deref(),
+        acting.name.as_deref(),
         Verdict::Ran(&outcome),
     );
     outcome
+}
+
+/// `acting` if it may make `call`: the permission checks, and for a restricted agent's new
+/// session every field of it ([`crate::restrict`], which resolves paths: off the runtime).
+async fn permitted(shared: &Arc<Shared>, acting: Acting, call: &Call) -> Result<Acting> {
+    access::authorize(&acting, call, &shared.manager)?;
+    if let (Rights::Agent { caps, policy }, Some(params)) = (&acting.rights, call.new_session()) {
+        let (caps, policy, params) = (caps.clone(), policy.clone(), params.clone());
+        let home = shared.profiles.home().to_owned();
+        tokio::task::spawn_blocking(move || {
+            crate::restrict::AgentRules {
+                caps: &caps,
+                policy: &policy,
+                home: &home,
+            }
+            .decide(&params, false)
+        })
+        .await
+        .map_err(|e| Error::internal("check the new session", e))??;
+    }
+    Ok(acting)
 }
 
 /// Appends the request's audit event (and, for a session it created, the policy it runs under).
@@ -150,15 +193,27 @@ fn audit_request(
     verdict: Verdict<'_>,
 ) {
     let Some(audit) = &shared.audit else { return };
+    let quota = match (method, &verdict) {
+        (Method::Exec, Verdict::Ran(Ok(result))) => result.get("disk_quota").cloned(),
+        _ => None,
+    };
     let created_ok = matches!(verdict, Verdict::Ran(Ok(_)));
     let event = crate::audit::request_event(method, facts, session, agent, verdict);
-    let created = matches!(method, Method::SessionNew | Method::SessionImport)
-        .then(|| event.session_id.clone())
-        .flatten()
-        .filter(|_| created_ok);
+    let created = matches!(
+        method,
+        Method::SessionNew | Method::SessionImport | Method::SnapshotRestore
+    )
+    .then(|| event.session_id.clone())
+    .flatten()
+    .filter(|_| created_ok);
+    let command_session = event.session_id.clone();
     audit.record(event);
     if let Some(created) = created {
-        audit.record(crate::audit::policy_event(facts, &created, agent));
+        let sandbox = shared.manager.sandbox_of(&created);
+        audit.record(crate::audit::policy_event(facts, &created, agent, sandbox));
+    }
+    if let (Some(quota), Some(session)) = (quota, command_session) {
+        audit.record(crate::audit::quota_event(&session, agent, &quota));
     }
 }
 
@@ -166,9 +221,10 @@ async fn dispatch(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
     call: Call,
-    capabilities: Option<&AgentCapabilities>,
+    acting: &Acting,
 ) -> Outcome {
     let manager = &shared.manager;
+    let capabilities = acting.capabilities();
     match call {
         Call::Hello(params) => {
             tracing::debug!(connection = conn.id, client = ?params.client, agent = ?params.agent, "hello");
@@ -182,16 +238,23 @@ async fn dispatch(
                 })?;
                 *lock(&conn.agent) = Some(agent);
             }
-            reply(Ok(hello(shared, lock(&conn.agent).clone())))
+            reply(Ok(hello(shared, acting.name.clone())))
         }
-        Call::SessionNew(p) => reply(manager.create(p).await),
+        Call::SessionNew(p) => {
+            let linked = p.end_with_connection;
+            let created = manager.create(p).await;
+            if let (true, Ok(info)) = (linked, &created) {
+                lock(&conn.linked).push(info.id.clone());
+            }
+            reply(created)
+        }
         Call::SessionList(_) => {
             let mut list = manager.list();
-            if let Some(caps) = capabilities {
-                access::filter_list(caps, &mut list);
-            }
+            access::filter_list(acting, &mut list);
             reply(Ok(list))
         }
+        Call::Changes(p) => reply(manager.changes(&p.session).await),
+        Call::ChangesApply(p) => reply(manager.changes_apply(&p.session).await),
         Call::SessionKill(p) => reply(manager.kill(&p.session).await),
         Call::Exec(p) => exec(shared, conn, p).await,
         Call::Send(p) => reply(manager.send(p).await),

@@ -46,6 +46,9 @@ pub struct ServerOptions {
     pub name: String,
     /// Longest accepted request line.
     pub max_request_bytes: usize,
+    /// Seals the audit log's records (derive it from the store's data key with
+    /// `AuditKey::derive`); `None` writes them in the clear.
+    pub audit_key: Option<ai_session_security::audit::AuditKey>,
 }
 
 impl ServerOptions {
@@ -55,6 +58,7 @@ impl ServerOptions {
             home,
             name: name.into(),
             max_request_bytes: protocol::MAX_REQUEST_BYTES,
+            audit_key: None,
         }
     }
 }
@@ -100,13 +104,33 @@ struct Shared {
     max_request_bytes: usize,
     shutdown: watch::Sender<bool>,
     handover: watch::Sender<bool>,
-    /// Agent permission profiles (`agents.toml`).
-    profiles: Profiles,
+    /// Agent permission profiles (`agents.toml`), shared with the manager, which builds
+    /// restricted agents' sessions from them.
+    profiles: Arc<Profiles>,
     /// `None` when auditing is off (`AI_SESSION_AUDIT=off`).
     audit: Option<AuditSink>,
 }
 
 impl Server {
+    /// [`Server::bind`] for a daemon taking over from a running one (`server --upgrade`):
+    /// while the name is held, retries until `within` has passed (the old daemon hands its
+    /// sessions over and exits when asked).
+    pub async fn bind_after_handover(
+        options: ServerOptions,
+        manager: SessionManager,
+        within: std::time::Duration,
+    ) -> Result<Server> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match Server::bind(options.clone(), manager.clone()) {
+                Err(Error::AlreadyRunning { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                bound => return bound,
+            }
+        }
+    }
+
     /// Takes the pidfile lock, removes a stale socket and binds `run/<name>.sock` (mode 0600).
     ///
     /// Fails with [`Error::AlreadyRunning`] if another daemon holds the name.
@@ -129,10 +153,12 @@ impl Server {
         let audit = match std::env::var(AUDIT_ENV).as_deref() {
             Ok("off") => None,
             _ => Some(
-                AuditSink::start(options.home.root())
+                AuditSink::start(options.home.root(), options.audit_key.clone())
                     .map_err(|e| Error::io("open the audit log in", options.home.root(), e))?,
             ),
         };
+        let profiles = Arc::new(Profiles::new(options.home.root()));
+        manager.set_agent_profiles(profiles.clone());
         let shared = Arc::new(Shared {
             manager,
             uid: nix::unistd::geteuid().as_raw(),
@@ -140,7 +166,7 @@ impl Server {
             max_request_bytes: options.max_request_bytes,
             shutdown,
             handover: watch::channel(false).0,
-            profiles: Profiles::new(options.home.root()),
+            profiles,
             audit,
         });
         tracing::info!(path = %socket_path.display(), pid = std::process::id(), "daemon listening");
