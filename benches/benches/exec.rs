@@ -44,6 +44,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let daemon = BenchDaemon::start(&bin, "bench", &[], Duration::from_secs(5));
+    assert!(
+        daemon.keeper_pid().is_some(),
+        "the daemon runs without its PTY keeper (see its log)"
+    );
     // The same daemon without the PTY keeper (its shells end with it), for the side by side.
     let direct_daemon = BenchDaemon::start(
         &bin,

@@ -63,6 +63,10 @@ fn main() {
     let base_threads = threads(pid);
     // The PTY keeper holds the terminals and shells (absent with AI_SESSION_KEEPER=off).
     let keeper = daemon.keeper_pid();
+    assert!(
+        keeper.is_some() || std::env::var("AI_SESSION_KEEPER").as_deref() == Ok("off"),
+        "the daemon runs without its PTY keeper (see its log)"
+    );
     let keeper_rss = || keeper.map_or(0, rss_kb);
     let keeper_fds = || keeper.map_or(0, fd_count);
     let shell_parent = keeper.unwrap_or(pid);

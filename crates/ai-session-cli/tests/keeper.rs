@@ -328,3 +328,322 @@ fn upgrade_hands_every_session_and_running_command_to_the_new_binary() {
         assert_eq!(finished["exit_code"], code, "{session}: {finished}");
     }
 }
+
+#[test]
+fn a_shell_that_exits_while_no_daemon_runs_reports_its_status_to_the_next() {
+    let home = Home::new();
+    let started = background(&home, "e", "sleep 1; exit 7");
+    let pid = session_pids(&home)["e"] as i32;
+    home.kill_daemon_hard();
+    // The shell ends while no daemon is up; the keeper reaps it (no zombie) and keeps its
+    // status for the next daemon.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            std::fs::metadata(format!("/proc/{pid}")).is_err()
+        }),
+        "the shell did not exit, or was not reaped"
+    );
+    let since = started["next_event"].as_u64().unwrap().to_string();
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "e",
+        "--since-event",
+        &since,
+        "--timeout",
+        "20",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exited = waited["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "session_exited")
+        .unwrap_or_else(|| panic!("no session_exited in {waited}"));
+    assert_eq!(exited["status"], 7, "{exited}");
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    let session = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "e")
+        .unwrap_or_else(|| panic!("session e is gone: {list}"));
+    assert_eq!(session["alive"], false, "{session}");
+}
+
+#[test]
+fn when_the_keeper_dies_too_sessions_come_back_as_fresh_shells_with_their_history() {
+    let home = Home::new();
+    let work = home.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = home.run(&["new", "--name", "w", "--env", "MARKER=kept-env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cd = format!("cd '{}' && echo entered-$((2+3))", work.display());
+    for (command, code) in [(cd.as_str(), 0), ("(exit 4)", 4)] {
+        let out = home.run(&["exec", "-s", "w", "--", command]);
+        assert_eq!(out.status.code(), Some(code), "{command}: {}", stderr(&out));
+    }
+    let old_pid = session_pids(&home)["w"] as i32;
+    let keepers = support::keepers_of(home.path());
+    assert_eq!(keepers.len(), 1, "one keeper: {keepers:?}");
+    // The keeper dies first (the shell goes on in the daemon, which still has its terminal),
+    // then the daemon: now nothing holds the terminal and the shell is hung up.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &keepers[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(eventually(Duration::from_secs(10), || !alive(keepers[0])));
+    home.kill_daemon_hard();
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(old_pid)),
+        "the old shell outlived both its keeper and its daemon"
+    );
+
+    // The next daemon (and its new keeper) starts a fresh shell with the stored past.
+    let new_pid = session_pids(&home)["w"] as i32;
+    assert_ne!(new_pid, old_pid, "a fresh shell");
+    let (history, _) = home.json(&["history", "-s", "w", "--format", "json"]);
+    let commands: Vec<(String, i64)> = history["commands"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{history}"))
+        .iter()
+        .map(|c| {
+            (
+                c["command"].as_str().unwrap().to_owned(),
+                c["exit_code"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        vec![(cd.clone(), 0), ("(exit 4)".to_owned(), 4)],
+        "{history}"
+    );
+    let (read, _) = home.json(&["read", "-s", "w", "--since", "0", "--format", "json"]);
+    assert!(
+        read["text"].as_str().unwrap().contains("entered-5"),
+        "{read}"
+    );
+    let (next, _) = home.json(&[
+        "exec",
+        "-s",
+        "w",
+        "--format",
+        "json",
+        "--",
+        "pwd; echo \"marker=$MARKER\"",
+    ]);
+    assert_eq!(next["command_id"], 3, "ids go on: {next}");
+    let text = next["output"]["text"].as_str().unwrap();
+    assert!(
+        text.contains(work.to_str().unwrap()) && text.contains("marker=kept-env"),
+        "{next}"
+    );
+    let log = home.log();
+    assert!(!log.contains("kept session adopted"), "{log}");
+}
+
+#[test]
+fn killing_a_thousand_sessions_at_once_frees_everything_before_the_answers() {
+    const SESSIONS: usize = 1000;
+    const CONNECTIONS: usize = 16;
+    let home = Home::new();
+    let rt = runtime();
+    let clients = rt.block_on(connections(&home, CONNECTIONS));
+    let daemon = home.daemon_pid();
+    let keeper = support::keepers_of(home.path())[0];
+    // A session created and killed first, so that lazily opened files count in the baseline.
+    rt.block_on(async {
+        let info = clients[0]
+            .new_session(&Default::default())
+            .await
+            .expect("warm-up session");
+        clients[0].kill_session(&info.id).await.expect("kill");
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (daemon_base, keeper_base) = (support::fd_count(daemon), support::fd_count(keeper));
+    let sessions_base = session_fds(daemon);
+    let started = std::time::Instant::now();
+    let ids = rt.block_on(create_all(&clients, SESSIONS));
+    let created = started.elapsed();
+    assert_eq!(ids.len(), SESSIONS);
+    assert!(session_fds(daemon).len() > sessions_base.len() + SESSIONS);
+    assert_eq!(
+        kept_mappings(daemon),
+        SESSIONS,
+        "one shared area per session"
+    );
+    let started = std::time::Instant::now();
+    rt.block_on(kill_all(&clients, ids));
+    // Every kill has answered: its terminal, pipe, shared memory and log descriptors are gone
+    // from the daemon and the keeper already (the audit and store writers may still be busy
+    // with files of their own for a moment).
+    let (daemon_now, keeper_now) = (session_fds(daemon), support::fd_count(keeper));
+    eprintln!(
+        "{SESSIONS} sessions created in {created:?}, killed in {:?}; session fds of the daemon {} -> {}, keeper fds {keeper_base} -> {keeper_now}",
+        started.elapsed(),
+        sessions_base.len(),
+        daemon_now.len(),
+    );
+    assert_eq!(
+        daemon_now, sessions_base,
+        "daemon fds when every kill answered"
+    );
+    assert_eq!(
+        keeper_now, keeper_base,
+        "keeper fds when every kill answered"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(session_fds(daemon), sessions_base, "daemon fds 1 s later");
+    assert_eq!(
+        support::fd_count(keeper),
+        keeper_base,
+        "keeper fds 1 s later"
+    );
+    // The store writer deletes the killed sessions' renamed directories when idle (a second
+    // or so for 1000 on a loaded machine): then nothing at all is left open.
+    assert!(
+        eventually(Duration::from_secs(10), || support::fd_count(daemon)
+            == daemon_base),
+        "daemon fds {} (baseline {daemon_base}): {:?}",
+        support::fd_count(daemon),
+        fd_targets(daemon)
+    );
+    assert!(support::zombie_children(daemon).is_empty());
+    assert!(support::zombie_children(keeper).is_empty());
+    assert!(support::children(keeper).is_empty(), "shells left");
+    rt.block_on(async {
+        let list = clients[0].list_sessions().await.unwrap();
+        assert!(list.sessions.is_empty(), "{list:?}");
+    });
+}
+
+/// `pid`'s descriptors that belong to sessions: terminals, pipes, shared memory, and files
+/// of the session store's `sessions/` (as `fd -> target`, so two of a kind differ).
+fn session_fds(pid: i32) -> Vec<String> {
+    fd_targets(pid)
+        .into_iter()
+        .filter(|t| {
+            let target = t.split_once(" -> ").map_or("", |(_, target)| target);
+            target.starts_with("/dev/pt")
+                || target.starts_with("pipe:")
+                || target.starts_with("/memfd:")
+                // (`.removed-*`: a killed session's directory, renamed away before its kill
+                // answered; the writer deletes it when idle.)
+                || (target.contains("/sessions/") && !target.contains("/sessions/.removed-"))
+        })
+        .collect()
+}
+
+/// Kept sessions' shared areas (memfds) mapped into `pid`.
+fn kept_mappings(pid: i32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("memfd:ai-session-kept"))
+        .count()
+}
+
+/// What each of `pid`'s descriptors is (for a failure's message).
+fn fd_targets(pid: i32) -> Vec<String> {
+    let mut targets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some(format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            ))
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
+/// `n` client connections to the test's daemon (starting it).
+async fn connections(home: &Home, n: usize) -> Vec<ai_session::Client> {
+    let mut clients = vec![client(home).await];
+    for _ in 1..n {
+        let client = ai_session::Client::connect(&home.socket()).await;
+        clients.push(client.expect("connect"));
+    }
+    clients
+}
+
+/// Creates `n` sessions, every client asking for the next one as soon as it has its last.
+async fn create_all(clients: &[ai_session::Client], n: usize) -> Vec<String> {
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        let (client, left) = (client.clone(), std::sync::Arc::clone(&left));
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            let take = |left: &std::sync::atomic::AtomicUsize| {
+                left.fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |n| n.checked_sub(1),
+                )
+            };
+            while take(&left).is_ok() {
+                let info = client.new_session(&Default::default()).await;
+                ids.push(info.expect("session.new").id);
+            }
+            ids
+        });
+    }
+    tasks.join_all().await.concat()
+}
+
+/// Kills every session in `ids`, all clients at once.
+async fn kill_all(clients: &[ai_session::Client], ids: Vec<String>) {
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(ids));
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        let (client, ids) = (client.clone(), std::sync::Arc::clone(&ids));
+        tasks.spawn(async move {
+            loop {
+                let Some(id) = ids.lock().unwrap().pop() else {
+                    return;
+                };
+                client.kill_session(&id).await.expect("kill");
+            }
+        });
+    }
+    tasks.join_all().await;
+}
+
+#[test]
+fn a_daemon_started_by_hand_on_a_fresh_home_keeps_its_shells_in_a_keeper() {
+    let home = Home::new();
+    // `server` in the foreground, before anything made `run/` (auto-start makes it first).
+    let daemon = home
+        .command(&["server"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(home.socket()).is_ok()
+        }),
+        "the daemon does not listen"
+    );
+    let out = home.run(&["new", "--name", "k"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keepers = support::keepers_of(home.path());
+    let shell = session_pids(&home)["k"] as i32;
+    let parent = std::fs::read_to_string(format!("/proc/{shell}/stat"))
+        .ok()
+        .and_then(|stat| support::proc_ppid(&stat));
+    let _ = home.run(&["kill-server"]);
+    let logged = daemon.wait_with_output().expect("daemon output");
+    assert_eq!(keepers.len(), 1, "{}", stderr(&logged));
+    assert_eq!(parent, Some(keepers[0]), "the shell is the keeper's child");
+}

@@ -613,13 +613,20 @@ impl Journal {
     }
 
     /// What an `exec` does before it answers: [`commit`](Self::commit), except that a kept
-    /// session (its terminal belongs to the PTY keeper) with [`Durability::Write`] only
-    /// captures: its finished record is already in the keeper's shared memory, which survives
-    /// the daemon's death like a write to the page cache does, so the answer does not wait for
-    /// the writer thread.
+    /// session (its terminal belongs to the PTY keeper) with [`Durability::Write`] does not
+    /// wait for the writer: its finished record is already in the keeper's shared memory,
+    /// which survives the daemon's death. The writer is still asked to write it now (not at
+    /// its next background sync), so a death of the keeper and the daemon together loses only
+    /// what the writer had not reached yet, a few milliseconds' worth.
     pub async fn commit_answered(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
         if pty.is_kept() && self.durability == Durability::Write {
             self.capture(pty, past);
+            let (reply, _unheard) = tokio::sync::oneshot::channel();
+            let _ = self.jobs.send(Job::Commit {
+                fsync: false,
+                session: Some(self.id.clone()),
+                reply,
+            });
             return Ok(());
         }
         self.commit(pty, past).await

@@ -34,6 +34,8 @@ pub fn keeper_wanted() -> bool {
 /// if none runs, so the sessions' shells outlive the daemon (give it to
 /// [`crate::ManagerConfig::keeper`]).
 pub async fn connect_keeper(home: &Home, name: &str, exe: &Path) -> Result<Keeper> {
+    // A daemon started by hand on a fresh home gets here before anything made `run/`.
+    home.ensure_dirs()?;
     let socket = home.socket_path(name).with_extension("keeper");
     let argv = [
         exe.as_os_str().to_owned(),
