@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
 use ai_session_benches::BenchDaemon;
-use ai_session_benches::procfs::{children_memory, fd_count, rss_kb, threads, zombies_of};
+use ai_session_benches::procfs::{
+    children_memory, fd_count, kept_mappings, rss_kb, session_fd_count, threads, zombies_of,
+};
 use serde_json::json;
 
 const CONNECTIONS: usize = 16;
@@ -60,6 +62,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     let base_rss = rss_kb(pid);
     let base_fds = fd_count(pid);
+    let base_session_fds = session_fd_count(pid);
     let base_threads = threads(pid);
     // The PTY keeper holds the terminals and shells (absent with AI_SESSION_KEEPER=off).
     let keeper = daemon.keeper_pid();
@@ -114,8 +117,11 @@ fn main() {
     let started = Instant::now();
     runtime.block_on(kill_all(&socket, &ids));
     let kill_secs = started.elapsed().as_secs_f64();
-    // Once every kill answered, its descriptors must be gone: no wait before this count.
+    // Once every kill answered, its terminal, pipe, shared memory and files must be gone: no
+    // wait before these counts (the audit and store writers' own files may still be open).
     let answered_fds = fd_count(pid);
+    let answered_session_fds = session_fd_count(pid);
+    let answered_mappings = kept_mappings(pid);
     let answered_keeper_fds = keeper_fds();
     std::thread::sleep(Duration::from_secs(1));
     let end_fds = fd_count(pid);
@@ -123,7 +129,8 @@ fn main() {
     let end_rss = rss_kb(pid);
     let zombies = zombies_of(pid) + keeper.map_or(0, zombies_of);
     eprintln!(
-        "scale: killed all in {kill_secs:.2} s; fds {base_fds} -> {answered_fds} when answered, {end_fds} 1 s later \
+        "scale: killed all in {kill_secs:.2} s; fds {base_fds} -> {answered_fds} when answered \
+         (of sessions: {base_session_fds} -> {answered_session_fds}, {answered_mappings} shared areas mapped), {end_fds} 1 s later \
          (keeper {base_keeper_fds} -> {answered_keeper_fds} -> {end_keeper_fds}), zombies {zombies}, RSS {end_rss} KB"
     );
     drop(daemon);
@@ -163,6 +170,8 @@ fn main() {
         "daemon_and_keeper_rss_per_idle_session_kb": per_session_kb,
         "shells": { "count": shells, "rss_kb_each": shell_rss as f64 / shells.max(1) as f64, "pss_kb_each": shell_pss as f64 / shells.max(1) as f64 },
         "daemon_fds": { "base": base_fds, "idle": idle_fds, "kills_answered": answered_fds, "after_kill": end_fds },
+        "daemon_session_fds": { "base": base_session_fds, "kills_answered": answered_session_fds },
+        "shared_areas_mapped_when_answered": answered_mappings,
         "keeper_fds": { "base": base_keeper_fds, "idle": idle_keeper_fds, "kills_answered": answered_keeper_fds, "after_kill": end_keeper_fds },
         "daemon_threads": { "base": base_threads, "idle": idle_threads },
         "exec_under_load_ms": { "sessions": BUSY_SESSIONS, "p50": p50, "p99": p99, "max": exec_max },
@@ -200,12 +209,21 @@ fn main() {
                 "target": ">= 10,000 msgs/s", "pass": msgs >= 10000.0,
             },
             {
-                "operation": "kill all sessions at once: daemon fds when the kills answered, no zombies",
-                "ours": answered_fds as f64, "unit": "fds",
+                "operation": "kill all sessions at once: session fds and shared areas left when the kills answered",
+                "ours": answered_session_fds as f64, "unit": "fds",
+                "baseline_name": "before", "baseline": base_session_fds as f64,
+                "ratio": answered_session_fds as f64 / base_session_fds.max(1) as f64,
+                "target": "== baseline in daemon and keeper, 0 areas mapped",
+                "pass": answered_session_fds <= base_session_fds && answered_mappings == 0
+                    && answered_keeper_fds <= base_keeper_fds,
+            },
+            {
+                "operation": "kill all sessions at once: daemon fds 1 s later, no zombies",
+                "ours": end_fds as f64, "unit": "fds",
                 "baseline_name": "fds before", "baseline": base_fds as f64,
-                "ratio": answered_fds as f64 / base_fds.max(1) as f64,
+                "ratio": end_fds as f64 / base_fds.max(1) as f64,
                 "target": "fds == baseline (daemon and keeper), 0 zombies",
-                "pass": answered_fds <= base_fds && answered_keeper_fds <= base_keeper_fds && zombies == 0,
+                "pass": end_fds <= base_fds && end_keeper_fds <= base_keeper_fds && zombies == 0,
             },
         ],
     });

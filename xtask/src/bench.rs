@@ -358,7 +358,8 @@ fn ui(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
 }
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    let reps = if ctx.quick { 1 } else { 3 };
+    // Three even when quick: one repetition of each contender is too noisy to compare (~10 s).
+    let reps = if ctx.quick { 3 } else { 5 };
     // The binary's `__keeper` mode holds the kept session of the side-by-side row.
     let bin = release_bin(ctx)?;
     let Some(report) = run_bench(
