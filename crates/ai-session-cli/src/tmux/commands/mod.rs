@@ -366,21 +366,13 @@ pub(super) fn vis(name: &str) -> String {
 }
 
 pub(super) fn new_pane(id: u32, window: u32, spawn: &Spawn) -> Pane {
-    Pane {
+    Pane::new(
         id,
         window,
-        daemon: format!("{}{id}", super::PANE_PREFIX),
-        title: String::new(),
-        start_command: spawn.command.join(" "),
-        start_path: spawn.cwd.clone().unwrap_or_default(),
-        created: model::now(),
-        options: Default::default(),
-        input_off: false,
-        dead: None,
-        mode: None,
-        pipe: false,
-        history_cleared_at: 0,
-    }
+        format!("{}{id}", super::PANE_PREFIX),
+        spawn.command.join(" "),
+        spawn.cwd.clone().unwrap_or_default(),
+    )
 }
 
 /// `-e VAR=value` flags.

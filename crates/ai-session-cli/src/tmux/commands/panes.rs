@@ -459,22 +459,15 @@ impl Ctx {
             server.next_window += 1;
             server.windows.insert(
                 id,
-                Window {
+                Window::new(
                     id,
-                    name: String::new(),
-                    automatic_rename: true,
-                    layout: Cell::leaf(src.pane, sx, sy),
-                    panes: vec![src.pane],
-                    active: src.pane,
-                    last_panes: Vec::new(),
-                    sx,
-                    sy,
-                    zoomed: None,
-                    options: Default::default(),
-                    created: model::now(),
-                    activity: model::now(),
-                    last_layout: None,
-                },
+                    String::new(),
+                    true,
+                    Cell::leaf(src.pane, sx, sy),
+                    vec![src.pane],
+                    src.pane,
+                    (sx, sy),
+                ),
             );
             if let Some(p) = server.panes.get_mut(&src.pane) {
                 p.window = id;
