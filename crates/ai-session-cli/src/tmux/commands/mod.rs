@@ -365,6 +365,22 @@ pub(super) fn vis(name: &str) -> String {
     out
 }
 
+/// Links `window` at `index` of `session`, in place of any window there.
+pub(super) fn link_window(
+    server: &mut model::Server,
+    session: u32,
+    index: u32,
+    window: u32,
+) -> anyhow::Result<()> {
+    server
+        .sessions
+        .get_mut(&session)
+        .context("session")?
+        .windows
+        .insert(index, window);
+    Ok(())
+}
+
 pub(super) fn new_pane(id: u32, window: u32, spawn: &Spawn) -> Pane {
     Pane::new(
         id,

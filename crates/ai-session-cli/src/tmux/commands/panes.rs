@@ -436,12 +436,7 @@ impl Ctx {
             {
                 s.current = first;
             }
-            server
-                .sessions
-                .get_mut(&session)
-                .context("session")?
-                .windows
-                .insert(index, src.window);
+            link_window(server, session, index, src.window)?;
             if server.sessions[&src.session].windows.is_empty() {
                 server.remove_session(src.session);
             }
@@ -472,12 +467,7 @@ impl Ctx {
             if let Some(p) = server.panes.get_mut(&src.pane) {
                 p.window = id;
             }
-            server
-                .sessions
-                .get_mut(&session)
-                .context("session")?
-                .windows
-                .insert(index, id);
+            link_window(server, session, index, id)?;
             id
         };
         if let Some(name) = cmd.value('n') {
