@@ -6,27 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::Home;
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn ok(home: &Home, args: &[&str]) -> String {
-    let out = home.run(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
+use support::{Home, ok, stderr, stdout};
 
 /// Runs a request that must be refused: exit 5 and the denial on stderr.
 fn denied(home: &Home, args: &[&str]) -> String {

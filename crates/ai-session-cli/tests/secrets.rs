@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Home, stderr, stdout};
+use support::{Home, stderr, stdout, succeeded};
 
 const KEY: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
 const MARKER: &str = "zebra-marker-4d1c";
@@ -26,15 +26,7 @@ fn run(home: &Home, key: bool, args: &[&str]) -> std::process::Output {
 }
 
 fn ok(home: &Home, key: bool, args: &[&str]) -> String {
-    let out = run(home, key, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    succeeded(&run(home, key, args), args)
 }
 
 /// Files under `dir` that hold `needle`.

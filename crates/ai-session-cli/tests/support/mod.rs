@@ -194,3 +194,21 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The stdout of `out`, a run of `args` that must have succeeded (else the panic shows
+/// both streams).
+pub fn succeeded(out: &Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+/// Runs the binary with `home`; it must succeed. Returns its stdout.
+pub fn ok(home: &Home, args: &[&str]) -> String {
+    succeeded(&home.run(args), args)
+}
