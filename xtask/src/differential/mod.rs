@@ -103,14 +103,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     });
     for name in &opts.show {
         let capture = read_capture(&root.join("captures").join(name))?;
-        let analysis = analyze(
-            &capture.command,
-            &capture.raw,
-            &DigestOptions {
-                exit_code: capture.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = capture.analyze(DigestOptions::default());
         println!(
             "==== {name}: {} ({:?}, {} of {} tokens)\n{}\n",
             capture.command,
@@ -230,6 +223,20 @@ pub struct Capture {
     pub truth: Truth,
 }
 
+impl Capture {
+    /// The product's reading of the capture, with its exit code, under `options`.
+    fn analyze(&self, options: DigestOptions) -> ai_session_output::Analysis {
+        analyze(
+            &self.command,
+            &self.raw,
+            &DigestOptions {
+                exit_code: self.exit_code,
+                ..options
+            },
+        )
+    }
+}
+
 /// Read `<base>.cmd`, `<base>.raw` and `<base>.truth.json`.
 pub fn read_capture(base: &Path) -> anyhow::Result<Capture> {
     let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
@@ -257,14 +264,7 @@ pub fn read_capture(base: &Path) -> anyhow::Result<Capture> {
 }
 
 fn check(capture: &Capture) -> fidelity::Comparison {
-    let analysis = analyze(
-        &capture.command,
-        &capture.raw,
-        &DigestOptions {
-            exit_code: capture.exit_code,
-            ..DigestOptions::default()
-        },
-    );
+    let analysis = capture.analyze(DigestOptions::default());
     fidelity::compare(&capture.truth, &analysis.parsed)
 }
 
@@ -650,15 +650,10 @@ pub fn fidelity(budget: usize, print: bool) -> anyhow::Result<Fidelity> {
     }
     for base in bases {
         let capture = read_capture(&base)?;
-        let analysis = analyze(
-            &capture.command,
-            &capture.raw,
-            &DigestOptions {
-                budget,
-                exit_code: capture.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = capture.analyze(DigestOptions {
+            budget,
+            ..DigestOptions::default()
+        });
         if analysis.tokens_raw < LARGE_OUTPUT_TOKENS {
             continue;
         }
