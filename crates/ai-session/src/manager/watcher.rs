@@ -71,6 +71,8 @@ pub(super) struct Watcher {
     finished_upto: u64,
     started_upto: u64,
     awaiting_reported: Option<(u64, u64)>,
+    /// The command whose `awaiting_input` was reported and not yet answered.
+    awaiting_open: Option<u64>,
     scans: HashMap<Key, Scan>,
     idles: HashMap<Key, Idle>,
     ports: Option<Ports>,
@@ -87,6 +89,7 @@ pub(super) fn start(entry: &Arc<Entry>, log: EventLog) -> tokio::task::AbortHand
         finished_upto,
         started_upto: finished_upto,
         awaiting_reported: None,
+        awaiting_open: None,
         scans: HashMap::new(),
         idles: HashMap::new(),
         ports: None,
@@ -254,6 +257,13 @@ impl Watcher {
 
     fn awaiting(&mut self, entry: &Entry) {
         let Some(waiting) = entry.pty.awaiting_input() else {
+            // A command that reads its answer and goes on: say the prompt is gone. One that
+            // ended instead is told by its `command_finished`.
+            if let Some(command_id) = self.awaiting_open.take()
+                && entry.pty.running().is_some_and(|r| r.id == command_id)
+            {
+                self.emit(entry, EventKind::InputAnswered { command_id });
+            }
             return;
         };
         let key = (waiting.command_id, waiting.offset);
@@ -261,6 +271,7 @@ impl Watcher {
             return;
         }
         self.awaiting_reported = Some(key);
+        self.awaiting_open = Some(waiting.command_id);
         self.emit(
             entry,
             EventKind::AwaitingInput {
