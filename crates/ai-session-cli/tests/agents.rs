@@ -363,11 +363,8 @@ fn an_mcp_host_runs_as_its_declared_agent() {
         &["agent", "grant", "claude", "--allow", "process-spawn:echo"],
     );
     let mut child = home
-        .command(&["mcp"])
+        .mcp()
         .env("AI_SESSION_AGENT", "claude")
-        .env_remove("AI_SESSION_BUS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start ai-session mcp");
     let mut stdin = child.stdin.take().unwrap();

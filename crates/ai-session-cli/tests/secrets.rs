@@ -316,13 +316,7 @@ fn secrets_are_redacted_except_in_a_raw_read() {
     assert_eq!(detail, ": [redacted:github_token]");
 
     // An MCP host sees the same.
-    let mut child = home
-        .command(&["mcp"])
-        .env_remove("AI_SESSION_BUS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ai-session mcp");
+    let mut child = home.mcp().spawn().expect("start ai-session mcp");
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap());
     let mut request = |id: u64, method: &str, params: Value| {

@@ -47,6 +47,15 @@ impl Home {
         cmd
     }
 
+    /// `ai-session mcp` with this home and no bus, its stdin and stdout piped.
+    pub fn mcp(&self) -> Command {
+        let mut cmd = self.command(&["mcp"]);
+        cmd.env_remove("AI_SESSION_BUS")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        cmd
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run ai-session")
