@@ -58,6 +58,34 @@ impl BenchDaemon {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The PTY keeper serving this daemon's sessions, if one runs.
+    pub fn keeper_pid(&self) -> Option<u32> {
+        keepers_under(self.home.path()).into_iter().next()
+    }
+}
+
+/// Keeper processes (`ai-session __keeper <home>/run/...`) of a daemon under `home`.
+fn keepers_under(home: &Path) -> Vec<u32> {
+    let run = home.join("run");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let socket = args
+            .get(2)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .map(Path::new);
+        if args.get(1) == Some(&&b"__keeper"[..]) && socket.is_some_and(|s| s.starts_with(&run)) {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 impl Drop for BenchDaemon {
@@ -74,5 +102,15 @@ impl Drop for BenchDaemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A daemon that had to be SIGKILLed left its shells in the keeper: end them too.
+        std::thread::sleep(Duration::from_millis(200));
+        for keeper in keepers_under(self.home.path()) {
+            let mut pids: Vec<String> = procfs::children_of(keeper)
+                .iter()
+                .map(u32::to_string)
+                .collect();
+            pids.push(keeper.to_string());
+            let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        }
     }
 }

@@ -46,6 +46,34 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Descriptors of `pid` that belong to sessions: terminals, pipes, shared memory and files of
+/// the session store (not the directories of killed sessions, `.removed-*`, which the store
+/// writer deletes when idle).
+pub fn session_fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|target| {
+            let target = target.to_string_lossy();
+            target.starts_with("/dev/pt")
+                || target.starts_with("pipe:")
+                || target.starts_with("/memfd:")
+                || (target.contains("/sessions/") && !target.contains("/sessions/.removed-"))
+        })
+        .count()
+}
+
+/// Kept sessions' shared areas (`memfd:ai-session-kept`) mapped into `pid`.
+pub fn kept_mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("memfd:ai-session-kept"))
+        .count()
+}
+
 /// `(ppid, state)` of a process (`state` is `R`, `S`, `Z`, ...).
 pub fn stat_of(pid: u32) -> Option<(u32, char)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

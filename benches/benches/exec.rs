@@ -7,7 +7,9 @@
 //!   vs a raw PTY echo (portable-pty + interactive `bash --norc --noprofile`).
 //! - session creation: `session.new` (returns when the shell's first prompt arrived) vs
 //!   `tmux new-session -d` vs a raw PTY spawn of bash waiting for its first prompt.
-//!
+//! - the PTY layer alone, in this process: `PtySession::exec` round trip of a session spawned
+//!   directly vs one whose terminal belongs to the PTY keeper (`spawn_kept`), interleaved, so
+//!   the keeper's own cost shows without the daemon hop.
 //! - restricted exec round trip: `exec /bin/echo X<i>` in a restricted agent's session (its
 //!   profile's `workspace` sandbox with the Landlock execute allowlist of its one grant,
 //!   `process-spawn:echo`, and the daemon's permission checks) vs the same command in an
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use ai_session::protocol::{ExecParams, NewSessionParams};
 use ai_session_benches::BenchDaemon;
+use ai_session_pty::{ExecOptions, Keeper, PtySession, SessionConfig};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::json;
 
@@ -41,14 +44,44 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let daemon = BenchDaemon::start(&bin, "bench", &[], Duration::from_secs(5));
+    assert!(
+        daemon.keeper_pid().is_some(),
+        "the daemon runs without its PTY keeper (see its log)"
+    );
+    // The same daemon without the PTY keeper (its shells end with it), for the side by side.
+    let direct_daemon = BenchDaemon::start(
+        &bin,
+        "bench-direct",
+        &[("AI_SESSION_KEEPER", "off".to_owned())],
+        Duration::from_secs(5),
+    );
 
-    eprintln!("exec round trip: ai-session ({iters}) ...");
-    let ours_exec = runtime.block_on(ours_exec(&daemon, iters));
+    eprintln!(
+        "exec round trip: ai-session with and without the keeper ({iters} each, interleaved) ..."
+    );
+    let (ours_exec, direct_exec) = runtime.block_on(ours_exec_pair(&daemon, &direct_daemon, iters));
+    drop(direct_daemon);
     eprintln!("exec round trip: raw PTY echo ({iters}) ...");
     let raw_exec = raw_pty_echo(iters);
     eprintln!("exec round trip: tmux ({tmux_iters}) ...");
     let tmux_exec = tmux_round_trip(tmux_iters);
 
+    eprintln!("exec round trip: PtySession direct vs kept ({iters} each, interleaved) ...");
+    let keeper_dir = tempfile::tempdir().expect("temp dir");
+    let keeper_socket = keeper_dir.path().join("keeper.sock");
+    let (pty_direct, pty_kept) = runtime.block_on(async {
+        let keeper = Keeper::connect_or_start(
+            &keeper_socket,
+            &[
+                bin.clone().into(),
+                "__keeper".into(),
+                keeper_socket.clone().into(),
+            ],
+        )
+        .await
+        .expect("start the PTY keeper");
+        pty_exec_pair(&keeper, iters).await
+    });
     eprintln!("exec round trip: restricted vs unrestricted ({iters} each) ...");
     let (restricted, unrestricted) = runtime.block_on(restricted_exec(&daemon, iters));
 
@@ -60,8 +93,13 @@ fn main() {
     let tmux_new = tmux_create(creations);
     drop(daemon);
 
+    let pty = [
+        ("PtySession::exec, spawned directly", &pty_direct),
+        ("PtySession::exec, kept (PTY keeper)", &pty_kept),
+    ];
     let exec = [
         ("ai-session exec (persistent connection)", &ours_exec),
+        ("ai-session exec, daemon without keeper", &direct_exec),
         ("tmux send-keys + capture-pane polling", &tmux_exec),
         ("raw PTY echo (portable-pty + bash)", &raw_exec),
     ];
@@ -82,6 +120,18 @@ fn main() {
         "ours/raw p50 = {:.2}x; ours - raw = {over_raw:.3} ms (target <= 1 ms: {})",
         ours_exec.p50 / raw_exec.p50,
         verdict(over_raw <= 1.0)
+    );
+    let keeper_cost = ours_exec.p50 / direct_exec.p50;
+    println!(
+        "with keeper / without p50 = {keeper_cost:.3}x (no regression beyond 5%: {})",
+        verdict(keeper_cost <= 1.05)
+    );
+    println!("\n== PTY layer exec round trip (ms), in process ==");
+    print_table(&pty);
+    let kept_ratio = pty_kept.p50 / pty_direct.p50;
+    println!(
+        "kept/direct p50 = {kept_ratio:.3}x (no regression beyond 5%: {})",
+        verdict(kept_ratio <= 1.05)
     );
     println!("\n== exec round trip, restricted agent (ms) ==");
     print_table(&[
@@ -107,10 +157,18 @@ fn main() {
             "ai_session": ours_exec.to_json(),
             "tmux": tmux_exec.to_json(),
             "raw_pty_echo": raw_exec.to_json(),
+            "ai_session_without_keeper": direct_exec.to_json(),
+            "ratio_keeper_over_direct_p50": keeper_cost,
             "ratio_tmux_over_ours_p50": speedup,
             "ours_minus_raw_p50_ms": over_raw,
             "targets": { "tmux_over_ours_min": 10.0, "ours_minus_raw_max_ms": 1.0 },
             "met": speedup >= 10.0 && over_raw <= 1.0,
+        },
+        "pty_exec_round_trip_ms": {
+            "direct": pty_direct.to_json(),
+            "kept": pty_kept.to_json(),
+            "ratio_kept_over_direct_p50": kept_ratio,
+            "met": kept_ratio <= 1.05,
         },
         "restricted_exec_round_trip_ms": {
             "restricted": restricted.to_json(),
@@ -195,37 +253,79 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-async fn ours_exec(daemon: &BenchDaemon, iters: usize) -> Stats {
-    let client = ai_session::Client::connect(&daemon.socket())
-        .await
-        .expect("connect");
-    let info = client
-        .new_session(&NewSessionParams::default())
-        .await
-        .expect("session.new");
-    let mut samples = Vec::with_capacity(iters);
+/// `exec echo X<i>` round trips against two daemons (with and without the PTY keeper),
+/// alternating between them so drifting load hits both alike.
+async fn ours_exec_pair(kept: &BenchDaemon, direct: &BenchDaemon, iters: usize) -> (Stats, Stats) {
+    let mut sessions = Vec::new();
+    for daemon in [kept, direct] {
+        let client = ai_session::Client::connect(&daemon.socket())
+            .await
+            .expect("connect");
+        let info = client
+            .new_session(&NewSessionParams::default())
+            .await
+            .expect("session.new");
+        sessions.push((client, info.id));
+    }
+    let mut samples = (Vec::with_capacity(iters), Vec::with_capacity(iters));
     for i in 0..iters + 50 {
-        let params = ExecParams {
-            session: info.id.clone(),
-            command: format!("echo X{i}"),
-            timeout_ms: None,
-            create: false,
-            budget: None,
-            agent: None,
-            yield_ms: None,
-            progress_token: None,
-        };
-        let t0 = Instant::now();
-        let result = client.exec(&params).await.expect("exec");
-        let took = ms(t0);
-        assert_eq!(result.exit_code, Some(0));
-        assert_eq!(result.output.text, format!("X{i}\n"));
-        if i >= 50 {
-            samples.push(took);
+        for (which, (client, id)) in sessions.iter().enumerate() {
+            let params = ExecParams {
+                session: id.clone(),
+                command: format!("echo X{i}"),
+                timeout_ms: None,
+                create: false,
+                budget: None,
+                agent: None,
+                yield_ms: None,
+                progress_token: None,
+            };
+            let t0 = Instant::now();
+            let result = client.exec(&params).await.expect("exec");
+            let took = ms(t0);
+            assert_eq!(result.exit_code, Some(0));
+            assert_eq!(result.output.text, format!("X{i}\n"));
+            if i >= 50 {
+                if which == 0 {
+                    samples.0.push(took);
+                } else {
+                    samples.1.push(took);
+                }
+            }
         }
     }
-    client.kill_session(&info.id).await.expect("kill");
-    Stats::of(samples)
+    for (client, id) in &sessions {
+        client.kill_session(id).await.expect("kill");
+    }
+    (Stats::of(samples.0), Stats::of(samples.1))
+}
+
+/// `exec echo` round trips on a direct and a kept session, alternating between them.
+async fn pty_exec_pair(keeper: &Keeper, iters: usize) -> (Stats, Stats) {
+    let direct = PtySession::spawn(SessionConfig::default())
+        .await
+        .expect("spawn");
+    let kept = PtySession::spawn_kept(SessionConfig::default(), keeper, b"bench")
+        .await
+        .expect("spawn kept");
+    let mut samples = (Vec::with_capacity(iters), Vec::with_capacity(iters));
+    for i in 0..iters + 50 {
+        for (session, out) in [(&direct, &mut samples.0), (&kept, &mut samples.1)] {
+            let t0 = Instant::now();
+            let outcome = session
+                .exec(&format!("echo X{i}"), ExecOptions::default())
+                .await
+                .expect("exec");
+            let took = ms(t0);
+            assert_eq!(outcome.record.exit_code, Some(0));
+            if i >= 50 {
+                out.push(took);
+            }
+        }
+    }
+    direct.kill().await;
+    kept.kill().await;
+    (Stats::of(samples.0), Stats::of(samples.1))
 }
 
 /// `exec /bin/echo X<i>` alternately in a restricted agent's sandboxed session and in an

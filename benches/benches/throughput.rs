@@ -4,20 +4,23 @@
 //! Each contender drains the output of `seq 1 2000000` (14.89 MB) through a terminal:
 //! - ai-session: `PtySession::exec` in an integrated bash session (the reader task feeds the
 //!   scrollback ring and the vt100 screen; completion from the OSC 133 `D` mark);
+//! - ai-session kept: the same through the PTY keeper (`PtySession::spawn_kept`: the terminal
+//!   belongs to a keeper process, output moves through its pipe and shared memory, committed
+//!   per chunk), when `AI_SESSION_BIN` names the binary whose `__keeper` mode to start;
 //! - `script -qfec 'seq 1 2000000' /dev/null >/dev/null`;
 //! - tmux: `send-keys 'seq ...; tmux wait-for -S done' Enter` then `tmux wait-for done`
 //!   (exact completion, private `-L` socket, `bash --norc --noprofile` pane);
 //! - raw: portable-pty spawns `seq` and the parent reads the master until EOF (no screen model).
 //!
 //! Environment: `THROUGHPUT_BENCH_OUT` (JSON path), `THROUGHPUT_BENCH_REPS` (default 3),
-//! `THROUGHPUT_BENCH_LINES` (default 2000000).
+//! `THROUGHPUT_BENCH_LINES` (default 2000000), `AI_SESSION_BIN` (for the kept row).
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ai_session_pty::{ExecOptions, ExecState, PtySession, SessionConfig};
+use ai_session_pty::{ExecOptions, ExecState, Keeper, PtySession, SessionConfig};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::json;
 
@@ -37,14 +40,29 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
+    let keeper_dir = tempfile::tempdir().expect("temp dir for the keeper socket");
+    let keeper = std::env::var_os("AI_SESSION_BIN").map(|bin| {
+        let socket = keeper_dir.path().join("keeper.sock");
+        runtime
+            .block_on(Keeper::connect_or_start(
+                &socket,
+                &[bin, "__keeper".into(), socket.clone().into()],
+            ))
+            .expect("start the PTY keeper")
+    });
     let mut ours = Vec::new();
+    let mut kept = Vec::new();
     let mut script = Vec::new();
     let mut tmux = Vec::new();
     let mut raw = Vec::new();
     // Interleaved, so machine load drifting during the run hits every contender alike.
     for rep in 0..reps {
         eprintln!("throughput rep {}/{reps}: ai-session ...", rep + 1);
-        ours.push(mb / runtime.block_on(ai_session_exec(&seq_cmd)));
+        ours.push(mb / runtime.block_on(ai_session_exec(&seq_cmd, None)));
+        if let Some(keeper) = &keeper {
+            eprintln!("throughput rep {}/{reps}: ai-session kept ...", rep + 1);
+            kept.push(mb / runtime.block_on(ai_session_exec(&seq_cmd, Some(keeper))));
+        }
         eprintln!("throughput rep {}/{reps}: script ...", rep + 1);
         script.push(mb / script_drain(&seq_cmd));
         eprintln!("throughput rep {}/{reps}: tmux ...", rep + 1);
@@ -52,6 +70,8 @@ fn main() {
         eprintln!("throughput rep {}/{reps}: raw portable-pty ...", rep + 1);
         raw.push(mb / raw_pty_drain(lines));
     }
+    drop(keeper);
+    let kept = (!kept.is_empty()).then(|| median(&mut kept));
     let (ours, script, tmux, raw) = (
         median(&mut ours),
         median(&mut script),
@@ -61,6 +81,14 @@ fn main() {
 
     println!("PTY output throughput, `{seq_cmd}` ({mb:.2} MB), median of {reps}:");
     println!("  {:<44} {ours:>8.1} MB/s", "ai-session PTY session (exec)");
+    if let Some(kept) = kept {
+        println!(
+            "  {:<44} {kept:>8.1} MB/s  (kept/direct {:.2}x, kept/script {:.2}x)",
+            "ai-session kept session (PTY keeper)",
+            kept / ours,
+            kept / script
+        );
+    }
     println!(
         "  {:<44} {script:>8.1} MB/s  (ai-session {:.2}x)",
         "script -qfec",
@@ -77,20 +105,58 @@ fn main() {
         ours / raw
     );
 
+    let mut rows = vec![
+        row(
+            "PTY output throughput vs script",
+            ours,
+            "script -qfec",
+            script,
+            ">= 1x script",
+        ),
+        row(
+            "PTY output throughput vs tmux",
+            ours,
+            "tmux (wait-for)",
+            tmux,
+            ">= 1x tmux",
+        ),
+        row(
+            "PTY output throughput vs raw PTY",
+            ours,
+            "raw portable-pty drain",
+            raw,
+            "goal 3x script with OPOST off (info)",
+        ),
+    ];
+    if let Some(kept) = kept {
+        rows.push(row(
+            "PTY output throughput, kept session vs script",
+            kept,
+            "script -qfec",
+            script,
+            ">= 1x script",
+        ));
+        let mut vs_direct = row(
+            "PTY output throughput, kept vs direct session",
+            kept,
+            "direct session",
+            ours,
+            ">= 0.95x direct (no regression beyond 5%)",
+        );
+        vs_direct["pass"] = json!(kept / ours >= 0.95);
+        rows.push(vs_direct);
+    }
     let report = json!({
         "command": seq_cmd,
         "bytes": bytes,
         "reps": reps,
         "unit": "MB/s",
         "ai_session": ours,
+        "ai_session_kept": kept,
         "script": script,
         "tmux": tmux,
         "raw_portable_pty": raw,
-        "rows": [
-            row("PTY output throughput vs script", ours, "script -qfec", script, ">= 1x script"),
-            row("PTY output throughput vs tmux", ours, "tmux (wait-for)", tmux, ">= 1x tmux"),
-            row("PTY output throughput vs raw PTY", ours, "raw portable-pty drain", raw, "goal 3x script with OPOST off (info)"),
-        ],
+        "rows": rows,
     });
     if let Some(path) = out_path {
         if let Some(dir) = path.parent() {
@@ -133,10 +199,12 @@ fn seq_bytes(n: usize) -> usize {
     (1..=n).map(|i| i.to_string().len() + 1).sum()
 }
 
-async fn ai_session_exec(command: &str) -> f64 {
-    let session = PtySession::spawn(SessionConfig::default())
-        .await
-        .expect("spawn an ai-session PTY session");
+async fn ai_session_exec(command: &str, keeper: Option<&Keeper>) -> f64 {
+    let session = match keeper {
+        Some(keeper) => PtySession::spawn_kept(SessionConfig::default(), keeper, b"bench").await,
+        None => PtySession::spawn(SessionConfig::default()).await,
+    }
+    .expect("spawn an ai-session PTY session");
     session
         .wait_ready(Duration::from_secs(10))
         .await

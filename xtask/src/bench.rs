@@ -206,10 +206,35 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let ours_new = p50(&cr["ai_session"]);
     let raw_new = p50(&cr["raw_pty_spawn"]);
     let tmux_new = p50(&cr["tmux"]);
+    let pty = &report["pty_exec_round_trip_ms"];
+    let (pty_direct, pty_kept) = (p50(&pty["direct"]), p50(&pty["kept"]));
+    let direct_rt = p50(&rt["ai_session_without_keeper"]);
     let restricted = &report["restricted_exec_round_trip_ms"];
     let restricted_rt = p50(&restricted["restricted"]);
     let unrestricted_rt = p50(&restricted["unrestricted"]);
     Ok(Some(vec![
+        Row {
+            group: "exec",
+            operation: "exec round trip p50, daemon with the PTY keeper vs without".into(),
+            ours: ours_rt,
+            unit: "ms".into(),
+            baseline_name: "daemon with AI_SESSION_KEEPER=off".into(),
+            baseline: Some(direct_rt),
+            ratio: Some(ours_rt / direct_rt),
+            target: "<= 1.05x without (no regression beyond 5%)".into(),
+            pass: Some(ours_rt / direct_rt <= 1.05),
+        },
+        Row {
+            group: "exec",
+            operation: "PTY layer exec round trip p50, kept (PTY keeper) vs direct".into(),
+            ours: pty_kept,
+            unit: "ms".into(),
+            baseline_name: "direct session".into(),
+            baseline: Some(pty_direct),
+            ratio: Some(pty_kept / pty_direct),
+            target: "<= 1.05x direct (no regression beyond 5%)".into(),
+            pass: Some(pty_kept / pty_direct <= 1.05),
+        },
         Row {
             group: "exec",
             operation: "restricted agent exec round trip p50 (sandbox, exec allowlist)".into(),
@@ -333,11 +358,17 @@ fn ui(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
 }
 
 fn throughput(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
-    let reps = if ctx.quick { 1 } else { 3 };
+    // Three even when quick: one repetition of each contender is too noisy to compare (~10 s).
+    let reps = if ctx.quick { 3 } else { 5 };
+    // The binary's `__keeper` mode holds the kept session of the side-by-side row.
+    let bin = release_bin(ctx)?;
     let Some(report) = run_bench(
         ctx,
         "throughput",
-        &[("THROUGHPUT_BENCH_REPS", reps.to_string())],
+        &[
+            ("THROUGHPUT_BENCH_REPS", reps.to_string()),
+            ("AI_SESSION_BIN", bin.display().to_string()),
+        ],
     )?
     else {
         return Ok(None);

@@ -97,8 +97,18 @@ pub fn run(args: ExecArgs, global: &Global) -> anyhow::Result<ExitCode> {
     params.budget = Some(budget);
     params.yield_ms = yield_ms;
     let result = common::client_runtime()?.block_on(async {
-        let client = common::connect(global).await?;
-        let exec = client.exec(&params);
+        let home = ai_session::Home::from_env()?;
+        let exe = std::env::current_exe()?;
+        // Reconnects (starting a daemon if none runs) across a `server --upgrade`.
+        let connect = async || {
+            let start = ai_session::AutoStart { exe: exe.clone() };
+            let client = ai_session::connect_or_start(&home, &global.server, Some(&start)).await?;
+            if let Some(agent) = global.agent.as_deref().filter(|a| !a.is_empty()) {
+                client.identify(agent).await?;
+            }
+            Ok(client)
+        };
+        let exec = ai_session::exec_across_handover(connect, &params);
         tokio::pin!(exec);
         let mut interrupted = false;
         loop {

@@ -175,6 +175,11 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    // `ai-session __keeper <socket>` (started by the daemon) holds the sessions' terminals and
+    // shells so they outlive the daemon; it forks, so it must run before any thread exists.
+    if let Some(code) = ai_session::run_keeper_if_asked() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     // `ai-session __sandbox-exec ...` (spawned by the daemon for sandboxed sessions) runs
     // the launcher before anything else, while the process is single-threaded.
     sandbox::intercept_sandbox_exec();

@@ -34,6 +34,14 @@ pub struct ServerArgs {
     /// `on_session_terminated` hook. Off by default.
     #[arg(long, env = "AI_SESSION_RECORD_DIR", value_name = "DIR")]
     pub record_dir: Option<std::path::PathBuf>,
+    /// Replace the running daemon with this binary without losing a session: a new daemon
+    /// starts, the old one hands every session (its shell and running commands) over through
+    /// the PTY keeper and exits; clients reconnect. Returns once the new daemon answers.
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Wait for the running daemon to hand over instead of failing (what `--upgrade` starts).
+    #[arg(long, hide = true)]
+    pub takeover: bool,
 }
 
 /// Stop the daemon: every session is killed and its processes reaped. Succeeds (exit 0) when no
@@ -50,7 +58,10 @@ pub struct StatusArgs {}
 
 /// Runs `server`.
 pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let name = args.name.unwrap_or_else(|| global.server.clone());
+    let name = args.name.clone().unwrap_or_else(|| global.server.clone());
+    if args.upgrade {
+        return upgrade(&name, global);
+    }
     init_logging();
     if args.daemonize {
         // Leave the client's session and process group, so its terminal's hangup or Ctrl-C
@@ -89,9 +100,11 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
     };
     runtime.block_on(async {
+        let keeper = connect_keeper(&home, &name).await;
         let manager = SessionManager::with_persistence(
             ManagerConfig {
                 max_sessions: args.max_sessions,
+                keeper,
                 ..ManagerConfig::default()
             },
             persistence,
@@ -99,10 +112,15 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         if let Some(hooks) = hooks {
             manager.set_hooks(hooks);
         }
-        // Bind first: only the daemon holding the name restarts its stored sessions.
+        // Bind first: only the daemon holding the name restarts its stored sessions. A
+        // takeover waits for the daemon it replaces to hand over and exit.
         let mut options = ServerOptions::new(home, name);
         options.audit_key = audit_key;
-        let server = Server::bind(options, manager.clone())?;
+        let server = if args.takeover {
+            Server::bind_after_handover(options, manager.clone(), ai_session::TAKEOVER_WAIT).await?
+        } else {
+            Server::bind(options, manager.clone())?
+        };
         let restored = manager.restore().await;
         tracing::info!(restored, "stored sessions restarted");
         let handle = server.shutdown_handle();
@@ -114,9 +132,24 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
             ) else {
                 return;
             };
+            let mut usr2 = signal(SignalKind::user_defined2()).ok();
+            let handover = async {
+                match &mut usr2 {
+                    Some(usr2) => {
+                        usr2.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = term.recv() => tracing::info!(signal = "TERM", "stopping"),
                 _ = int.recv() => tracing::info!(signal = "INT", "stopping"),
+                _ = handover => {
+                    // `server --upgrade`: a successor waits for our sessions.
+                    tracing::info!(signal = "USR2", "handing over");
+                    handle.handover();
+                    return;
+                }
             }
             handle.shutdown();
         });
@@ -124,6 +157,54 @@ pub fn run(args: ServerArgs, global: &Global) -> anyhow::Result<ExitCode> {
         signals.abort();
         outcome
     })?;
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// The PTY keeper of daemon `name`, started if none runs, so the sessions' shells outlive
+/// this daemon; `None` (shells end with the daemon) with `AI_SESSION_KEEPER=off` or if it
+/// cannot be started.
+async fn connect_keeper(home: &Home, name: &str) -> Option<ai_session::Keeper> {
+    if !ai_session::keeper_wanted() {
+        return None;
+    }
+    let started = match std::env::current_exe() {
+        Ok(exe) => ai_session::connect_keeper(home, name, &exe).await,
+        Err(error) => Err(ai_session::Error::io(
+            "find this executable to start the PTY keeper",
+            std::path::Path::new("/proc/self/exe"),
+            error,
+        )),
+    };
+    started
+        .inspect_err(|error| {
+            tracing::error!(%error, "no PTY keeper: sessions will not survive the daemon");
+        })
+        .ok()
+}
+
+/// `server --upgrade`: this binary takes over from the running daemon.
+fn upgrade(name: &str, global: &Global) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let upgraded =
+        common::client_runtime()?.block_on(ai_session::upgrade_daemon(&home, name, &exe))?;
+    let ai_session::Upgraded {
+        old_pid,
+        pid,
+        sessions,
+    } = upgraded;
+    if global.json() {
+        common::print_json(&serde_json::json!({
+            "upgraded": true, "old_pid": old_pid, "pid": pid, "sessions": sessions
+        }))?;
+    } else {
+        match old_pid {
+            Some(old) => println!(
+                "daemon {name} upgraded: pid {old} -> {pid}, {sessions} session(s) carried over"
+            ),
+            None => println!("daemon {name} started: pid {pid} (none was running)"),
+        }
+    }
     Ok(ExitCode::from(exit::OK))
 }
 
@@ -157,7 +238,6 @@ pub fn kill_server(_args: KillServerArgs, global: &Global) -> anyhow::Result<Exi
     Ok(ExitCode::from(exit::OK))
 }
 
-/// True while `pid` exists (a zombie counts as gone: it no longer runs).
 /// Runs `status`.
 pub fn status(_args: StatusArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let status = common::client_runtime()?.block_on(async {

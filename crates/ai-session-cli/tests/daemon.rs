@@ -330,7 +330,15 @@ fn a_daemon_whose_socket_is_removed_stops_with_its_shells() {
     let pid = start(&home);
     let out = home.run(&["exec", "--", "true"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let shells = support::children(pid);
+    // The shells are the PTY keeper's children, not the daemon's: take them from `ls`.
+    let (list, _) = home.json(&["ls", "--format", "json"]);
+    let shells: Vec<i32> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect();
     assert!(!shells.is_empty(), "the default session has no shell");
     // What `rm -rf` of a test's temporary home does: nobody can reach this daemon any more.
     std::fs::remove_file(home.socket()).unwrap();

@@ -99,12 +99,10 @@ fn events_and_watches_survive_kill_9() {
         .rfind(|e| e["kind"] == "command_finished")
         .unwrap();
     assert_eq!(last["exit_code"], 7, "{last}");
-    assert!(
-        after
-            .iter()
-            .any(|e| e["kind"] == "session_created" && e["restored"] == true),
-        "{w:?}"
-    );
+    // The PTY keeper kept the shell: the next daemon adopts the session, it is not created
+    // again (restored sessions, without a keeper, are: tests/persist.rs).
+    let created = w.iter().filter(|k| **k == "session_created").count();
+    assert_eq!(created, 1, "the session was created once: {w:?}");
 
     // The watch came back with the session and still matches.
     let (list, _) = home.json(&["watch", "ls", "-s", "w", "--format", "json"]);

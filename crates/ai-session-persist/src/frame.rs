@@ -287,6 +287,27 @@ pub fn parse_batch(batch: &[u8], count: u32) -> Result<Vec<Record>, DropReason> 
     Ok(records)
 }
 
+/// zstd at `level`, with this thread's compression context: creating one per frame cost
+/// more than compressing a small frame (the store writes one per answered command).
+fn compress(batch: &[u8], level: i32) -> Vec<u8> {
+    use std::cell::RefCell;
+    thread_local! {
+        static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { RefCell::new(None) };
+    }
+    COMPRESSOR.with_borrow_mut(|slot| {
+        if slot.as_ref().is_none_or(|(at, _)| *at != level) {
+            let compressor = zstd::bulk::Compressor::new(level)
+                .expect("a zstd context at a valid level can be made");
+            *slot = Some((level, compressor));
+        }
+        let (_, compressor) = slot.as_mut().expect("set above");
+        compressor
+            .compress(batch)
+            .expect("zstd compression of an in-memory buffer does not fail")
+    })
+}
+
 /// Encode a batch of `count` records (built with [`push_record`]) into one frame.
 pub fn encode_frame(
     ctx: FrameContext<'_>,
@@ -302,8 +323,7 @@ pub fn encode_frame(
     let plain: &[u8] = match codec.compression_level {
         Some(level) => {
             flags |= FLAG_ZSTD;
-            compressed = zstd::bulk::compress(batch, level)
-                .expect("zstd compression of an in-memory buffer does not fail");
+            compressed = compress(batch, level);
             &compressed
         }
         None => batch,

@@ -256,6 +256,39 @@ impl Store {
         self.update_index(|index| index.sessions.retain(|entry| entry.id != id))
     }
 
+    /// The quick half of removing session `id`: its directory is renamed away at once (one
+    /// rename, no fsync), so nothing finds the session any more and its name is free again.
+    /// [`Store::purge_retired`] finishes the removal later, for many sessions at once.
+    pub fn retire_session(&self, id: &str) -> Result<()> {
+        validate_id(id)?;
+        let dir = self.sessions_dir().join(id);
+        if dir.is_dir() {
+            let doomed = self
+                .sessions_dir()
+                .join(format!(".removed-{id}-{}", now_ms()));
+            std::fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+        }
+        Ok(())
+    }
+
+    /// The slow half for every retired session: makes the renames durable (one fsync),
+    /// deletes the retired directories and drops `ids` from the index (one rewrite).
+    pub fn purge_retired(&self, ids: &[String]) -> Result<()> {
+        let dir = self.sessions_dir();
+        fsync_dir(&dir)?;
+        for entry in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            if entry.file_name().to_string_lossy().starts_with(".removed-") {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.update_index(|index| index.sessions.retain(|entry| !ids.contains(&entry.id)))
+    }
+
     fn read_index(&self) -> Result<SessionIndex> {
         let path = self.index_path();
         match read_optional(&path)? {

@@ -184,92 +184,166 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
     }
 }
 
+/// A program ready to start: executable path, argv, environment, cwd and terminal, as the C
+/// strings `posix_spawn` takes. Built by the daemon ([`Program::prepare`]), or from the parts a
+/// keeper received ([`Program::from_parts`]), so the keeper never resolves or merges anything.
+#[derive(Debug, Clone)]
+pub(crate) struct Program {
+    executable: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<CString>,
+    tty: CString,
+}
+
+impl Program {
+    /// Resolve `request.argv[0]` in the child's `PATH` and build its environment.
+    pub fn prepare(request: &Request<'_>) -> std::io::Result<Program> {
+        let (program, _) = request
+            .argv
+            .split_first()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv"))?;
+        let vars = child_env(request.env);
+        let executable = resolve(
+            program,
+            vars.get(OsStr::new("PATH")).map(OsString::as_os_str),
+        )?;
+        let envp = vars
+            .into_iter()
+            .map(|(key, value)| {
+                let mut entry = key.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                entry
+            })
+            .collect();
+        Program::from_parts(
+            executable.as_os_str().as_bytes().to_vec(),
+            request.argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            envp,
+            request.cwd.map(|dir| dir.as_os_str().as_bytes().to_vec()),
+            request.tty.as_os_str().as_bytes().to_vec(),
+        )
+    }
+
+    /// From raw parts (each without NUL bytes).
+    pub fn from_parts(
+        executable: Vec<u8>,
+        argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+        cwd: Option<Vec<u8>>,
+        tty: Vec<u8>,
+    ) -> std::io::Result<Program> {
+        if argv.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty argv",
+            ));
+        }
+        let all = |items: Vec<Vec<u8>>| -> std::io::Result<Vec<CString>> {
+            items.iter().map(|item| cstring(item)).collect()
+        };
+        Ok(Program {
+            executable: cstring(&executable)?,
+            argv: all(argv)?,
+            envp: all(envp)?,
+            cwd: cwd.map(|dir| cstring(&dir)).transpose()?,
+            tty: cstring(&tty)?,
+        })
+    }
+
+    /// The executable path.
+    pub fn executable(&self) -> &[u8] {
+        self.executable.as_bytes()
+    }
+
+    /// argv, `argv[0]` first.
+    pub fn argv(&self) -> impl Iterator<Item = &[u8]> {
+        self.argv.iter().map(|a| a.as_bytes())
+    }
+
+    /// `KEY=value` entries.
+    pub fn envp(&self) -> impl Iterator<Item = &[u8]> {
+        self.envp.iter().map(|e| e.as_bytes())
+    }
+
+    /// Working directory, if set.
+    pub fn cwd(&self) -> Option<&[u8]> {
+        self.cwd.as_ref().map(|c| c.as_bytes())
+    }
+
+    /// The terminal the program gets as stdin, stdout, stderr and controlling terminal.
+    pub fn tty(&self) -> &[u8] {
+        self.tty.as_bytes()
+    }
+
+    /// Starts the program as the leader of a new session whose controlling terminal is
+    /// `self.tty`. Returns its pid once it has been executed (or failed to be). Synchronous and
+    /// runtime-free: the keeper calls it too.
+    pub fn spawn(&self) -> std::io::Result<i32> {
+        let mut argv_ptrs: Vec<*mut libc::c_char> =
+            self.argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        argv_ptrs.push(std::ptr::null_mut());
+        let mut envp_ptrs: Vec<*mut libc::c_char> =
+            self.envp.iter().map(|e| e.as_ptr().cast_mut()).collect();
+        envp_ptrs.push(std::ptr::null_mut());
+
+        let mut setup = SpawnSetup::new()?;
+        let SpawnSetup { attr, actions } = &mut *setup;
+        // SAFETY (this block): every pointer passed is valid for the call: `attr` and `actions`
+        // were initialised by `SpawnSetup::new`, the C strings and the null-terminated pointer
+        // arrays outlive `posix_spawn`, and the sigset_t values are initialised by
+        // sigemptyset/sigfillset before use.
+        let pid = unsafe {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            // A new session; no signal blocked; every signal at its default action (the Rust
+            // runtime ignores SIGPIPE, the keeper blocks SIGCHLD and ignores SIGHUP, and an
+            // ignored or blocked signal would stay so across exec).
+            let flags = libc::POSIX_SPAWN_SETSID
+                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
+                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
+            check(libc::posix_spawnattr_setflags(attr, flags))?;
+            check(libc::posix_spawnattr_setsigmask(attr, &empty))?;
+            check(libc::posix_spawnattr_setsigdefault(attr, &all))?;
+            if let Some(cwd) = &self.cwd {
+                check(libc::posix_spawn_file_actions_addchdir_np(
+                    actions,
+                    cwd.as_ptr(),
+                ))?;
+            }
+            // Opened after setsid and without O_NOCTTY: the terminal becomes the controlling one.
+            check(libc::posix_spawn_file_actions_addopen(
+                actions,
+                0,
+                self.tty.as_ptr(),
+                libc::O_RDWR,
+                0,
+            ))?;
+            check(libc::posix_spawn_file_actions_adddup2(actions, 0, 1))?;
+            check(libc::posix_spawn_file_actions_adddup2(actions, 0, 2))?;
+            let mut pid: libc::pid_t = 0;
+            check(libc::posix_spawn(
+                &mut pid,
+                self.executable.as_ptr(),
+                actions,
+                attr,
+                argv_ptrs.as_ptr(),
+                envp_ptrs.as_ptr(),
+            ))?;
+            pid
+        };
+        drop(setup);
+        Ok(pid)
+    }
+}
+
 /// Starts `request.argv` as the leader of a new session whose controlling terminal is
 /// `request.tty`. Returns once the program has been executed (or failed to be).
 pub fn spawn(request: &Request<'_>) -> std::io::Result<Child> {
-    let (program, _) = request
-        .argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv"))?;
-    let vars = child_env(request.env);
-    let executable = resolve(
-        program,
-        vars.get(OsStr::new("PATH")).map(OsString::as_os_str),
-    )?;
-    let executable = cstring(executable.as_os_str().as_bytes())?;
-    let argv: Vec<CString> = request
-        .argv
-        .iter()
-        .map(|arg| cstring(arg.as_bytes()))
-        .collect::<std::io::Result<_>>()?;
-    let envp: Vec<CString> = vars
-        .into_iter()
-        .map(|(key, value)| {
-            let mut entry = key.into_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            cstring(&entry)
-        })
-        .collect::<std::io::Result<_>>()?;
-    let tty = cstring(request.tty.as_os_str().as_bytes())?;
-    let cwd = request
-        .cwd
-        .map(|dir| cstring(dir.as_os_str().as_bytes()))
-        .transpose()?;
-    let mut argv_ptrs: Vec<*mut libc::c_char> =
-        argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    argv_ptrs.push(std::ptr::null_mut());
-    let mut envp_ptrs: Vec<*mut libc::c_char> =
-        envp.iter().map(|e| e.as_ptr().cast_mut()).collect();
-    envp_ptrs.push(std::ptr::null_mut());
-
-    let mut setup = SpawnSetup::new()?;
-    let SpawnSetup { attr, actions } = &mut *setup;
-    // SAFETY (this block): every pointer passed is valid for the call: `attr` and `actions`
-    // were initialised by `SpawnSetup::new`, the C strings and the null-terminated pointer
-    // arrays outlive `posix_spawn`, and the sigset_t values are initialised by
-    // sigemptyset/sigfillset before use.
-    let pid = unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        // A new session; no signal blocked; every signal at its default action (the Rust
-        // runtime ignores SIGPIPE, and an ignored signal would stay ignored across exec).
-        let flags = libc::POSIX_SPAWN_SETSID
-            | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
-            | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
-        check(libc::posix_spawnattr_setflags(attr, flags))?;
-        check(libc::posix_spawnattr_setsigmask(attr, &empty))?;
-        check(libc::posix_spawnattr_setsigdefault(attr, &all))?;
-        if let Some(cwd) = &cwd {
-            check(libc::posix_spawn_file_actions_addchdir_np(
-                actions,
-                cwd.as_ptr(),
-            ))?;
-        }
-        // Opened after setsid and without O_NOCTTY: the terminal becomes the controlling one.
-        check(libc::posix_spawn_file_actions_addopen(
-            actions,
-            0,
-            tty.as_ptr(),
-            libc::O_RDWR,
-            0,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(actions, 0, 1))?;
-        check(libc::posix_spawn_file_actions_adddup2(actions, 0, 2))?;
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            executable.as_ptr(),
-            actions,
-            attr,
-            argv_ptrs.as_ptr(),
-            envp_ptrs.as_ptr(),
-        ))?;
-        pid
-    };
-    drop(setup);
+    let pid = Program::prepare(request)?.spawn()?;
     Ok(Child {
         pid,
         pidfd: open_pidfd(pid),

@@ -92,6 +92,25 @@ pub enum PtyError {
         #[source]
         source: nix::Error,
     },
+    /// Talking to the PTY keeper (the process that holds the terminals) failed.
+    #[error("PTY keeper: {action} failed: {source}; the keeper socket is {socket}")]
+    Keeper {
+        /// What the session manager was doing.
+        action: &'static str,
+        /// The keeper's socket.
+        socket: String,
+        /// The OS or protocol error.
+        #[source]
+        source: io::Error,
+    },
+    /// A kept session's shared state could not be used (wrong version, damaged header).
+    #[error(
+        "kept session state unusable: {reason}; the session cannot be adopted, start a fresh one"
+    )]
+    KeptState {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Result alias for this crate.

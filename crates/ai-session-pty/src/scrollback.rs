@@ -3,8 +3,11 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::kept::area::Area;
 
 /// Bytes read from the scrollback, with where they sit in the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,19 +26,51 @@ pub struct ReadChunk {
 /// The ring itself.
 #[derive(Debug)]
 pub struct Scrollback {
-    bytes: VecDeque<u8>,
-    /// Absolute offset of `bytes[0]`.
+    storage: Storage,
+    /// Absolute offset of the oldest byte held.
     start: u64,
+    /// Absolute offset one past the newest byte.
+    end: u64,
     limit: usize,
+}
+
+enum Storage {
+    /// In this process's memory (`bytes[0]` is at `start`).
+    Heap(VecDeque<u8>),
+    /// In a kept session's shared area, which outlives the process (offset `o` lives at
+    /// `o % capacity`; the area keeps more than `limit`, see `kept::area::RING_SLACK`).
+    Shared(Arc<Area>),
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Heap(bytes) => write!(f, "Heap({} bytes)", bytes.len()),
+            Storage::Shared(_) => f.write_str("Shared"),
+        }
+    }
 }
 
 impl Scrollback {
     /// An empty ring keeping at most `limit` bytes (at least 1).
     pub fn new(limit: usize) -> Self {
         Self {
-            bytes: VecDeque::new(),
+            storage: Storage::Heap(VecDeque::new()),
             start: 0,
+            end: 0,
             limit: limit.max(1),
+        }
+    }
+
+    /// A ring in a kept session's shared area that holds output up to `end`, from `first`
+    /// on (the area's own limit applies).
+    pub(crate) fn shared(area: Arc<Area>, first: u64, end: u64) -> Self {
+        let limit = area.scroll_limit().max(1);
+        Self {
+            storage: Storage::Shared(area),
+            start: first.max(end.saturating_sub(limit as u64)).min(end),
+            end,
+            limit,
         }
     }
 
@@ -46,24 +81,31 @@ impl Scrollback {
 
     /// Offset one past the newest byte (total bytes ever appended).
     pub fn end(&self) -> u64 {
-        self.start + self.bytes.len() as u64
+        self.end
     }
 
     /// Append bytes, evicting the oldest ones beyond the limit.
     pub fn append(&mut self, data: &[u8]) {
-        if data.len() >= self.limit {
-            let dropped = self.bytes.len() + data.len() - self.limit;
-            self.bytes.clear();
-            self.bytes.extend(&data[data.len() - self.limit..]);
-            self.start += dropped as u64;
+        if data.is_empty() {
             return;
         }
-        self.bytes.extend(data);
-        let excess = self.bytes.len().saturating_sub(self.limit);
-        if excess > 0 {
-            self.bytes.drain(..excess);
-            self.start += excess as u64;
+        match &mut self.storage {
+            Storage::Heap(bytes) => {
+                if data.len() >= self.limit {
+                    bytes.clear();
+                    bytes.extend(&data[data.len() - self.limit..]);
+                } else {
+                    bytes.extend(data);
+                    let excess = bytes.len().saturating_sub(self.limit);
+                    if excess > 0 {
+                        bytes.drain(..excess);
+                    }
+                }
+            }
+            Storage::Shared(area) => area.scroll_write(self.end, data),
         }
+        self.end += data.len() as u64;
+        self.start = self.start.max(self.end.saturating_sub(self.limit as u64));
     }
 
     /// Up to `max` bytes from `since` (clamped to what is held).
@@ -87,17 +129,22 @@ impl Scrollback {
     }
 
     fn copy(&self, range: Range<u64>) -> Vec<u8> {
-        let a = (range.start - self.start) as usize;
-        let b = (range.end - self.start) as usize;
-        let (front, back) = self.bytes.as_slices();
-        let mut out = Vec::with_capacity(b - a);
-        if a < front.len() {
-            out.extend_from_slice(&front[a..b.min(front.len())]);
+        match &self.storage {
+            Storage::Heap(bytes) => {
+                let a = (range.start - self.start) as usize;
+                let b = (range.end - self.start) as usize;
+                let (front, back) = bytes.as_slices();
+                let mut out = Vec::with_capacity(b - a);
+                if a < front.len() {
+                    out.extend_from_slice(&front[a..b.min(front.len())]);
+                }
+                if b > front.len() {
+                    out.extend_from_slice(&back[a.saturating_sub(front.len())..b - front.len()]);
+                }
+                out
+            }
+            Storage::Shared(area) => area.scroll_read(range.start, range.end),
         }
-        if b > front.len() {
-            out.extend_from_slice(&back[a.saturating_sub(front.len())..b - front.len()]);
-        }
-        out
     }
 }
 
@@ -143,5 +190,23 @@ mod tests {
         let rest = ring.read(since, usize::MAX);
         seen.extend(rest.data);
         assert_eq!(seen, ring.read(0, usize::MAX).data);
+    }
+
+    #[test]
+    fn shared_ring_matches_the_heap_ring() {
+        let (area, _fd) = crate::kept::area::Area::create(100, 0, b"", b"").unwrap();
+        let mut shared = Scrollback::shared(Arc::new(area), 0, 0);
+        let mut heap = Scrollback::new(100);
+        for i in 0..300u32 {
+            let piece = format!("{i},").repeat((i % 7) as usize);
+            shared.append(piece.as_bytes());
+            heap.append(piece.as_bytes());
+            assert_eq!((shared.start(), shared.end()), (heap.start(), heap.end()));
+            assert_eq!(shared.read(0, 1000), heap.read(0, 1000));
+        }
+        assert_eq!(
+            shared.slice(heap.end() - 50..heap.end()),
+            heap.slice(heap.end() - 50..heap.end())
+        );
     }
 }

@@ -8,22 +8,28 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, tcgetpgrp};
 use serde::{Deserialize, Serialize};
-use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{SessionConfig, ShellKind, agent_env_defaults};
+use crate::config::{SessionConfig, ShellKind};
 use crate::error::{PtyError, Result};
+use crate::kept::KeptIo;
 use crate::keys::{UnknownKey, encode_keys};
-use crate::marks::MarkParser;
 use crate::monitor::AwaitingInput;
+use crate::proctree;
 use crate::record::CommandRecord;
 use crate::screen::ScreenSnapshot;
 use crate::scrollback::ReadChunk;
-use crate::spawn::{SpawnRequest, set_window_size, spawn};
+use crate::spawn::set_window_size;
 use crate::state::{Progress, State};
-use crate::{nonce, proctree, reader, shell_rc};
+
+/// After a kill, how long the reader may take to drain the terminal's last output.
+const DRAIN_AFTER_KILL: Duration = Duration::from_millis(300);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// How the session's program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,11 +57,13 @@ pub(crate) struct Inner {
     /// Counts writes to the terminal: typed input ends a wait for input.
     pub input_written: watch::Sender<u64>,
     pub exec_lock: tokio::sync::Mutex<()>,
-    write_lock: tokio::sync::Mutex<()>,
+    pub write_lock: tokio::sync::Mutex<()>,
     pub pid: i32,
     pub tty_path: PathBuf,
     pub shell: Option<ShellKind>,
     pub program: String,
+    /// Set when the terminal belongs to the PTY keeper (see [`crate::kept`]).
+    pub kept: Option<KeptIo>,
 }
 
 impl Inner {
@@ -82,6 +90,11 @@ impl Inner {
         // Typed input answers a prompt: the command is no longer known to wait for it.
         self.input_written.send_modify(|n| *n += 1);
         self.awaiting.send_if_modified(|a| a.take().is_some());
+        if let Some(kept) = &self.kept {
+            // What the shell is about to be told (a command `exec` just registered) is
+            // committed before it can answer, so the next daemon knows the command's text.
+            kept.commit(&self.state(), None);
+        }
         while !data.is_empty() {
             if let Some(exit) = self.exit_info() {
                 return Err(PtyError::Exited {
@@ -133,8 +146,18 @@ impl Inner {
 /// Dropping the session SIGKILLs its whole process tree; the child is still reaped.
 pub struct PtySession {
     pub(crate) inner: Arc<Inner>,
-    reader: JoinHandle<()>,
-    config: SessionConfig,
+    pub(crate) tasks: Mutex<Tasks>,
+    pub(crate) config: SessionConfig,
+}
+
+/// The tasks a session owns.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    pub reader: Option<JoinHandle<()>>,
+    /// Waits for a kept session's exit status from the keeper.
+    pub exit: Option<JoinHandle<()>>,
+    /// Handed back to the keeper ([`PtySession::release`]): dropping kills nothing.
+    pub released: bool,
 }
 
 impl std::fmt::Debug for PtySession {
@@ -148,83 +171,6 @@ impl std::fmt::Debug for PtySession {
 }
 
 impl PtySession {
-    /// Start `config.program` on a new PTY. Must be called inside a tokio runtime. Returns as soon
-    /// as the process is started; [`PtySession::exec`] waits for the first prompt by itself.
-    pub async fn spawn(config: SessionConfig) -> Result<Self> {
-        if config.program.is_empty() {
-            return Err(PtyError::EmptyProgram);
-        }
-        let nonce = nonce::random_hex(8);
-        let shell = config.shell_kind();
-        let launch = shell
-            .map(|kind| shell_rc::prepare(kind, &nonce, config.user_rc))
-            .transpose()?;
-
-        let mut argv = config.program.clone();
-        let mut env: Vec<(String, String)> = agent_env_defaults()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let mut rc_files = None;
-        if let Some(launch) = launch {
-            argv.extend(launch.extra_args);
-            env.extend(launch.env);
-            rc_files = Some(launch.files);
-        }
-        env.extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-
-        let spawned = spawn(SpawnRequest {
-            argv: &argv,
-            cwd: config.cwd.as_deref(),
-            env,
-            size: config.size,
-            output_processing: config.output_processing,
-        })?;
-        // SAFETY: `OwnedFd` owns a valid open fd and `AsyncFd` owns the `OwnedFd`, so the fd stays
-        // open and unchanged until the `AsyncFd` is dropped.
-        let master = unsafe {
-            AsyncFd::register_with_interest(spawned.master, Interest::READABLE | Interest::WRITABLE)
-        }
-        .map_err(|error| PtyError::Io {
-            action: "registering the PTY master with the tokio reactor",
-            source: error.into(),
-        })?;
-        let mut state = State::new(
-            config.size,
-            config.scrollback_limit,
-            !config.output_processing,
-            rc_files,
-        );
-        state.next_id = config.first_command_id.max(1);
-        let (progress, _) = watch::channel(state.progress());
-        let (exit, _) = watch::channel(None);
-        let inner = Arc::new(Inner {
-            master,
-            state: Mutex::new(state),
-            progress,
-            exit,
-            awaiting: watch::channel(None).0,
-            input_written: watch::channel(0).0,
-            exec_lock: tokio::sync::Mutex::new(()),
-            write_lock: tokio::sync::Mutex::new(()),
-            pid: spawned.pid,
-            tty_path: spawned.tty_path,
-            shell,
-            program: config.program[0].clone(),
-        });
-        tokio::spawn(reap(spawned.child, Arc::clone(&inner)));
-        if shell.is_some() {
-            crate::monitor::start(&inner);
-        }
-        let reader = tokio::spawn(reader::run(Arc::clone(&inner), MarkParser::new(&nonce)));
-        tracing::debug!(pid = spawned.pid, program = %config.program[0], ?shell, "session spawned");
-        Ok(Self {
-            inner,
-            reader,
-            config,
-        })
-    }
-
     /// The config this session was started with.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -342,6 +288,9 @@ impl PtySession {
     pub fn resize(&self, size: crate::config::Size) -> Result<()> {
         set_window_size(self.inner.master.get_ref().as_fd(), size)?;
         self.inner.state().screen.set_size(size);
+        if let Some(kept) = &self.inner.kept {
+            kept.area.set_size(size.cols, size.rows);
+        }
         Ok(())
     }
 
@@ -367,6 +316,25 @@ impl PtySession {
     /// Finished commands, oldest first.
     pub fn history(&self) -> Vec<CommandRecord> {
         self.inner.state().history.iter().cloned().collect()
+    }
+
+    /// Finished commands with an id above `id`, oldest first. Costs what it returns, not the
+    /// whole history (a journal asks after every command).
+    pub fn history_after(&self, id: u64) -> Vec<CommandRecord> {
+        let state = self.inner.state();
+        let newer = state.history.iter().rev().take_while(|r| r.id > id).count();
+        let skip = state.history.len() - newer;
+        state.history.iter().skip(skip).cloned().collect()
+    }
+
+    /// How many finished commands the history holds.
+    pub fn history_len(&self) -> usize {
+        self.inner.state().history.len()
+    }
+
+    /// The newest finished command, if any (without copying the history).
+    pub fn last_record(&self) -> Option<CommandRecord> {
+        self.inner.state().history.back().cloned()
     }
 
     /// The command running now, if any.
@@ -405,6 +373,7 @@ impl PtySession {
     /// for the reap. Returns how the shell ended.
     pub async fn kill(&self) -> ExitInfo {
         if let Some(info) = self.inner.exit_info() {
+            self.finish().await;
             return info;
         }
         let root = self.inner.pid;
@@ -424,7 +393,28 @@ impl PtySession {
         for &pid in tree.iter().skip(1) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+        self.finish().await;
         info
+    }
+
+    /// After the shell is gone: let the reader drain what is left (briefly), stop it, and have
+    /// the keeper close its copies, so that when `kill` returns the session holds no
+    /// descriptor but the ones its last handle drops.
+    async fn finish(&self) {
+        let reader = lock(&self.tasks).reader.take();
+        if let Some(mut reader) = reader
+            && tokio::time::timeout(DRAIN_AFTER_KILL, &mut reader)
+                .await
+                .is_err()
+        {
+            reader.abort();
+            let _ = reader.await;
+        }
+        if let Some(kept) = &self.inner.kept
+            && let Err(error) = kept.keeper.forget(kept.session).await
+        {
+            tracing::warn!(pid = self.inner.pid, %error, "the keeper did not forget a killed session");
+        }
     }
 }
 
@@ -447,19 +437,31 @@ impl Inner {
 
 impl Drop for PtySession {
     /// Dropping kills at once (SIGKILL to every process in the tree): a grace period would need
-    /// a task, and the runtime may be shutting down. Use [`PtySession::kill`] for a clean end.
+    /// a task, and the runtime may be shutting down. Use [`PtySession::kill`] for a clean end,
+    /// or [`PtySession::release`] to leave a kept session running in its keeper.
     fn drop(&mut self) {
-        self.reader.abort();
-        if self.inner.exit_info().is_some() {
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        if let Some(reader) = tasks.reader {
+            reader.abort();
+        }
+        if tasks.released {
             return;
         }
-        let tree = proctree::descendants(self.inner.pid);
-        self.inner.hang_up(&tree, Signal::SIGKILL);
+        if let Some(exit) = tasks.exit {
+            exit.abort();
+        }
+        if self.inner.exit_info().is_none() {
+            let tree = proctree::descendants(self.inner.pid);
+            self.inner.hang_up(&tree, Signal::SIGKILL);
+        }
+        if let Some(kept) = &self.inner.kept {
+            kept.keeper.forget_later(kept.session);
+        }
     }
 }
 
 /// Own the child until it exits, then publish how it ended.
-async fn reap(child: crate::child::Child, inner: Arc<Inner>) {
+pub(crate) async fn reap(child: crate::child::Child, inner: Arc<Inner>) {
     let info = match child.wait().await {
         Ok(status) => ExitInfo {
             code: status.code,
@@ -474,6 +476,11 @@ async fn reap(child: crate::child::Child, inner: Arc<Inner>) {
         }
     };
     tracing::debug!(pid = inner.pid, ?info, "session child reaped");
+    publish_exit(&inner, info);
+}
+
+/// Tell everyone how the session's program ended.
+pub(crate) fn publish_exit(inner: &Inner, info: ExitInfo) {
     inner.exit.send_replace(Some(info));
     // Wake progress watchers too (wait/attach loops), which may not watch the exit channel.
     let progress = {

@@ -22,6 +22,17 @@ pub struct RcFiles {
 }
 
 impl RcFiles {
+    /// The path to remove and whether it is a directory (kept sessions store it, so the next
+    /// daemon can remove it).
+    pub(crate) fn parts(&self) -> (&Path, bool) {
+        (&self.path, self.is_dir)
+    }
+
+    /// Files written by an earlier process for a session this one adopted.
+    pub(crate) fn from_parts(path: PathBuf, is_dir: bool) -> RcFiles {
+        RcFiles { path, is_dir }
+    }
+
     /// Remove the files now (idempotent).
     pub fn remove(&self) {
         let result = if self.is_dir {

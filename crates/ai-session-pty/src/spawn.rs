@@ -99,12 +99,34 @@ fn configure_termios(slave: BorrowedFd<'_>, output_processing: bool) -> Result<(
     termios::tcsetattr(slave, SetArg::TCSANOW, &attrs).map_err(pty_err("tcsetattr"))
 }
 
+/// A fresh terminal: both ends close-on-exec, the master non-blocking, size and termios set.
+#[derive(Debug)]
+pub(crate) struct Terminal {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub tty_path: PathBuf,
+}
+
+/// Open and configure a terminal for a program to start on.
+pub(crate) fn open_terminal(size: Size, output_processing: bool) -> Result<Terminal> {
+    let (master, slave, tty_path) = open_pty()?;
+    set_window_size(master.as_fd(), size)?;
+    configure_termios(slave.as_fd(), output_processing)?;
+    Ok(Terminal {
+        master,
+        slave,
+        tty_path,
+    })
+}
+
 /// Start `request.argv` on a fresh PTY.
 pub fn spawn(request: SpawnRequest<'_>) -> Result<Spawned> {
     let program = request.argv.first().ok_or(PtyError::EmptyProgram)?;
-    let (master, slave, tty_path) = open_pty()?;
-    set_window_size(master.as_fd(), request.size)?;
-    configure_termios(slave.as_fd(), request.output_processing)?;
+    let Terminal {
+        master,
+        slave,
+        tty_path,
+    } = open_terminal(request.size, request.output_processing)?;
 
     let child = crate::child::spawn(&crate::child::Request {
         argv: request.argv,

@@ -167,7 +167,7 @@ pub async fn stop_daemon(client: &Client, home: &Home, name: &str) -> Result<()>
 }
 
 /// Whether process `pid` exists and is not a zombie.
-fn process_exists(pid: u32) -> bool {
+pub(crate) fn process_exists(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {

@@ -25,6 +25,7 @@ mod restrict;
 pub mod sandbox;
 pub mod sandboxing;
 mod server;
+mod takeover;
 #[cfg(feature = "ui")]
 pub mod ui;
 #[cfg(feature = "coord")]
@@ -45,6 +46,10 @@ pub use limits::raise_fd_limit;
 pub use manager::{AttachStream, DIGEST_BUDGET, ManagerConfig, SessionManager, Viewer};
 pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
 pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
+pub use takeover::{
+    KEEPER_ENV, Keeper, TAKEOVER_WAIT, Upgraded, connect_keeper, exec_across_handover,
+    keeper_wanted, run_keeper_if_asked, upgrade_daemon,
+};
 
 /// True if `word` names a key (`C-c`, `Enter`, `Up`, `F5`, `M-x`, ...) rather than text; single
 /// characters count as text.

@@ -197,18 +197,11 @@ impl Past {
 
     /// Finished commands with an id above `id`, earlier shells' first (absolute offsets).
     pub fn history_after(&self, pty: &PtySession, id: u64) -> Vec<CommandRecord> {
-        let mut newer: Vec<CommandRecord> = self
-            .commands
-            .iter()
-            .filter(|c| c.id > id)
-            .cloned()
-            .collect();
-        newer.extend(
-            pty.history()
-                .iter()
-                .filter(|r| r.id > id)
-                .map(|r| self.shift(r)),
-        );
+        // Ids increase: skip the older ones without looking at them, and copy only the newer
+        // (the watcher asks after every change of the session).
+        let first = self.commands.partition_point(|c| c.id <= id);
+        let mut newer: Vec<CommandRecord> = self.commands[first..].to_vec();
+        newer.extend(pty.history_after(id).iter().map(|r| self.shift(r)));
         newer
     }
 }
@@ -239,6 +232,8 @@ enum Job {
     },
     Remove {
         id: String,
+        /// Told once the session's log is closed and its directory renamed away.
+        done: Option<tokio::sync::oneshot::Sender<()>>,
     },
 }
 
@@ -489,7 +484,27 @@ impl Persistence {
 
     /// Forget a killed session (its snapshots stay).
     pub fn remove(&self, id: &str) {
-        let _ = self.jobs.send(Job::Remove { id: id.to_owned() });
+        let _ = self.jobs.send(Job::Remove {
+            id: id.to_owned(),
+            done: None,
+        });
+    }
+
+    /// [`remove`](Self::remove), and wait until the writer has closed the session's log and
+    /// moved its directory away (the rest of the removal happens in the background), so a
+    /// killed session holds no descriptor once `kill` answers and no restart brings it back.
+    pub async fn forget(&self, id: &str) {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        if self
+            .jobs
+            .send(Job::Remove {
+                id: id.to_owned(),
+                done: Some(done),
+            })
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
     }
 
     /// Wait until everything sent so far is written and fsynced.
@@ -549,6 +564,15 @@ impl Journal {
         }
     }
 
+    /// Continue a journal that an earlier daemon kept for the same shell (adopted from the PTY
+    /// keeper): output up to shell offset `pty_offset` and commands up to id `last_command` are
+    /// already stored.
+    pub fn resume(&self, pty_offset: u64, last_command: u64) {
+        let mut cursor = lock(&self.cursor);
+        cursor.pty_offset = pty_offset;
+        cursor.last_command = last_command;
+    }
+
     /// Send new output and newly finished commands to the writer. Output goes before the
     /// records whose ranges cover it. Cheap when nothing is new; call it from any task.
     pub fn capture(&self, pty: &PtySession, past: &Past) {
@@ -566,10 +590,7 @@ impl Journal {
                 bytes: chunk.data,
             });
         }
-        for record in pty.history() {
-            if record.id <= cursor.last_command {
-                continue;
-            }
+        for record in pty.history_after(cursor.last_command) {
             cursor.last_command = record.id;
             let record = past.shift(&record);
             let _ = self.jobs.send(Job::Command {
@@ -589,6 +610,26 @@ impl Journal {
             self.durability == Durability::Fsync,
         )
         .await
+    }
+
+    /// What an `exec` does before it answers: [`commit`](Self::commit), except that a kept
+    /// session (its terminal belongs to the PTY keeper) with [`Durability::Write`] does not
+    /// wait for the writer: its finished record is already in the keeper's shared memory,
+    /// which survives the daemon's death. The writer is still asked to write it now (not at
+    /// its next background sync), so a death of the keeper and the daemon together loses only
+    /// what the writer had not reached yet, a few milliseconds' worth.
+    pub async fn commit_answered(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
+        if pty.is_kept() && self.durability == Durability::Write {
+            self.capture(pty, past);
+            let (reply, _unheard) = tokio::sync::oneshot::channel();
+            let _ = self.jobs.send(Job::Commit {
+                fsync: false,
+                session: Some(self.id.clone()),
+                reply,
+            });
+            return Ok(());
+        }
+        self.commit(pty, past).await
     }
 
     /// With [`Durability::Fsync`], put a new session on disk (fsynced) before its creation is
@@ -631,6 +672,9 @@ struct Writer {
     pending: HashMap<String, PendingOpen>,
     /// Pending ids, oldest first (ids no longer pending are skipped).
     pending_order: VecDeque<String>,
+    /// Removed sessions whose directories were renamed away but not yet deleted, nor dropped
+    /// from the index: purged in one go when the writer is idle.
+    retired: Vec<String>,
 }
 
 /// A journal opened by the manager but not yet by the writer.
@@ -648,6 +692,7 @@ impl Writer {
             failure: None,
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
+            retired: Vec::new(),
         }
     }
 
@@ -667,6 +712,13 @@ impl Writer {
                 Ok(job) => job,
                 Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => None,
+            };
+            let idle_job = match idle_job {
+                None if !self.retired.is_empty() => {
+                    self.purge_retired();
+                    queue.try_recv().ok()
+                }
+                other => other,
             };
             let first = match idle_job {
                 Some(job) => job,
@@ -713,7 +765,16 @@ impl Writer {
             }
         }
         self.open_pending_for(Duration::MAX);
+        self.purge_retired();
         let _ = self.write_all(true);
+    }
+
+    /// Finish removing every retired session (one fsync, one index rewrite for them all).
+    fn purge_retired(&mut self) {
+        let ids = std::mem::take(&mut self.retired);
+        if let Err(error) = self.store.purge_retired(&ids) {
+            tracing::error!(%error, "removing killed sessions' files failed");
+        }
     }
 
     fn apply(&mut self, job: Job) {
@@ -723,6 +784,8 @@ impl Writer {
         };
         let outcome = match job {
             Job::Open { id, saved } => {
+                // A new session of a removed one's name: its index entry stays.
+                self.retired.retain(|r| *r != id);
                 self.pending_order.push_back(id.clone());
                 self.pending.insert(
                     id,
@@ -744,16 +807,23 @@ impl Writer {
                 true => self.store.session(&id).and_then(|s| s.save_state(&saved)),
                 false => Ok(()),
             },
-            Job::Remove { id } => {
+            Job::Remove { id, done } => {
+                // The log's descriptor goes now; deleting the files waits for an idle moment.
                 self.logs.remove(&id);
                 self.unsynced.remove(&id);
                 let never_written =
                     self.pending.remove(&id).is_some() && self.store.existing_session(&id).is_err();
-                if never_written {
+                let outcome = if never_written {
                     Ok(())
                 } else {
-                    self.store.remove_session(&id)
+                    let renamed = self.store.retire_session(&id);
+                    self.retired.push(id);
+                    renamed
+                };
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
+                outcome
             }
             Job::Commit { .. } => Ok(()),
         };

@@ -116,7 +116,44 @@ impl Drop for Home {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
         }
+        // A test that killed its daemon with SIGKILL leaves the shells in the PTY keeper.
+        for keeper in keepers_of(self.path()) {
+            for shell in children(keeper) {
+                let _ = Command::new("kill")
+                    .args(["-9", &shell.to_string()])
+                    .status();
+            }
+            let _ = Command::new("kill")
+                .args(["-9", &keeper.to_string()])
+                .status();
+        }
     }
+}
+
+/// PTY keeper processes serving a daemon under `home` (`ai-session __keeper <home>/run/...`).
+pub fn keepers_of(home: &Path) -> Vec<i32> {
+    let run = home.join("run");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) == Some(&&b"__keeper"[..])
+            && args.get(2).is_some_and(|socket| {
+                Path::new(std::ffi::OsStr::new(
+                    std::str::from_utf8(socket).unwrap_or_default(),
+                ))
+                .starts_with(&run)
+            })
+        {
+            found.push(pid);
+        }
+    }
+    found
 }
 
 /// True if `pid` exists and is not a zombie.

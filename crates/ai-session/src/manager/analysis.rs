@@ -11,6 +11,8 @@ use super::*;
 
 /// Budget of digests when none is given: in `command_finished` events, and the tools' default.
 pub const DIGEST_BUDGET: usize = 400;
+/// Outputs up to this many bytes are analysed on the calling task.
+const INLINE_ANALYSIS: usize = 256;
 /// Analyses of finished commands kept per session.
 const KEPT: usize = 8;
 
@@ -85,20 +87,21 @@ pub(super) async fn analyze_output(
         record.output.start,
         record.output.len()
     );
+    let options = ai_session_output::DigestOptions {
+        budget,
+        exit_code,
+        more_hint: Some(more_hint),
+    };
+    // A short output takes a microsecond or two: less than handing it to a blocking thread
+    // and back (two thread wake-ups, per finished command).
+    if raw.len() <= INLINE_ANALYSIS {
+        return crate::output::exec_analysis(ai_session_output::analyze(&command, raw, &options));
+    }
     let raw = raw.to_vec();
-    let analysis = tokio::task::spawn_blocking(move || {
-        ai_session_output::analyze(
-            &command,
-            &raw,
-            &ai_session_output::DigestOptions {
-                budget,
-                exit_code,
-                more_hint: Some(more_hint),
-            },
-        )
-    })
-    .await
-    .map_err(|e| Error::internal("analyse the output", e))?;
+    let analysis =
+        tokio::task::spawn_blocking(move || ai_session_output::analyze(&command, &raw, &options))
+            .await
+            .map_err(|e| Error::internal("analyse the output", e))?;
     crate::output::exec_analysis(analysis)
 }
 

@@ -15,6 +15,8 @@ impl SessionManager {
         params: p::ExecParams,
         progress: Option<tokio::sync::mpsc::UnboundedSender<p::ExecProgress>>,
     ) -> Result<p::ExecResult> {
+        // Counted until it answers: a handover waits for every exec's answer.
+        let _counted = self.exec_started();
         let entry = match self.get(&params.session) {
             Ok(entry) if entry.pty.is_alive() || !params.create => entry,
             Ok(dead) => {
@@ -49,12 +51,19 @@ impl SessionManager {
             )))),
             _ => None,
         };
-        let outcome = entry.pty.exec(&params.command, options).await;
+        let outcome = {
+            let mut handover = self.inner.handover.subscribe();
+            tokio::select! {
+                outcome = entry.pty.exec(&params.command, options) => outcome.map_err(Error::from),
+                // The daemon hands over (upgrade): the command goes on in the next one.
+                _ = handover.wait_for(|h| *h) => super::kept::handed_over(&entry.pty, &params.command),
+            }
+        };
         drop(reporter);
         let outcome = outcome?;
         let duration_ms = started.elapsed().as_millis() as u64;
         if let Some(journal) = &entry.journal
-            && let Err(error) = journal.commit(&entry.pty, &entry.past).await
+            && let Err(error) = journal.commit_answered(&entry.pty, &entry.past).await
         {
             tracing::error!(session = %entry.id, %error, "command record not persisted");
         }

@@ -4,18 +4,22 @@ use super::terminal::timeline_of;
 use super::*;
 
 impl SessionManager {
-    /// Start every stored session again: a fresh shell in its saved cwd and environment, with
-    /// its old scrollback and history readable. Returns how many came back.
+    /// Start every stored session again: a session whose shell the PTY keeper still holds goes
+    /// on where it was; any other gets a fresh shell in its saved cwd and environment, with its
+    /// old scrollback and history readable. Returns how many came back.
     pub async fn restore(&self) -> usize {
-        let Some(persistence) = self.inner.persistence.clone() else {
-            return 0;
+        let restored = match self.inner.persistence.clone() {
+            Some(persistence) => {
+                self.replay_decisions(&persistence).await;
+                let limit = self.inner.config.scrollback_limit;
+                tokio::task::spawn_blocking(move || persistence.restore_all(limit))
+                    .await
+                    .unwrap_or_default()
+            }
+            None => Vec::new(),
         };
-        self.replay_decisions(&persistence).await;
-        let limit = self.inner.config.scrollback_limit;
-        let restored = tokio::task::spawn_blocking(move || persistence.restore_all(limit))
-            .await
-            .unwrap_or_default();
-        let mut count = 0;
+        // Sessions the PTY keeper still holds go on where they were; the others start fresh.
+        let (mut count, restored) = self.adopt_kept(restored).await;
         for session in restored {
             let id = session.id.clone();
             match self.restore_session(session).await {
@@ -113,7 +117,7 @@ impl SessionManager {
 
     /// A session is in service: its owner is known to the event log's filters, its watcher
     /// runs, and its creation is an event.
-    fn started(&self, entry: &Arc<Entry>, restored: bool) {
+    pub(super) fn started(&self, entry: &Arc<Entry>, restored: bool) {
         lock(&self.inner.owners).insert(entry.id.clone(), entry.owner.clone());
         let _ = entry
             .watcher
@@ -304,11 +308,6 @@ impl SessionManager {
             saved.launcher.clone_from(&params.launcher);
         }
         let policy = policy.or_else(|| saved.policy.clone());
-        let sandbox = super::sandbox::SandboxFacts::of(&params.launcher);
-        let redactor = Arc::new(
-            ai_session_security::redact::Redactor::new()
-                .with_env(std::env::vars().chain(params.env.clone())),
-        );
         let shell = params.shell.unwrap_or_else(|| config.default_shell.clone());
         let size = Size {
             cols: params.cols.unwrap_or(config.default_size.cols),
@@ -332,7 +331,9 @@ impl SessionManager {
             ..SessionConfig::default()
         };
         let shell_started_at_ms = now_ms();
-        let pty = PtySession::spawn(session_config).await?;
+        let pty = self
+            .spawn_pty(id, session_config, past.base(), &saved)
+            .await?;
         // "Created" means ready for commands: the first prompt has been seen.
         if pty.shell_kind().is_some()
             && let Err(e) = pty.wait_ready(READY_TIMEOUT).await
@@ -353,9 +354,38 @@ impl SessionManager {
             return Err(e.into());
         }
         tracing::info!(session = id, pid = pty.pid(), shell = %shell, "session created");
-        let created_at_ms = saved.created_at_ms;
-        let owner = saved.owner.clone();
-        let labels = saved.labels.clone();
+        let journal = self
+            .inner
+            .persistence
+            .as_ref()
+            .map(|p| p.journal(id, saved.clone()));
+        if let Some(journal) = &journal
+            && !saved_was_given
+        {
+            journal.seed(&past);
+        }
+        let entry = self.entry_for(id, pty, past, saved, policy, journal, shell_started_at_ms);
+        if let Some(journal) = &entry.journal
+            && let Err(error) = journal.settle_new(&entry.pty, &entry.past).await
+        {
+            tracing::error!(session = %entry.id, %error, "new session not persisted");
+        }
+        start_journal_pump(&entry);
+        Ok(entry)
+    }
+
+    /// The manager's entry for a session whose shell runs in `pty`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn entry_for(
+        &self,
+        id: &str,
+        pty: PtySession,
+        past: Past,
+        saved: SavedSession,
+        policy: Option<String>,
+        journal: Option<Journal>,
+        shell_started_at_ms: u64,
+    ) -> Arc<Entry> {
         let saved_watches = saved.watches.clone();
         if let Some(highest) = saved_watches
             .iter()
@@ -366,31 +396,27 @@ impl SessionManager {
                 .next_watch
                 .fetch_max(highest + 1, Ordering::Relaxed);
         }
-        let journal = self
-            .inner
-            .persistence
-            .as_ref()
-            .map(|p| p.journal(id, saved));
-        if let Some(journal) = &journal
-            && !saved_was_given
-        {
-            journal.seed(&past);
-        }
         let lasting = saved_watches
             .into_iter()
             .filter(|w| w.spec.session == id)
             .collect();
-        let entry = Arc::new(Entry {
+        // What the shell was started through and with (the same for an adopted shell).
+        let sandbox = super::sandbox::SandboxFacts::of(&saved.launcher);
+        let redactor = Arc::new(
+            ai_session_security::redact::Redactor::new()
+                .with_env(std::env::vars().chain(saved.env.clone())),
+        );
+        Arc::new(Entry {
             id: id.to_owned(),
-            shell,
-            created_at_ms,
+            shell: saved.shell,
+            created_at_ms: saved.created_at_ms,
             shell_started_at_ms,
             pty,
             context: Default::default(),
             past,
-            owner,
+            owner: saved.owner,
             policy,
-            labels: Mutex::new(labels),
+            labels: Mutex::new(saved.labels),
             journal,
             watches: Arc::new(super::watches::Watches::with(lasting)),
             analyses: super::analysis::Analyses::new(redactor.clone()),
@@ -398,14 +424,7 @@ impl SessionManager {
             sandbox,
             pidns: std::sync::OnceLock::new(),
             redactor,
-        });
-        if let Some(journal) = &entry.journal
-            && let Err(error) = journal.settle_new(&entry.pty, &entry.past).await
-        {
-            tracing::error!(session = %entry.id, %error, "new session not persisted");
-        }
-        start_journal_pump(&entry);
-        Ok(entry)
+        })
     }
 
     /// Kills a session: signals its process groups and reaps the shell.
@@ -424,7 +443,7 @@ impl SessionManager {
             crate::protocol::EventKind::SessionKilled {},
         );
         if let Some(persistence) = &self.inner.persistence {
-            persistence.remove(&entry.id);
+            persistence.forget(&entry.id).await;
         }
         self.session_ended(&entry).await;
         self.inner.observability.metrics.forget_session(session);

@@ -19,6 +19,7 @@ use ai_session_output::normalize as terminal_text;
 mod analysis;
 mod commands;
 mod events;
+mod kept;
 mod lifecycle;
 mod records;
 mod sandbox;
@@ -49,6 +50,9 @@ pub struct ManagerConfig {
     /// The `ai-session` binary sandboxed shells start through (`__sandbox-exec`); default:
     /// this process's executable (right for the daemon).
     pub launcher_exe: Option<PathBuf>,
+    /// The PTY keeper that holds the sessions' terminals and shells, so they outlive this
+    /// manager's process (`None`: the manager owns them and they end with it).
+    pub keeper: Option<ai_session_pty::Keeper>,
 }
 
 impl Default for ManagerConfig {
@@ -62,6 +66,7 @@ impl Default for ManagerConfig {
             scrollback_limit: SessionConfig::default().scrollback_limit,
             max_sessions: 10_000,
             launcher_exe: None,
+            keeper: None,
         }
     }
 }
@@ -102,6 +107,11 @@ struct Inner {
     /// The owner of every session the log has events of (ended ones too), for filters.
     owners: Mutex<HashMap<String, Option<String>>>,
     next_watch: AtomicU64,
+    /// Turns true when the daemon hands its sessions to a successor (`server --upgrade`):
+    /// `exec`s in progress answer `running` (see `kept.rs`).
+    handover: tokio::sync::watch::Sender<bool>,
+    /// `exec`s in progress (the handover waits for them to answer).
+    execs_running: tokio::sync::watch::Sender<usize>,
     /// Agent profiles (set once by the daemon): restricted agents' sessions are built from them.
     agents: std::sync::OnceLock<Arc<crate::access::Profiles>>,
 }
@@ -176,6 +186,8 @@ impl SessionManager {
                 events,
                 owners: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
+                handover: tokio::sync::watch::channel(false).0,
+                execs_running: tokio::sync::watch::channel(0).0,
                 agents: std::sync::OnceLock::new(),
             }),
         }
@@ -282,7 +294,7 @@ impl Entry {
             rows: size.rows,
             created_at_ms: self.created_at_ms,
             alive: self.pty.is_alive(),
-            commands: self.past.commands.len() + self.pty.history().len(),
+            commands: self.past.commands.len() + self.pty.history_len(),
             output_offset: self.past.end_offset(&self.pty),
             owner: self.owner.clone(),
             state: self.state(),
@@ -293,8 +305,8 @@ impl Entry {
             }),
             last_exit_code: self
                 .pty
-                .history()
-                .last()
+                .last_record()
+                .as_ref()
                 .or(self.past.commands.last())
                 .and_then(|r| r.exit_code),
             policy: self.policy.clone(),
@@ -310,7 +322,7 @@ impl Entry {
         } else if self.pty.running().is_some() {
             p::SessionState::Running
         } else if self.pty.progress().phase == ai_session_pty::ShellPhase::Starting
-            && self.pty.history().is_empty()
+            && self.pty.history_len() == 0
         {
             p::SessionState::Starting
         } else {

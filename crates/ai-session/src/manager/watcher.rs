@@ -77,6 +77,20 @@ pub(super) struct Watcher {
     idles: HashMap<Key, Idle>,
     ports: Option<Ports>,
     last_output: Instant,
+    /// For a session adopted from the PTY keeper: what the log already says, so the new
+    /// daemon's events continue the old one's with no repeat (see [`start_adopted`]).
+    resumed: Option<Resumed>,
+}
+
+/// What the event log already reported about a session an earlier daemon watched.
+#[derive(Debug, Default)]
+struct Resumed {
+    /// Lasting regex watches go on scanning from here (the session's newest logged event).
+    scan_from: Option<u64>,
+    /// Listeners already reported.
+    ports: BTreeSet<crate::events::Listener>,
+    /// Lasting idle watches already reported for the current quiet spell.
+    idle_reported: BTreeSet<String>,
 }
 
 /// Starts the watcher of `entry`.
@@ -94,6 +108,77 @@ pub(super) fn start(entry: &Arc<Entry>, log: EventLog) -> tokio::task::AbortHand
         idles: HashMap::new(),
         ports: None,
         last_output: entry.pty.last_output(),
+        resumed: None,
+    };
+    tokio::spawn(watcher.run()).abort_handle()
+}
+
+/// Starts the watcher of a session adopted from the PTY keeper: the shell, its running
+/// command and its output went on while no daemon watched, so the watcher picks up from what
+/// the log says was reported (commands started and finished, the input wait, listening
+/// ports, idle spells, the scan position of lasting regexes) and reports only what is new.
+pub(super) fn start_adopted(entry: &Arc<Entry>, log: EventLog) -> tokio::task::AbortHandle {
+    let (events, _, _) = log.after(0, usize::MAX, |e| e.session == entry.id);
+    let end = entry.past.end_offset(&entry.pty);
+    let mut finished_upto = 0;
+    let mut started_upto = 0;
+    let mut awaiting_reported = None;
+    let mut awaiting_open = None;
+    let mut resumed = Resumed::default();
+    for event in &events {
+        resumed.scan_from = Some(event.offset);
+        match &event.kind {
+            EventKind::CommandStarted { command_id, .. } => {
+                started_upto = started_upto.max(*command_id);
+            }
+            EventKind::CommandFinished { command_id, .. } => {
+                finished_upto = finished_upto.max(*command_id);
+                awaiting_reported = None;
+                awaiting_open = None;
+            }
+            EventKind::AwaitingInput { command_id, .. } => {
+                let at = event.offset.saturating_sub(entry.past.base());
+                awaiting_reported = Some((*command_id, at));
+                awaiting_open = Some(*command_id);
+            }
+            EventKind::InputAnswered { .. } => awaiting_open = None,
+            EventKind::PortListening {
+                port,
+                address,
+                pid: Some(pid),
+                ..
+            } => {
+                resumed.ports.insert(crate::events::Listener {
+                    port: *port,
+                    address: address.clone(),
+                    pid: *pid,
+                });
+            }
+            EventKind::OutputIdle {
+                watch: Some(watch), ..
+            } if event.offset == end => {
+                resumed.idle_reported.insert(watch.clone());
+            }
+            _ => {}
+        }
+    }
+    if events.is_empty() {
+        // Nothing logged (older than the log): report nothing from before the adoption.
+        finished_upto = entry.pty.last_record().map_or(0, |r| r.id);
+    }
+    let watcher = Watcher {
+        session: Arc::downgrade(entry),
+        id: entry.id.clone(),
+        log,
+        finished_upto,
+        started_upto: started_upto.max(finished_upto),
+        awaiting_reported,
+        awaiting_open,
+        scans: HashMap::new(),
+        idles: HashMap::new(),
+        ports: None,
+        last_output: entry.pty.last_output(),
+        resumed: Some(resumed),
     };
     tokio::spawn(watcher.run()).abort_handle()
 }
@@ -169,12 +254,17 @@ impl Watcher {
         let mut wanted_scans = HashMap::new();
         let mut wanted_idles = HashMap::new();
         let mut wants_ports = false;
+        let lasting_from = self
+            .resumed
+            .as_ref()
+            .and_then(|r| r.scan_from)
+            .map_or(end, |from| from.min(end));
         for watch in &set.lasting {
             let key = Key::Lasting(watch.id.clone());
             if let Some(pattern) = &watch.spec.regex
                 && let Ok(regex) = regex::Regex::new(pattern)
             {
-                wanted_scans.insert(key.clone(), (regex, end));
+                wanted_scans.insert(key.clone(), (regex, lasting_from));
             }
             if let Some(idle_ms) = watch.spec.idle_ms {
                 wanted_idles.insert(key.clone(), idle_ms);
@@ -203,15 +293,21 @@ impl Watcher {
         self.idles.retain(|k, _| wanted_idles.contains_key(k));
         let now = Instant::now();
         for (key, idle_ms) in wanted_idles {
+            let reported = self.resumed.as_ref().is_some_and(|r| {
+                key.watch()
+                    .is_some_and(|watch| r.idle_reported.contains(&watch))
+            });
             self.idles.entry(key).or_insert(Idle {
                 idle_ms,
-                armed_since: Some(now),
+                armed_since: (!reported).then_some(now),
             });
         }
+        // The resumed state seeds the first sync only.
+        let resumed = self.resumed.take();
         match (wants_ports, &self.ports) {
             (true, None) => {
                 self.ports = Some(Ports {
-                    known: BTreeSet::new(),
+                    known: resumed.map(|r| r.ports).unwrap_or_default(),
                     next_probe: now,
                     interval: PORT_PROBE,
                 });

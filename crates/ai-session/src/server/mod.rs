@@ -65,13 +65,23 @@ impl ServerOptions {
 
 /// Stops a running [`Server`] from another task (signal handler, embedding program).
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(watch::Sender<bool>);
+pub struct ShutdownHandle {
+    shutdown: watch::Sender<bool>,
+    handover: watch::Sender<bool>,
+}
 
 impl ShutdownHandle {
     /// Asks the server to stop: it stops accepting, kills every session and returns from
     /// [`Server::run`].
     pub fn shutdown(&self) {
-        self.0.send_replace(true);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Asks the server to hand its sessions over to a successor (`server --upgrade`): it stops
+    /// accepting, answers the `exec`s in progress with `running`, leaves every session running
+    /// in the PTY keeper, puts its journals on disk and returns from [`Server::run`].
+    pub fn handover(&self) {
+        self.handover.send_replace(true);
     }
 }
 
@@ -93,6 +103,7 @@ struct Shared {
     name: String,
     max_request_bytes: usize,
     shutdown: watch::Sender<bool>,
+    handover: watch::Sender<bool>,
     /// Agent permission profiles (`agents.toml`), shared with the manager, which builds
     /// restricted agents' sessions from them.
     profiles: Arc<Profiles>,
@@ -101,6 +112,25 @@ struct Shared {
 }
 
 impl Server {
+    /// [`Server::bind`] for a daemon taking over from a running one (`server --upgrade`):
+    /// while the name is held, retries until `within` has passed (the old daemon hands its
+    /// sessions over and exits when asked).
+    pub async fn bind_after_handover(
+        options: ServerOptions,
+        manager: SessionManager,
+        within: std::time::Duration,
+    ) -> Result<Server> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match Server::bind(options.clone(), manager.clone()) {
+                Err(Error::AlreadyRunning { .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                bound => return bound,
+            }
+        }
+    }
+
     /// Takes the pidfile lock, removes a stale socket and binds `run/<name>.sock` (mode 0600).
     ///
     /// Fails with [`Error::AlreadyRunning`] if another daemon holds the name.
@@ -135,6 +165,7 @@ impl Server {
             name: options.name.clone(),
             max_request_bytes: options.max_request_bytes,
             shutdown,
+            handover: watch::channel(false).0,
             profiles,
             audit,
         });
@@ -155,7 +186,10 @@ impl Server {
 
     /// A handle that stops [`Server::run`].
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shared.shutdown.clone())
+        ShutdownHandle {
+            shutdown: self.shared.shutdown.clone(),
+            handover: self.shared.handover.clone(),
+        }
     }
 
     /// Serves until `server.shutdown` or a [`ShutdownHandle`]; then kills every session, lets
@@ -174,6 +208,8 @@ impl Server {
         let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         let next_connection = AtomicU64::new(1);
+        let mut handover_rx = shared.handover.subscribe();
+        let mut handing_over = false;
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -207,11 +243,23 @@ impl Server {
                     }
                 }
                 _ = shutdown_rx.changed() => break,
+                _ = handover_rx.changed() => {
+                    tracing::info!("handing the sessions over to a successor");
+                    handing_over = true;
+                    // Answer the execs in progress before the connections close.
+                    shared.manager.begin_handover(FLUSH_GRACE * 5).await;
+                    shared.shutdown.send_replace(true);
+                    break;
+                }
             }
         }
         tracing::info!("daemon shutting down");
         drop(listener);
-        shared.manager.shutdown().await;
+        if handing_over {
+            shared.manager.release_all().await;
+        } else {
+            shared.manager.shutdown().await;
+        }
         let _ = tokio::time::timeout(FLUSH_GRACE * 2, async {
             while connections.join_next().await.is_some() {}
         })
