@@ -6,8 +6,8 @@
 //! with the dashboard open within 10% of the one without, medians over all rounds.
 //!
 //! Environment: `AI_SESSION_BIN` (release binary, required), `UI_BENCH_OUT` (JSON path),
-//! `UI_BENCH_SESSIONS` (100), `UI_BENCH_ITERS` (exec round trips per round, 300),
-//! `UI_BENCH_ROUNDS` (rounds of each kind, 3), `UI_BENCH_INTERVAL_MS` (100).
+//! `UI_BENCH_SESSIONS` (100), `UI_BENCH_ITERS` (exec round trips per round, 300; xtask: 1000),
+//! `UI_BENCH_ROUNDS` (rounds of each kind, 3; xtask: 5), `UI_BENCH_INTERVAL_MS` (100).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -164,7 +164,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `sessions` sessions, each printing a numbered line every `interval_ms` until killed.
+/// `sessions` sessions, each printing a numbered line every `interval_ms` until killed. The
+/// clock is bash's builtin `read -t` on a pipe nobody writes, so the load forks nothing: the
+/// CPU goes to moving output, which is what the dashboard adds to, not to starting `sleep`.
 async fn start_streams(client: &Client, sessions: usize, interval_ms: usize) {
     let seconds = interval_ms as f64 / 1000.0;
     for i in 0..sessions {
@@ -180,7 +182,7 @@ async fn start_streams(client: &Client, sessions: usize, interval_ms: usize) {
             .send(&SendParams {
                 session: id,
                 text: Some(format!(
-                    "n=0; while :; do n=$((n+1)); echo \"stream {i} line $n: compiling crate $n of many\"; sleep {seconds}; done\r"
+                    "exec 9<> <(:); n=0; while :; do n=$((n+1)); echo \"stream {i} line $n: compiling crate $n of many\"; read -t {seconds} -u 9; done\r"
                 )),
                 ..SendParams::default()
             })

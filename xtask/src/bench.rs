@@ -337,7 +337,7 @@ fn rows_from(group: &'static str, report: &Value) -> Vec<Row> {
 /// no dashboard (benches/benches/ui.rs).
 fn ui(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let bin = release_bin(ctx)?;
-    let (iters, rounds) = if ctx.quick { (150, 2) } else { (300, 3) };
+    let (iters, rounds) = if ctx.quick { (300, 3) } else { (1000, 5) };
     let Some(report) = run_bench(
         ctx,
         "ui",

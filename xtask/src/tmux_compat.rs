@@ -136,13 +136,7 @@ fn compare_harness(python: &Path, work: &Path, bin: &Path, root: &Path) -> anyho
             .stdin(Stdio::null());
         let home = scratch.join("ai-session-home");
         if ours {
-            let bin_dir = scratch.join("bin");
-            std::fs::create_dir_all(&bin_dir)?;
-            std::os::unix::fs::symlink(bin, bin_dir.join("tmux"))?;
-            let path = std::env::var("PATH").unwrap_or_default();
-            command
-                .env("PATH", format!("{}:{path}", bin_dir.display()))
-                .env("AI_SESSION_HOME", &home);
+            put_ours_first(&mut command, &scratch, bin, &home)?;
         }
         let output = command
             .output()
@@ -281,13 +275,7 @@ fn start_suite(
     }
     let home = scratch.join("ai-session-home");
     if let Some(bin) = ours {
-        let bin_dir = scratch.join("bin");
-        std::fs::create_dir_all(&bin_dir)?;
-        std::os::unix::fs::symlink(bin, bin_dir.join("tmux"))?;
-        let path = std::env::var("PATH").unwrap_or_default();
-        command
-            .env("PATH", format!("{}:{path}", bin_dir.display()))
-            .env("AI_SESSION_HOME", &home);
+        put_ours_first(&mut command, &scratch, bin, &home)?;
     }
     eprintln!("xtask: pytest against {label}");
     let child = command
@@ -321,6 +309,24 @@ fn finish_suite(run: SuiteRun) -> anyhow::Result<String> {
 }
 
 /// Stops every daemon the run left (one per tmux socket name a test used).
+/// Puts our binary first on `command`'s PATH as `tmux` (a link in `scratch/bin`),
+/// with its daemon's state in `home`.
+fn put_ours_first(
+    command: &mut Command,
+    scratch: &Path,
+    bin: &Path,
+    home: &Path,
+) -> anyhow::Result<()> {
+    let bin_dir = scratch.join("bin");
+    std::fs::create_dir_all(&bin_dir)?;
+    std::os::unix::fs::symlink(bin, bin_dir.join("tmux"))?;
+    let path = std::env::var("PATH").unwrap_or_default();
+    command
+        .env("PATH", format!("{}:{path}", bin_dir.display()))
+        .env("AI_SESSION_HOME", home);
+    Ok(())
+}
+
 fn stop_daemons(bin: &Path, home: &Path) {
     let Ok(entries) = std::fs::read_dir(home.join("run")) else {
         return;

@@ -160,6 +160,9 @@ fn describe(event: &Event) -> String {
             "command {command_id} waits for input: {}",
             screen_tail.last().map_or("", String::as_str)
         ),
+        EventKind::InputAnswered { command_id } => {
+            format!("command {command_id} got its input and goes on")
+        }
         EventKind::OutputMatched { line, .. } => format!("output matched: {line}"),
         EventKind::OutputIdle { idle_ms, .. } => format!("no output for {idle_ms} ms"),
         EventKind::PortListening {

@@ -6,27 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::Home;
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn ok(home: &Home, args: &[&str]) -> String {
-    let out = home.run(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
+use support::{Home, ok, stderr, stdout};
 
 /// Runs a request that must be refused: exit 5 and the denial on stderr.
 fn denied(home: &Home, args: &[&str]) -> String {
@@ -383,11 +363,8 @@ fn an_mcp_host_runs_as_its_declared_agent() {
         &["agent", "grant", "claude", "--allow", "process-spawn:echo"],
     );
     let mut child = home
-        .command(&["mcp"])
+        .mcp()
         .env("AI_SESSION_AGENT", "claude")
-        .env_remove("AI_SESSION_BUS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start ai-session mcp");
     let mut stdin = child.stdin.take().unwrap();

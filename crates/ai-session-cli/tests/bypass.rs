@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Home, stderr, stdout};
+use support::{Home, succeeded};
 
 /// A home, a workspace the agent is granted, and a secret outside it.
 struct Lab {
@@ -64,14 +64,7 @@ impl Lab {
             .current_dir(&self.ws)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} failed ({}): {}{}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
+        succeeded(&out, args)
     }
 
     fn grant(&self, agent: &str, grants: &str) {

@@ -238,3 +238,68 @@ fn wait_wakes_on_exit_input_and_port_across_sessions() {
         Some(0)
     );
 }
+
+#[test]
+fn an_answered_prompt_is_an_event_before_the_command_ends() {
+    let home = Home::new();
+    assert_eq!(home.run(&["new", "--name", "ask"]).status.code(), Some(0));
+    let (started, out) = home.json(&[
+        "exec",
+        "-s",
+        "ask",
+        "--background",
+        "--format",
+        "json",
+        "--",
+        "read -p 'name? ' who; sleep 1; echo hi-$who",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{started}");
+    let command_id = started["command_id"].clone();
+    let cursor = started["next_event"].to_string();
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "ask",
+        "--input",
+        "--since-event",
+        &cursor,
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    assert_eq!(waited["events"][0]["kind"], "awaiting_input", "{waited}");
+    let out = home.run(&["send", "-s", "ask", "--enter", "bob"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        "ask",
+        "--exit",
+        "--since-event",
+        &cursor,
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    let all = events(&home);
+    let after: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["session"] == "ask" && e["command_id"] == command_id)
+        .collect();
+    let order: Vec<&str> = after.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        order,
+        [
+            "command_started",
+            "awaiting_input",
+            "input_answered",
+            "command_finished"
+        ],
+        "{all:?}"
+    );
+    assert_eq!(after[3]["exit_code"], 0);
+}

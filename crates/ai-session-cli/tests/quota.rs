@@ -7,19 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Home, stderr, stdout};
-
-fn ok(home: &Home, args: &[&str]) -> String {
-    let out = home.run(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
+use support::{Home, ok, stderr};
 
 /// A home with a quota session `q` (8 MiB) whose workspace is `ws`.
 fn quota_session(home: &Home, ws: &std::path::Path) {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Home, stderr, stdout};
+use support::{Home, stderr, stdout, succeeded};
 
 const KEY: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2";
 const MARKER: &str = "zebra-marker-4d1c";
@@ -26,15 +26,7 @@ fn run(home: &Home, key: bool, args: &[&str]) -> std::process::Output {
 }
 
 fn ok(home: &Home, key: bool, args: &[&str]) -> String {
-    let out = run(home, key, args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    succeeded(&run(home, key, args), args)
 }
 
 /// Files under `dir` that hold `needle`.
@@ -324,13 +316,7 @@ fn secrets_are_redacted_except_in_a_raw_read() {
     assert_eq!(detail, ": [redacted:github_token]");
 
     // An MCP host sees the same.
-    let mut child = home
-        .command(&["mcp"])
-        .env_remove("AI_SESSION_BUS")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ai-session mcp");
+    let mut child = home.mcp().spawn().expect("start ai-session mcp");
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap());
     let mut request = |id: u64, method: &str, params: Value| {

@@ -19,6 +19,20 @@ struct Capture {
     truth: Truth,
 }
 
+impl Capture {
+    /// The product's reading of the capture, at the default budget.
+    fn analyze(&self) -> ai_session_output::Analysis {
+        analyze(
+            &self.command,
+            &self.raw,
+            &DigestOptions {
+                exit_code: self.exit_code,
+                ..DigestOptions::default()
+            },
+        )
+    }
+}
+
 fn captures() -> Vec<Capture> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/captures");
     let mut out = Vec::new();
@@ -67,14 +81,7 @@ fn parsed_facts_equal_the_machine_reports() {
     let captures = captures();
     let mut failures = Vec::new();
     for c in &captures {
-        let analysis = analyze(
-            &c.command,
-            &c.raw,
-            &DigestOptions {
-                exit_code: c.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = c.analyze();
         let comparison = fidelity::compare(&c.truth, &analysis.parsed);
         if !comparison.all_equal() {
             failures.push(format!(
@@ -120,14 +127,7 @@ fn digests_keep_every_fact_the_parse_found() {
     // At the default budget the digest itself (what an agent reads) states the truth's facts.
     let mut lost = Vec::new();
     for c in captures() {
-        let analysis = analyze(
-            &c.command,
-            &c.raw,
-            &DigestOptions {
-                exit_code: c.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = c.analyze();
         // A fact counts where the full output states it in a form the checker reads.
         let stated = fidelity::text_facts(&c.truth, &analysis.normalized);
         let missing: Vec<String> = fidelity::text_facts(&c.truth, &analysis.digest)
@@ -155,14 +155,7 @@ fn capture(family: &str, variant: &str) -> (Capture, ai_session_output::Analysis
         .into_iter()
         .find(|c| c.family == family && c.variant == variant)
         .unwrap_or_else(|| panic!("capture {family}/{variant} missing"));
-    let analysis = analyze(
-        &c.command,
-        &c.raw,
-        &DigestOptions {
-            exit_code: c.exit_code,
-            ..DigestOptions::default()
-        },
-    );
+    let analysis = c.analyze();
     (c, analysis)
 }
 

@@ -77,6 +77,12 @@ pub enum EventKind {
         /// The last non-empty screen lines.
         screen_tail: Vec<String>,
     },
+    /// The command that was awaiting input got it and runs on (one that ends instead has
+    /// only its `command_finished`).
+    InputAnswered {
+        /// The command's record id.
+        command_id: u64,
+    },
     /// Output matched a watched regex.
     OutputMatched {
         /// The watch that matched (absent: a `wait`'s own condition).
@@ -135,6 +141,8 @@ pub enum EventType {
     CommandFinished,
     /// [`EventKind::AwaitingInput`].
     AwaitingInput,
+    /// [`EventKind::InputAnswered`].
+    InputAnswered,
     /// [`EventKind::OutputMatched`].
     OutputMatched,
     /// [`EventKind::OutputIdle`].
@@ -154,6 +162,7 @@ impl EventType {
         EventType::CommandStarted,
         EventType::CommandFinished,
         EventType::AwaitingInput,
+        EventType::InputAnswered,
         EventType::OutputMatched,
         EventType::OutputIdle,
         EventType::PortListening,
@@ -170,6 +179,7 @@ impl EventKind {
             EventKind::CommandStarted { .. } => EventType::CommandStarted,
             EventKind::CommandFinished { .. } => EventType::CommandFinished,
             EventKind::AwaitingInput { .. } => EventType::AwaitingInput,
+            EventKind::InputAnswered { .. } => EventType::InputAnswered,
             EventKind::OutputMatched { .. } => EventType::OutputMatched,
             EventKind::OutputIdle { .. } => EventType::OutputIdle,
             EventKind::PortListening { .. } => EventType::PortListening,

@@ -22,6 +22,7 @@ pub struct Family {
     pub variants: &'static [Variant],
 }
 
+#[derive(Clone, Copy)]
 pub struct Variant {
     pub name: &'static str,
     /// Typed into the PTY; also the command line the parsers see.
@@ -49,6 +50,22 @@ const fn v(
         scope,
         env: &[],
     }
+}
+
+/// Variants that share one truth reader and scope, each `(name, human, machine)`.
+const fn same<const N: usize>(
+    truth: fn(&Plain) -> anyhow::Result<Truth>,
+    scope: Scope,
+    commands: [(&'static str, &'static str, &'static str); N],
+) -> [Variant; N] {
+    let mut variants = [v("", "", "", truth, scope); N];
+    let mut i = 0;
+    while i < N {
+        let (name, human, machine) = commands[i];
+        variants[i] = v(name, human, machine, truth, scope);
+        i += 1;
+    }
+    variants
 }
 
 const fn ve(
@@ -117,57 +134,35 @@ pub static ALL: &[Family] = &[
         needs: &["pytest"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "pytest",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "quiet",
-                "pytest -q",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "verbose",
-                "pytest -v",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "color",
-                "pytest --color=yes",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "no-color",
-                "pytest --color=no -q",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "fail-fast",
-                "pytest -x",
-                "pytest -x -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "tb-short",
-                "pytest --tb=short -q",
-                "pytest -q --junitxml=truth.xml",
-                t::pytest_junit,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::pytest_junit,
+            ALL_TESTS,
+            [
+                ("default", "pytest", "pytest -q --junitxml=truth.xml"),
+                ("quiet", "pytest -q", "pytest -q --junitxml=truth.xml"),
+                ("verbose", "pytest -v", "pytest -q --junitxml=truth.xml"),
+                (
+                    "color",
+                    "pytest --color=yes",
+                    "pytest -q --junitxml=truth.xml",
+                ),
+                (
+                    "no-color",
+                    "pytest --color=no -q",
+                    "pytest -q --junitxml=truth.xml",
+                ),
+                (
+                    "fail-fast",
+                    "pytest -x",
+                    "pytest -x -q --junitxml=truth.xml",
+                ),
+                (
+                    "tb-short",
+                    "pytest --tb=short -q",
+                    "pytest -q --junitxml=truth.xml",
+                ),
+            ],
+        ),
     },
     Family {
         name: "unittest",
@@ -175,36 +170,24 @@ pub static ALL: &[Family] = &[
         needs: &["python3"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "python3 -m unittest",
-                "python3 truth_runner.py",
-                t::unittest_json,
-                ALL_TESTS,
-            ),
-            v(
-                "verbose",
-                "python3 -m unittest -v",
-                "python3 truth_runner.py",
-                t::unittest_json,
-                ALL_TESTS,
-            ),
-            v(
-                "quiet",
-                "python3 -m unittest -q",
-                "python3 truth_runner.py",
-                t::unittest_json,
-                ALL_TESTS,
-            ),
-            v(
-                "fail-fast",
-                "python3 -m unittest -f",
-                "python3 truth_runner.py -f",
-                t::unittest_json,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::unittest_json,
+            ALL_TESTS,
+            [
+                ("default", "python3 -m unittest", "python3 truth_runner.py"),
+                (
+                    "verbose",
+                    "python3 -m unittest -v",
+                    "python3 truth_runner.py",
+                ),
+                ("quiet", "python3 -m unittest -q", "python3 truth_runner.py"),
+                (
+                    "fail-fast",
+                    "python3 -m unittest -f",
+                    "python3 truth_runner.py -f",
+                ),
+            ],
+        ),
     },
     Family {
         name: "jest",
@@ -464,29 +447,19 @@ pub static ALL: &[Family] = &[
         needs: &["go"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "go build ./...",
-                "go build ./...",
-                t::colon_lines,
-                Scope::all(&["errors"]),
-            ),
-            v(
-                "verbose",
-                "go build -v ./...",
-                "go build ./...",
-                t::colon_lines,
-                Scope::all(&["errors"]),
-            ),
-            v(
-                "all-errors",
-                "go build -gcflags=-e ./...",
-                "go build -gcflags=-e ./...",
-                t::colon_lines,
-                Scope::all(&["errors"]),
-            ),
-        ],
+        variants: &same(
+            t::colon_lines,
+            Scope::all(&["errors"]),
+            [
+                ("default", "go build ./...", "go build ./..."),
+                ("verbose", "go build -v ./...", "go build ./..."),
+                (
+                    "all-errors",
+                    "go build -gcflags=-e ./...",
+                    "go build -gcflags=-e ./...",
+                ),
+            ],
+        ),
     },
     Family {
         name: "go-vet",
@@ -494,29 +467,23 @@ pub static ALL: &[Family] = &[
         needs: &["go"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "go vet ./...",
-                "go vet -json ./...",
-                t::go_vet_json,
-                Scope::all(&["errors"]),
-            ),
-            v(
-                "printf",
-                "go vet -printf ./...",
-                "go vet -json -printf ./...",
-                t::go_vet_json,
-                Scope::all(&["errors"]),
-            ),
-            v(
-                "copylocks",
-                "go vet -copylocks .",
-                "go vet -json -copylocks .",
-                t::go_vet_json,
-                Scope::all(&["errors"]),
-            ),
-        ],
+        variants: &same(
+            t::go_vet_json,
+            Scope::all(&["errors"]),
+            [
+                ("default", "go vet ./...", "go vet -json ./..."),
+                (
+                    "printf",
+                    "go vet -printf ./...",
+                    "go vet -json -printf ./...",
+                ),
+                (
+                    "copylocks",
+                    "go vet -copylocks .",
+                    "go vet -json -copylocks .",
+                ),
+            ],
+        ),
     },
     Family {
         name: "gcc",
@@ -524,36 +491,32 @@ pub static ALL: &[Family] = &[
         needs: &["gcc"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "gcc -Wall -c main.c",
-                "gcc -Wall -c main.c -fdiagnostics-format=json",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "color",
-                "gcc -Wall -fdiagnostics-color=always -c main.c",
-                "gcc -Wall -c main.c -fdiagnostics-format=json",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "no-caret",
-                "gcc -Wall -fno-diagnostics-show-caret -c main.c",
-                "gcc -Wall -c main.c -fdiagnostics-format=json",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "extra",
-                "gcc -Wall -Wextra -c main.c",
-                "gcc -Wall -Wextra -c main.c -fdiagnostics-format=json",
-                t::gcc_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::gcc_json,
+            DIAG,
+            [
+                (
+                    "default",
+                    "gcc -Wall -c main.c",
+                    "gcc -Wall -c main.c -fdiagnostics-format=json",
+                ),
+                (
+                    "color",
+                    "gcc -Wall -fdiagnostics-color=always -c main.c",
+                    "gcc -Wall -c main.c -fdiagnostics-format=json",
+                ),
+                (
+                    "no-caret",
+                    "gcc -Wall -fno-diagnostics-show-caret -c main.c",
+                    "gcc -Wall -c main.c -fdiagnostics-format=json",
+                ),
+                (
+                    "extra",
+                    "gcc -Wall -Wextra -c main.c",
+                    "gcc -Wall -Wextra -c main.c -fdiagnostics-format=json",
+                ),
+            ],
+        ),
     },
     Family {
         name: "clang",
@@ -561,29 +524,27 @@ pub static ALL: &[Family] = &[
         needs: &["clang"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "clang -Wall -c main.c",
-                "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
-                t::colon_diagnostics,
-                DIAG,
-            ),
-            v(
-                "color",
-                "clang -Wall -fcolor-diagnostics -c main.c",
-                "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
-                t::colon_diagnostics,
-                DIAG,
-            ),
-            v(
-                "no-caret",
-                "clang -Wall -fno-caret-diagnostics -c main.c",
-                "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
-                t::colon_diagnostics,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::colon_diagnostics,
+            DIAG,
+            [
+                (
+                    "default",
+                    "clang -Wall -c main.c",
+                    "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
+                ),
+                (
+                    "color",
+                    "clang -Wall -fcolor-diagnostics -c main.c",
+                    "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
+                ),
+                (
+                    "no-caret",
+                    "clang -Wall -fno-caret-diagnostics -c main.c",
+                    "clang -Wall -c main.c -fno-color-diagnostics -fno-caret-diagnostics",
+                ),
+            ],
+        ),
     },
     Family {
         name: "make",
@@ -591,36 +552,32 @@ pub static ALL: &[Family] = &[
         needs: &["make", "gcc"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "make",
-                "make CFLAGS='-Wall -fdiagnostics-format=json'",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "keep-going",
-                "make -k",
-                "make -k CFLAGS='-Wall -fdiagnostics-format=json'",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "parallel",
-                "make -j2 -k",
-                "make -j2 -k CFLAGS='-Wall -fdiagnostics-format=json'",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "silent",
-                "make -s -k",
-                "make -s -k CFLAGS='-Wall -fdiagnostics-format=json'",
-                t::gcc_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::gcc_json,
+            DIAG,
+            [
+                (
+                    "default",
+                    "make",
+                    "make CFLAGS='-Wall -fdiagnostics-format=json'",
+                ),
+                (
+                    "keep-going",
+                    "make -k",
+                    "make -k CFLAGS='-Wall -fdiagnostics-format=json'",
+                ),
+                (
+                    "parallel",
+                    "make -j2 -k",
+                    "make -j2 -k CFLAGS='-Wall -fdiagnostics-format=json'",
+                ),
+                (
+                    "silent",
+                    "make -s -k",
+                    "make -s -k CFLAGS='-Wall -fdiagnostics-format=json'",
+                ),
+            ],
+        ),
     },
     Family {
         name: "git-status",
@@ -628,36 +585,28 @@ pub static ALL: &[Family] = &[
         needs: &["git"],
         listen: &[],
         setup: GIT_STATUS_SETUP,
-        variants: &[
-            v(
-                "default",
-                "git status",
-                "git status --porcelain=v1",
-                t::git_porcelain,
-                PATHS,
-            ),
-            v(
-                "untracked-all",
-                "git status -uall",
-                "git status --porcelain=v1 -uall",
-                t::git_porcelain,
-                PATHS,
-            ),
-            v(
-                "color",
-                "git -c color.status=always status",
-                "git status --porcelain=v1",
-                t::git_porcelain,
-                PATHS,
-            ),
-            v(
-                "short",
-                "git status -s -uall",
-                "git status --porcelain=v1 -uall",
-                t::git_porcelain,
-                PATHS,
-            ),
-        ],
+        variants: &same(
+            t::git_porcelain,
+            PATHS,
+            [
+                ("default", "git status", "git status --porcelain=v1"),
+                (
+                    "untracked-all",
+                    "git status -uall",
+                    "git status --porcelain=v1 -uall",
+                ),
+                (
+                    "color",
+                    "git -c color.status=always status",
+                    "git status --porcelain=v1",
+                ),
+                (
+                    "short",
+                    "git status -s -uall",
+                    "git status --porcelain=v1 -uall",
+                ),
+            ],
+        ),
     },
     Family {
         name: "git-merge",
@@ -665,29 +614,27 @@ pub static ALL: &[Family] = &[
         needs: &["git"],
         listen: &[],
         setup: GIT_CONFLICT_SETUP,
-        variants: &[
-            v(
-                "default",
-                "git merge feature",
-                "git merge feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-            v(
-                "no-ff",
-                "git merge --no-ff feature",
-                "git merge --no-ff feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-            v(
-                "stat",
-                "git merge --stat feature",
-                "git merge feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-        ],
+        variants: &same(
+            t::git_conflicts,
+            CONFLICTS,
+            [
+                (
+                    "default",
+                    "git merge feature",
+                    "git merge feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+                (
+                    "no-ff",
+                    "git merge --no-ff feature",
+                    "git merge --no-ff feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+                (
+                    "stat",
+                    "git merge --stat feature",
+                    "git merge feature >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+            ],
+        ),
     },
     Family {
         name: "git-rebase",
@@ -695,29 +642,27 @@ pub static ALL: &[Family] = &[
         needs: &["git"],
         listen: &[],
         setup: GIT_REBASE_SETUP,
-        variants: &[
-            v(
-                "default",
-                "git rebase main",
-                "git rebase main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-            v(
-                "merge",
-                "git rebase --merge main",
-                "git rebase --merge main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-            v(
-                "verbose",
-                "git rebase -v main",
-                "git rebase main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
-                t::git_conflicts,
-                CONFLICTS,
-            ),
-        ],
+        variants: &same(
+            t::git_conflicts,
+            CONFLICTS,
+            [
+                (
+                    "default",
+                    "git rebase main",
+                    "git rebase main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+                (
+                    "merge",
+                    "git rebase --merge main",
+                    "git rebase --merge main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+                (
+                    "verbose",
+                    "git rebase -v main",
+                    "git rebase main >/dev/null 2>&1; git diff --name-only --diff-filter=U",
+                ),
+            ],
+        ),
     },
     Family {
         name: "git-push",
@@ -725,29 +670,27 @@ pub static ALL: &[Family] = &[
         needs: &["git"],
         listen: &[],
         setup: GIT_PUSH_SETUP,
-        variants: &[
-            v(
-                "default",
-                "cd work && git push origin main",
-                "cd work && git push --porcelain origin main",
-                t::git_push_porcelain,
-                STATUS_ONLY,
-            ),
-            v(
-                "verbose",
-                "cd work && git push -v origin main",
-                "cd work && git push --porcelain origin main",
-                t::git_push_porcelain,
-                STATUS_ONLY,
-            ),
-            v(
-                "upstream",
-                "cd work && git push -u origin main",
-                "cd work && git push --porcelain -u origin main",
-                t::git_push_porcelain,
-                STATUS_ONLY,
-            ),
-        ],
+        variants: &same(
+            t::git_push_porcelain,
+            STATUS_ONLY,
+            [
+                (
+                    "default",
+                    "cd work && git push origin main",
+                    "cd work && git push --porcelain origin main",
+                ),
+                (
+                    "verbose",
+                    "cd work && git push -v origin main",
+                    "cd work && git push --porcelain origin main",
+                ),
+                (
+                    "upstream",
+                    "cd work && git push -u origin main",
+                    "cd work && git push --porcelain -u origin main",
+                ),
+            ],
+        ),
     },
     Family {
         name: "ls",
@@ -755,36 +698,32 @@ pub static ALL: &[Family] = &[
         needs: &["ls", "find"],
         listen: &[],
         setup: LS_SETUP,
-        variants: &[
-            v(
-                "long",
-                "ls -l",
-                "find . -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\\n'",
-                t::name_lines,
-                ENTRIES,
-            ),
-            v(
-                "all",
-                "ls -la",
-                "find . -mindepth 1 -maxdepth 1 -printf '%f\\n'",
-                t::name_lines,
-                ENTRIES,
-            ),
-            v(
-                "human",
-                "ls -lh --color=always",
-                "find . -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\\n'",
-                t::name_lines,
-                ENTRIES,
-            ),
-            v(
-                "almost-all",
-                "ls -lA",
-                "find . -mindepth 1 -maxdepth 1 -printf '%f\\n'",
-                t::name_lines,
-                ENTRIES,
-            ),
-        ],
+        variants: &same(
+            t::name_lines,
+            ENTRIES,
+            [
+                (
+                    "long",
+                    "ls -l",
+                    "find . -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\\n'",
+                ),
+                (
+                    "all",
+                    "ls -la",
+                    "find . -mindepth 1 -maxdepth 1 -printf '%f\\n'",
+                ),
+                (
+                    "human",
+                    "ls -lh --color=always",
+                    "find . -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\\n'",
+                ),
+                (
+                    "almost-all",
+                    "ls -lA",
+                    "find . -mindepth 1 -maxdepth 1 -printf '%f\\n'",
+                ),
+            ],
+        ),
     },
     Family {
         name: "df",
@@ -792,29 +731,15 @@ pub static ALL: &[Family] = &[
         needs: &["df"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "human",
-                "df -h / /dev",
-                "df --output=target / /dev",
-                t::name_lines_after_header,
-                ENTRIES,
-            ),
-            v(
-                "plain",
-                "df / /dev",
-                "df --output=target / /dev",
-                t::name_lines_after_header,
-                ENTRIES,
-            ),
-            v(
-                "types",
-                "df -hT / /dev",
-                "df --output=target / /dev",
-                t::name_lines_after_header,
-                ENTRIES,
-            ),
-        ],
+        variants: &same(
+            t::name_lines_after_header,
+            ENTRIES,
+            [
+                ("human", "df -h / /dev", "df --output=target / /dev"),
+                ("plain", "df / /dev", "df --output=target / /dev"),
+                ("types", "df -hT / /dev", "df --output=target / /dev"),
+            ],
+        ),
     },
     Family {
         name: "ss",
@@ -822,29 +747,27 @@ pub static ALL: &[Family] = &[
         needs: &["ss"],
         listen: &[47311, 47312],
         setup: "",
-        variants: &[
-            v(
-                "numeric",
-                "ss -tln 'sport = :47311 or sport = :47312'",
-                "ss -H -tln 'sport = :47311 or sport = :47312'",
-                t::ss_ports,
-                ENTRIES,
-            ),
-            v(
-                "processes",
-                "ss -tlnp 'sport = :47311 or sport = :47312'",
-                "ss -H -tln 'sport = :47311 or sport = :47312'",
-                t::ss_ports,
-                ENTRIES,
-            ),
-            v(
-                "ipv4",
-                "ss -4tln 'sport = :47311 or sport = :47312'",
-                "ss -H -4tln 'sport = :47311 or sport = :47312'",
-                t::ss_ports,
-                ENTRIES,
-            ),
-        ],
+        variants: &same(
+            t::ss_ports,
+            ENTRIES,
+            [
+                (
+                    "numeric",
+                    "ss -tln 'sport = :47311 or sport = :47312'",
+                    "ss -H -tln 'sport = :47311 or sport = :47312'",
+                ),
+                (
+                    "processes",
+                    "ss -tlnp 'sport = :47311 or sport = :47312'",
+                    "ss -H -tln 'sport = :47311 or sport = :47312'",
+                ),
+                (
+                    "ipv4",
+                    "ss -4tln 'sport = :47311 or sport = :47312'",
+                    "ss -H -4tln 'sport = :47311 or sport = :47312'",
+                ),
+            ],
+        ),
     },
     Family {
         name: "ps",
@@ -921,36 +844,16 @@ pub static ALL: &[Family] = &[
         needs: &["mocha"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "mocha",
-                "mocha --reporter json",
-                t::mocha_json,
-                ALL_TESTS,
-            ),
-            v(
-                "no-color",
-                "mocha --no-colors",
-                "mocha --reporter json",
-                t::mocha_json,
-                ALL_TESTS,
-            ),
-            v(
-                "color",
-                "mocha --colors",
-                "mocha --reporter json",
-                t::mocha_json,
-                ALL_TESTS,
-            ),
-            v(
-                "fail-fast",
-                "mocha --bail",
-                "mocha --bail --reporter json",
-                t::mocha_json,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::mocha_json,
+            ALL_TESTS,
+            [
+                ("default", "mocha", "mocha --reporter json"),
+                ("no-color", "mocha --no-colors", "mocha --reporter json"),
+                ("color", "mocha --colors", "mocha --reporter json"),
+                ("fail-fast", "mocha --bail", "mocha --bail --reporter json"),
+            ],
+        ),
     },
     Family {
         name: "rspec",
@@ -958,43 +861,25 @@ pub static ALL: &[Family] = &[
         needs: &["rspec"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "rspec",
-                "rspec --format json",
-                t::rspec_json,
-                ALL_TESTS,
-            ),
-            v(
-                "documentation",
-                "rspec --format documentation",
-                "rspec --format json",
-                t::rspec_json,
-                ALL_TESTS,
-            ),
-            v(
-                "color",
-                "rspec --force-color",
-                "rspec --format json",
-                t::rspec_json,
-                ALL_TESTS,
-            ),
-            v(
-                "no-color",
-                "rspec --no-color",
-                "rspec --format json",
-                t::rspec_json,
-                ALL_TESTS,
-            ),
-            v(
-                "fail-fast",
-                "rspec --fail-fast",
-                "rspec --fail-fast --format json",
-                t::rspec_json,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::rspec_json,
+            ALL_TESTS,
+            [
+                ("default", "rspec", "rspec --format json"),
+                (
+                    "documentation",
+                    "rspec --format documentation",
+                    "rspec --format json",
+                ),
+                ("color", "rspec --force-color", "rspec --format json"),
+                ("no-color", "rspec --no-color", "rspec --format json"),
+                (
+                    "fail-fast",
+                    "rspec --fail-fast",
+                    "rspec --fail-fast --format json",
+                ),
+            ],
+        ),
     },
     Family {
         name: "minitest",
@@ -1002,29 +887,27 @@ pub static ALL: &[Family] = &[
         needs: &["ruby"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "ruby test/test_calc.rb --seed 7",
-                "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7",
-                t::minitest_json,
-                ALL_TESTS,
-            ),
-            v(
-                "verbose",
-                "ruby test/test_calc.rb -v --seed 7",
-                "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7",
-                t::minitest_json,
-                ALL_TESTS,
-            ),
-            v(
-                "no-seed",
-                "ruby -Itest test/test_calc.rb",
-                "MINITEST_TRUTH=1 ruby -Itest test/test_calc.rb",
-                t::minitest_json,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::minitest_json,
+            ALL_TESTS,
+            [
+                (
+                    "default",
+                    "ruby test/test_calc.rb --seed 7",
+                    "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7",
+                ),
+                (
+                    "verbose",
+                    "ruby test/test_calc.rb -v --seed 7",
+                    "MINITEST_TRUTH=1 ruby test/test_calc.rb --seed 7",
+                ),
+                (
+                    "no-seed",
+                    "ruby -Itest test/test_calc.rb",
+                    "MINITEST_TRUTH=1 ruby -Itest test/test_calc.rb",
+                ),
+            ],
+        ),
     },
     Family {
         name: "phpunit",
@@ -1032,36 +915,32 @@ pub static ALL: &[Family] = &[
         needs: &["phpunit"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "phpunit tests",
-                "phpunit --log-junit truth.xml tests",
-                t::phpunit_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "color",
-                "phpunit --colors=always tests",
-                "phpunit --log-junit truth.xml tests",
-                t::phpunit_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "verbose",
-                "phpunit --verbose tests",
-                "phpunit --log-junit truth.xml tests",
-                t::phpunit_junit,
-                ALL_TESTS,
-            ),
-            v(
-                "fail-fast",
-                "phpunit --stop-on-failure tests",
-                "phpunit --stop-on-failure --log-junit truth.xml tests",
-                t::phpunit_junit,
-                ALL_TESTS,
-            ),
-        ],
+        variants: &same(
+            t::phpunit_junit,
+            ALL_TESTS,
+            [
+                (
+                    "default",
+                    "phpunit tests",
+                    "phpunit --log-junit truth.xml tests",
+                ),
+                (
+                    "color",
+                    "phpunit --colors=always tests",
+                    "phpunit --log-junit truth.xml tests",
+                ),
+                (
+                    "verbose",
+                    "phpunit --verbose tests",
+                    "phpunit --log-junit truth.xml tests",
+                ),
+                (
+                    "fail-fast",
+                    "phpunit --stop-on-failure tests",
+                    "phpunit --stop-on-failure --log-junit truth.xml tests",
+                ),
+            ],
+        ),
     },
     Family {
         name: "ctest",
@@ -1069,36 +948,32 @@ pub static ALL: &[Family] = &[
         needs: &["ctest", "cmake"],
         listen: &[],
         setup: "cmake -S . -B build >/dev/null",
-        variants: &[
-            v(
-                "default",
-                "cd build && ctest",
-                "cd build && ctest --output-junit truth.xml",
-                t::ctest_junit,
-                NAMES_AND_COUNTS,
-            ),
-            v(
-                "output-on-failure",
-                "cd build && ctest --output-on-failure",
-                "cd build && ctest --output-junit truth.xml",
-                t::ctest_junit,
-                NAMES_AND_COUNTS,
-            ),
-            v(
-                "parallel",
-                "cd build && ctest -j2",
-                "cd build && ctest -j2 --output-junit truth.xml",
-                t::ctest_junit,
-                NAMES_AND_COUNTS,
-            ),
-            v(
-                "verbose",
-                "cd build && ctest -V",
-                "cd build && ctest --output-junit truth.xml",
-                t::ctest_junit,
-                NAMES_AND_COUNTS,
-            ),
-        ],
+        variants: &same(
+            t::ctest_junit,
+            NAMES_AND_COUNTS,
+            [
+                (
+                    "default",
+                    "cd build && ctest",
+                    "cd build && ctest --output-junit truth.xml",
+                ),
+                (
+                    "output-on-failure",
+                    "cd build && ctest --output-on-failure",
+                    "cd build && ctest --output-junit truth.xml",
+                ),
+                (
+                    "parallel",
+                    "cd build && ctest -j2",
+                    "cd build && ctest -j2 --output-junit truth.xml",
+                ),
+                (
+                    "verbose",
+                    "cd build && ctest -V",
+                    "cd build && ctest --output-junit truth.xml",
+                ),
+            ],
+        ),
     },
     Family {
         name: "cmake",
@@ -1106,29 +981,27 @@ pub static ALL: &[Family] = &[
         needs: &["cmake", "gcc"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "cmake -S . -B build >/dev/null && cmake --build build",
-                "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "parallel",
-                "cmake -S . -B build >/dev/null && cmake --build build -j 2 -- -k",
-                "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build -j 2 -- -k",
-                t::gcc_json,
-                DIAG,
-            ),
-            v(
-                "verbose",
-                "cmake -S . -B build >/dev/null && cmake --build build --verbose",
-                "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build",
-                t::gcc_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::gcc_json,
+            DIAG,
+            [
+                (
+                    "default",
+                    "cmake -S . -B build >/dev/null && cmake --build build",
+                    "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build",
+                ),
+                (
+                    "parallel",
+                    "cmake -S . -B build >/dev/null && cmake --build build -j 2 -- -k",
+                    "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build -j 2 -- -k",
+                ),
+                (
+                    "verbose",
+                    "cmake -S . -B build >/dev/null && cmake --build build --verbose",
+                    "cmake -S . -B build -DCMAKE_C_FLAGS=-fdiagnostics-format=json >/dev/null && cmake --build build",
+                ),
+            ],
+        ),
     },
     Family {
         name: "javac",
@@ -1136,29 +1009,27 @@ pub static ALL: &[Family] = &[
         needs: &["javac"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "javac Main.java",
-                "javac -XDrawDiagnostics Main.java",
-                t::javac_raw,
-                LOCATIONS,
-            ),
-            v(
-                "lint",
-                "javac -Xlint:all Main.java",
-                "javac -Xlint:all -XDrawDiagnostics Main.java",
-                t::javac_raw,
-                LOCATIONS,
-            ),
-            v(
-                "verbose-diags",
-                "javac -Xdiags:verbose Main.java",
-                "javac -XDrawDiagnostics Main.java",
-                t::javac_raw,
-                LOCATIONS,
-            ),
-        ],
+        variants: &same(
+            t::javac_raw,
+            LOCATIONS,
+            [
+                (
+                    "default",
+                    "javac Main.java",
+                    "javac -XDrawDiagnostics Main.java",
+                ),
+                (
+                    "lint",
+                    "javac -Xlint:all Main.java",
+                    "javac -Xlint:all -XDrawDiagnostics Main.java",
+                ),
+                (
+                    "verbose-diags",
+                    "javac -Xdiags:verbose Main.java",
+                    "javac -XDrawDiagnostics Main.java",
+                ),
+            ],
+        ),
     },
     Family {
         name: "tsc",
@@ -1197,36 +1068,16 @@ pub static ALL: &[Family] = &[
         needs: &["eslint"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "eslint .",
-                "eslint -f json .",
-                t::eslint_json,
-                DIAG,
-            ),
-            v(
-                "color",
-                "eslint --color .",
-                "eslint -f json .",
-                t::eslint_json,
-                DIAG,
-            ),
-            v(
-                "no-color",
-                "eslint --no-color .",
-                "eslint -f json .",
-                t::eslint_json,
-                DIAG,
-            ),
-            v(
-                "quiet",
-                "eslint --quiet .",
-                "eslint --quiet -f json .",
-                t::eslint_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::eslint_json,
+            DIAG,
+            [
+                ("default", "eslint .", "eslint -f json ."),
+                ("color", "eslint --color .", "eslint -f json ."),
+                ("no-color", "eslint --no-color .", "eslint -f json ."),
+                ("quiet", "eslint --quiet .", "eslint --quiet -f json ."),
+            ],
+        ),
     },
     Family {
         name: "ruff",
@@ -1234,36 +1085,32 @@ pub static ALL: &[Family] = &[
         needs: &["ruff"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "ruff check .",
-                "ruff check --output-format json .",
-                t::ruff_json,
-                DIAG,
-            ),
-            v(
-                "concise",
-                "ruff check --output-format concise .",
-                "ruff check --output-format json .",
-                t::ruff_json,
-                DIAG,
-            ),
-            v(
-                "no-fix-hints",
-                "ruff check --no-fix .",
-                "ruff check --output-format json .",
-                t::ruff_json,
-                DIAG,
-            ),
-            v(
-                "statistics",
-                "ruff check --output-format full --no-cache .",
-                "ruff check --output-format json .",
-                t::ruff_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::ruff_json,
+            DIAG,
+            [
+                (
+                    "default",
+                    "ruff check .",
+                    "ruff check --output-format json .",
+                ),
+                (
+                    "concise",
+                    "ruff check --output-format concise .",
+                    "ruff check --output-format json .",
+                ),
+                (
+                    "no-fix-hints",
+                    "ruff check --no-fix .",
+                    "ruff check --output-format json .",
+                ),
+                (
+                    "statistics",
+                    "ruff check --output-format full --no-cache .",
+                    "ruff check --output-format json .",
+                ),
+            ],
+        ),
     },
     Family {
         name: "mypy",
@@ -1271,36 +1118,24 @@ pub static ALL: &[Family] = &[
         needs: &["mypy"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "mypy app.py",
-                "mypy -O json app.py",
-                t::mypy_json,
-                DIAG,
-            ),
-            v(
-                "pretty",
-                "mypy --pretty app.py",
-                "mypy -O json app.py",
-                t::mypy_json,
-                DIAG,
-            ),
-            v(
-                "columns",
-                "mypy --show-column-numbers app.py",
-                "mypy -O json app.py",
-                t::mypy_json,
-                DIAG,
-            ),
-            v(
-                "no-summary",
-                "mypy --no-error-summary --no-color-output app.py",
-                "mypy -O json app.py",
-                t::mypy_json,
-                DIAG,
-            ),
-        ],
+        variants: &same(
+            t::mypy_json,
+            DIAG,
+            [
+                ("default", "mypy app.py", "mypy -O json app.py"),
+                ("pretty", "mypy --pretty app.py", "mypy -O json app.py"),
+                (
+                    "columns",
+                    "mypy --show-column-numbers app.py",
+                    "mypy -O json app.py",
+                ),
+                (
+                    "no-summary",
+                    "mypy --no-error-summary --no-color-output app.py",
+                    "mypy -O json app.py",
+                ),
+            ],
+        ),
     },
     Family {
         name: "npm-install",
@@ -1308,29 +1143,27 @@ pub static ALL: &[Family] = &[
         needs: &["npm"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "npm install --offline no-such-pkg-corpus",
-                "npm install --offline --json no-such-pkg-corpus",
-                t::npm_json,
-                STATUS_ONLY,
-            ),
-            v(
-                "quiet",
-                "npm install --offline --loglevel=error no-such-pkg-corpus",
-                "npm install --offline --json no-such-pkg-corpus",
-                t::npm_json,
-                STATUS_ONLY,
-            ),
-            v(
-                "color",
-                "npm install --offline --color=always no-such-pkg-corpus",
-                "npm install --offline --json no-such-pkg-corpus",
-                t::npm_json,
-                STATUS_ONLY,
-            ),
-        ],
+        variants: &same(
+            t::npm_json,
+            STATUS_ONLY,
+            [
+                (
+                    "default",
+                    "npm install --offline no-such-pkg-corpus",
+                    "npm install --offline --json no-such-pkg-corpus",
+                ),
+                (
+                    "quiet",
+                    "npm install --offline --loglevel=error no-such-pkg-corpus",
+                    "npm install --offline --json no-such-pkg-corpus",
+                ),
+                (
+                    "color",
+                    "npm install --offline --color=always no-such-pkg-corpus",
+                    "npm install --offline --json no-such-pkg-corpus",
+                ),
+            ],
+        ),
     },
     Family {
         name: "pip-install",
@@ -1338,29 +1171,27 @@ pub static ALL: &[Family] = &[
         needs: &["pip"],
         listen: &[],
         setup: "",
-        variants: &[
-            v(
-                "default",
-                "pip install --no-index no-such-pkg-corpus",
-                "pip install --quiet --no-index no-such-pkg-corpus",
-                t::pip_errors,
-                STATUS_ONLY,
-            ),
-            v(
-                "requirements",
-                "pip install --no-index -r requirements.txt",
-                "pip install --quiet --no-index -r requirements.txt",
-                t::pip_errors,
-                STATUS_ONLY,
-            ),
-            v(
-                "verbose",
-                "pip install -v --no-index no-such-pkg-corpus",
-                "pip install --quiet --no-index no-such-pkg-corpus",
-                t::pip_errors,
-                STATUS_ONLY,
-            ),
-        ],
+        variants: &same(
+            t::pip_errors,
+            STATUS_ONLY,
+            [
+                (
+                    "default",
+                    "pip install --no-index no-such-pkg-corpus",
+                    "pip install --quiet --no-index no-such-pkg-corpus",
+                ),
+                (
+                    "requirements",
+                    "pip install --no-index -r requirements.txt",
+                    "pip install --quiet --no-index -r requirements.txt",
+                ),
+                (
+                    "verbose",
+                    "pip install -v --no-index no-such-pkg-corpus",
+                    "pip install --quiet --no-index no-such-pkg-corpus",
+                ),
+            ],
+        ),
     },
     Family {
         name: "cargo-install",

@@ -103,14 +103,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     });
     for name in &opts.show {
         let capture = read_capture(&root.join("captures").join(name))?;
-        let analysis = analyze(
-            &capture.command,
-            &capture.raw,
-            &DigestOptions {
-                exit_code: capture.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = capture.analyze(DigestOptions::default());
         println!(
             "==== {name}: {} ({:?}, {} of {} tokens)\n{}\n",
             capture.command,
@@ -230,6 +223,20 @@ pub struct Capture {
     pub truth: Truth,
 }
 
+impl Capture {
+    /// The product's reading of the capture, with its exit code, under `options`.
+    fn analyze(&self, options: DigestOptions) -> ai_session_output::Analysis {
+        analyze(
+            &self.command,
+            &self.raw,
+            &DigestOptions {
+                exit_code: self.exit_code,
+                ..options
+            },
+        )
+    }
+}
+
 /// Read `<base>.cmd`, `<base>.raw` and `<base>.truth.json`.
 pub fn read_capture(base: &Path) -> anyhow::Result<Capture> {
     let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
@@ -257,14 +264,7 @@ pub fn read_capture(base: &Path) -> anyhow::Result<Capture> {
 }
 
 fn check(capture: &Capture) -> fidelity::Comparison {
-    let analysis = analyze(
-        &capture.command,
-        &capture.raw,
-        &DigestOptions {
-            exit_code: capture.exit_code,
-            ..DigestOptions::default()
-        },
-    );
+    let analysis = capture.analyze(DigestOptions::default());
     fidelity::compare(&capture.truth, &analysis.parsed)
 }
 
@@ -485,15 +485,38 @@ async fn run_variant(
     }))
 }
 
+/// A Markdown table's header and rule. A column's width is negative for a
+/// left-aligned column; a right-aligned one's rule ends in `:`. `last` is an
+/// unaligned last column's header and rule.
+fn print_header(columns: &[(&str, i32)], last: (&str, &str)) {
+    let mut header = String::from("|");
+    let mut rule = String::from("|");
+    for &(name, width) in columns {
+        let w = width.unsigned_abs() as usize;
+        if width < 0 {
+            header.push_str(&format!(" {name:<w$} |"));
+            rule.push_str(&format!("{:-<1$}|", "", w + 2));
+        } else {
+            header.push_str(&format!(" {name:>w$} |"));
+            rule.push_str(&format!("{:->1$}|", ":", w + 2));
+        }
+    }
+    println!("{header}{}", last.0);
+    println!("{rule}{}", last.1);
+}
+
 fn print_table(outcomes: &[Outcome]) {
     println!("Differential corpus: facts parsed from human output vs the tool's machine report\n");
-    println!(
-        "| {:<14} | {:<12} | {:<6} | {:<5} | {:<9} | {:>7} | how",
-        "family", "variant", "counts", "names", "all facts", "facts"
-    );
-    println!(
-        "|{:-<16}|{:-<14}|{:-<8}|{:-<7}|{:-<11}|{:->9}|------",
-        "", "", "", "", "", ":"
+    print_header(
+        &[
+            ("family", -14),
+            ("variant", -12),
+            ("counts", -6),
+            ("names", -5),
+            ("all facts", -9),
+            ("facts", 7),
+        ],
+        (" how", "------"),
     );
     let mark = |ok: bool| if ok { "✓" } else { "✗" };
     for o in outcomes {
@@ -613,26 +636,24 @@ pub fn fidelity(budget: usize, print: bool) -> anyhow::Result<Fidelity> {
         println!(
             "Fact fidelity over large differential captures (>= {LARGE_OUTPUT_TOKENS} raw o200k tokens), budget {budget}\n"
         );
-        println!(
-            "| {:<28} | {:>6} | {:>6} | {:>9} | {:>12} | {:>15} |",
-            "capture", "raw", "digest", "reduction", "digest facts", "head+tail facts"
-        );
-        println!(
-            "|{:-<30}|{:->8}|{:->8}|{:->11}|{:->14}|{:->17}|",
-            "", ":", ":", ":", ":", ":"
+        print_header(
+            &[
+                ("capture", -28),
+                ("raw", 6),
+                ("digest", 6),
+                ("reduction", 9),
+                ("digest facts", 12),
+                ("head+tail facts", 15),
+            ],
+            ("", ""),
         );
     }
     for base in bases {
         let capture = read_capture(&base)?;
-        let analysis = analyze(
-            &capture.command,
-            &capture.raw,
-            &DigestOptions {
-                budget,
-                exit_code: capture.exit_code,
-                ..DigestOptions::default()
-            },
-        );
+        let analysis = capture.analyze(DigestOptions {
+            budget,
+            ..DigestOptions::default()
+        });
         if analysis.tokens_raw < LARGE_OUTPUT_TOKENS {
             continue;
         }

@@ -240,6 +240,37 @@ fn item(name: String, file: Option<String>, line: Option<u32>, message: &str) ->
     }
 }
 
+/// An item at a `(file, line)` found in a stack or panic message, if one was.
+fn located(name: String, location: Option<(String, u32)>, message: &str) -> TruthItem {
+    let (file, line) = location.unzip();
+    item(name, file, line, message)
+}
+
+/// A compiler or linter finding, named as the product names diagnostics.
+fn diagnostic(file: Option<String>, line: Option<u32>, message: &str) -> TruthItem {
+    item(
+        diagnostic_name(file.as_deref(), line, message),
+        file,
+        line,
+        message,
+    )
+}
+
+fn failed_if(failed: bool) -> Option<Status> {
+    Some(if failed {
+        Status::Failed
+    } else {
+        Status::Success
+    })
+}
+
+/// Error and warning counts; the run failed if it found an error or exited non-zero.
+fn diagnostic_counts(truth: &mut Truth, errors: usize, warnings: usize, exit: Option<i32>) {
+    truth.counts.insert("errors".into(), errors);
+    truth.counts.insert("warnings".into(), warnings);
+    truth.status = failed_if(errors > 0 || exit != Some(0));
+}
+
 /// `truth_runner.py`'s JSON: unittest's own `TestResult`.
 pub fn unittest_json(plain: &Plain) -> anyhow::Result<Truth> {
     let v = json_stdout(plain)?;
@@ -296,6 +327,24 @@ pub fn jest_json(plain: &Plain) -> anyhow::Result<Truth> {
         Ok(v) => v,
         Err(_) => serde_json::from_str(&read(plain, "truth.json")?)?,
     };
+    // `failureMessages` are `error.stack`: `Error: ` + the message the terminal shows.
+    Ok(jest_results(&v, plain, " › ", |message| {
+        message
+            .strip_prefix("Error: ")
+            .unwrap_or(&message)
+            .to_owned()
+    }))
+}
+
+/// jest's result shape (vitest writes it too): a failure's name is its titles
+/// joined by `separator`; `message_of` turns its first failure message, colours
+/// stripped, into the one the terminal shows.
+fn jest_results(
+    v: &Value,
+    plain: &Plain,
+    separator: &str,
+    message_of: impl Fn(String) -> String,
+) -> Truth {
     let mut truth = Truth::default();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for file in v["testResults"].as_array().into_iter().flatten() {
@@ -311,27 +360,20 @@ pub fn jest_json(plain: &Plain) -> anyhow::Result<Truth> {
                         .filter_map(Value::as_str)
                         .collect();
                     path.push(a["title"].as_str().unwrap_or_default());
-                    let message = a["failureMessages"][0].as_str().unwrap_or_default();
-                    // `failureMessages` are `error.stack`: `Error: ` + the message the terminal shows.
-                    let message = strip_ansi(message);
-                    let message = message
-                        .strip_prefix("Error: ")
-                        .unwrap_or(&message)
-                        .to_owned();
-                    let location = js_frame(&message, &plain.dir);
-                    truth.items.push(item(
-                        path.join(" › "),
-                        location.as_ref().map(|(f, _)| f.clone()),
-                        location.map(|(_, l)| l),
-                        &message,
+                    let message = message_of(strip_ansi(
+                        a["failureMessages"][0].as_str().unwrap_or_default(),
                     ));
+                    let location = js_frame(&message, &plain.dir);
+                    truth
+                        .items
+                        .push(located(path.join(separator), location, &message));
                 }
                 _ => skipped += 1,
             }
         }
     }
     test_counts(&mut truth, passed, failed, 0, skipped);
-    Ok(truth)
+    truth
 }
 
 fn strip_ansi(text: &str) -> String {
@@ -403,10 +445,9 @@ pub fn cargo_test_json(plain: &Plain) -> anyhow::Result<Truth> {
                         Some((Some((file, line)), message))
                     })
                     .unwrap_or((None, first_line(stdout)));
-                truth.items.push(item(
+                truth.items.push(located(
                     v["name"].as_str().unwrap_or_default().to_owned(),
-                    location.as_ref().map(|(f, _)| f.clone()),
-                    location.map(|(_, l)| l),
+                    location,
                     &message,
                 ));
             }
@@ -445,20 +486,9 @@ pub fn cargo_messages_json(plain: &Plain) -> anyhow::Result<Truth> {
         }
         let file = span["file_name"].as_str().unwrap_or_default().to_owned();
         let line = span["line_start"].as_u64().unwrap_or(0) as u32;
-        truth.items.push(item(
-            diagnostic_name(Some(&file), Some(line), text),
-            Some(file),
-            Some(line),
-            text,
-        ));
+        truth.items.push(diagnostic(Some(file), Some(line), text));
     }
-    truth.counts.insert("errors".into(), errors);
-    truth.counts.insert("warnings".into(), warnings);
-    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
-        Status::Failed
-    } else {
-        Status::Success
-    });
+    diagnostic_counts(&mut truth, errors, warnings, plain.exit);
     Ok(truth)
 }
 
@@ -542,23 +572,14 @@ pub fn go_vet_json(plain: &Plain) -> anyhow::Result<Truth> {
                         let line: Option<u32> = parts.next().and_then(|l| l.parse().ok());
                         let file = parts.next().map(|f| relative(&plain.dir, f));
                         let message = d["message"].as_str().unwrap_or_default();
-                        truth.items.push(item(
-                            diagnostic_name(file.as_deref(), line, message),
-                            file,
-                            line,
-                            message,
-                        ));
+                        truth.items.push(diagnostic(file, line, message));
                     }
                 }
             }
         }
     }
     truth.counts.insert("errors".into(), truth.items.len());
-    truth.status = Some(if truth.items.is_empty() {
-        Status::Success
-    } else {
-        Status::Failed
-    });
+    truth.status = failed_if(!truth.items.is_empty());
     Ok(truth)
 }
 
@@ -579,19 +600,12 @@ pub fn colon_lines(plain: &Plain) -> anyhow::Result<Truth> {
             continue;
         };
         let file = relative(&plain.dir, file);
-        truth.items.push(item(
-            diagnostic_name(Some(&file), Some(number), message),
-            Some(file),
-            Some(number),
-            message,
-        ));
+        truth
+            .items
+            .push(diagnostic(Some(file), Some(number), message));
     }
     truth.counts.insert("errors".into(), truth.items.len());
-    truth.status = Some(if plain.exit == Some(0) {
-        Status::Success
-    } else {
-        Status::Failed
-    });
+    truth.status = failed_if(plain.exit != Some(0));
     Ok(truth)
 }
 
@@ -621,20 +635,11 @@ pub fn colon_diagnostics(plain: &Plain) -> anyhow::Result<Truth> {
         }
         let file = relative(&plain.dir, file);
         let message = message.trim();
-        truth.items.push(item(
-            diagnostic_name(Some(&file), Some(number), message),
-            Some(file),
-            Some(number),
-            message,
-        ));
+        truth
+            .items
+            .push(diagnostic(Some(file), Some(number), message));
     }
-    truth.counts.insert("errors".into(), errors);
-    truth.counts.insert("warnings".into(), warnings);
-    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
-        Status::Failed
-    } else {
-        Status::Success
-    });
+    diagnostic_counts(&mut truth, errors, warnings, plain.exit);
     Ok(truth)
 }
 
@@ -655,21 +660,10 @@ pub fn gcc_json(plain: &Plain) -> anyhow::Result<Truth> {
             let file = caret["file"].as_str().map(|f| relative(&plain.dir, f));
             let line = caret["line"].as_u64().map(|l| l as u32);
             let message = d["message"].as_str().unwrap_or_default();
-            truth.items.push(item(
-                diagnostic_name(file.as_deref(), line, message),
-                file,
-                line,
-                message,
-            ));
+            truth.items.push(diagnostic(file, line, message));
         }
     }
-    truth.counts.insert("errors".into(), errors);
-    truth.counts.insert("warnings".into(), warnings);
-    truth.status = Some(if errors > 0 || plain.exit != Some(0) {
-        Status::Failed
-    } else {
-        Status::Success
-    });
+    diagnostic_counts(&mut truth, errors, warnings, plain.exit);
     Ok(truth)
 }
 
@@ -758,11 +752,7 @@ pub fn git_push_porcelain(plain: &Plain) -> anyhow::Result<Truth> {
         .into_iter()
         .collect();
     Ok(Truth {
-        status: Some(if rejected || plain.exit != Some(0) {
-            Status::Failed
-        } else {
-            Status::Success
-        }),
+        status: failed_if(rejected || plain.exit != Some(0)),
         items,
         ..Truth::default()
     })
@@ -800,36 +790,7 @@ pub fn name_lines_after_header(plain: &Plain) -> anyhow::Result<Truth> {
 /// vitest `--reporter=json`: jest's shape; names joined with ` > ` as vitest prints them.
 pub fn vitest_json(plain: &Plain) -> anyhow::Result<Truth> {
     let v: Value = serde_json::from_str(&read(plain, "truth.json")?)?;
-    let mut truth = Truth::default();
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for file in v["testResults"].as_array().into_iter().flatten() {
-        for a in file["assertionResults"].as_array().into_iter().flatten() {
-            match a["status"].as_str().unwrap_or_default() {
-                "passed" => passed += 1,
-                "failed" => {
-                    failed += 1;
-                    let mut path: Vec<&str> = a["ancestorTitles"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
-                    path.push(a["title"].as_str().unwrap_or_default());
-                    let message = strip_ansi(a["failureMessages"][0].as_str().unwrap_or_default());
-                    let location = js_frame(&message, &plain.dir);
-                    truth.items.push(item(
-                        path.join(" > "),
-                        location.as_ref().map(|(f, _)| f.clone()),
-                        location.map(|(_, l)| l),
-                        &message,
-                    ));
-                }
-                _ => skipped += 1,
-            }
-        }
-    }
-    test_counts(&mut truth, passed, failed, 0, skipped);
-    Ok(truth)
+    Ok(jest_results(&v, plain, " > ", |message| message))
 }
 
 /// mocha `--reporter json`: `stats`, `failures[]` with `fullTitle` and `err.stack`.
@@ -839,10 +800,9 @@ pub fn mocha_json(plain: &Plain) -> anyhow::Result<Truth> {
     for f in v["failures"].as_array().into_iter().flatten() {
         let stack = f["err"]["stack"].as_str().unwrap_or_default();
         let location = js_frame(stack, &plain.dir);
-        truth.items.push(item(
+        truth.items.push(located(
             f["fullTitle"].as_str().unwrap_or_default().to_owned(),
-            location.as_ref().map(|(f, _)| f.clone()),
-            location.map(|(_, l)| l),
+            location,
             stack,
         ));
     }
@@ -979,18 +939,9 @@ fn diagnostics_truth(found: Vec<(String, Option<u32>, String, bool)>, dir: &Path
     truth.counts.insert("warnings".into(), found.len() - errors);
     for (file, line, message, _) in found {
         let file = relative(dir, &file);
-        truth.items.push(item(
-            diagnostic_name(Some(&file), line, &message),
-            Some(file),
-            line,
-            &message,
-        ));
+        truth.items.push(diagnostic(Some(file), line, &message));
     }
-    truth.status = Some(if errors > 0 {
-        Status::Failed
-    } else {
-        Status::Success
-    });
+    truth.status = failed_if(errors > 0);
     truth
 }
 
@@ -1108,11 +1059,7 @@ pub fn npm_json(plain: &Plain) -> anyhow::Result<Truth> {
     let v = json_stdout(plain)?;
     let error = &v["error"];
     let mut truth = Truth {
-        status: Some(if error.is_object() {
-            Status::Failed
-        } else {
-            Status::Success
-        }),
+        status: failed_if(error.is_object()),
         ..Truth::default()
     };
     // The summary is npm's `npm error <message>` line (after `npm error code X`).
@@ -1131,11 +1078,7 @@ pub fn pip_errors(plain: &Plain) -> anyhow::Result<Truth> {
         .map(|message| item("error".into(), None, None, message))
         .collect();
     Ok(Truth {
-        status: Some(if plain.exit == Some(0) {
-            Status::Success
-        } else {
-            Status::Failed
-        }),
+        status: failed_if(plain.exit != Some(0)),
         items,
         ..Truth::default()
     })

@@ -109,41 +109,26 @@ pub fn adopt(server: &str, panes: &[(TmuxPane, String)]) -> anyhow::Result<Vec<S
             for ((pane, daemon), pane_id) in window_panes.iter().zip(&ids) {
                 model.panes.insert(
                     *pane_id,
-                    Pane {
-                        id: *pane_id,
+                    Pane::new(
+                        *pane_id,
                         window,
-                        daemon: daemon.clone(),
-                        title: String::new(),
-                        start_command: String::new(),
-                        start_path: pane.cwd.clone(),
-                        created: model::now(),
-                        options: Default::default(),
-                        input_off: false,
-                        dead: None,
-                        mode: None,
-                        pipe: false,
-                        history_cleared_at: 0,
-                    },
+                        daemon.clone(),
+                        String::new(),
+                        pane.cwd.clone(),
+                    ),
                 );
             }
             model.windows.insert(
                 window,
-                Window {
-                    id: window,
-                    name: first.window_name.clone(),
-                    automatic_rename: false,
+                Window::new(
+                    window,
+                    first.window_name.clone(),
+                    false,
                     layout,
-                    panes: ids.clone(),
+                    ids.clone(),
                     active,
-                    last_panes: Vec::new(),
-                    sx,
-                    sy,
-                    zoomed: None,
-                    options: Default::default(),
-                    created: model::now(),
-                    activity: model::now(),
-                    last_layout: None,
-                },
+                    (sx, sy),
+                ),
             );
             if first.window_active {
                 session.current = index;

@@ -249,15 +249,9 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
         while let Some(flag) = chars.next() {
             match flag {
                 'L' | 'S' | 'f' | 'c' | 'T' => {
-                    let rest: String = chars.by_ref().collect();
-                    let value = if rest.is_empty() {
-                        i += 1;
-                        argv.get(i).cloned().ok_or_else(|| {
-                            UsageError(format!("option requires an argument -- {flag}"))
-                        })?
-                    } else {
-                        rest
-                    };
+                    let value = flag_value(&mut chars, argv, &mut i, || {
+                        UsageError(format!("option requires an argument -- {flag}"))
+                    })?;
                     match flag {
                         'L' => inv.socket_name = Some(value),
                         'S' => inv.socket_path = Some(value),
@@ -284,6 +278,22 @@ pub fn parse(argv: &[String]) -> Result<Invocation, UsageError> {
         }
     }
     Ok(inv)
+}
+
+/// A flag's value: the rest of its word (`-Lname`), else the next word (`-L name`),
+/// which `i` then points at.
+fn flag_value(
+    rest: &mut std::str::Chars<'_>,
+    words: &[String],
+    i: &mut usize,
+    missing: impl FnOnce() -> UsageError,
+) -> Result<String, UsageError> {
+    let rest: String = rest.collect();
+    if !rest.is_empty() {
+        return Ok(rest);
+    }
+    *i += 1;
+    words.get(*i).cloned().ok_or_else(missing)
 }
 
 /// Splits words into commands at `;` (a lone `;`, or one ending a word; `\;` is literal).
@@ -327,18 +337,12 @@ pub fn parse_command(name: &str, words: &[String]) -> Result<Command, UsageError
                 )));
             };
             if spec.template[pos + flag.len_utf8()..].starts_with(':') {
-                let rest: String = chars.by_ref().collect();
-                let value = if rest.is_empty() {
-                    i += 1;
-                    words.get(i).cloned().ok_or_else(|| {
-                        UsageError(format!(
-                            "command {}: -{flag} expects an argument",
-                            spec.name
-                        ))
-                    })?
-                } else {
-                    rest
-                };
+                let value = flag_value(&mut chars, words, &mut i, || {
+                    UsageError(format!(
+                        "command {}: -{flag} expects an argument",
+                        spec.name
+                    ))
+                })?;
                 flags.push((flag, Some(value)));
             } else {
                 flags.push((flag, None));

@@ -121,6 +121,63 @@ pub struct Pane {
     pub history_cleared_at: u64,
 }
 
+impl Window {
+    /// A window of `panes` laid out as `layout`, `active` the current one, made now.
+    pub fn new(
+        id: u32,
+        name: String,
+        automatic_rename: bool,
+        layout: Cell,
+        panes: Vec<u32>,
+        active: u32,
+        (sx, sy): (u32, u32),
+    ) -> Self {
+        Self {
+            id,
+            name,
+            automatic_rename,
+            layout,
+            panes,
+            active,
+            last_panes: Vec::new(),
+            sx,
+            sy,
+            zoomed: None,
+            options: Default::default(),
+            created: now(),
+            activity: now(),
+            last_layout: None,
+        }
+    }
+}
+
+impl Pane {
+    /// A live pane of `window` run by daemon session `daemon`, made now.
+    pub fn new(
+        id: u32,
+        window: u32,
+        daemon: String,
+        start_command: String,
+        start_path: String,
+    ) -> Self {
+        Self {
+            id,
+            window,
+            daemon,
+            title: String::new(),
+            start_command,
+            start_path,
+            created: now(),
+            options: Default::default(),
+            input_off: false,
+            dead: None,
+            mode: None,
+            pipe: false,
+            history_cleared_at: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Buffer {
     pub name: String,

@@ -47,6 +47,15 @@ impl Home {
         cmd
     }
 
+    /// `ai-session mcp` with this home and no bus, its stdin and stdout piped.
+    pub fn mcp(&self) -> Command {
+        let mut cmd = self.command(&["mcp"]);
+        cmd.env_remove("AI_SESSION_BUS")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        cmd
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run ai-session")
@@ -230,4 +239,22 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The stdout of `out`, a run of `args` that must have succeeded (else the panic shows
+/// both streams).
+pub fn succeeded(out: &Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+/// Runs the binary with `home`; it must succeed. Returns its stdout.
+pub fn ok(home: &Home, args: &[&str]) -> String {
+    succeeded(&home.run(args), args)
 }

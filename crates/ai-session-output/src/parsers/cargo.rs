@@ -66,6 +66,20 @@ fn lint_name(line: &str) -> Option<String> {
     None
 }
 
+/// A diagnostic from its header's parts: `E0425` is a code, `clippy::needless_return`
+/// the lint `needless_return`.
+fn from_header(severity: &str, code: Option<&str>, message: &str) -> Diagnostic {
+    Diagnostic {
+        severity: severity.to_owned(),
+        code: code.filter(|c| c.starts_with('E')).map(str::to_owned),
+        lint: code
+            .filter(|c| !c.starts_with('E'))
+            .map(|c| c.rsplit("::").next().unwrap_or(c).to_owned()),
+        message: message.to_owned(),
+        ..Diagnostic::default()
+    }
+}
+
 fn diagnostics(lines: &[&str]) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     let mut current: Option<Found> = None;
@@ -78,16 +92,10 @@ fn diagnostics(lines: &[&str]) -> Vec<Found> {
             found.extend(current.take());
             found.push(Found {
                 diagnostic: Diagnostic {
-                    severity: severity.to_owned(),
                     file: Some(file.to_owned()),
                     line: Some(line_no),
                     column,
-                    code: code.filter(|c| c.starts_with('E')).map(str::to_owned),
-                    lint: code
-                        .filter(|c| !c.starts_with('E'))
-                        .map(|c| c.rsplit("::").next().unwrap_or(c).to_owned()),
-                    message: message.to_owned(),
-                    ..Diagnostic::default()
+                    ..from_header(severity, code, message)
                 },
                 header: index,
                 location: Some(index),
@@ -100,15 +108,7 @@ fn diagnostics(lines: &[&str]) -> Vec<Found> {
         {
             found.extend(current.take());
             current = Some(Found {
-                diagnostic: Diagnostic {
-                    severity: severity.to_owned(),
-                    code: code.filter(|c| c.starts_with('E')).map(str::to_owned),
-                    lint: code
-                        .filter(|c| !c.starts_with('E'))
-                        .map(|c| c.rsplit("::").next().unwrap_or(c).to_owned()),
-                    message: message.to_owned(),
-                    ..Diagnostic::default()
-                },
+                diagnostic: from_header(severity, code, message),
                 header: index,
                 location: None,
                 labels: Vec::new(),

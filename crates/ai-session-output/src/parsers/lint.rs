@@ -341,16 +341,10 @@ pub(crate) fn javac(input: &Input<'_>) -> Parse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parsers::split_lines;
+    use crate::parsers::parse_failed;
 
     fn run(parse: fn(&Input<'_>) -> Parse, text: &str) -> BuildReport {
-        let lines = split_lines(text);
-        let input = Input {
-            command: "",
-            lines: &lines,
-            exit_code: Some(1),
-        };
-        match parse(&input).output {
+        match parse_failed(parse, text) {
             ParsedOutput::BuildOutput(r) => r,
             other => panic!("build expected, got {other:?}"),
         }

@@ -186,6 +186,18 @@ pub(crate) fn split_lines(text: &str) -> Vec<&str> {
     lines
 }
 
+/// What `parse` makes of `text` from a command that exited 1 (for parser tests).
+#[cfg(test)]
+pub(crate) fn parse_failed(parse: fn(&Input<'_>) -> Parse, text: &str) -> crate::ParsedOutput {
+    let lines = split_lines(text);
+    parse(&Input {
+        command: "",
+        lines: &lines,
+        exit_code: Some(1),
+    })
+    .output
+}
+
 /// Parse normalised output of a command of the given kind.
 pub(crate) fn parse(kind: OutputKind, command: &str, text: &str, exit_code: Option<i32>) -> Parse {
     parse_lines(kind, command, &split_lines(text), exit_code)

@@ -97,29 +97,18 @@ pub(crate) fn vitest(input: &Input<'_>) -> Parse {
             ..TestFailure::default()
         };
         keep.push((index, Priority::Must));
-        let mut next = index + 1;
-        while next < lines.len() {
-            let line = lines[next];
-            let t = line.trim();
-            if t.starts_with("FAIL ")
-                || t.starts_with("\u{23af}\u{23af}") && failure.location.is_some()
-            {
-                break;
-            }
-            if failure.message.is_empty() && !t.is_empty() {
-                failure.message = t.to_owned();
-                keep.push((next, Priority::Must));
-            } else if failure.location.is_none()
-                && let Some(location) = js_frame(line)
-            {
-                locate(&mut failure, location);
-                keep.push((next, Priority::Must));
-            } else if (t.starts_with("- ") || t.starts_with("+ ")) && failure.details.len() < 4 {
-                failure.details.push(t.to_owned());
-                keep.push((next, Priority::High));
-            }
-            next += 1;
-        }
+        let next = read_js_failure(
+            lines,
+            index + 1,
+            &mut failure,
+            &mut keep,
+            |line, failure| {
+                let t = line.trim();
+                t.starts_with("FAIL ")
+                    || t.starts_with("\u{23af}\u{23af}") && failure.location.is_some()
+            },
+            ["- ", "+ "],
+        );
         push_failure(&mut report.failures, failure);
         index = next;
     }
@@ -128,6 +117,41 @@ pub(crate) fn vitest(input: &Input<'_>) -> Parse {
     }
     report.total = report.total.max(report.counted());
     finish_tests(input, report, keep, "vitest")
+}
+
+/// Reads a JS runner's failure block from `lines[next..]` until `ends` says a line
+/// starts the next one: its first text is the message, its first stack frame in the
+/// project the location, and up to four lines starting with `diff` marks the diff.
+/// Returns the index of the line that ended it.
+fn read_js_failure(
+    lines: &[&str],
+    mut next: usize,
+    failure: &mut TestFailure,
+    keep: &mut Vec<(usize, Priority)>,
+    ends: impl Fn(&str, &TestFailure) -> bool,
+    diff: [&str; 2],
+) -> usize {
+    while next < lines.len() {
+        let line = lines[next];
+        if ends(line, failure) {
+            break;
+        }
+        let t = line.trim();
+        if failure.message.is_empty() && !t.is_empty() {
+            failure.message = t.to_owned();
+            keep.push((next, Priority::Must));
+        } else if failure.location.is_none()
+            && let Some(location) = js_frame(line)
+        {
+            locate(failure, location);
+            keep.push((next, Priority::Must));
+        } else if diff.iter().any(|mark| t.starts_with(mark)) && failure.details.len() < 4 {
+            failure.details.push(t.to_owned());
+            keep.push((next, Priority::High));
+        }
+        next += 1;
+    }
+    next
 }
 
 /// mocha's spec reporter: `N passing (18ms)`, `N pending`, `N failing`, then
@@ -189,30 +213,20 @@ pub(crate) fn mocha(input: &Input<'_>) -> Parse {
             name: name.trim_end_matches(':').to_owned(),
             ..TestFailure::default()
         };
-        while next < lines.len() {
-            let line = lines[next];
-            let t = line.trim();
-            let is_next_block = t
-                .split_once(") ")
-                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                && !line.starts_with("      ");
-            if is_next_block {
-                break;
-            }
-            if failure.message.is_empty() && !t.is_empty() {
-                failure.message = t.to_owned();
-                keep.push((next, Priority::Must));
-            } else if failure.location.is_none()
-                && let Some(location) = js_frame(line)
-            {
-                locate(&mut failure, location);
-                keep.push((next, Priority::Must));
-            } else if (t.starts_with('-') || t.starts_with('+')) && failure.details.len() < 4 {
-                failure.details.push(t.to_owned());
-                keep.push((next, Priority::High));
-            }
-            next += 1;
-        }
+        let next = read_js_failure(
+            lines,
+            next,
+            &mut failure,
+            &mut keep,
+            |line, _| {
+                // The next `N) suite` block (not a numbered line inside this one).
+                line.trim()
+                    .split_once(") ")
+                    .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    && !line.starts_with("      ")
+            },
+            ["-", "+"],
+        );
         push_failure(&mut report.failures, failure);
         index = next;
     }
@@ -551,16 +565,10 @@ pub(crate) fn ctest(input: &Input<'_>) -> Parse {
 mod tests {
     use super::*;
     use crate::ParsedOutput;
-    use crate::parsers::split_lines;
+    use crate::parsers::parse_failed;
 
     fn run(parse: fn(&Input<'_>) -> Parse, text: &str) -> TestReport {
-        let lines = split_lines(text);
-        let input = Input {
-            command: "",
-            lines: &lines,
-            exit_code: Some(1),
-        };
-        match parse(&input).output {
+        match parse_failed(parse, text) {
             ParsedOutput::TestResults(r) => r,
             other => panic!("tests expected, got {other:?}"),
         }

@@ -264,23 +264,12 @@ fn forbid_exec(dst: &Path, step: Step) -> Result<(), SandboxError> {
     if set_attributes(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, true, step)? {
         return Ok(());
     }
-    let current = statvfs(dst)
-        .step(step, || format!("statvfs {}", dst.display()))?
-        .flags();
-    let mut ms = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-    for (fs_flag, ms_flag) in [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if current.contains(fs_flag) {
-            ms |= ms_flag;
-        }
-    }
-    mount(None::<&str>, dst, None::<&str>, ms, None::<&str>)
-        .step(step, || format!("noexec remount of {}", dst.display()))
+    remount_keeping_locked(
+        dst,
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        step,
+        "noexec remount",
+    )
 }
 
 /// Makes a bind mount read-only (and nosuid).
@@ -291,15 +280,31 @@ fn remount_read_only(dst: &Path, step: Step) -> Result<(), SandboxError> {
     remount_read_only_legacy(dst, step)
 }
 
-/// [`remount_read_only`] for kernels without `mount_setattr`: a remount that keeps the flags
-/// the kernel locked when the mount was copied into our user namespace (dropping one of
-/// those is `EPERM`).
+/// [`remount_read_only`] for kernels without `mount_setattr`.
 fn remount_read_only_legacy(dst: &Path, step: Step) -> Result<(), SandboxError> {
+    remount_keeping_locked(
+        dst,
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
+        step,
+        "read-only remount",
+    )
+}
+
+/// A bind remount adding `set` (for kernels without `mount_setattr`) that keeps the flags
+/// the kernel locked when the mount was copied into our user namespace (dropping one of
+/// those is `EPERM`). `what` names it in the error.
+fn remount_keeping_locked(
+    dst: &Path,
+    set: MsFlags,
+    step: Step,
+    what: &str,
+) -> Result<(), SandboxError> {
     let current = statvfs(dst)
         .step(step, || format!("statvfs {}", dst.display()))?
         .flags();
-    let mut ms = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
+    let mut ms = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | set;
     for (fs_flag, ms_flag) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
@@ -311,7 +316,7 @@ fn remount_read_only_legacy(dst: &Path, step: Step) -> Result<(), SandboxError> 
         }
     }
     mount(None::<&str>, dst, None::<&str>, ms, None::<&str>)
-        .step(step, || format!("read-only remount of {}", dst.display()))
+        .step(step, || format!("{what} of {}", dst.display()))
 }
 
 /// Builds the whole view and pivots into it. Runs in the sandbox init.

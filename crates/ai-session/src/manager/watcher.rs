@@ -71,6 +71,8 @@ pub(super) struct Watcher {
     finished_upto: u64,
     started_upto: u64,
     awaiting_reported: Option<(u64, u64)>,
+    /// The command whose `awaiting_input` was reported and not yet answered.
+    awaiting_open: Option<u64>,
     scans: HashMap<Key, Scan>,
     idles: HashMap<Key, Idle>,
     ports: Option<Ports>,
@@ -101,6 +103,7 @@ pub(super) fn start(entry: &Arc<Entry>, log: EventLog) -> tokio::task::AbortHand
         finished_upto,
         started_upto: finished_upto,
         awaiting_reported: None,
+        awaiting_open: None,
         scans: HashMap::new(),
         idles: HashMap::new(),
         ports: None,
@@ -120,6 +123,7 @@ pub(super) fn start_adopted(entry: &Arc<Entry>, log: EventLog) -> tokio::task::A
     let mut finished_upto = 0;
     let mut started_upto = 0;
     let mut awaiting_reported = None;
+    let mut awaiting_open = None;
     let mut resumed = Resumed::default();
     for event in &events {
         resumed.scan_from = Some(event.offset);
@@ -130,11 +134,14 @@ pub(super) fn start_adopted(entry: &Arc<Entry>, log: EventLog) -> tokio::task::A
             EventKind::CommandFinished { command_id, .. } => {
                 finished_upto = finished_upto.max(*command_id);
                 awaiting_reported = None;
+                awaiting_open = None;
             }
             EventKind::AwaitingInput { command_id, .. } => {
                 let at = event.offset.saturating_sub(entry.past.base());
                 awaiting_reported = Some((*command_id, at));
+                awaiting_open = Some(*command_id);
             }
+            EventKind::InputAnswered { .. } => awaiting_open = None,
             EventKind::PortListening {
                 port,
                 address,
@@ -166,6 +173,7 @@ pub(super) fn start_adopted(entry: &Arc<Entry>, log: EventLog) -> tokio::task::A
         finished_upto,
         started_upto: started_upto.max(finished_upto),
         awaiting_reported,
+        awaiting_open,
         scans: HashMap::new(),
         idles: HashMap::new(),
         ports: None,
@@ -345,6 +353,13 @@ impl Watcher {
 
     fn awaiting(&mut self, entry: &Entry) {
         let Some(waiting) = entry.pty.awaiting_input() else {
+            // A command that reads its answer and goes on: say the prompt is gone. One that
+            // ended instead is told by its `command_finished`.
+            if let Some(command_id) = self.awaiting_open.take()
+                && entry.pty.running().is_some_and(|r| r.id == command_id)
+            {
+                self.emit(entry, EventKind::InputAnswered { command_id });
+            }
             return;
         };
         let key = (waiting.command_id, waiting.offset);
@@ -352,6 +367,7 @@ impl Watcher {
             return;
         }
         self.awaiting_reported = Some(key);
+        self.awaiting_open = Some(waiting.command_id);
         self.emit(
             entry,
             EventKind::AwaitingInput {

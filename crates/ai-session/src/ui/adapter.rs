@@ -58,6 +58,8 @@ pub(crate) enum EventKind {
         command: Option<String>,
         screen_tail: Vec<String>,
     },
+    /// The prompt was answered; the command runs on.
+    InputAnswered,
     CommandFinished {
         command: String,
         exit_code: Option<i32>,
@@ -138,6 +140,7 @@ pub(crate) fn parse_event(value: Value) -> Option<Change> {
             command: None,
             screen_tail,
         },
+        p::EventKind::InputAnswered { .. } => EventKind::InputAnswered,
         p::EventKind::CommandFinished {
             command,
             exit_code,

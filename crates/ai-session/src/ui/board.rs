@@ -374,6 +374,10 @@ fn apply_event(
             }
             view.screen_tail = screen_tail;
         }
+        K::InputAnswered => {
+            view.set_state(BoardState::Running);
+            view.screen_tail.clear();
+        }
         K::CommandFinished {
             command: _,
             exit_code,

@@ -365,22 +365,30 @@ pub(super) fn vis(name: &str) -> String {
     out
 }
 
+/// Links `window` at `index` of `session`, in place of any window there.
+pub(super) fn link_window(
+    server: &mut model::Server,
+    session: u32,
+    index: u32,
+    window: u32,
+) -> anyhow::Result<()> {
+    server
+        .sessions
+        .get_mut(&session)
+        .context("session")?
+        .windows
+        .insert(index, window);
+    Ok(())
+}
+
 pub(super) fn new_pane(id: u32, window: u32, spawn: &Spawn) -> Pane {
-    Pane {
+    Pane::new(
         id,
         window,
-        daemon: format!("{}{id}", super::PANE_PREFIX),
-        title: String::new(),
-        start_command: spawn.command.join(" "),
-        start_path: spawn.cwd.clone().unwrap_or_default(),
-        created: model::now(),
-        options: Default::default(),
-        input_off: false,
-        dead: None,
-        mode: None,
-        pipe: false,
-        history_cleared_at: 0,
-    }
+        format!("{}{id}", super::PANE_PREFIX),
+        spawn.command.join(" "),
+        spawn.cwd.clone().unwrap_or_default(),
+    )
 }
 
 /// `-e VAR=value` flags.

@@ -436,12 +436,7 @@ impl Ctx {
             {
                 s.current = first;
             }
-            server
-                .sessions
-                .get_mut(&session)
-                .context("session")?
-                .windows
-                .insert(index, src.window);
+            link_window(server, session, index, src.window)?;
             if server.sessions[&src.session].windows.is_empty() {
                 server.remove_session(src.session);
             }
@@ -459,32 +454,20 @@ impl Ctx {
             server.next_window += 1;
             server.windows.insert(
                 id,
-                Window {
+                Window::new(
                     id,
-                    name: String::new(),
-                    automatic_rename: true,
-                    layout: Cell::leaf(src.pane, sx, sy),
-                    panes: vec![src.pane],
-                    active: src.pane,
-                    last_panes: Vec::new(),
-                    sx,
-                    sy,
-                    zoomed: None,
-                    options: Default::default(),
-                    created: model::now(),
-                    activity: model::now(),
-                    last_layout: None,
-                },
+                    String::new(),
+                    true,
+                    Cell::leaf(src.pane, sx, sy),
+                    vec![src.pane],
+                    src.pane,
+                    (sx, sy),
+                ),
             );
             if let Some(p) = server.panes.get_mut(&src.pane) {
                 p.window = id;
             }
-            server
-                .sessions
-                .get_mut(&session)
-                .context("session")?
-                .windows
-                .insert(index, id);
+            link_window(server, session, index, id)?;
             id
         };
         if let Some(name) = cmd.value('n') {

@@ -304,26 +304,18 @@ impl Ctx {
         });
         server.windows.insert(
             window,
-            Window {
-                id: window,
-                name: name
-                    .clone()
+            Window::new(
+                window,
+                name.clone()
                     .or(command_name)
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| "bash".into()),
-                automatic_rename: name.is_none(),
-                layout: Cell::leaf(pane, sx, sy),
-                panes: vec![pane],
-                active: pane,
-                last_panes: Vec::new(),
-                sx,
-                sy,
-                zoomed: None,
-                options: Default::default(),
-                created: model::now(),
-                activity: model::now(),
-                last_layout: None,
-            },
+                name.is_none(),
+                Cell::leaf(pane, sx, sy),
+                vec![pane],
+                pane,
+                (sx, sy),
+            ),
         );
         server.panes.insert(pane, new_pane(pane, window, spawn));
         server

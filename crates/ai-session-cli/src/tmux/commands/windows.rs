@@ -342,18 +342,8 @@ impl Ctx {
         let src = self.resolve(cmd, 's', Kind::Window)?;
         let dst = self.resolve(cmd, 't', Kind::Window)?;
         let server = self.server()?;
-        server
-            .sessions
-            .get_mut(&src.session)
-            .context("session")?
-            .windows
-            .insert(src.index, dst.window);
-        server
-            .sessions
-            .get_mut(&dst.session)
-            .context("session")?
-            .windows
-            .insert(dst.index, src.window);
+        link_window(server, src.session, src.index, dst.window)?;
+        link_window(server, dst.session, dst.index, src.window)?;
         if !cmd.has('d') {
             server.select_window(dst.session, dst.index);
             if src.session != dst.session {
@@ -418,12 +408,7 @@ impl Ctx {
             let s = server.sessions.get_mut(&src.session).context("session")?;
             s.windows.remove(&src.index);
         }
-        server
-            .sessions
-            .get_mut(&session)
-            .context("session")?
-            .windows
-            .insert(index, src.window);
+        link_window(server, session, index, src.window)?;
         if moving && server.sessions[&src.session].windows.is_empty() {
             server.remove_session(src.session);
         } else if moving {
