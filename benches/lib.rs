@@ -66,7 +66,7 @@ impl BenchDaemon {
 }
 
 /// Keeper processes (`ai-session __keeper <home>/run/...`) of a daemon under `home`.
-fn keepers_under(home: &Path) -> Vec<u32> {
+pub fn keepers_under(home: &Path) -> Vec<u32> {
     let run = home.join("run");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {

@@ -1,6 +1,7 @@
 //! `cargo xtask soak --minutes N`: drives a real daemon through the `ai-session` CLI for N
 //! minutes (sessions created and killed, commands with small and large outputs, the daemon
-//! SIGKILLed at random moments and restarted), then checks that nothing leaked:
+//! SIGKILLed at random moments and restarted: every shell must survive in the PTY keeper and
+//! be adopted by the next daemon with its pid), then checks that nothing leaked:
 //! no zombies and no stray shells, the daemon's fd count back to its idle baseline, every
 //! acknowledged command in `history`, and the daemon's memory flat over the final phase.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ai_session_benches::keepers_under;
 use ai_session_benches::procfs::{describe, fd_count, processes_of_home, rss_kb, zombies_of};
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -78,6 +80,7 @@ struct Stats {
     daemon_kills: usize,
     history_checked: usize,
     lost_by_restart: usize,
+    adopted: usize,
 }
 
 fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> {
@@ -143,14 +146,21 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
     let settle_until = Instant::now() + Duration::from_secs(10);
     std::thread::sleep(Duration::from_secs(1));
     while Instant::now() < settle_until
-        && (fd_count(pid) > baseline_fds || !processes_of_home(home, pid).is_empty())
+        && (fd_count(pid) > baseline_fds
+            || processes_of_home(home, pid)
+                .iter()
+                .any(|p| !keepers_under(home).contains(p)))
     {
         std::thread::sleep(Duration::from_millis(100));
     }
     let end_fds = fd_count(pid);
     let end_rss = rss_kb(pid);
-    let zombies = zombies_of(pid);
-    let strays = processes_of_home(home, pid);
+    let keepers = keepers_under(home);
+    let zombies = zombies_of(pid) + keepers.iter().map(|&k| zombies_of(k)).sum::<usize>();
+    let strays: Vec<u32> = processes_of_home(home, pid)
+        .into_iter()
+        .filter(|p| !keepers.contains(p))
+        .collect();
     let stats = &soak.stats;
     eprintln!("xtask soak: {stats:?}");
     let (start_rss, start_fds) = final_phase.unwrap_or((end_rss, baseline_fds));
@@ -161,7 +171,9 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
     );
     let mut failures = Vec::new();
     if zombies > 0 {
-        failures.push(format!("{zombies} zombie children of the daemon"));
+        failures.push(format!(
+            "{zombies} zombie children of the daemon or its keeper"
+        ));
     }
     if !strays.is_empty() {
         failures.push(format!(
@@ -186,10 +198,11 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
     }
     eprintln!(
         "xtask soak: PASS in {:.0?} (seed {seed}); acknowledged commands found in history \
-         (including after daemon SIGKILLs, in restored sessions): {}; acknowledged commands in \
-         sessions that did not come back after a SIGKILL: {}",
+         (including after daemon SIGKILLs, in restored sessions): {}; shells adopted with their \
+         pid after a SIGKILL: {}; acknowledged commands in sessions that did not come back: {}",
         started.elapsed(),
         soak.stats.history_checked,
+        soak.stats.adopted,
         soak.stats.lost_by_restart
     );
     Ok(())
@@ -357,41 +370,55 @@ impl Soak<'_> {
             "xtask soak: SIGKILL daemon {pid} ({} sessions)",
             self.sessions.len()
         );
+        let before = self.live_shells()?;
         self.daemon.kill().context("SIGKILL the daemon")?;
         self.daemon.wait().context("reap the daemon")?;
         self.stats.daemon_kills += 1;
-        // Without a daemon the PTY masters are closed: the shells get SIGHUP and exit.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !processes_of_home(self.home, 0).is_empty() {
-            if Instant::now() > deadline {
-                bail!(
-                    "session processes outlived their SIGKILLed daemon by 10 s: {:?}",
-                    processes_of_home(self.home, 0)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // The PTY keeper holds the terminals and shells: they go on without a daemon.
+        std::thread::sleep(Duration::from_millis(200));
+        let died: Vec<u32> = before
+            .values()
+            .copied()
+            .filter(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        if !died.is_empty() {
+            bail!("shells died with their SIGKILLed daemon (the PTY keeper holds them): {died:?}");
         }
         self.daemon = start_daemon(self.bin, self.home)?;
-        // Sessions that come back after a restart keep their history; the rest are gone.
-        let out = cli(self.bin, self.home, &["ls", "--format", "json"])?;
-        let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let alive: Vec<String> = listed["sessions"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // The next daemon adopts every shell: same pid, history continued.
+        let after = self.live_shells()?;
         for name in std::mem::take(&mut self.sessions) {
-            if alive.contains(&name) {
-                self.verify_history(&name)?;
-                self.sessions.push(name);
-            } else {
-                self.stats.lost_by_restart += self.acked.remove(&name).map_or(0, |a| a.len());
+            match (before.get(&name), after.get(&name)) {
+                (Some(old), Some(new)) if old != new => {
+                    bail!(
+                        "session {name} came back as a fresh shell (pid {old} -> {new}), not adopted"
+                    )
+                }
+                (_, Some(_)) => {
+                    self.stats.adopted += usize::from(before.contains_key(&name));
+                    self.verify_history(&name)?;
+                    self.sessions.push(name);
+                }
+                (_, None) => {
+                    self.stats.lost_by_restart += self.acked.remove(&name).map_or(0, |a| a.len());
+                }
             }
         }
         Ok(())
+    }
+
+    /// Session id -> shell pid of every live session the daemon lists.
+    fn live_shells(&self) -> anyhow::Result<std::collections::HashMap<String, u32>> {
+        let out = cli(self.bin, self.home, &["ls", "--format", "json"])?;
+        let listed: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("`ls --format json` is not JSON: {}", stderr(&out)))?;
+        Ok(listed["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["alive"] == true)
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s["pid"].as_u64()? as u32)))
+            .collect())
     }
 
     fn daemon_stop(&mut self) {
