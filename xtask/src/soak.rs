@@ -104,6 +104,18 @@ fn soak(bin: &Path, home: &Path, minutes: f64, seed: u64) -> anyhow::Result<()> 
         acked: BTreeMap::new(),
         stats: Stats::default(),
     };
+    // The idle baseline is taken after one session came and went, so the descriptors a daemon
+    // opens once and keeps (its PTY keeper's socket) are in it.
+    for args in [
+        &["new", "--name", "warmup"][..],
+        &["kill", "-s", "warmup"][..],
+    ] {
+        let out = cli(bin, home, args)?;
+        if !out.status.success() {
+            bail!("`ai-session {}` failed: {}", args.join(" "), stderr(&out));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
     let baseline_fds = fd_count(soak.daemon.id());
     eprintln!("xtask soak: idle daemon has {baseline_fds} fds");
     let mut next_kill = started + Duration::from_secs(10 + soak.rand(20));
