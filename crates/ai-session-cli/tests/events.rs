@@ -33,6 +33,41 @@ fn kinds<'a>(events: &'a [Value], session: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// `exec --background` of `command` in `session`: the started answer.
+fn background(home: &Home, session: &str, command: &str) -> Value {
+    let (started, out) = home.json(&[
+        "exec",
+        "-s",
+        session,
+        "--background",
+        "--format",
+        "json",
+        "--",
+        command,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{started}");
+    assert_eq!(started["state"], "running", "{started}");
+    started
+}
+
+/// `wait -s session <condition...> --since-event <since>`, which must wake within 10 s.
+fn wait_in(home: &Home, session: &str, condition: &[&str], since: &Value) -> Value {
+    let since = since.to_string();
+    let mut args = vec!["wait", "-s", session];
+    args.extend_from_slice(condition);
+    args.extend([
+        "--since-event",
+        &since,
+        "--timeout",
+        "10",
+        "--format",
+        "json",
+    ]);
+    let (waited, out) = home.json(&args);
+    assert_eq!(out.status.code(), Some(0), "{waited}");
+    waited
+}
+
 #[test]
 fn events_and_watches_survive_kill_9() {
     let home = Home::new();
@@ -142,18 +177,7 @@ fn wait_wakes_on_exit_input_and_port_across_sessions() {
     let home = Home::new();
     assert_eq!(home.run(&["new", "--name", "a"]).status.code(), Some(0));
     assert_eq!(home.run(&["new", "--name", "b"]).status.code(), Some(0));
-    let (started, out) = home.json(&[
-        "exec",
-        "-s",
-        "a",
-        "--background",
-        "--format",
-        "json",
-        "--",
-        "sleep 0.5; (exit 5)",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{started}");
-    assert_eq!(started["state"], "running", "{started}");
+    let started = background(&home, "a", "sleep 0.5; (exit 5)");
     let cursor = started["next_event"].to_string();
     // --any: the first thing that happens anywhere after the cursor.
     let (waited, out) = home.json(&[
@@ -172,29 +196,8 @@ fn wait_wakes_on_exit_input_and_port_across_sessions() {
     assert_eq!(finished["session"], "a");
     assert_eq!(finished["exit_code"], 5);
     // An input prompt in b is an event.
-    let (started, _) = home.json(&[
-        "exec",
-        "-s",
-        "b",
-        "--background",
-        "--format",
-        "json",
-        "--",
-        "read -p 'go? ' x",
-    ]);
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
-        "b",
-        "--input",
-        "--since-event",
-        &started["next_event"].to_string(),
-        "--timeout",
-        "10",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{waited}");
+    let started = background(&home, "b", "read -p 'go? ' x");
+    let waited = wait_in(&home, "b", &["--input"], &started["next_event"]);
     assert_eq!(waited["events"][0]["kind"], "awaiting_input", "{waited}");
     assert_eq!(
         home.run(&["send", "-s", "b", "--keys", "C-c"])
@@ -208,24 +211,19 @@ fn wait_wakes_on_exit_input_and_port_across_sessions() {
         .local_addr()
         .unwrap()
         .port();
-    let (started, _) = home.json(&[
-        "exec", "-s", "a", "--background", "--format", "json", "--",
-        &format!("python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",{port})); s.listen(); time.sleep(30)'"),
-    ]);
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
+    let started = background(
+        &home,
         "a",
-        "--port",
-        &port.to_string(),
-        "--since-event",
-        &started["next_event"].to_string(),
-        "--timeout",
-        "10",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{waited}");
+        &format!(
+            "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",{port})); s.listen(); time.sleep(30)'"
+        ),
+    );
+    let waited = wait_in(
+        &home,
+        "a",
+        &["--port", &port.to_string()],
+        &started["next_event"],
+    );
     assert_eq!(waited["events"][0]["kind"], "port_listening", "{waited}");
     assert_eq!(waited["events"][0]["port"], port);
     // Nothing more happens: the wait times out with exit code 4.
@@ -243,48 +241,14 @@ fn wait_wakes_on_exit_input_and_port_across_sessions() {
 fn an_answered_prompt_is_an_event_before_the_command_ends() {
     let home = Home::new();
     assert_eq!(home.run(&["new", "--name", "ask"]).status.code(), Some(0));
-    let (started, out) = home.json(&[
-        "exec",
-        "-s",
-        "ask",
-        "--background",
-        "--format",
-        "json",
-        "--",
-        "read -p 'name? ' who; sleep 1; echo hi-$who",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{started}");
+    let started = background(&home, "ask", "read -p 'name? ' who; sleep 1; echo hi-$who");
     let command_id = started["command_id"].clone();
-    let cursor = started["next_event"].to_string();
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
-        "ask",
-        "--input",
-        "--since-event",
-        &cursor,
-        "--timeout",
-        "10",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{waited}");
+    let cursor = &started["next_event"];
+    let waited = wait_in(&home, "ask", &["--input"], cursor);
     assert_eq!(waited["events"][0]["kind"], "awaiting_input", "{waited}");
     let out = home.run(&["send", "-s", "ask", "--enter", "bob"]);
     assert_eq!(out.status.code(), Some(0));
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
-        "ask",
-        "--exit",
-        "--since-event",
-        &cursor,
-        "--timeout",
-        "10",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{waited}");
+    wait_in(&home, "ask", &["--exit"], cursor);
     let all = events(&home);
     let after: Vec<&Value> = all
         .iter()
