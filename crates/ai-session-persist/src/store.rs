@@ -242,14 +242,8 @@ impl Store {
 
     /// Delete a session's directory (its snapshots are kept).
     pub fn remove_session(&self, id: &str) -> Result<()> {
-        validate_id(id)?;
-        let dir = self.sessions_dir().join(id);
-        if dir.is_dir() {
-            // Rename first so a crash mid-delete never leaves a half-deleted session that looks live.
-            let doomed = self
-                .sessions_dir()
-                .join(format!(".removed-{id}-{}", now_ms()));
-            std::fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+        // Rename first so a crash mid-delete never leaves a half-deleted session that looks live.
+        if let Some(doomed) = self.rename_away(id)? {
             fsync_dir(&self.sessions_dir())?;
             std::fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))?;
         }
@@ -260,15 +254,22 @@ impl Store {
     /// rename, no fsync), so nothing finds the session any more and its name is free again.
     /// [`Store::purge_retired`] finishes the removal later, for many sessions at once.
     pub fn retire_session(&self, id: &str) -> Result<()> {
+        self.rename_away(id).map(drop)
+    }
+
+    /// Renames session `id`'s directory to a `.removed-*` name nothing reads; the new path, or
+    /// `None` when it has no directory.
+    fn rename_away(&self, id: &str) -> Result<Option<PathBuf>> {
         validate_id(id)?;
         let dir = self.sessions_dir().join(id);
-        if dir.is_dir() {
-            let doomed = self
-                .sessions_dir()
-                .join(format!(".removed-{id}-{}", now_ms()));
-            std::fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+        if !dir.is_dir() {
+            return Ok(None);
         }
-        Ok(())
+        let doomed = self
+            .sessions_dir()
+            .join(format!(".removed-{id}-{}", now_ms()));
+        std::fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+        Ok(Some(doomed))
     }
 
     /// The slow half for every retired session: makes the renames durable (one fsync),

@@ -76,7 +76,7 @@ pub struct AgentCapabilities {
 /// Lexically normalises a path (`a/./b/../c` → `a/c`) so `..` cannot climb out of a
 /// granted directory. Relative paths are rejected by the callers' grants (which are
 /// absolute), so they never match.
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -90,7 +90,8 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn path_within(granted: &Path, wanted: &Path) -> bool {
+/// True if `wanted` is `granted` or beneath it (`wanted` absolute; `..` resolved lexically).
+pub fn path_within(granted: &Path, wanted: &Path) -> bool {
     wanted.is_absolute() && normalize(wanted).starts_with(normalize(granted))
 }
 

@@ -13,9 +13,10 @@
 //!   home (its `agents.toml`, keys and socket).
 //! - `cwd`: inside the workspace, else the workspace.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use ai_session_security::environment::check_agent_env;
+use ai_session_security::permissions::{normalize, path_within};
 use ai_session_security::{
     AgentCapabilities, Permission, PermissionDenied, Preset, SecurityPolicy,
 };
@@ -94,7 +95,7 @@ impl AgentRules<'_> {
         let policy = self.policy_for(params.policy.as_deref())?;
         let workspace = self.workspace_for(params, make_private)?;
         let cwd = match params.cwd.as_deref().map(Path::new) {
-            Some(cwd) if lexically_within(&workspace, cwd) => cwd.to_owned(),
+            Some(cwd) if path_within(&workspace, cwd) => cwd.to_owned(),
             _ => workspace.clone(),
         };
         Ok(Decision {
@@ -158,7 +159,7 @@ impl AgentRules<'_> {
             .collect();
         let home = canonical(self.home);
         for grant in &file_grants {
-            if lexically_within(&canonical(grant), &home) {
+            if path_within(&canonical(grant), &home) {
                 return Err(self.denied(
                     "a view without the daemon's home",
                     format!(
@@ -176,7 +177,7 @@ impl AgentRules<'_> {
             }
             return match asked {
                 None => Ok(private),
-                Some(dir) if lexically_within(&private, Path::new(dir)) => Ok(private),
+                Some(dir) if path_within(&private, Path::new(dir)) => Ok(private),
                 Some(dir) => Err(self.denied(
                     &format!("FileWrite({dir})"),
                     format!(
@@ -196,7 +197,7 @@ impl AgentRules<'_> {
         };
         if !file_grants
             .iter()
-            .any(|g| lexically_within(&canonical(g), &workspace))
+            .any(|g| path_within(&canonical(g), &workspace))
         {
             return Err(self.denied(
                 &format!("FileRead({})", workspace.display()),
@@ -204,7 +205,7 @@ impl AgentRules<'_> {
                     .to_owned(),
             ));
         }
-        if lexically_within(&workspace, &home) {
+        if path_within(&workspace, &home) {
             return Err(self.denied(
                 "a view without the daemon's home",
                 format!(
@@ -231,25 +232,6 @@ fn strictness(preset: Preset) -> u8 {
 /// elsewhere), else its lexical normal form.
 fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| normalize(path))
-}
-
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// True if `inner` is `outer` or beneath it (both absolute; `..` resolved lexically).
-pub(crate) fn lexically_within(outer: &Path, inner: &Path) -> bool {
-    inner.is_absolute() && normalize(inner).starts_with(normalize(outer))
 }
 
 fn make_private_dir(dir: &Path) -> Result<()> {

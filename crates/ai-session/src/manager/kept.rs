@@ -201,16 +201,7 @@ impl SessionManager {
             }
         }
         futures::future::join_all(entries.iter().map(|e| e.pty.release())).await;
-        for entry in &entries {
-            if let Some(journal) = &entry.journal {
-                journal.capture(&entry.pty, &entry.past);
-            }
-        }
-        if let Some(persistence) = &self.inner.persistence
-            && let Err(error) = persistence.flush().await
-        {
-            tracing::error!(%error, "session data not fully persisted at handover");
-        }
+        self.persist_final(&entries, "handover").await;
         tracing::info!(
             sessions = entries.len(),
             "sessions handed to the PTY keeper"

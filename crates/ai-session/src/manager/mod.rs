@@ -224,6 +224,21 @@ impl SessionManager {
         self.inner.observability.metrics.snapshot()
     }
 
+    /// Captures each session's journal and waits until the store has it all, as this daemon
+    /// stops serving them (`at`: for the log).
+    async fn persist_final(&self, entries: &[Arc<Entry>], at: &str) {
+        for entry in entries {
+            if let Some(journal) = &entry.journal {
+                journal.capture(&entry.pty, &entry.past);
+            }
+        }
+        if let Some(persistence) = &self.inner.persistence
+            && let Err(error) = persistence.flush().await
+        {
+            tracing::error!(%error, at, "session data not fully persisted");
+        }
+    }
+
     /// Kills every session (signals all first, then reaps) and refuses new ones.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
@@ -232,16 +247,7 @@ impl SessionManager {
             .map(|(_, e)| e)
             .collect();
         // Stored sessions stay stored: the next daemon restarts them.
-        for entry in &entries {
-            if let Some(journal) = &entry.journal {
-                journal.capture(&entry.pty, &entry.past);
-            }
-        }
-        if let Some(persistence) = &self.inner.persistence
-            && let Err(error) = persistence.flush().await
-        {
-            tracing::error!(%error, "session data not fully persisted at shutdown");
-        }
+        self.persist_final(&entries, "shutdown").await;
         // A quota session's change set is settled while its launcher still holds it.
         futures::future::join_all(entries.iter().map(Self::settle_changes)).await;
         let kills = entries.iter().map(|e| e.pty.kill());

@@ -64,14 +64,7 @@ fn usage(u: changes::DiskUsage) -> p::DiskUsage {
 impl SessionManager {
     /// The change set of a session with a disk quota.
     pub async fn changes(&self, session: &str) -> Result<p::ChangesResult> {
-        let entry = self.get(session)?;
-        let facts = entry
-            .sandbox
-            .clone()
-            .filter(|f| f.quota)
-            .ok_or_else(|| no_quota(session))?;
-        let pid = self.live_launcher(&entry)?;
-        let id = entry.id.clone();
+        let (id, facts, pid) = self.quota_launcher(session)?;
         tokio::task::spawn_blocking(move || {
             let set = ChangeSet::of_launcher(pid).map_err(changes_error)?;
             let listed = set.list(&facts.workspace).map_err(changes_error)?;
@@ -90,14 +83,7 @@ impl SessionManager {
     /// Writes a session's change set into its workspace (the sandbox keeps running; what it
     /// writes later is listed again).
     pub async fn changes_apply(&self, session: &str) -> Result<p::ApplyResult> {
-        let entry = self.get(session)?;
-        let facts = entry
-            .sandbox
-            .clone()
-            .filter(|f| f.quota)
-            .ok_or_else(|| no_quota(session))?;
-        let pid = self.live_launcher(&entry)?;
-        let id = entry.id.clone();
+        let (id, facts, pid) = self.quota_launcher(session)?;
         let report = tokio::task::spawn_blocking(move || {
             ChangeSet::of_launcher(pid)
                 .and_then(|set| set.apply(&facts.workspace))
@@ -123,6 +109,18 @@ impl SessionManager {
                 })
                 .collect(),
         })
+    }
+
+    /// The id, sandbox facts and live launcher pid of a session with a disk quota.
+    fn quota_launcher(&self, session: &str) -> Result<(String, SandboxFacts, u32)> {
+        let entry = self.get(session)?;
+        let facts = entry
+            .sandbox
+            .clone()
+            .filter(|f| f.quota)
+            .ok_or_else(|| no_quota(session))?;
+        let pid = self.live_launcher(&entry)?;
+        Ok((entry.id.clone(), facts, pid))
     }
 
     fn live_launcher(&self, entry: &Entry) -> Result<u32> {

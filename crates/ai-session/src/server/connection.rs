@@ -215,20 +215,7 @@ pub(super) async fn serve_connection(
     requests.shutdown().await;
     let streams = std::mem::take(&mut *lock(&conn.streams));
     drop(streams);
-    let linked = std::mem::take(&mut *lock(&conn.linked));
-    for session in linked {
-        match shared.manager.kill(&session).await {
-            Ok(_) => tracing::info!(
-                connection = id,
-                session,
-                "session ended with its connection"
-            ),
-            Err(crate::Error::SessionNotFound(_)) => {}
-            Err(error) => {
-                tracing::warn!(connection = id, session, %error, "linked session not killed")
-            }
-        }
-    }
+    end_linked(id, &conn, &shared).await;
     drop(conn);
     let _ = tokio::time::timeout(FLUSH_GRACE, writer).await;
     tracing::debug!(connection = id, "client disconnected");
