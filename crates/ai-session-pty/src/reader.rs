@@ -21,9 +21,10 @@ const BULK_CHUNK: usize = 2048;
 
 /// Fault injection for the crash tests (`tests/keeper.rs`): with
 /// `AI_SESSION_PTY_CRASH_AT=<point>:<n>`, the process SIGKILLs itself the `n`-th time a kept
-/// session's reader passes `point`. A death at one exact instruction cannot be caused from
+/// session's reader passes `point` while that session runs a command (so shell start-up, whose
+/// reads vary in number, does not move the crash). A death at one exact instruction cannot be caused from
 /// outside; everything after it (the kernel's view, the next daemon's recovery) is real.
-fn crash_point(point: &str) {
+fn crash_point(point: &str, running: impl FnOnce() -> bool) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -35,6 +36,7 @@ fn crash_point(point: &str) {
     });
     if let Some((at, n)) = plan
         && at == point
+        && running()
         && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *n
     {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
@@ -66,7 +68,7 @@ pub(crate) fn apply_pieces(
         state.apply(piece);
     }
     if let Some(kept) = kept {
-        crash_point("before_commit");
+        crash_point("before_commit", || state.pending_record().is_some());
         kept.commit(state, Some(parsed_to));
     }
 }
@@ -168,7 +170,7 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
                     _ => break,
                 }
             }
-            crash_point("after_splice");
+            crash_point("after_splice", || inner.state().pending_record().is_some());
         }
         // Pipe to the shared raw ring: note first where the read lands and what the pipe held.
         area.note_read(raw_end, waiting);
@@ -184,12 +186,12 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
                 return;
             }
         };
-        crash_point("after_read");
+        crash_point("after_read", || inner.state().pending_record().is_some());
         let from = raw_end;
         raw_end += n as u64;
         waiting -= n.min(waiting);
         area.set_raw_end(raw_end);
-        crash_point("after_raw_end");
+        crash_point("after_raw_end", || inner.state().pending_record().is_some());
         // A copy out of the shared ring (reused buffer): the parser never sees shared memory.
         bytes.clear();
         area.raw_read_into(from, raw_end, &mut bytes);

@@ -304,9 +304,15 @@ fn holder(args: &[String]) {
             }
             for session in &sessions {
                 let session = std::sync::Arc::clone(session);
-                let command = stream_command(lines);
+                let command = stream_command(lines, &socket);
                 tokio::spawn(async move { session.exec(&command, opts(600)).await });
             }
+            // Every command runs before any writes a line, so a crash point counted in lines
+            // never falls before the last command started.
+            while sessions.iter().any(|s| s.running().is_none()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            std::fs::write(gate(&socket), b"").unwrap();
         } else {
             for listed in keeper.sessions().await.unwrap() {
                 sessions.push(std::sync::Arc::new(
@@ -323,8 +329,17 @@ fn holder(args: &[String]) {
     });
 }
 
-fn stream_command(lines: usize) -> String {
-    format!("for i in $(seq 1 {lines}); do echo line-$i; [ $((i % 50)) = 0 ] && sleep 0.01; done")
+/// The file whose creation lets a holder's commands start writing.
+fn gate(socket: &Path) -> PathBuf {
+    socket.with_extension("go")
+}
+
+fn stream_command(lines: usize, socket: &Path) -> String {
+    let gate = gate(socket);
+    format!(
+        "until [ -e '{}' ]; do sleep 0.01; done; for i in $(seq 1 {lines}); do echo line-$i; [ $((i % 50)) = 0 ] && sleep 0.01; done",
+        gate.display()
+    )
 }
 
 fn start_holder(socket: &Path, args: &[&str]) -> Child {
@@ -392,7 +407,11 @@ fn check_streams(socket: &Path, sessions: usize, lines: usize) {
             assert_eq!(history.len(), 1, "session {tag}: {history:?}");
             let record = &history[0];
             assert_eq!(record.exit_code, Some(0), "session {tag}");
-            assert_eq!(record.command, stream_command(lines), "session {tag}");
+            assert_eq!(
+                record.command,
+                stream_command(lines, socket),
+                "session {tag}"
+            );
             let raw = session.read(record.output.start, record.output.len() as usize);
             assert_eq!(
                 raw.start, record.output.start,

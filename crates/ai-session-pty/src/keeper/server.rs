@@ -194,15 +194,17 @@ impl Keeper {
                     continue;
                 }
             };
+            // The ready indices are positions in `connections` as polled, so they are served
+            // before `reap` (which drops connections it cannot write to) or `accept` change it,
+            // and highest first, so dropping one does not shift the others.
+            for index in ready.connections.into_iter().rev() {
+                self.serve_one(index);
+            }
             if ready.sigchld {
                 self.reap();
             }
             if ready.listener {
                 self.accept();
-            }
-            // Highest index first, so dropping a connection does not shift the others.
-            for index in ready.connections.into_iter().rev() {
-                self.serve_one(index);
             }
         }
     }
