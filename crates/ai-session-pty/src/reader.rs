@@ -119,6 +119,7 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
     let area = &kept.area;
     let mut pieces = Vec::new();
     let mut bytes = Vec::with_capacity(PIPE_SIZE);
+    let running = || inner.state().pending_record().is_some();
     loop {
         if waiting == 0 {
             // Terminal to pipe, inside the kernel: a death from here on leaves them in the pipe.
@@ -170,7 +171,7 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
                     _ => break,
                 }
             }
-            crash_point("after_splice", || inner.state().pending_record().is_some());
+            crash_point("after_splice", running);
         }
         // Pipe to the shared raw ring: note first where the read lands and what the pipe held.
         area.note_read(raw_end, waiting);
@@ -186,12 +187,12 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
                 return;
             }
         };
-        crash_point("after_read", || inner.state().pending_record().is_some());
+        crash_point("after_read", running);
         let from = raw_end;
         raw_end += n as u64;
         waiting -= n.min(waiting);
         area.set_raw_end(raw_end);
-        crash_point("after_raw_end", || inner.state().pending_record().is_some());
+        crash_point("after_raw_end", running);
         // A copy out of the shared ring (reused buffer): the parser never sees shared memory.
         bytes.clear();
         area.raw_read_into(from, raw_end, &mut bytes);

@@ -190,11 +190,7 @@ impl SessionManager {
     /// adopts them), after putting what is journaled so far on disk; a session without a
     /// keeper is killed. Refuses new sessions from now on.
     pub async fn release_all(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
-        let entries: Vec<_> = write(&self.inner.sessions)
-            .drain()
-            .map(|(_, e)| e)
-            .collect();
+        let entries = self.close_and_take_sessions();
         for entry in &entries {
             if let Some(watcher) = entry.watcher.get() {
                 watcher.abort();

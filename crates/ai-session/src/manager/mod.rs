@@ -239,13 +239,19 @@ impl SessionManager {
         }
     }
 
-    /// Kills every session (signals all first, then reaps) and refuses new ones.
-    pub async fn shutdown(&self) {
+    /// Refuses new sessions from now on and takes every session out of the table (shutdown
+    /// and handover then end or release them).
+    fn close_and_take_sessions(&self) -> Vec<Arc<Entry>> {
         self.inner.shutting_down.store(true, Ordering::Release);
-        let entries: Vec<_> = write(&self.inner.sessions)
+        write(&self.inner.sessions)
             .drain()
             .map(|(_, e)| e)
-            .collect();
+            .collect()
+    }
+
+    /// Kills every session (signals all first, then reaps) and refuses new ones.
+    pub async fn shutdown(&self) {
+        let entries = self.close_and_take_sessions();
         // Stored sessions stay stored: the next daemon restarts them.
         self.persist_final(&entries, "shutdown").await;
         // A quota session's change set is settled while its launcher still holds it.
