@@ -146,7 +146,8 @@ async fn wait_for_end(
     deadline: Option<Instant>,
     options: &ExecOptions,
 ) -> Waited {
-    let mut progress = inner.progress.subscribe();
+    // A command ends at a step (its D mark); its output in between wakes nobody here.
+    let mut steps = inner.steps.subscribe();
     let mut exit = inner.exit.subscribe();
     let mut awaiting = inner.awaiting.subscribe();
     let yield_at = options.yield_after.map(|y| started + y);
@@ -181,7 +182,7 @@ async fn wait_for_end(
             }
         };
         tokio::select! {
-            _ = progress.changed() => {}
+            _ = steps.changed() => {}
             _ = exit.changed() => {}
             _ = awaiting.changed() => {}
             _ = sleep => {}

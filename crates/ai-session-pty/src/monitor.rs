@@ -13,6 +13,11 @@ use crate::session::Inner;
 
 /// First probe after the output has been quiet this long.
 const PROBE_AFTER_IDLE: Duration = Duration::from_millis(50);
+/// A command whose pauses after output keep turning out busy (a build printing a line now and
+/// then) waits up to `PROBE_AFTER_IDLE << MAX_QUIET_SHIFT` of quiet before the next probe, so a
+/// hundred such commands cost the daemon nearly nothing, and a prompt after them still shows
+/// within half a second.
+const MAX_QUIET_SHIFT: u32 = 3;
 /// Probe interval while quiet; doubles after each probe that found the command busy, up to
 /// [`MAX_PROBE_INTERVAL`], and starts over when output arrives.
 const PROBE_INTERVAL: Duration = Duration::from_millis(80);
@@ -43,6 +48,17 @@ struct Watched {
     probed_at_offset: u64,
     /// Input writes seen so far (input also resets it, and ends a confirmed wait).
     input_seen: u64,
+    /// Output arrived since the last probe.
+    output_since_probe: bool,
+    /// Probes right after output that found the command busy, in a row.
+    busy_after_output: u32,
+}
+
+impl Watched {
+    /// How long the output must be quiet before the next probe.
+    fn quiet_wait(&self) -> Duration {
+        PROBE_AFTER_IDLE * (1 << self.busy_after_output.min(MAX_QUIET_SHIFT))
+    }
 }
 
 /// Starts the monitor of `inner`'s session; it ends with the session.
@@ -94,6 +110,8 @@ async fn run(session: Weak<Inner>) {
                         next_probe: now,
                         probed_at_offset: end_offset,
                         input_seen: input_count,
+                        output_since_probe: false,
+                        busy_after_output: 0,
                     }),
                 };
                 let typed = w.input_seen != input_count;
@@ -106,20 +124,34 @@ async fn run(session: Weak<Inner>) {
                     if awaiting.is_some() {
                         inner.awaiting.send_replace(None);
                     }
+                    if typed {
+                        w.busy_after_output = 0;
+                    }
                     if end_offset != w.probed_at_offset || typed {
                         w.interval = PROBE_INTERVAL;
                         w.reading_since = None;
                         w.probed_at_offset = end_offset;
                         w.input_seen = input_count;
-                        w.next_probe = now + PROBE_AFTER_IDLE;
+                        w.output_since_probe = true;
+                        // The monitor is not woken by each chunk of output (see below), so the
+                        // quiet time counts from the last output, not from now; typed input
+                        // gets its time to be read.
+                        let from = if typed { now } else { last_output.max(w.since) };
+                        w.next_probe = from + w.quiet_wait();
                     }
-                    let quiet_at = last_output.max(w.since) + PROBE_AFTER_IDLE;
+                    let quiet_at = last_output.max(w.since) + w.quiet_wait();
                     let due = w.next_probe.max(quiet_at);
                     if now < due {
                         Some(due)
                     } else {
                         let reading = terminal_read_pending(&inner).await;
                         let now = Instant::now();
+                        if reading {
+                            w.busy_after_output = 0;
+                        } else if w.output_since_probe {
+                            w.busy_after_output += 1;
+                        }
+                        w.output_since_probe = false;
                         if reading {
                             match w.reading_since {
                                 Some((first, offset))
@@ -147,6 +179,10 @@ async fn run(session: Weak<Inner>) {
             }
         };
         drop(inner);
+        // With a probe due, output only moves it later, and that is seen when it is due: a
+        // command's output then wakes nobody here (an `exec` loop's would, several times per
+        // command). Without one (no command, or a confirmed wait), output is what to wait for.
+        let probe_due = wake.is_some();
         let sleep = async {
             match wake {
                 Some(at) => sleep_until(at).await,
@@ -154,7 +190,7 @@ async fn run(session: Weak<Inner>) {
             }
         };
         tokio::select! {
-            changed = progress.changed() => if changed.is_err() { return },
+            changed = progress.changed(), if !probe_due => if changed.is_err() { return },
             _ = exit.changed() => {}
             _ = input.changed() => {}
             _ = sleep => {}

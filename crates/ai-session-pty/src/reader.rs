@@ -53,7 +53,7 @@ pub(crate) async fn run(inner: Arc<Inner>, parser: MarkParser, position: ReadPos
         state.closed = true;
         state.progress()
     };
-    inner.progress.send_replace(progress);
+    inner.publish(progress);
     tracing::debug!(pid = inner.pid, "session output closed");
 }
 
@@ -80,7 +80,7 @@ fn publish(inner: &Inner, pieces: &mut Vec<Piece>, parsed_to: u64) {
         apply_pieces(&mut state, inner.kept.as_ref(), pieces, parsed_to);
         (state.progress(), state.rc_files_done.take())
     };
-    inner.progress.send_replace(progress);
+    inner.publish(progress);
     drop(rc_files_done);
 }
 

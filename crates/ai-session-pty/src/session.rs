@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     pub master: AsyncFd<OwnedFd>,
     pub state: Mutex<State>,
     pub progress: watch::Sender<Progress>,
+    /// [`Progress`] at its last step: changes with the phase, the finished count, the end of
+    /// output or the exit, not with each chunk of output (see [`Inner::publish`]).
+    pub steps: watch::Sender<Progress>,
     pub exit: watch::Sender<Option<ExitInfo>>,
     /// The running command, while it is blocked reading the terminal (the monitor's finding).
     pub awaiting: watch::Sender<Option<AwaitingInput>>,
@@ -67,6 +70,18 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Publishes `progress` to every subscriber, and to step subscribers when it is a step.
+    pub fn publish(&self, progress: Progress) {
+        self.progress.send_replace(progress);
+        self.steps.send_if_modified(|last| {
+            let step = progress.is_step_from(last);
+            if step {
+                *last = progress;
+            }
+            step
+        });
+    }
+
     pub fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent-enough data (bytes and counters).
         self.state
@@ -272,6 +287,13 @@ impl PtySession {
     /// `attach`: `changed().await`, then `read(since, ..)`).
     pub fn subscribe(&self) -> watch::Receiver<Progress> {
         self.inner.progress.subscribe()
+    }
+
+    /// A receiver of [`Progress`] updated only at its steps: a mark that changes the shell's
+    /// phase or finishes a command, the end of output, the exit. For a waiter that needs
+    /// nothing else (a command's end), it costs no wake-up per chunk of output.
+    pub fn subscribe_steps(&self) -> watch::Receiver<Progress> {
+        self.inner.steps.subscribe()
     }
 
     /// Current progress.
@@ -488,5 +510,5 @@ pub(crate) fn publish_exit(inner: &Inner, info: ExitInfo) {
         state.exited = true;
         state.progress()
     };
-    inner.progress.send_replace(progress);
+    inner.publish(progress);
 }

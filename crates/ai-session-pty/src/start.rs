@@ -96,11 +96,13 @@ struct Parts {
 /// The session's shared core; a shell with integration also gets its input-wait monitor.
 fn inner(parts: Parts) -> Arc<Inner> {
     let (progress, _) = watch::channel(parts.state.progress());
+    let (steps, _) = watch::channel(parts.state.progress());
     let (exit, _) = watch::channel(None);
     let inner = Arc::new(Inner {
         master: parts.master,
         state: Mutex::new(parts.state),
         progress,
+        steps,
         exit,
         awaiting: watch::channel(None).0,
         input_written: watch::channel(0).0,

@@ -212,7 +212,13 @@ impl State {
     }
 
     pub fn finished_record(&self, id: u64) -> Option<&CommandRecord> {
-        self.history.iter().rev().find(|r| r.id == id)
+        // Ids grow along the history: an exec asks for its command before it finished, and
+        // that must not cost a walk over the whole history each time.
+        self.history
+            .iter()
+            .rev()
+            .take_while(|r| r.id >= id)
+            .find(|r| r.id == id)
     }
 
     pub fn cwd_string(&self) -> Option<String> {
@@ -232,5 +238,13 @@ impl State {
         }
         let skip = lines.len().saturating_sub(n);
         lines.split_off(skip)
+    }
+}
+
+impl Progress {
+    /// Whether this differs from `last` in more than the output's end: a step.
+    pub(crate) fn is_step_from(&self, last: &Progress) -> bool {
+        (self.commands_finished, self.phase, self.closed, self.exited)
+            != (last.commands_finished, last.phase, last.closed, last.exited)
     }
 }
