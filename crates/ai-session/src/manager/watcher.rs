@@ -207,6 +207,7 @@ impl Watcher {
             return;
         };
         let mut progress = entry.pty.subscribe();
+        let mut steps = entry.pty.subscribe_steps();
         let mut awaiting = entry.pty.subscribe_awaiting();
         let watches = entry.watches.clone();
         drop(entry);
@@ -227,6 +228,10 @@ impl Watcher {
                 return;
             }
             let wake = self.next_wake();
+            // Commands start and finish at steps; only regexes, idle timers and port probes
+            // need each chunk of output.
+            let wants_output =
+                !self.scans.is_empty() || !self.idles.is_empty() || self.ports.is_some();
             drop(entry);
             let sleep = async {
                 match wake {
@@ -235,7 +240,8 @@ impl Watcher {
                 }
             };
             tokio::select! {
-                _ = progress.changed() => {}
+                _ = progress.changed(), if wants_output => {}
+                _ = steps.changed() => {}
                 _ = awaiting.changed() => {}
                 _ = watches.changed() => {}
                 _ = sleep => {}

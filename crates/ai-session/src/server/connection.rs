@@ -1,17 +1,17 @@
 //! One client connection: the peer check, bounded line reading, one task per request, and
-//! one writer task that serialises answers and notifications.
+//! its [`Outbox`] for answers and notifications.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::dispatch::handle_request;
+use super::outbox::Outbox;
 use super::{FLUSH_GRACE, Shared};
 use crate::framing::{Frame, LineReader};
 use crate::identity::Peer;
@@ -49,7 +49,7 @@ const MAX_REFUSED_DRAIN: usize = 64 * 1024;
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) id: u64,
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     /// Attach streams by session id; aborted on `detach` and when the connection ends.
     pub(super) attaches: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     pub(super) streams: Mutex<JoinSet<()>>,
@@ -66,7 +66,7 @@ pub(super) struct Connection {
 impl Connection {
     /// Queues one line for the client; false once the client is gone.
     pub(super) async fn send(&self, message: &Message) -> bool {
-        self.outbox.send(message.to_line()).await.is_ok()
+        self.outbox.send(message.to_line()).await
     }
 
     /// Sends a notification whose params are `params`; false once the client is gone.
@@ -132,8 +132,8 @@ pub(super) async fn serve_connection(
     };
     tracing::debug!(connection = id, ?peer, "client connected");
     let (read_half, write_half) = stream.into_split();
-    let (outbox, outbox_rx) = mpsc::channel(OUTBOX_LINES);
-    let writer = tokio::spawn(write_loop(write_half, outbox_rx));
+    let (outbox, write_queued) = Outbox::new(write_half, OUTBOX_LINES);
+    let writer = tokio::spawn(write_queued);
     let conn = Arc::new(Connection {
         id,
         outbox,
@@ -204,11 +204,10 @@ pub(super) async fn serve_connection(
         // finish a task whose lease goes to another worker).
         end_linked(id, &conn, &shared).await;
         // The client may have half-closed after sending its requests: answer them, unless it
-        // is gone altogether (the writer then exits and closes the outbox).
-        let outbox = conn.outbox.clone();
+        // is gone altogether (a write to it failed).
         tokio::select! {
             _ = async { while requests.join_next().await.is_some() {} } => {}
-            _ = outbox.closed() => {}
+            _ = conn.outbox.closed() => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -271,24 +270,6 @@ async fn identify_peer(
             None
         }
     }
-}
-
-async fn write_loop(write_half: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>) {
-    let mut out = BufWriter::new(write_half);
-    while let Some(line) = outbox.recv().await {
-        if out.write_all(&line).await.is_err() {
-            return;
-        }
-        while let Ok(line) = outbox.try_recv() {
-            if out.write_all(&line).await.is_err() {
-                return;
-            }
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = out.shutdown().await;
 }
 
 /// Locks a mutex, ignoring poisoning (the protected maps stay consistent across a panic).

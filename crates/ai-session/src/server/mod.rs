@@ -6,6 +6,7 @@
 
 mod connection;
 mod dispatch;
+mod outbox;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
