@@ -30,6 +30,10 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::json;
 
 fn main() {
+    if let Ok(socket) = std::env::var(RELAY_ENV) {
+        relay::serve(&PathBuf::from(socket));
+        return;
+    }
     // `cargo bench` passes `--bench`; this harness has no options of its own.
     let bin = PathBuf::from(std::env::var("AI_SESSION_BIN").expect(
         "set AI_SESSION_BIN to a release ai-session binary (cargo xtask bench exec does this)",
@@ -63,6 +67,8 @@ fn main() {
     drop(direct_daemon);
     eprintln!("exec round trip: raw PTY echo ({iters}) ...");
     let raw_exec = raw_pty_echo(iters);
+    eprintln!("exec round trip: relay floor, two processes ({iters} each) ...");
+    let (relay_echo, relay_mark) = relay::round_trips(iters);
     eprintln!("exec round trip: tmux ({tmux_iters}) ...");
     let tmux_exec = tmux_round_trip(tmux_iters);
 
@@ -102,6 +108,8 @@ fn main() {
         ("ai-session exec, daemon without keeper", &direct_exec),
         ("tmux send-keys + capture-pane polling", &tmux_exec),
         ("raw PTY echo (portable-pty + bash)", &raw_exec),
+        ("floor: relay process + echo", &relay_echo),
+        ("floor: relay process + exit mark", &relay_mark),
     ];
     let create = [
         ("ai-session session.new (shell ready)", &ours_new),
@@ -120,6 +128,13 @@ fn main() {
         "ours/raw p50 = {:.2}x; ours - raw = {over_raw:.3} ms (target <= 1 ms: {})",
         ours_exec.p50 / raw_exec.p50,
         verdict(over_raw <= 1.0)
+    );
+    println!(
+        "floor of any daemon (client -> relay -> bash -> relay -> client, nothing else): \
+         echo {:.2}x raw, waiting for the exit mark {:.2}x raw; ours / that floor = {:.2}x",
+        relay_echo.p50 / raw_exec.p50,
+        relay_mark.p50 / raw_exec.p50,
+        ours_exec.p50 / relay_mark.p50
     );
     let keeper_cost = ours_exec.p50 / direct_exec.p50;
     println!(
@@ -157,6 +172,8 @@ fn main() {
             "ai_session": ours_exec.to_json(),
             "tmux": tmux_exec.to_json(),
             "raw_pty_echo": raw_exec.to_json(),
+            "relay_floor_echo": relay_echo.to_json(),
+            "relay_floor_exit_mark": relay_mark.to_json(),
             "ai_session_without_keeper": direct_exec.to_json(),
             "ratio_keeper_over_direct_p50": keeper_cost,
             "ratio_tmux_over_ours_p50": speedup,
@@ -567,4 +584,112 @@ fn tmux_create(n: usize) -> Stats {
         }
     }
     Stats::of(samples)
+}
+
+/// Set (to a socket path) in the relay process the bench starts from its own binary.
+const RELAY_ENV: &str = "EXEC_BENCH_RELAY";
+
+/// The floor under any daemon design: the client's command crosses to another process, that
+/// process writes it to bash's terminal and reads until the answer, and sends it back. Blocking
+/// reads and writes, one thread, no parsing: two more process wake-ups per round trip than the
+/// raw PTY echo, and nothing else. Measured twice: until the echoed output (as the raw echo),
+/// and until an exit mark that `PROMPT_COMMAND` prints with `$?` (what an exec needs to know
+/// that the command ended, and how).
+mod relay {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use portable_pty::native_pty_system;
+
+    use super::{RELAY_ENV, Stats, bash_builder, find, ms, pty_size};
+
+    const WARM_UP: usize = 50;
+
+    /// Both floors, `iters` round trips each.
+    pub(super) fn round_trips(iters: usize) -> (Stats, Stats) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("relay.sock");
+        let mut relay = Command::new(std::env::current_exe().expect("the bench binary"))
+            .env(RELAY_ENV, &socket)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the relay process");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match UnixStream::connect(&socket) {
+                Ok(stream) => break stream,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(error) => panic!("the relay process did not listen: {error}"),
+            }
+        };
+        let mut answers = BufReader::new(stream.try_clone().expect("clone the socket"));
+        let mut requests = stream;
+        let mut measure = |mode: &str| {
+            let mut samples = Vec::with_capacity(iters);
+            let mut answer = String::new();
+            for i in 0..iters + WARM_UP {
+                let t0 = Instant::now();
+                writeln!(requests, "{mode} {i}").expect("send to the relay");
+                answer.clear();
+                answers
+                    .read_line(&mut answer)
+                    .expect("read the relay's answer");
+                assert_eq!(answer.trim_end(), format!("done {i}"), "relay answer");
+                if i >= WARM_UP {
+                    samples.push(ms(t0));
+                }
+            }
+            Stats::of(samples)
+        };
+        let echo = measure("echo");
+        let mark = measure("mark");
+        // The answers' reader holds the socket too: hang up explicitly.
+        let _ = requests.shutdown(std::net::Shutdown::Both);
+        let _ = relay.wait();
+        (echo, mark)
+    }
+
+    /// The relay process: one client, one bash, until the client hangs up.
+    pub(super) fn serve(socket: &Path) {
+        let listener = UnixListener::bind(socket).expect("bind the relay socket");
+        let pair = native_pty_system().openpty(pty_size()).expect("openpty");
+        let mut shell = bash_builder();
+        shell.env("PROMPT_COMMAND", r#"printf '\033]133;D;%s\007' $?"#);
+        let mut child = pair.slave.spawn_command(shell).expect("spawn bash");
+        drop(pair.slave);
+        let mut terminal = pair.master.try_clone_reader().expect("reader");
+        let mut keys = pair.master.take_writer().expect("writer");
+        let (client, _) = listener.accept().expect("accept the bench");
+        let mut replies = client.try_clone().expect("clone the socket");
+        let mut buf = vec![0u8; 65536];
+        let mut seen = Vec::new();
+        for line in BufReader::new(client).lines() {
+            let Ok(line) = line else { break };
+            let Some((mode, i)) = line.split_once(' ') else {
+                break;
+            };
+            let needle = match mode {
+                "echo" => format!("\nX{i}\r\n"),
+                _ => format!("\nX{i}\r\n\x1b]133;D;0\x07"),
+            };
+            seen.clear();
+            keys.write_all(format!("echo X{i}\n").as_bytes())
+                .expect("write to bash");
+            while !find(&seen, needle.as_bytes()) {
+                let n = terminal.read(&mut buf).expect("read bash's terminal");
+                assert!(n > 0, "bash exited");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            if writeln!(replies, "done {i}").is_err() {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
