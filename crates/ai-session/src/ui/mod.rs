@@ -36,6 +36,11 @@ pub use board::{BoardState, SessionView};
 /// Default listen address: loopback, a port the kernel picks.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 
+/// Read buffer of a dashboard WebSocket. What a browser sends is keystrokes and resizes, and
+/// tungstenite zero-fills the whole buffer before every read attempt: at its 128 KiB default that
+/// memset was the dashboard's largest cost, paid each time a relay looked for input.
+const WS_READ_BUFFER: usize = 4096;
+
 /// Errors of the dashboard.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {

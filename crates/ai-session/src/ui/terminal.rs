@@ -81,15 +81,16 @@ pub(crate) async fn terminal_ws(
     if !super::auth::same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
-    ws.on_upgrade(move |socket| async move {
-        let viewer = app.controls.viewer_id();
-        if let Err(error) = relay(&app, &session, viewer, socket).await {
-            tracing::debug!(%session, %error, "terminal view ended");
-        }
-        if app.controls.release(&session, viewer) {
-            app.board.set_controlled(&session, false);
-        }
-    })
+    ws.read_buffer_size(super::WS_READ_BUFFER)
+        .on_upgrade(move |socket| async move {
+            let viewer = app.controls.viewer_id();
+            if let Err(error) = relay(&app, &session, viewer, socket).await {
+                tracing::debug!(%session, %error, "terminal view ended");
+            }
+            if app.controls.release(&session, viewer) {
+                app.board.set_controlled(&session, false);
+            }
+        })
 }
 
 /// The typing half while a viewer has control.
