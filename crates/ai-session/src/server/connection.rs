@@ -64,7 +64,7 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Queues one line for the client; false once the client is gone.
+    /// Sends one line to the client; false once the client is gone.
     pub(super) async fn send(&self, message: &Message) -> bool {
         self.outbox.send(message.to_line()).await
     }
