@@ -124,10 +124,10 @@ async fn run(session: Weak<Inner>) {
                     if awaiting.is_some() {
                         inner.awaiting.send_replace(None);
                     }
-                    if typed {
-                        w.busy_after_output = 0;
-                    }
                     if end_offset != w.probed_at_offset || typed {
+                        if typed {
+                            w.busy_after_output = 0;
+                        }
                         w.interval = PROBE_INTERVAL;
                         w.reading_since = None;
                         w.probed_at_offset = end_offset;
@@ -146,13 +146,9 @@ async fn run(session: Weak<Inner>) {
                     } else {
                         let reading = terminal_read_pending(&inner).await;
                         let now = Instant::now();
+                        let after_output = std::mem::take(&mut w.output_since_probe);
                         if reading {
                             w.busy_after_output = 0;
-                        } else if w.output_since_probe {
-                            w.busy_after_output += 1;
-                        }
-                        w.output_since_probe = false;
-                        if reading {
                             match w.reading_since {
                                 Some((first, offset))
                                     if offset == end_offset
@@ -169,6 +165,9 @@ async fn run(session: Weak<Inner>) {
                             }
                             w.next_probe = now + PROBE_INTERVAL;
                         } else {
+                            if after_output {
+                                w.busy_after_output += 1;
+                            }
                             w.reading_since = None;
                             w.next_probe = now + w.interval;
                             w.interval = (w.interval * 2).min(MAX_PROBE_INTERVAL);

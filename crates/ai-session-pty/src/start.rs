@@ -366,8 +366,8 @@ async fn watch_kept_exit(
             }
         };
         if keeper_lost {
-            let mut progress = inner.progress.subscribe();
-            let _ = progress.wait_for(|p| p.closed).await;
+            let mut steps = inner.steps.subscribe();
+            let _ = steps.wait_for(|p| p.closed).await;
             break ExitInfo {
                 code: None,
                 signal: None,

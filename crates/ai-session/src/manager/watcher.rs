@@ -224,7 +224,7 @@ impl Watcher {
             self.idle(&entry, now);
             self.probe_ports(&entry, now).await;
             if entry.pty.exit_info().is_some() {
-                self.exited(&entry, &set, &mut progress).await;
+                self.exited(&entry, &set, &mut steps).await;
                 return;
             }
             let wake = self.next_wake();
@@ -494,9 +494,9 @@ impl Watcher {
         &mut self,
         entry: &Entry,
         set: &WatchSet,
-        progress: &mut tokio::sync::watch::Receiver<ai_session_pty::Progress>,
+        steps: &mut tokio::sync::watch::Receiver<ai_session_pty::Progress>,
     ) {
-        let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, progress.wait_for(|p| p.closed)).await;
+        let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, steps.wait_for(|p| p.closed)).await;
         self.commands(entry).await;
         self.scan(entry);
         let status = entry.pty.exit_info().map(|info| info.status());

@@ -107,6 +107,14 @@ impl Outbox {
     }
 }
 
+/// How one write of the writer task went.
+enum Attempt {
+    Wrote(usize),
+    /// The socket's buffer is full: wait until it takes more.
+    Full,
+    Gone,
+}
+
 /// The writer task: writes queued lines in order, each whole, as the socket takes them.
 async fn write_queued(socket: Arc<Socket>, mut lines: mpsc::UnboundedReceiver<Queued>) {
     while let Some(Queued { line, _room }) = lines.recv().await {
@@ -118,23 +126,23 @@ async fn write_queued(socket: Arc<Socket>, mut lines: mpsc::UnboundedReceiver<Qu
                     return;
                 }
                 match socket.half.try_write(&line[written..]) {
-                    Ok(n) if n > 0 => Ok(n),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => Err(true),
+                    Ok(n) if n > 0 => Attempt::Wrote(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => Attempt::Full,
                     Ok(_) | Err(_) => {
                         socket.close(&mut queued);
-                        Err(false)
+                        Attempt::Gone
                     }
                 }
             };
             match attempt {
-                Ok(n) => written += n,
-                Err(true) => {
+                Attempt::Wrote(n) => written += n,
+                Attempt::Full => {
                     if socket.half.writable().await.is_err() {
                         socket.close(&mut socket.lock());
                         return;
                     }
                 }
-                Err(false) => return,
+                Attempt::Gone => return,
             }
         }
         if let Some(count) = socket.lock().as_mut() {
