@@ -71,9 +71,38 @@ impl Connection {
 
     /// Sends a notification whose params are `params`; false once the client is gone.
     pub(super) async fn notify<T: serde::Serialize>(&self, method: &str, params: &T) -> bool {
-        let params = serde_json::to_value(params).unwrap_or(Value::Null);
-        self.send(&Message::notification(method, params)).await
+        let mut line = Vec::new();
+        push_notification(&mut line, method, params);
+        self.outbox.send(line).await
     }
+
+    /// Sends lines made by [`push_notification`] in one write; false once the client is gone.
+    pub(super) async fn send_lines(&self, lines: Vec<u8>) -> bool {
+        self.outbox.send(lines).await
+    }
+}
+
+/// Appends one notification line to `out`, serialising `params` once (no `Value` between).
+pub(super) fn push_notification<T: serde::Serialize>(out: &mut Vec<u8>, method: &str, params: &T) {
+    #[derive(serde::Serialize)]
+    struct Notification<'a, T> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        params: &'a T,
+    }
+    let notification = Notification {
+        jsonrpc: "2.0",
+        method,
+        params,
+    };
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &notification).is_err() {
+        // Only a Serialize impl that fails can get here; send the notification without params.
+        out.truncate(start);
+        let line = Message::notification(method, Value::Null).to_line();
+        out.extend_from_slice(&line[..line.len() - 1]);
+    }
+    out.push(b'\n');
 }
 
 pub(super) async fn serve_connection(

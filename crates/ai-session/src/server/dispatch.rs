@@ -14,7 +14,7 @@ use serde_json::Value;
 use tracing::Instrument as _;
 
 use super::Shared;
-use super::connection::{Connection, lock};
+use super::connection::{Connection, lock, push_notification};
 use crate::access::{self, Acting, Rights};
 use crate::audit::{Facts, Verdict};
 use crate::error::{Error, Result};
@@ -347,6 +347,9 @@ async fn exec(
     reply(outcome)
 }
 
+/// Least time between two writes of a followed event stream (see [`events`]).
+const FOLLOW_GATHER: Duration = Duration::from_millis(10);
+
 /// `events`; with `follow`, every later matching event is sent as a notification by a task
 /// of the connection (one per connection: a new follow replaces the old).
 async fn events(
@@ -371,18 +374,33 @@ async fn events(
             };
             let log = task_manager.event_log().clone();
             let mut head = log.subscribe();
+            let mut last_write: Option<tokio::time::Instant> = None;
             loop {
+                // An event after a quiet spell goes out at once; a burst (an agent's exec
+                // loop makes two events per command) goes out in one write per FOLLOW_GATHER
+                // rather than one write, and one wake-up of the follower, per event.
+                if let Some(at) = last_write
+                    && at.elapsed() < FOLLOW_GATHER
+                {
+                    tokio::time::sleep_until(at + FOLLOW_GATHER).await;
+                }
                 let filter = task_manager.event_filter(&params.sessions, &params.kinds, viewer);
                 let (found, looked_up_to, _) = log.after(cursor, 1000, filter);
-                for event in &found {
-                    if !task_conn.notify(protocol::NOTIFY_EVENT, &**event).await {
+                cursor = looked_up_to;
+                if found.is_empty() {
+                    if head.changed().await.is_err() {
                         return;
                     }
+                    continue;
                 }
-                cursor = looked_up_to;
-                if found.is_empty() && head.changed().await.is_err() {
+                let mut lines = Vec::with_capacity(found.len() * 256);
+                for event in &found {
+                    push_notification(&mut lines, protocol::NOTIFY_EVENT, &**event);
+                }
+                if !task_conn.send_lines(lines).await {
                     return;
                 }
+                last_write = Some(tokio::time::Instant::now());
             }
         });
         if let Some(previous) = lock(&conn.following).replace(follow) {

@@ -115,7 +115,7 @@ impl From<p::SessionInfo> for SessionFacts {
 /// Turns one event into a board change. A kind this dashboard does not know (a newer daemon)
 /// still advances the cursor; `None` only when not even its seq can be read.
 pub(crate) fn parse_event(value: Value) -> Option<Change> {
-    let event = match serde_json::from_value::<p::Event>(value.clone()) {
+    let event = match p::Event::deserialize(&value) {
         Ok(event) => event,
         Err(_) => {
             #[derive(Deserialize)]

@@ -1,8 +1,13 @@
 //! The board: what the dashboard knows of every session and of the commands that finished,
 //! kept up to date by the adapter and pushed to every open page as JSON messages.
+//!
+//! Changes are gathered and published once per [`BOARD_TICK`] as one `changes` message: an
+//! agent's exec loop makes thousands of events a second, and a page needs each session's
+//! latest view, not every step of it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -15,6 +20,8 @@ use crate::protocol::SessionState;
 const MAX_POINTS: usize = 20_000;
 /// Messages a page may fall behind before it gets a fresh snapshot instead.
 const CHANNEL_CAPACITY: usize = 1024;
+/// How long changes gather before they are published (a person sees no difference).
+pub(crate) const BOARD_TICK: Duration = Duration::from_millis(20);
 
 /// A session's state as the board shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -186,7 +193,12 @@ pub struct CommandPoint {
 #[derive(Default)]
 struct Inner {
     sessions: BTreeMap<String, SessionView>,
+    /// Published finished commands (the pending ones join at the next publish).
     points: VecDeque<CommandPoint>,
+    /// Sessions changed or removed since the last publish.
+    changed: BTreeSet<String>,
+    /// Commands finished since the last publish.
+    new_points: Vec<CommandPoint>,
     /// Highest event seq applied.
     seq: u64,
     connected: bool,
@@ -198,6 +210,8 @@ struct Inner {
 pub(crate) struct Board {
     inner: Mutex<Inner>,
     updates: broadcast::Sender<Arc<str>>,
+    /// Woken when something waits to be published.
+    pending: tokio::sync::Notify,
 }
 
 impl Board {
@@ -205,6 +219,7 @@ impl Board {
         Board {
             inner: Mutex::new(Inner::default()),
             updates: broadcast::Sender::new(CHANNEL_CAPACITY),
+            pending: tokio::sync::Notify::new(),
         }
     }
 
@@ -212,27 +227,54 @@ impl Board {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// New messages for one page; start it with [`Board::snapshot`] taken after subscribing.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.updates.subscribe()
-    }
-
-    fn publish(&self, message: Value) {
-        // No page open is fine.
-        let _ = self.updates.send(Arc::from(message.to_string()));
+    /// A page's start: the whole board as one message, and every message after it. Both are
+    /// taken under the lock that publishing holds, so nothing falls between them.
+    pub(crate) fn subscribe(&self) -> (String, broadcast::Receiver<Arc<str>>) {
+        let inner = self.lock();
+        (snapshot(&inner).to_string(), self.updates.subscribe())
     }
 
     /// The whole board as one message.
     pub(crate) fn snapshot(&self) -> Value {
-        let inner = self.lock();
-        json!({
-            "type": "board",
-            "connected": inner.connected,
-            "source": inner.source,
-            "error": inner.error,
-            "sessions": inner.sessions.values().collect::<Vec<_>>(),
-            "commands": inner.points,
-        })
+        snapshot(&self.lock())
+    }
+
+    /// Publishes what changed since the last call, once per [`BOARD_TICK`], until aborted.
+    pub(crate) async fn publish_changes(&self) {
+        loop {
+            self.pending.notified().await;
+            tokio::time::sleep(BOARD_TICK).await;
+            self.publish_now();
+        }
+    }
+
+    /// Sends one `changes` message with every session changed (or removed) and every command
+    /// finished since the last one; nothing when nothing changed.
+    fn publish_now(&self) {
+        let mut inner = self.lock();
+        if inner.changed.is_empty() && inner.new_points.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut inner.changed);
+        let points = std::mem::take(&mut inner.new_points);
+        let (views, removed): (Vec<_>, Vec<_>) = changed
+            .iter()
+            .partition(|id| inner.sessions.contains_key(id.as_str()));
+        let views: Vec<&SessionView> = views.iter().map(|id| &inner.sessions[*id]).collect();
+        let message = json!({
+            "type": "changes",
+            "sessions": views,
+            "removed": removed,
+            "commands": points,
+        });
+        // No page open is fine.
+        let _ = self.updates.send(Arc::from(message.to_string()));
+        for point in points {
+            if inner.points.len() >= MAX_POINTS {
+                inner.points.pop_front();
+            }
+            inner.points.push_back(point);
+        }
     }
 
     /// The highest event seq applied so far (0 before any).
@@ -247,44 +289,51 @@ impl Board {
         source: &'static str,
         error: Option<String>,
     ) {
-        {
-            let mut inner = self.lock();
-            inner.connected = connected;
-            inner.source = source;
-            inner.error.clone_from(&error);
-        }
-        self.publish(
-            json!({"type": "daemon", "connected": connected, "source": source, "error": error}),
-        );
+        let mut inner = self.lock();
+        inner.connected = connected;
+        inner.source = source;
+        inner.error.clone_from(&error);
+        let message =
+            json!({"type": "daemon", "connected": connected, "source": source, "error": error});
+        let _ = self.updates.send(Arc::from(message.to_string()));
     }
 
     /// Marks a session as typed into by an operator (or no longer).
     pub(crate) fn set_controlled(&self, id: &str, controlled: bool) {
-        let view = {
-            let mut inner = self.lock();
-            let Some(view) = inner.sessions.get_mut(id) else {
-                return;
-            };
-            view.controlled = controlled;
-            view.clone()
+        let mut inner = self.lock();
+        let Some(view) = inner.sessions.get_mut(id) else {
+            return;
         };
-        self.publish(json!({"type": "session", "session": view}));
+        view.controlled = controlled;
+        inner.changed.insert(id.to_owned());
+        drop(inner);
+        self.pending.notify_one();
     }
 
-    /// Applies one change from the daemon and tells the pages what changed.
+    /// Applies one change from the daemon; the pages hear of it at the next publish.
     pub(crate) fn apply(&self, change: Change) {
-        let mut messages = Vec::new();
-        {
-            let mut inner = self.lock();
-            apply(&mut inner, change, &mut messages);
-        }
-        for message in messages {
-            self.publish(message);
+        let mut inner = self.lock();
+        apply(&mut inner, change);
+        let pending = !inner.changed.is_empty() || !inner.new_points.is_empty();
+        drop(inner);
+        if pending {
+            self.pending.notify_one();
         }
     }
 }
 
-fn apply(inner: &mut Inner, change: Change, out: &mut Vec<Value>) {
+fn snapshot(inner: &Inner) -> Value {
+    json!({
+        "type": "board",
+        "connected": inner.connected,
+        "source": inner.source,
+        "error": inner.error,
+        "sessions": inner.sessions.values().collect::<Vec<_>>(),
+        "commands": inner.points,
+    })
+}
+
+fn apply(inner: &mut Inner, change: Change) {
     match change {
         Change::Listed { sessions, after } => {
             let listed: std::collections::HashSet<&str> =
@@ -298,7 +347,7 @@ fn apply(inner: &mut Inner, change: Change, out: &mut Vec<Value>) {
                 .collect();
             for id in gone {
                 inner.sessions.remove(&id);
-                out.push(json!({"type": "removed", "id": id}));
+                inner.changed.insert(id);
             }
             for facts in &sessions {
                 let view = inner
@@ -308,7 +357,7 @@ fn apply(inner: &mut Inner, change: Change, out: &mut Vec<Value>) {
                 let before = view.clone();
                 view.take_facts(facts, after);
                 if *view != before {
-                    out.push(json!({"type": "session", "session": view}));
+                    inner.changed.insert(facts.id.clone());
                 }
             }
         }
@@ -322,25 +371,18 @@ fn apply(inner: &mut Inner, change: Change, out: &mut Vec<Value>) {
                 return;
             }
             inner.seq = inner.seq.max(seq);
-            apply_event(inner, seq, at_ms, &session, kind, out);
+            apply_event(inner, seq, at_ms, &session, kind);
         }
     }
 }
 
-fn apply_event(
-    inner: &mut Inner,
-    seq: u64,
-    at_ms: u64,
-    session: &str,
-    kind: EventKind,
-    out: &mut Vec<Value>,
-) {
+fn apply_event(inner: &mut Inner, seq: u64, at_ms: u64, session: &str, kind: EventKind) {
     use EventKind as K;
     match kind {
         K::Other => return,
         K::Killed => {
             if inner.sessions.remove(session).is_some() {
-                out.push(json!({"type": "removed", "id": session}));
+                inner.changed.insert(session.to_owned());
             }
             return;
         }
@@ -395,17 +437,14 @@ fn apply_event(
                 tokens_raw,
                 tokens_delivered: tokens_digest.or(tokens_raw),
             };
-            out.push(json!({"type": "command", "point": point}));
-            if inner.points.len() >= MAX_POINTS {
-                inner.points.pop_front();
-            }
-            inner.points.push_back(point);
+            inner.new_points.push(point);
         }
         K::Exited => view.set_state(BoardState::Exited),
         K::Killed | K::Other => unreachable!("handled above"),
     }
-    let view = &inner.sessions[session];
-    out.push(json!({"type": "session", "session": view}));
+    if !inner.changed.contains(session) {
+        inner.changed.insert(session.to_owned());
+    }
 }
 
 #[cfg(test)]
@@ -462,7 +501,7 @@ mod tests {
     #[test]
     fn events_move_a_session_through_its_states_and_feed_the_plots() {
         let board = Board::new();
-        let mut updates = board.subscribe();
+        let (_, mut updates) = board.subscribe();
         board.apply(event(
             1,
             "s",
@@ -499,20 +538,28 @@ mod tests {
             },
         ));
         assert_eq!(state_of(&board, "s"), BoardState::Failed);
+        // Nothing is published, nor plotted, before the tick.
+        assert!(updates.try_recv().is_err());
+        assert!(board.lock().points.is_empty());
+        board.publish_now();
         let inner = board.lock();
         assert_eq!(inner.points.len(), 1);
         assert_eq!(inner.points[0].agent.as_deref(), Some("a"));
         assert_eq!(inner.points[0].tokens_delivered, Some(90));
         drop(inner);
-        let mut kinds = Vec::new();
-        while let Ok(message) = updates.try_recv() {
-            let value: Value = serde_json::from_str(&message).unwrap();
-            kinds.push(value["type"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(
-            kinds,
-            ["session", "session", "session", "command", "session"]
-        );
+        // Four events, one message: the session's latest view and the finished command.
+        let message: Value = serde_json::from_str(&updates.try_recv().unwrap()).unwrap();
+        assert_eq!(message["type"], "changes");
+        assert_eq!(message["sessions"].as_array().unwrap().len(), 1);
+        assert_eq!(message["sessions"][0]["state"], "failed");
+        assert_eq!(message["commands"][0]["exit_code"], 1);
+        assert!(updates.try_recv().is_err());
+        // A snapshot taken now holds the command once; the next publish sends nothing.
+        let (snapshot, mut later) = board.subscribe();
+        let snapshot: Value = serde_json::from_str(&snapshot).unwrap();
+        assert_eq!(snapshot["commands"].as_array().unwrap().len(), 1);
+        board.publish_now();
+        assert!(later.try_recv().is_err());
     }
 
     #[test]
@@ -543,7 +590,12 @@ mod tests {
             },
         ));
         assert_eq!(state_of(&board, "s"), BoardState::Running);
+        let (_, mut updates) = board.subscribe();
         board.apply(event(6, "s", EventKind::Killed));
         assert!(board.lock().sessions.is_empty());
+        board.publish_now();
+        let message: Value = serde_json::from_str(&updates.try_recv().unwrap()).unwrap();
+        assert_eq!(message["removed"], json!(["s"]));
+        assert_eq!(message["sessions"], json!([]));
     }
 }

@@ -167,6 +167,8 @@ impl Dashboard {
             self.app.socket.clone(),
             self.app.board.clone(),
         ));
+        let board = self.app.board.clone();
+        let publisher = tokio::spawn(async move { board.publish_changes().await });
         let router = routes::router(self.app.clone());
         let app = self.app.clone();
         let served = axum::serve(self.listener, router)
@@ -175,8 +177,10 @@ impl Dashboard {
                 app.stopping.send_replace(true);
             })
             .await;
-        follower.abort();
-        let _ = follower.await;
+        for task in [follower, publisher] {
+            task.abort();
+            let _ = task.await;
+        }
         served.map_err(UiError::Serve)
     }
 }

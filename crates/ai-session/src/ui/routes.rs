@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures::SinkExt as _;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -91,40 +90,23 @@ async fn board_ws(
         })
 }
 
-/// How long the board's page lets changes gather before they are written (a person sees no
-/// difference; a burst of changes costs one write instead of one each).
-const BOARD_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
-
 async fn stream_board(app: &Arc<App>, mut socket: WebSocket) -> Result<(), axum::Error> {
-    let mut updates = app.board.subscribe();
-    let snapshot = app.board.snapshot().to_string();
+    let (snapshot, mut updates) = app.board.subscribe();
     socket.send(Message::Text(snapshot.into())).await?;
     loop {
         tokio::select! {
             update = updates.recv() => {
-                let mut next = Some(update);
-                // Changes come in bursts (an agent's exec loop makes two events per command):
-                // what arrives within BOARD_GATHER goes out in one write, not one per change.
-                tokio::time::sleep(BOARD_GATHER).await;
-                while let Some(update) = next.take() {
-                    match update {
-                        Ok(message) => socket.feed(Message::Text(message.as_ref().into())).await?,
-                        Err(RecvError::Lagged(_)) => {
-                            // Fell behind: a fresh snapshot replaces what was missed.
-                            updates = app.board.subscribe();
-                            let snapshot = app.board.snapshot().to_string();
-                            socket.feed(Message::Text(snapshot.into())).await?;
-                        }
-                        Err(RecvError::Closed) => return Ok(()),
+                let message = match update {
+                    Ok(message) => String::from(&*message),
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind: a fresh snapshot replaces what was missed.
+                        let snapshot;
+                        (snapshot, updates) = app.board.subscribe();
+                        snapshot
                     }
-                    next = match updates.try_recv() {
-                        Ok(message) => Some(Ok(message)),
-                        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-                        Err(TryRecvError::Empty) => None,
-                    };
-                }
-                socket.flush().await?;
+                    Err(RecvError::Closed) => return Ok(()),
+                };
+                socket.send(Message::Text(message.into())).await?;
             },
             message = socket.recv() => match message {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),

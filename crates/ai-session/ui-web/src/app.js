@@ -45,15 +45,11 @@ function apply(message) {
       state.source = message.source;
       state.error = message.error;
       break;
-    case "session":
-      state.sessions.set(message.session.id, message.session);
-      break;
-    case "removed":
-      state.sessions.delete(message.id);
-      break;
-    case "command":
-      state.commands.push(message.point);
-      if (state.commands.length > 20000) state.commands.shift();
+    case "changes":
+      for (const session of message.sessions) state.sessions.set(session.id, session);
+      for (const id of message.removed) state.sessions.delete(id);
+      state.commands.push(...message.commands);
+      if (state.commands.length > 20000) state.commands.splice(0, state.commands.length - 20000);
       break;
     case "daemon":
       state.connected = message.connected;
