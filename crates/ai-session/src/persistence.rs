@@ -42,6 +42,9 @@ const BACKGROUND_SYNC: Duration = Duration::from_millis(200);
 /// Time the background sync spends putting new sessions on disk per round (the rest wait for
 /// the next round; a commit puts its own session on disk at once).
 const OPEN_BATCH: Duration = Duration::from_millis(50);
+/// How long the writer lets jobs that nobody waits for gather before it takes them: each wake
+/// of the writer is a thread switch, and an agent's exec loop sent it three jobs per command.
+const JOB_GATHER: Duration = Duration::from_millis(10);
 /// Environment variable: `write` (default), `fsync`, or `off`.
 pub const DURABILITY_ENV: &str = "AI_SESSION_DURABILITY";
 
@@ -242,7 +245,29 @@ enum Job {
 pub struct Persistence {
     store: Store,
     durability: Durability,
-    jobs: mpsc::Sender<Job>,
+    jobs: Jobs,
+}
+
+/// The writer's queue. A job somebody waits for wakes the writer; the others are taken at its
+/// next wake, within [`JOB_GATHER`].
+#[derive(Debug, Clone)]
+struct Jobs {
+    queue: mpsc::Sender<Job>,
+    writer: std::thread::Thread,
+}
+
+impl Jobs {
+    /// Queues `job` for the writer's next round; false once the writer has stopped.
+    fn later(&self, job: Job) -> bool {
+        self.queue.send(job).is_ok()
+    }
+
+    /// Queues `job` and wakes the writer (for a job whose sender waits on it).
+    fn now(&self, job: Job) -> bool {
+        let sent = self.queue.send(job).is_ok();
+        self.writer.unpark();
+        sent
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -352,15 +377,18 @@ pub fn open_store(home: &Path, server_name: &str) -> Result<Store, PersistError>
 impl Persistence {
     /// Start the writer thread for `store`. It stops when the last clone is dropped.
     pub fn start(store: Store, durability: Durability) -> std::io::Result<Persistence> {
-        let (jobs, queue) = mpsc::channel();
+        let (queue, jobs) = mpsc::channel();
         let thread_store = store.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("ai-session-persist".into())
-            .spawn(move || Writer::new(thread_store).run(queue))?;
+            .spawn(move || Writer::new(thread_store).run(jobs))?;
         Ok(Persistence {
             store,
             durability,
-            jobs,
+            jobs: Jobs {
+                queue,
+                writer: writer.thread().clone(),
+            },
         })
     }
 
@@ -469,7 +497,7 @@ impl Persistence {
     /// Start journaling a live session (does not wait: the writer saves its config and opens,
     /// recovering, its log in order with everything sent after).
     pub fn journal(&self, id: &str, saved: SavedSession) -> Journal {
-        let _ = self.jobs.send(Job::Open {
+        self.jobs.later(Job::Open {
             id: id.to_owned(),
             saved: saved.clone(),
         });
@@ -484,7 +512,7 @@ impl Persistence {
 
     /// Forget a killed session (its snapshots stay).
     pub fn remove(&self, id: &str) {
-        let _ = self.jobs.send(Job::Remove {
+        self.jobs.later(Job::Remove {
             id: id.to_owned(),
             done: None,
         });
@@ -495,14 +523,10 @@ impl Persistence {
     /// killed session holds no descriptor once `kill` answers and no restart brings it back.
     pub async fn forget(&self, id: &str) {
         let (done, answer) = tokio::sync::oneshot::channel();
-        if self
-            .jobs
-            .send(Job::Remove {
-                id: id.to_owned(),
-                done: Some(done),
-            })
-            .is_ok()
-        {
+        if self.jobs.now(Job::Remove {
+            id: id.to_owned(),
+            done: Some(done),
+        }) {
             let _ = answer.await;
         }
     }
@@ -513,18 +537,15 @@ impl Persistence {
     }
 }
 
-async fn commit(
-    jobs: &mpsc::Sender<Job>,
-    session: Option<String>,
-    fsync: bool,
-) -> Result<(), String> {
+async fn commit(jobs: &Jobs, session: Option<String>, fsync: bool) -> Result<(), String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    jobs.send(Job::Commit {
+    if !jobs.now(Job::Commit {
         fsync,
         session,
         reply,
-    })
-    .map_err(|_| "the persistence writer has stopped".to_string())?;
+    }) {
+        return Err("the persistence writer has stopped".to_string());
+    }
     answer
         .await
         .unwrap_or_else(|_| Err("the persistence writer has stopped".into()))
@@ -544,7 +565,7 @@ struct Cursor {
 pub struct Journal {
     id: String,
     durability: Durability,
-    jobs: mpsc::Sender<Job>,
+    jobs: Jobs,
     cursor: Arc<Mutex<Cursor>>,
     saved: Arc<Mutex<SavedSession>>,
 }
@@ -555,7 +576,7 @@ impl Journal {
     pub fn seed(&self, past: &Past) {
         let mut offset = past.scrollback_start;
         for piece in past.scrollback.chunks(CHUNK) {
-            let _ = self.jobs.send(Job::Output {
+            self.jobs.later(Job::Output {
                 id: self.id.clone(),
                 offset,
                 bytes: piece.to_vec(),
@@ -584,7 +605,7 @@ impl Journal {
                 break;
             }
             cursor.pty_offset = chunk.next_offset;
-            let _ = self.jobs.send(Job::Output {
+            self.jobs.later(Job::Output {
                 id: self.id.clone(),
                 offset: base + chunk.start,
                 bytes: chunk.data,
@@ -593,7 +614,7 @@ impl Journal {
         for record in pty.history_after(cursor.last_command) {
             cursor.last_command = record.id;
             let record = past.shift(&record);
-            let _ = self.jobs.send(Job::Command {
+            self.jobs.later(Job::Command {
                 id: self.id.clone(),
                 record: serde_json::to_vec(&record).unwrap_or_default(),
             });
@@ -615,14 +636,14 @@ impl Journal {
     /// What an `exec` does before it answers: [`commit`](Self::commit), except that a kept
     /// session (its terminal belongs to the PTY keeper) with [`Durability::Write`] does not
     /// wait for the writer: its finished record is already in the keeper's shared memory,
-    /// which survives the daemon's death. The writer is still asked to write it now (not at
-    /// its next background sync), so a death of the keeper and the daemon together loses only
-    /// what the writer had not reached yet, a few milliseconds' worth.
+    /// which survives the daemon's death. The writer is still asked to write it at its next
+    /// round (within [`JOB_GATHER`], not at its next background sync), so a death of the keeper
+    /// and the daemon together loses at most the last 10 ms of records.
     pub async fn commit_answered(&self, pty: &PtySession, past: &Past) -> Result<(), String> {
         if pty.is_kept() && self.durability == Durability::Write {
             self.capture(pty, past);
             let (reply, _unheard) = tokio::sync::oneshot::channel();
-            let _ = self.jobs.send(Job::Commit {
+            self.jobs.later(Job::Commit {
                 fsync: false,
                 session: Some(self.id.clone()),
                 reply,
@@ -647,7 +668,7 @@ impl Journal {
     pub fn update(&self, change: impl FnOnce(&mut SavedSession)) {
         let mut saved = lock(&self.saved);
         change(&mut saved);
-        let _ = self.jobs.send(Job::State {
+        self.jobs.later(Job::State {
             id: self.id.clone(),
             saved: saved.clone(),
         });
@@ -757,7 +778,11 @@ impl Writer {
                 }
                 next = queue.try_recv().ok();
             }
-            if !waiting.is_empty() {
+            if waiting.is_empty() {
+                // Nobody waits: let more jobs gather without waking this thread, unless a
+                // job that somebody waits for comes (its sender unparks it).
+                std::thread::park_timeout(JOB_GATHER);
+            } else {
                 let result = self.write_all(fsync);
                 for reply in waiting {
                     let _ = reply.send(result.clone());
