@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ai_session_output::capture::CaptureCommand;
 use ai_session_output::{DigestOptions, analyze, expect};
 use anyhow::{Context, bail};
 
@@ -102,13 +103,9 @@ pub fn run(args: &CorpusArgs) -> anyhow::Result<()> {
             std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
         };
         let raw = read("raw")?;
-        let cmd = String::from_utf8_lossy(&read("cmd")?).into_owned();
-        let mut cmd_lines = cmd.lines();
-        let command = cmd_lines.next().unwrap_or_default();
-        let exit_code = cmd_lines
-            .next()
-            .and_then(|l| l.strip_prefix("exit="))
-            .and_then(|n| n.trim().parse().ok());
+        let CaptureCommand { command, exit_code } =
+            CaptureCommand::parse(&String::from_utf8_lossy(&read("cmd")?));
+        let command = command.as_str();
         let expected_path = dir.join(format!("expected/{name}.json"));
         let expected: serde_json::Value = serde_json::from_slice(
             &std::fs::read(&expected_path)

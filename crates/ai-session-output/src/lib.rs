@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 mod analyze;
+pub mod capture;
 mod digest;
 pub mod expect;
 pub mod fidelity;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ai_session_output::capture::CaptureCommand;
 use ai_session_output::{DigestOptions, analyze, expect};
 
 /// `AI_SESSION_CORPUS`, else `shared/corpus` beside the checkout (`../../../shared/corpus`
@@ -55,14 +56,9 @@ fn captures() -> Vec<Capture> {
     names
         .into_iter()
         .map(|name| {
-            let cmd =
-                std::fs::read_to_string(dir.join(format!("{name}.cmd"))).expect("reading .cmd");
-            let mut lines = cmd.lines();
-            let command = lines.next().unwrap_or_default().to_owned();
-            let exit_code = lines
-                .next()
-                .and_then(|l| l.strip_prefix("exit="))
-                .and_then(|n| n.trim().parse().ok());
+            let CaptureCommand { command, exit_code } = CaptureCommand::parse(
+                &std::fs::read_to_string(dir.join(format!("{name}.cmd"))).expect("reading .cmd"),
+            );
             let raw = std::fs::read(dir.join(format!("{name}.raw"))).expect("reading .raw");
             let expected_text = std::fs::read_to_string(dir.join(format!("expected/{name}.json")))
                 .expect("reading expected json");

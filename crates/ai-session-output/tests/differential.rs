@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use ai_session_output::capture::CaptureCommand;
 use ai_session_output::fidelity::{self, Truth};
 use ai_session_output::{DigestOptions, analyze, tokens};
 
@@ -53,13 +54,9 @@ fn captures() -> Vec<Capture> {
         for raw_path in raws {
             let variant = raw_path.file_stem().unwrap().to_string_lossy().into_owned();
             let base = dir.join(&variant);
-            let cmd = std::fs::read_to_string(base.with_extension("cmd")).unwrap();
-            let mut lines = cmd.lines();
-            let command = lines.next().unwrap_or_default().to_owned();
-            let exit_code = lines
-                .next()
-                .and_then(|l| l.strip_prefix("exit="))
-                .and_then(|n| n.trim().parse().ok());
+            let CaptureCommand { command, exit_code } = CaptureCommand::parse(
+                &std::fs::read_to_string(base.with_extension("cmd")).unwrap(),
+            );
             let truth_path = PathBuf::from(format!("{}.truth.json", base.display()));
             let truth = serde_json::from_slice(&std::fs::read(&truth_path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", truth_path.display()));

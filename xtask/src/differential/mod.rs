@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ai_session_output::capture::CaptureCommand;
 use ai_session_output::fidelity::{self, Truth};
 use ai_session_output::{DigestOptions, analyze};
 use ai_session_pty::{ExecOptions, ExecState, PtySession, SessionConfig};
@@ -240,14 +241,10 @@ impl Capture {
 /// Read `<base>.cmd`, `<base>.raw` and `<base>.truth.json`.
 pub fn read_capture(base: &Path) -> anyhow::Result<Capture> {
     let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
-    let cmd = std::fs::read_to_string(with("cmd"))
-        .with_context(|| format!("reading {}", with("cmd").display()))?;
-    let mut lines = cmd.lines();
-    let command = lines.next().unwrap_or_default().to_owned();
-    let exit_code = lines
-        .next()
-        .and_then(|l| l.strip_prefix("exit="))
-        .and_then(|n| n.trim().parse().ok());
+    let CaptureCommand { command, exit_code } = CaptureCommand::parse(
+        &std::fs::read_to_string(with("cmd"))
+            .with_context(|| format!("reading {}", with("cmd").display()))?,
+    );
     let raw =
         std::fs::read(with("raw")).with_context(|| format!("reading {}", with("raw").display()))?;
     let truth = serde_json::from_slice(
@@ -469,8 +466,11 @@ async fn run_variant(
         std::fs::create_dir_all(parent)?;
     }
     let with = |ext: &str| PathBuf::from(format!("{}.{ext}", capture.display()));
-    let exit_line = exit.map_or_else(|| "exit=".to_owned(), |c| format!("exit={c}"));
-    std::fs::write(with("cmd"), format!("{}\n{exit_line}\n", variant.human))?;
+    let cmd = CaptureCommand {
+        command: variant.human.to_owned(),
+        exit_code: exit,
+    };
+    std::fs::write(with("cmd"), cmd.to_text())?;
     std::fs::write(with("raw"), &raw)?;
     std::fs::write(
         with("truth.json"),
