@@ -73,7 +73,7 @@ impl Connection {
     pub(super) async fn notify<T: serde::Serialize>(&self, method: &str, params: &T) -> bool {
         let mut line = Vec::new();
         push_notification(&mut line, method, params);
-        self.outbox.send(line).await
+        self.send_lines(line).await
     }
 
     /// Sends lines made by [`push_notification`] in one write; false once the client is gone.

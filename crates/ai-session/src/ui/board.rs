@@ -21,7 +21,7 @@ const MAX_POINTS: usize = 20_000;
 /// Messages a page may fall behind before it gets a fresh snapshot instead.
 const CHANNEL_CAPACITY: usize = 1024;
 /// How long changes gather before they are published (a person sees no difference).
-pub(crate) const BOARD_TICK: Duration = Duration::from_millis(20);
+const BOARD_TICK: Duration = Duration::from_millis(20);
 
 /// A session's state as the board shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
