@@ -63,6 +63,31 @@ fn session_pids(home: &Home) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// Waits (through the CLI, which starts a daemon if none runs) for `session`'s first event of
+/// `kind` after the one a background exec (`started`) reported as next.
+fn event_after(home: &Home, session: &str, started: &Value, kind: &str) -> Value {
+    let since = started["next_event"].as_u64().unwrap().to_string();
+    let (waited, out) = home.json(&[
+        "wait",
+        "-s",
+        session,
+        "--since-event",
+        &since,
+        "--timeout",
+        "20",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{session}: {}", stderr(&out));
+    waited["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("{session}: no {kind} in {waited}"))
+        .clone()
+}
+
 fn background(home: &Home, session: &str, command: &str) -> Value {
     let (started, out) = home.json(&[
         "exec",
@@ -103,26 +128,8 @@ fn processes_survive_kill_9_of_the_daemon() {
     let killed = home.kill_daemon_hard();
 
     // The next CLI call starts a daemon; it adopts both sessions from the keeper.
-    let since = first["next_event"].as_u64().unwrap().to_string();
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
-        "s1",
-        "--since-event",
-        &since,
-        "--timeout",
-        "20",
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let finished = event_after(&home, "s1", &first, "command_finished");
     assert_ne!(home.daemon_pid(), killed, "a new daemon answers");
-    let finished = waited["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "command_finished")
-        .unwrap_or_else(|| panic!("no command_finished in {waited}"));
     assert_eq!(finished["command_id"], first["command_id"]);
     assert_eq!(finished["exit_code"], 0, "{finished}");
     let start = finished["output"]["start"].as_u64().unwrap().to_string();
@@ -306,25 +313,7 @@ fn upgrade_hands_every_session_and_running_command_to_the_new_binary() {
     before.remove("c");
     assert_eq!(current, before, "every shell carried over");
     for (session, started, code) in [("a", &a, 3), ("b", &b, 0)] {
-        let since = started["next_event"].as_u64().unwrap().to_string();
-        let (waited, _) = home.json(&[
-            "wait",
-            "-s",
-            session,
-            "--since-event",
-            &since,
-            "--timeout",
-            "20",
-            "--format",
-            "json",
-        ]);
-        let finished = waited["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["kind"] == "command_finished")
-            .unwrap_or_else(|| panic!("{session}: {waited}"))
-            .clone();
+        let finished = event_after(&home, session, started, "command_finished");
         assert_eq!(finished["exit_code"], code, "{session}: {finished}");
     }
 }
@@ -343,25 +332,7 @@ fn a_shell_that_exits_while_no_daemon_runs_reports_its_status_to_the_next() {
         }),
         "the shell did not exit, or was not reaped"
     );
-    let since = started["next_event"].as_u64().unwrap().to_string();
-    let (waited, out) = home.json(&[
-        "wait",
-        "-s",
-        "e",
-        "--since-event",
-        &since,
-        "--timeout",
-        "20",
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let exited = waited["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "session_exited")
-        .unwrap_or_else(|| panic!("no session_exited in {waited}"));
+    let exited = event_after(&home, "e", &started, "session_exited");
     assert_eq!(exited["status"], 7, "{exited}");
     let (list, _) = home.json(&["ls", "--format", "json"]);
     let session = list["sessions"]
