@@ -257,9 +257,10 @@ struct Jobs {
 }
 
 impl Jobs {
-    /// Queues `job` for the writer's next round; false once the writer has stopped.
-    fn later(&self, job: Job) -> bool {
-        self.queue.send(job).is_ok()
+    /// Queues `job` for the writer's next round. Nobody waits on it: a stopped writer shows at
+    /// the next commit, which does.
+    fn later(&self, job: Job) {
+        let _ = self.queue.send(job);
     }
 
     /// Queues `job` and wakes the writer (for a job whose sender waits on it).

@@ -99,8 +99,12 @@ pub(super) fn push_notification<T: serde::Serialize>(out: &mut Vec<u8>, method: 
     if serde_json::to_writer(&mut *out, &notification).is_err() {
         // Only a Serialize impl that fails can get here; send the notification without params.
         out.truncate(start);
-        let line = Message::notification(method, Value::Null).to_line();
-        out.extend_from_slice(&line[..line.len() - 1]);
+        let without = Notification {
+            jsonrpc: "2.0",
+            method,
+            params: &Value::Null,
+        };
+        let _ = serde_json::to_writer(&mut *out, &without);
     }
     out.push(b'\n');
 }

@@ -100,8 +100,8 @@ async fn stream_board(app: &Arc<App>, mut socket: WebSocket) -> Result<(), axum:
                     Ok(message) => String::from(&*message),
                     Err(RecvError::Lagged(_)) => {
                         // Fell behind: a fresh snapshot replaces what was missed.
-                        let snapshot;
-                        (snapshot, updates) = app.board.subscribe();
+                        let (snapshot, fresh) = app.board.subscribe();
+                        updates = fresh;
                         snapshot
                     }
                     Err(RecvError::Closed) => return Ok(()),
