@@ -86,6 +86,18 @@ impl Drop for StopDaemon<'_> {
     }
 }
 
+/// Every log a failure may need: the workers' (the killed one's too) and the daemon's.
+fn diagnostics(home: &Path, workers: &[&Worker]) -> String {
+    let mut report = String::new();
+    for worker in workers {
+        report += &format!("--- {} log:\n{}\n", worker.name, worker.log());
+    }
+    let daemon = home.join("log").join("default.log");
+    let daemon_log = std::fs::read_to_string(&daemon).unwrap_or_default();
+    report += &format!("--- daemon log ({}):\n{daemon_log}", daemon.display());
+    report
+}
+
 fn cli(url: &str, home: &Path, args: &[&str]) -> (i32, String) {
     // Our flags go before a `--` (after it everything is the task's command).
     let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
@@ -149,9 +161,10 @@ fn sigkilled_worker_task_completes_once_on_the_other() {
         (names == ["worker-a", "worker-b"]).then_some(())
     });
 
-    // Long enough to be killed mid-run; the completion mark is written only at the very end.
+    // Long enough to be killed mid-run; the completion mark is written only at the very end,
+    // with the shell's pid (the daemon's log names each session's pid).
     let command = format!(
-        "echo started; sleep 6; echo finished; echo done >> {}",
+        "echo started; sleep 6; echo finished; echo done $$ >> {}",
         marks.display()
     );
     let (code, out) = cli(
@@ -183,12 +196,17 @@ fn sigkilled_worker_task_completes_once_on_the_other() {
     assert_eq!(
         code,
         0,
-        "task wait: {out}\nsurvivor log:\n{}",
-        survivor.log()
+        "task wait: {out}\n{}",
+        diagnostics(home.path(), &[&killed, survivor])
     );
     assert_eq!(done["state"], "completed", "{out}");
     assert_eq!(done["worker"], survivor.name.as_str(), "{out}");
-    assert_eq!(done["attempt"], 2, "{out}");
+    assert_eq!(
+        done["attempt"],
+        2,
+        "{out}\n{}",
+        diagnostics(home.path(), &[&killed, survivor])
+    );
     assert_eq!(done["result"]["exit_code"], 0, "{out}");
     assert!(
         done["result"]["digest"]
@@ -204,7 +222,8 @@ fn sigkilled_worker_task_completes_once_on_the_other() {
     assert_eq!(
         completions.lines().count(),
         1,
-        "completions: {completions:?}"
+        "completions: {completions:?}\n{}",
+        diagnostics(home.path(), &[&killed, survivor])
     );
     let (_, out) = cli(&url, home.path(), &["task", "status", &id]);
     let status = json(&out);
