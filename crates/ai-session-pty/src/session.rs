@@ -441,16 +441,19 @@ impl PtySession {
 }
 
 impl Inner {
-    /// Signal the foreground group, the shell's group and every process in `tree`, unless the
-    /// shell is already reaped (its pid may then belong to someone else).
+    /// Signal the shell's group, the foreground group and every process in `tree`, unless the
+    /// shell is already reaped (its pid may then belong to someone else). The shell goes first:
+    /// signalled after its running command, it could see that command die and start the next
+    /// one of its line (`sleep 5; echo done >> mark`) before its own signal arrived.
     fn hang_up(&self, tree: &[i32], signal: Signal) {
         if self.exit_info().is_some() {
             return;
         }
-        if let Some(pg) = self.foreground_pgrp() {
+        let foreground = self.foreground_pgrp();
+        let _ = killpg(Pid::from_raw(self.pid), signal);
+        if let Some(pg) = foreground {
             let _ = killpg(Pid::from_raw(pg), signal);
         }
-        let _ = killpg(Pid::from_raw(self.pid), signal);
         for &pid in tree {
             let _ = kill(Pid::from_raw(pid), signal);
         }

@@ -230,6 +230,38 @@ async fn kill_ends_background_jobs_too() {
     }
 }
 
+/// A killed session runs nothing more of its command line: when the running part dies of the
+/// hang-up, the shell must already have its own, or it goes on to the next command (a task
+/// killed with its worker would still write its completion mark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_runs_no_further_command_of_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let marks = dir.path().join("marks");
+    for i in 0..25 {
+        let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+        let command = format!("sleep 5; echo after-{i} >> {}", marks.display());
+        let running = session
+            .exec(
+                &command,
+                ExecOptions {
+                    yield_after: Some(Duration::from_millis(30)),
+                    ..opts()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(running.state, ExecState::Running);
+        session.kill().await;
+    }
+    // Anything that escaped would have written by now (its sleep was cut short).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = std::fs::read_to_string(&marks).unwrap_or_default();
+    assert!(
+        written.is_empty(),
+        "killed shells ran the rest of their line: {written:?}"
+    );
+}
+
 #[tokio::test]
 async fn dropping_a_session_kills_it() {
     let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
