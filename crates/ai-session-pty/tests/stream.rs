@@ -231,8 +231,8 @@ async fn kill_ends_background_jobs_too() {
 }
 
 /// A killed session runs nothing more of its command line: when the running part dies of the
-/// hang-up, the shell must already have its own, or it goes on to the next command (a task
-/// killed with its worker would still write its completion mark).
+/// hang-up, the shell must already have its own signal, or it goes on to the next command (a
+/// task killed with its worker would still write its completion mark).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_runs_no_further_command_of_the_line() {
     let dir = tempfile::tempdir().unwrap();
