@@ -266,6 +266,14 @@ async fn interrupt(inner: &Arc<Inner>, id: u64, options: &ExecOptions) -> ExecOu
             continue;
         }
         tracing::debug!(id, pgid, %signal, "exec timed out; signalling the foreground group");
+        if signal != Signal::SIGINT && inner.exit_info().is_none() {
+            // A command that dies of SIGTERM or SIGKILL looks to the shell like one that
+            // ended: it would run the rest of the line (`slow; next`). A SIGINT of its own
+            // first makes it drop the line, as when Ctrl-C reaches both.
+            if let Err(error) = inner.signal_group(inner.pid, Signal::SIGINT) {
+                tracing::warn!(%error, "could not interrupt the shell");
+            }
+        }
         if let Err(error) = inner.signal_group(pgid, signal) {
             tracing::warn!(%error, "could not signal the foreground group");
         }

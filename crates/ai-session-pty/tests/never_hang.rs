@@ -185,6 +185,33 @@ async fn timeout_interrupts_and_session_survives() {
     session.kill().await;
 }
 
+/// A timed-out line stops: after a command that shrugged off SIGINT dies of SIGTERM, the rest
+/// of its line does not run.
+#[tokio::test]
+async fn timeout_stops_the_rest_of_the_line() {
+    let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
+    let mut options = ExecOptions::with_timeout(Duration::from_secs(2));
+    options.kill_grace = Duration::from_millis(300);
+    let out = session
+        .exec(
+            "bash -c \"trap '' INT; echo armed; sleep 30\"; echo rest-$((6*7))",
+            options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.state, ExecState::TimedOut);
+    let output = text(&out.output);
+    assert!(output.contains("armed"), "{output:?}");
+    assert!(
+        !output.contains("rest-42"),
+        "the rest of the line ran: {out:?}"
+    );
+    assert_eq!(out.record.exit_code, Some(143), "SIGTERM ended it: {out:?}");
+    let out = session.exec("echo alive", opts()).await.unwrap();
+    assert_eq!(text(&out.output), "alive\n");
+    session.kill().await;
+}
+
 #[tokio::test]
 async fn concurrent_exec_is_busy_not_interleaved() {
     let session = PtySession::spawn(SessionConfig::default()).await.unwrap();
