@@ -647,8 +647,12 @@ pub fn colon_diagnostics(plain: &Plain) -> anyhow::Result<Truth> {
 pub fn gcc_json(plain: &Plain) -> anyhow::Result<Truth> {
     let mut truth = Truth::default();
     let (mut errors, mut warnings) = (0, 0);
-    for line in stderr_text(plain).lines().filter(|l| l.starts_with('[')) {
-        let v: Value = serde_json::from_str(line).context("gcc JSON diagnostics")?;
+    let text = stderr_text(plain);
+    let mut arrays = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with('[')) {
+        gcc_json_arrays(line, &mut arrays)?;
+    }
+    for v in arrays {
         for d in v.as_array().into_iter().flatten() {
             let kind = d["kind"].as_str().unwrap_or_default();
             match kind {
@@ -665,6 +669,23 @@ pub fn gcc_json(plain: &Plain) -> anyhow::Result<Truth> {
     }
     diagnostic_counts(&mut truth, errors, warnings, plain.exit);
     Ok(truth)
+}
+
+/// The arrays on one line of gcc's stderr. gcc ends its array without a newline, so under
+/// `make -j` a second compiler's array, or make's own message, can follow on the same line.
+fn gcc_json_arrays(line: &str, out: &mut Vec<Value>) -> anyhow::Result<()> {
+    let mut values = serde_json::Deserializer::from_str(line).into_iter::<Value>();
+    loop {
+        let at = values.byte_offset();
+        match values.next() {
+            None => return Ok(()),
+            Some(Ok(value)) => out.push(value),
+            Some(Err(_)) if !line[at..].trim_start().starts_with('[') => return Ok(()),
+            Some(Err(error)) => {
+                return Err(error).with_context(|| format!("gcc JSON diagnostics at byte {at}"));
+            }
+        }
+    }
 }
 
 /// `git status --porcelain=v1`: staged, modified, deleted, untracked and unmerged paths.
@@ -1119,4 +1140,19 @@ pub fn ss_ports(plain: &Plain) -> anyhow::Result<Truth> {
     }
     truth.counts.insert("entries".into(), truth.items.len());
     Ok(truth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_sharing_a_line_are_all_read() {
+        let mut arrays = Vec::new();
+        let line = r#"[{"kind":"warning"}][{"kind":"error"}]make: *** [Makefile:3: b.o] Error 1"#;
+        gcc_json_arrays(line, &mut arrays).unwrap();
+        assert_eq!(arrays.len(), 2);
+        assert_eq!(arrays[1][0]["kind"], "error");
+        assert!(gcc_json_arrays(r#"[{"kind":"warning"}][{"kind""#, &mut arrays).is_err());
+    }
 }
