@@ -249,3 +249,37 @@ fn formats_report_exit_codes_and_state() {
     assert!(!after.status.success());
     assert!(String::from_utf8_lossy(&after.stderr).contains("no server running"));
 }
+
+/// tmux writes a pane's output to its pipe before it draws it, so whatever the pane shows when
+/// `pipe-pane` stops the pipe is in the pipe's file when the stop returns.
+#[test]
+fn stopping_a_pipe_keeps_all_the_pane_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let log = dir.path().join("pipe.log");
+    ours(
+        &home,
+        &["new", "-d", "-s", "p", "-x", "80", "-y", "24", "sh"],
+    );
+    let pipe = format!("cat >> {}", log.display());
+    for round in 0..5 {
+        ours(&home, &["pipe-pane", "-t", "p", &pipe]);
+        // `$((...))` so the typed line itself never shows the mark.
+        let command = format!("seq 1 2000; echo end-$(({round}+1000))");
+        ours(&home, &["send-keys", "-t", "p", &command, "Enter"]);
+        let mark = format!("end-{}", round + 1000);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ours(&home, &["capture-pane", "-p", "-t", "p"]).contains(&mark) {
+            assert!(std::time::Instant::now() < deadline, "{mark} never showed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        ours(&home, &["pipe-pane", "-t", "p"]);
+        let piped = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            piped.contains(&format!("2000\r\n{mark}")),
+            "round {round}: the pipe's file lacks the end of what the pane showed: {:?}",
+            &piped[piped.len().saturating_sub(200)..]
+        );
+    }
+    ours(&home, &["kill-server"]);
+}

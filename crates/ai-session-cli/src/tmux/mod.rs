@@ -643,7 +643,9 @@ impl Ctx {
 }
 
 /// `tmux __pipe-pane SERVER SESSION OFFSET`: writes a pane's output from OFFSET to stdout as
-/// it arrives, until the pane's session ends or the reader goes away (the `pipe-pane` helper).
+/// it arrives, until the pane's session ends, the reader goes away, or a line (or EOF) on stdin
+/// asks it to stop (the `pipe-pane` helper). On a stop it first writes everything the pane has
+/// printed so far, so stopping a pipe loses nothing already on the pane.
 fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
     use ai_session::protocol::ReadParams;
     let [server, session, offset] = argv else {
@@ -662,6 +664,14 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
             .await?
             .context("the tmux server is not running")?;
         let mut out = std::io::stdout().lock();
+        // stdin is the pipe's own terminal: `pipe-pane` stops the follower by typing a line.
+        let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            let _ = stop_tx.blocking_send(());
+        });
+        let mut stopping = false;
         loop {
             let read = client
                 .read(&ReadParams {
@@ -679,6 +689,9 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
             let moved = read.next_offset != offset;
             offset = read.next_offset;
             if !moved {
+                if stopping {
+                    return Ok(());
+                }
                 // Nothing new: stop once the pane's session is gone, else look again shortly.
                 let alive = client
                     .list_sessions()
@@ -689,7 +702,10 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
                 if !alive {
                     return Ok(());
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                    _ = stop_rx.recv() => stopping = true,
+                }
             }
         }
     })

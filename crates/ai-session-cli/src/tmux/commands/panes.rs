@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How long a stopped pipe's command may take to finish after its input ends.
+const PIPE_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Ctx {
     /// `pipe-pane`: the pane's output from now on goes to a shell command, run as a session
     /// of its own (`tmux-pipe-N`) that follows the pane's output.
@@ -11,8 +14,7 @@ impl Ctx {
         let name = format!("{}{}", super::super::PIPE_PREFIX, t.pane);
         let piping = self.live.infos.get(&name).is_some_and(|i| i.alive);
         if piping {
-            let _ = self.client().await?.kill_session(&name).await;
-            self.live.infos.remove(&name);
+            self.stop_pipe(&name).await?;
         }
         let Some(command) = cmd.arg(0).filter(|c| !c.is_empty()) else {
             self.pane(t.pane)?.pipe = false;
@@ -45,6 +47,32 @@ impl Ctx {
         };
         self.spawn_process(&name, t.session, &spawn, 80, 24).await?;
         self.pane(t.pane)?.pipe = true;
+        Ok(())
+    }
+
+    /// Stops a pane's pipe as tmux does: its command gets EOF once the follower has written
+    /// all the pane printed so far (so a `cat >> file` ends with the last line), and is killed
+    /// only if it is still running a second later.
+    async fn stop_pipe(&mut self, name: &str) -> anyhow::Result<()> {
+        let client = self.client().await?;
+        let stop = SendParams {
+            session: name.to_owned(),
+            text: Some("stop\n".to_owned()),
+            keys: Vec::new(),
+            data_base64: None,
+        };
+        if client.send(&stop).await.is_ok() {
+            let deadline = std::time::Instant::now() + PIPE_DRAIN;
+            while std::time::Instant::now() < deadline {
+                let sessions = client.list_sessions().await?.sessions;
+                if !sessions.iter().any(|s| s.id == name && s.alive) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let _ = client.kill_session(name).await;
+        self.live.infos.remove(name);
         Ok(())
     }
 
