@@ -31,7 +31,11 @@ use serde_json::json;
 
 fn main() {
     if let Ok(socket) = std::env::var(RELAY_ENV) {
-        relay::serve(&PathBuf::from(socket));
+        match std::env::var(RELAY_KIND_ENV).as_deref() {
+            Ok("tokio") => relay::serve_tokio(&PathBuf::from(socket), false),
+            Ok("tokio-inline") => relay::serve_tokio(&PathBuf::from(socket), true),
+            _ => relay::serve(&PathBuf::from(socket)),
+        }
         return;
     }
     // `cargo bench` passes `--bench`; this harness has no options of its own.
@@ -64,11 +68,15 @@ fn main() {
         "exec round trip: ai-session with and without the keeper ({iters} each, interleaved) ..."
     );
     let (ours_exec, direct_exec) = runtime.block_on(ours_exec_pair(&daemon, &direct_daemon, iters));
+    let ours_hello = runtime.block_on(ours_hello(&daemon, iters));
     drop(direct_daemon);
     eprintln!("exec round trip: raw PTY echo ({iters}) ...");
     let raw_exec = raw_pty_echo(iters);
     eprintln!("exec round trip: relay floor, two processes ({iters} each) ...");
-    let (relay_echo, relay_mark) = relay::round_trips(iters);
+    let [relay_echo, relay_mark] = relay::round_trips(iters, "blocking", ["echo", "mark"]);
+    eprintln!("exec round trip: floor of a tokio daemon ({iters}) ...");
+    let [tokio_mark] = relay::round_trips(iters, "tokio", ["mark"]);
+    let [inline_mark] = relay::round_trips(iters, "tokio-inline", ["mark"]);
     eprintln!("exec round trip: tmux ({tmux_iters}) ...");
     let tmux_exec = tmux_round_trip(tmux_iters);
 
@@ -110,6 +118,9 @@ fn main() {
         ("raw PTY echo (portable-pty + bash)", &raw_exec),
         ("floor: relay process + echo", &relay_echo),
         ("floor: relay process + exit mark", &relay_mark),
+        ("floor: tokio relay, one task", &inline_mark),
+        ("floor: tokio relay, reader + request tasks", &tokio_mark),
+        ("ai-session hello (a request with no work)", &ours_hello),
     ];
     let create = [
         ("ai-session session.new (shell ready)", &ours_new),
@@ -135,6 +146,14 @@ fn main() {
         relay_echo.p50 / raw_exec.p50,
         relay_mark.p50 / raw_exec.p50,
         ours_exec.p50 / relay_mark.p50
+    );
+    println!(
+        "floor of a tokio daemon (2 runtime threads, nothing else): one task reading the socket \
+         and the terminal {:.2}x raw; a reader task handing the terminal's bytes to each \
+         request's task (ai-session's shape) {:.2}x raw; a request with no work (hello) {:.3} ms",
+        inline_mark.p50 / raw_exec.p50,
+        tokio_mark.p50 / raw_exec.p50,
+        ours_hello.p50
     );
     let keeper_cost = ours_exec.p50 / direct_exec.p50;
     println!(
@@ -174,6 +193,9 @@ fn main() {
             "raw_pty_echo": raw_exec.to_json(),
             "relay_floor_echo": relay_echo.to_json(),
             "relay_floor_exit_mark": relay_mark.to_json(),
+            "tokio_relay_floor_exit_mark": tokio_mark.to_json(),
+            "tokio_one_task_floor_exit_mark": inline_mark.to_json(),
+            "ai_session_hello": ours_hello.to_json(),
             "ai_session_without_keeper": direct_exec.to_json(),
             "ratio_keeper_over_direct_p50": keeper_cost,
             "ratio_tmux_over_ours_p50": speedup,
@@ -315,6 +337,22 @@ async fn ours_exec_pair(kept: &BenchDaemon, direct: &BenchDaemon, iters: usize) 
         client.kill_session(id).await.expect("kill");
     }
     (Stats::of(samples.0), Stats::of(samples.1))
+}
+
+/// `hello` round trips: what a request costs the daemon that does no work.
+async fn ours_hello(daemon: &BenchDaemon, iters: usize) -> Stats {
+    let client = ai_session::Client::connect(&daemon.socket())
+        .await
+        .expect("connect");
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..iters + 50 {
+        let t0 = Instant::now();
+        client.hello().await.expect("hello");
+        if i >= 50 {
+            samples.push(ms(t0));
+        }
+    }
+    Stats::of(samples)
 }
 
 /// `exec echo` round trips on a direct and a kept session, alternating between them.
@@ -588,6 +626,8 @@ fn tmux_create(n: usize) -> Stats {
 
 /// Set (to a socket path) in the relay process the bench starts from its own binary.
 const RELAY_ENV: &str = "EXEC_BENCH_RELAY";
+/// Which relay that process is: `blocking` (one thread) or `tokio` (a daemon's shape).
+const RELAY_KIND_ENV: &str = "EXEC_BENCH_RELAY_KIND";
 
 /// The floor under any daemon design: the client's command crosses to another process, that
 /// process writes it to bash's terminal and reads until the answer, and sends it back. Blocking
@@ -595,6 +635,11 @@ const RELAY_ENV: &str = "EXEC_BENCH_RELAY";
 /// raw PTY echo, and nothing else. Measured twice: until the echoed output (as the raw echo),
 /// and until an exit mark that `PROMPT_COMMAND` prints with `$?` (what an exec needs to know
 /// that the command ended, and how).
+///
+/// The tokio relays run on a 2-thread runtime and do nothing else. One has ai-session's shape:
+/// a task reads the terminal and publishes what it read, and each request runs in a task of
+/// its own that writes the command and waits for the mark among the published bytes. The other
+/// reads the socket and the terminal in one task, so no task wakes another.
 mod relay {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::os::unix::net::{UnixListener, UnixStream};
@@ -602,18 +647,28 @@ mod relay {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use portable_pty::native_pty_system;
+    use std::sync::Arc;
 
-    use super::{RELAY_ENV, Stats, bash_builder, find, ms, pty_size};
+    use portable_pty::native_pty_system;
+    use tokio::io::unix::AsyncFd;
+    use tokio::sync::watch;
+
+    use super::{RELAY_ENV, RELAY_KIND_ENV, Stats, bash_builder, find, ms, pty_size};
 
     const WARM_UP: usize = 50;
 
-    /// Both floors, `iters` round trips each.
-    pub(super) fn round_trips(iters: usize) -> (Stats, Stats) {
+    /// The relay of this `kind`, `iters` round trips in each mode (until the echoed output
+    /// or the exit mark).
+    pub(super) fn round_trips<const N: usize>(
+        iters: usize,
+        kind: &str,
+        modes: [&str; N],
+    ) -> [Stats; N] {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("relay.sock");
         let mut relay = Command::new(std::env::current_exe().expect("the bench binary"))
             .env(RELAY_ENV, &socket)
+            .env(RELAY_KIND_ENV, kind)
             .stdin(Stdio::null())
             .spawn()
             .expect("start the relay process");
@@ -646,12 +701,11 @@ mod relay {
             }
             Stats::of(samples)
         };
-        let echo = measure("echo");
-        let mark = measure("mark");
+        let floors = modes.map(&mut measure);
         // The answers' reader holds the socket too: hang up explicitly.
         let _ = requests.shutdown(std::net::Shutdown::Both);
         let _ = relay.wait();
-        (echo, mark)
+        floors
     }
 
     /// The relay process: one client, one bash, until the client hangs up.
@@ -673,10 +727,7 @@ mod relay {
             let Some((mode, i)) = line.split_once(' ') else {
                 break;
             };
-            let needle = match mode {
-                "echo" => format!("\nX{i}\r\n"),
-                _ => format!("\nX{i}\r\n\x1b]133;D;0\x07"),
-            };
+            let needle = needle(mode, i);
             seen.clear();
             keys.write_all(format!("echo X{i}\n").as_bytes())
                 .expect("write to bash");
@@ -691,5 +742,143 @@ mod relay {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// What ends a round trip in `mode` for request `i`: the echoed output, or the exit mark
+    /// after it.
+    fn needle(mode: &str, i: &str) -> String {
+        match mode {
+            "echo" => format!("\nX{i}\r\n"),
+            _ => format!("\nX{i}\r\n\x1b]133;D;0\x07"),
+        }
+    }
+
+    /// A tokio relay process (`inline`: one task): one client, one bash, until the client
+    /// hangs up.
+    pub(super) fn serve_tokio(socket: &Path, inline: bool) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let pair = native_pty_system().openpty(pty_size()).expect("openpty");
+        let mut shell = bash_builder();
+        shell.env("PROMPT_COMMAND", r#"printf '\033]133;D;%s\007' $?"#);
+        let mut child = pair.slave.spawn_command(shell).expect("spawn bash");
+        drop(pair.slave);
+        let master = pair.master.as_raw_fd().expect("the terminal's fd");
+        // SAFETY: the fd belongs to `pair.master`, which lives until the end of this function,
+        // past every use of the borrow (the dup is taken at once).
+        let master = unsafe { std::os::fd::BorrowedFd::borrow_raw(master) };
+        let terminal = rustix::io::dup(master).expect("dup the terminal");
+        let flags = rustix::fs::fcntl_getfl(&terminal).expect("terminal flags");
+        rustix::fs::fcntl_setfl(&terminal, flags | rustix::fs::OFlags::NONBLOCK)
+            .expect("non-blocking terminal");
+        let listener = std::os::unix::net::UnixListener::bind(socket).expect("bind the relay");
+        runtime.block_on(async move {
+            use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+            // SAFETY: the `AsyncFd` owns the `OwnedFd` of the dup, so the fd stays open and
+            // unchanged until the `AsyncFd` is dropped.
+            let terminal = unsafe { AsyncFd::register(terminal) }.expect("register the terminal");
+            let terminal = Arc::new(terminal);
+            listener
+                .set_nonblocking(true)
+                .expect("non-blocking listener");
+            let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
+            let (client, _) = listener.accept().await.expect("accept the bench");
+            if inline {
+                return one_task(client, &terminal).await;
+            }
+            let (published, _) = watch::channel(Vec::<u8>::new());
+            let published = Arc::new(published);
+            let reader = {
+                let (terminal, published) = (terminal.clone(), published.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let Ok(mut ready) = terminal.readable().await else {
+                            return;
+                        };
+                        match ready.try_io(|fd| Ok(rustix::io::read(fd, &mut buf)?)) {
+                            Ok(Ok(0) | Err(_)) => return,
+                            Ok(Ok(n)) => {
+                                published.send_modify(|seen| seen.extend_from_slice(&buf[..n]))
+                            }
+                            Err(_would_block) => {}
+                        }
+                    }
+                })
+            };
+            let (requests, replies) = client.into_split();
+            let replies = Arc::new(tokio::sync::Mutex::new(replies));
+            let mut lines = tokio::io::BufReader::new(requests).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Some((mode, i)) = line.split_once(' ') else {
+                    break;
+                };
+                let (mode, i) = (mode.to_owned(), i.to_owned());
+                let (terminal, published, replies) =
+                    (terminal.clone(), published.clone(), replies.clone());
+                let request = tokio::spawn(async move {
+                    let mut seen = published.subscribe();
+                    let from = seen.borrow_and_update().len();
+                    let needle = needle(&mode, &i);
+                    rustix::io::write(terminal.get_ref(), format!("echo X{i}\n").as_bytes())
+                        .expect("write to bash");
+                    while !find(&seen.borrow_and_update()[from..], needle.as_bytes()) {
+                        seen.changed().await.expect("the reader ended");
+                    }
+                    let answer = format!("done {i}\n");
+                    replies
+                        .lock()
+                        .await
+                        .write_all(answer.as_bytes())
+                        .await
+                        .is_ok()
+                });
+                if !request.await.unwrap_or(false) {
+                    break;
+                }
+            }
+            reader.abort();
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The one-task relay: reads a request, writes the command, reads the terminal until the
+    /// mark, answers.
+    async fn one_task(client: tokio::net::UnixStream, terminal: &AsyncFd<std::os::fd::OwnedFd>) {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let (requests, mut replies) = client.into_split();
+        let mut lines = tokio::io::BufReader::new(requests).lines();
+        let mut buf = vec![0u8; 65536];
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Some((mode, i)) = line.split_once(' ') else {
+                break;
+            };
+            let needle = needle(mode, i);
+            seen.clear();
+            rustix::io::write(terminal.get_ref(), format!("echo X{i}\n").as_bytes())
+                .expect("write to bash");
+            while !find(&seen, needle.as_bytes()) {
+                let Ok(mut ready) = terminal.readable().await else {
+                    return;
+                };
+                match ready.try_io(|fd| Ok(rustix::io::read(fd, &mut buf)?)) {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                    Err(_would_block) => {}
+                }
+            }
+            if replies
+                .write_all(format!("done {i}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
     }
 }

@@ -203,6 +203,7 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
     let ours_rt = p50(&rt["ai_session"]);
     let tmux_rt = p50(&rt["tmux"]);
     let raw_rt = p50(&rt["raw_pty_echo"]);
+    let tokio_floor = p50(&rt["tokio_relay_floor_exit_mark"]);
     let ours_new = p50(&cr["ai_session"]);
     let raw_new = p50(&cr["raw_pty_spawn"]);
     let tmux_new = p50(&cr["tmux"]);
@@ -267,6 +268,17 @@ fn exec(ctx: &Ctx) -> anyhow::Result<Option<Vec<Row>>> {
             ratio: Some(ours_rt / raw_rt),
             target: "<= 2x raw PTY echo".into(),
             pass: Some(ours_rt / raw_rt <= 2.0),
+        },
+        Row {
+            group: "exec",
+            operation: "floor: a tokio relay of ai-session's shape that does nothing else".into(),
+            ours: tokio_floor,
+            unit: "ms".into(),
+            baseline_name: "raw PTY echo (portable-pty)".into(),
+            baseline: Some(raw_rt),
+            ratio: Some(tokio_floor / raw_rt),
+            target: "info (where the 2x target lies for a tokio daemon)".into(),
+            pass: None,
         },
         Row {
             group: "exec",
