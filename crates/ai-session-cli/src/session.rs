@@ -17,10 +17,12 @@ use crate::common::{self, Global, exit};
 Examples:
   ai-session new                                   prints e.g. s1
   ai-session new --name build --cwd ~/src/app      session id `build`
+  ai-session new -s build                          the same name, as `exec -s build` uses it
   ai-session new --shell /bin/sh --env FOO=bar --size 120x40")]
 pub struct NewArgs {
-    /// Name for the session (becomes its id); default: the next free `s<N>`.
-    #[arg(long)]
+    /// Name for the session (becomes its id); default: the next free `s<N>`. `-s`, as in
+    /// `exec -s` and `tmux new -s`.
+    #[arg(long, short = 's')]
     pub name: Option<String>,
     /// Working directory (default: the daemon's).
     #[arg(long, value_name = "DIR")]

@@ -102,6 +102,9 @@ fn sessions_new_ls_read_history_kill() {
     let out = home.run(&["new"]);
     let generated = stdout(&out).trim().to_owned();
     assert!(generated.starts_with('s'), "{generated}");
+    // `-s` names it, as `exec -s` and `tmux new -s` do.
+    let out = home.run(&["new", "-s", "named"]);
+    assert_eq!(stdout(&out).trim(), "named", "stderr: {}", stderr(&out));
 
     let (v, _) = home.json(&[
         "exec",
