@@ -283,3 +283,27 @@ fn stopping_a_pipe_keeps_all_the_pane_printed() {
     }
     ours(&home, &["kill-server"]);
 }
+
+/// Stopping the pipe of a pane that keeps printing closes the pipe as tmux does: its command
+/// reads to EOF and finishes on its own, instead of being killed.
+#[test]
+fn stopping_a_pipe_of_a_busy_pane_ends_its_command_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let marker = dir.path().join("eof");
+    ours(
+        &home,
+        &["new", "-d", "-s", "busy", "-x", "80", "-y", "24", "sh"],
+    );
+    let pipe = format!("cat > /dev/null; echo reached-eof > {}", marker.display());
+    ours(&home, &["pipe-pane", "-t", "busy", &pipe]);
+    // Output without a pause: the follower never finds the pane quiet.
+    let ticking = "while :; do echo tick; done";
+    ours(&home, &["send-keys", "-t", "busy", ticking, "Enter"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ours(&home, &["pipe-pane", "-t", "busy"]);
+    let ended = std::fs::read_to_string(&marker).unwrap_or_default();
+    ours(&home, &["send-keys", "-t", "busy", "C-c"]);
+    ours(&home, &["kill-server"]);
+    assert_eq!(ended.trim(), "reached-eof", "the pipe's command was killed");
+}

@@ -665,14 +665,21 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
             .context("the tmux server is not running")?;
         let mut out = std::io::stdout().lock();
         // stdin is the pipe's own terminal: `pipe-pane` stops the follower by typing a line.
-        let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
         std::thread::spawn(move || {
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
-            let _ = stop_tx.blocking_send(());
+            stop_tx.send_replace(true);
         });
-        let mut stopping = false;
+        // Where the pane's output ended when the stop came: written up to there, then done.
+        let mut stop_at: Option<u64> = None;
         loop {
+            if stop_at.is_none() && *stop.borrow_and_update() {
+                stop_at = Some(pane_end(&client, session).await?.unwrap_or(offset));
+            }
+            if stop_at.is_some_and(|end| offset >= end) {
+                return Ok(());
+            }
             let read = client
                 .read(&ReadParams {
                     session: session.clone(),
@@ -683,32 +690,40 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
                 .await?;
             if let Some(data) = &read.data_base64 {
                 use base64::Engine as _;
-                out.write_all(&base64::engine::general_purpose::STANDARD.decode(data)?)?;
+                let mut bytes = base64::engine::general_purpose::STANDARD.decode(data)?;
+                if let Some(end) = stop_at {
+                    bytes.truncate(
+                        usize::try_from(end.saturating_sub(read.start)).unwrap_or(usize::MAX),
+                    );
+                }
+                out.write_all(&bytes)?;
                 out.flush()?;
             }
             let moved = read.next_offset != offset;
             offset = read.next_offset;
             if !moved {
-                if stopping {
-                    return Ok(());
-                }
                 // Nothing new: stop once the pane's session is gone, else look again shortly.
-                let alive = client
-                    .list_sessions()
-                    .await?
-                    .sessions
-                    .iter()
-                    .any(|s| &s.id == session && s.alive);
-                if !alive {
+                if stop_at.is_some() || pane_end(&client, session).await?.is_none() {
                     return Ok(());
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
-                    _ = stop_rx.recv() => stopping = true,
+                    _ = stop.changed() => {}
                 }
             }
         }
     })
+}
+
+/// The end of a live session's output; `None` once it is gone.
+async fn pane_end(client: &ai_session::Client, session: &str) -> anyhow::Result<Option<u64>> {
+    Ok(client
+        .list_sessions()
+        .await?
+        .sessions
+        .into_iter()
+        .find(|s| s.id == session && s.alive)
+        .map(|s| s.output_offset))
 }
 
 /// A control-mode client (`tmux -C attach`): announces itself, then stays attached until its
