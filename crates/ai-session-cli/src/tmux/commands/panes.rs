@@ -8,7 +8,7 @@ const PIPE_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Ctx {
     /// `pipe-pane`: the pane's output from now on goes to a shell command, run as a session
-    /// of its own (`tmux-pipe-N`) that follows the pane's output.
+    /// of its own (`tmuxpipe-N`) that follows the pane's output.
     pub(super) async fn pipe_pane(&mut self, cmd: &Command) -> anyhow::Result<()> {
         let t = self.resolve(cmd, 't', Kind::Pane)?;
         let name = format!("{}{}", super::super::PIPE_PREFIX, t.pane);
