@@ -626,7 +626,8 @@ fn tmux_create(n: usize) -> Stats {
 
 /// Set (to a socket path) in the relay process the bench starts from its own binary.
 const RELAY_ENV: &str = "EXEC_BENCH_RELAY";
-/// Which relay that process is: `blocking` (one thread) or `tokio` (a daemon's shape).
+/// Which relay that process is: `blocking` (one thread), `tokio` (a daemon's shape) or
+/// `tokio-inline` (one tokio task).
 const RELAY_KIND_ENV: &str = "EXEC_BENCH_RELAY_KIND";
 
 /// The floor under any daemon design: the client's command crosses to another process, that
@@ -645,11 +646,10 @@ mod relay {
     use std::os::unix::net::{UnixListener, UnixStream};
     use std::path::Path;
     use std::process::{Command, Stdio};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use std::sync::Arc;
-
-    use portable_pty::native_pty_system;
+    use portable_pty::{Child, MasterPty, native_pty_system};
     use tokio::io::unix::AsyncFd;
     use tokio::sync::watch;
 
@@ -711,13 +711,9 @@ mod relay {
     /// The relay process: one client, one bash, until the client hangs up.
     pub(super) fn serve(socket: &Path) {
         let listener = UnixListener::bind(socket).expect("bind the relay socket");
-        let pair = native_pty_system().openpty(pty_size()).expect("openpty");
-        let mut shell = bash_builder();
-        shell.env("PROMPT_COMMAND", r#"printf '\033]133;D;%s\007' $?"#);
-        let mut child = pair.slave.spawn_command(shell).expect("spawn bash");
-        drop(pair.slave);
-        let mut terminal = pair.master.try_clone_reader().expect("reader");
-        let mut keys = pair.master.take_writer().expect("writer");
+        let (master, mut child) = marked_bash();
+        let mut terminal = master.try_clone_reader().expect("reader");
+        let mut keys = master.take_writer().expect("writer");
         let (client, _) = listener.accept().expect("accept the bench");
         let mut replies = client.try_clone().expect("clone the socket");
         let mut buf = vec![0u8; 65536];
@@ -744,6 +740,30 @@ mod relay {
         let _ = child.wait();
     }
 
+    /// bash on a new terminal, printing the exit mark from `PROMPT_COMMAND`.
+    fn marked_bash() -> (Box<dyn MasterPty + Send>, Box<dyn Child + Send + Sync>) {
+        let pair = native_pty_system().openpty(pty_size()).expect("openpty");
+        let mut shell = bash_builder();
+        shell.env("PROMPT_COMMAND", r#"printf '\033]133;D;%s\007' $?"#);
+        let child = pair.slave.spawn_command(shell).expect("spawn bash");
+        (pair.master, child)
+    }
+
+    /// One read of the terminal, once it is readable; `None` at its end.
+    async fn read_terminal(
+        terminal: &AsyncFd<std::os::fd::OwnedFd>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        loop {
+            let mut ready = terminal.readable().await.ok()?;
+            match ready.try_io(|fd| Ok(rustix::io::read(fd, &mut *buf)?)) {
+                Ok(Ok(0) | Err(_)) => return None,
+                Ok(Ok(n)) => return Some(n),
+                Err(_would_block) => {}
+            }
+        }
+    }
+
     /// What ends a round trip in `mode` for request `i`: the echoed output, or the exit mark
     /// after it.
     fn needle(mode: &str, i: &str) -> String {
@@ -761,13 +781,9 @@ mod relay {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let pair = native_pty_system().openpty(pty_size()).expect("openpty");
-        let mut shell = bash_builder();
-        shell.env("PROMPT_COMMAND", r#"printf '\033]133;D;%s\007' $?"#);
-        let mut child = pair.slave.spawn_command(shell).expect("spawn bash");
-        drop(pair.slave);
-        let master = pair.master.as_raw_fd().expect("the terminal's fd");
-        // SAFETY: the fd belongs to `pair.master`, which lives until the end of this function,
+        let (pty, mut child) = marked_bash();
+        let master = pty.as_raw_fd().expect("the terminal's fd");
+        // SAFETY: the fd belongs to `pty`, which lives until the end of this function,
         // past every use of the borrow (the dup is taken at once).
         let master = unsafe { std::os::fd::BorrowedFd::borrow_raw(master) };
         let terminal = rustix::io::dup(master).expect("dup the terminal");
@@ -795,17 +811,8 @@ mod relay {
                 let (terminal, published) = (terminal.clone(), published.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 65536];
-                    loop {
-                        let Ok(mut ready) = terminal.readable().await else {
-                            return;
-                        };
-                        match ready.try_io(|fd| Ok(rustix::io::read(fd, &mut buf)?)) {
-                            Ok(Ok(0) | Err(_)) => return,
-                            Ok(Ok(n)) => {
-                                published.send_modify(|seen| seen.extend_from_slice(&buf[..n]))
-                            }
-                            Err(_would_block) => {}
-                        }
+                    while let Some(n) = read_terminal(&terminal, &mut buf).await {
+                        published.send_modify(|seen| seen.extend_from_slice(&buf[..n]));
                     }
                 })
             };
@@ -863,14 +870,10 @@ mod relay {
             rustix::io::write(terminal.get_ref(), format!("echo X{i}\n").as_bytes())
                 .expect("write to bash");
             while !find(&seen, needle.as_bytes()) {
-                let Ok(mut ready) = terminal.readable().await else {
+                let Some(n) = read_terminal(terminal, &mut buf).await else {
                     return;
                 };
-                match ready.try_io(|fd| Ok(rustix::io::read(fd, &mut buf)?)) {
-                    Ok(Ok(0) | Err(_)) => return,
-                    Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
-                    Err(_would_block) => {}
-                }
+                seen.extend_from_slice(&buf[..n]);
             }
             if replies
                 .write_all(format!("done {i}\n").as_bytes())
