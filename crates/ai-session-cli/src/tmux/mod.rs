@@ -675,7 +675,7 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
         let mut stop_at: Option<u64> = None;
         loop {
             if stop_at.is_none() && *stop.borrow_and_update() {
-                stop_at = Some(pane_end(&client, session).await?.unwrap_or(offset));
+                stop_at = Some(live_output_end(&client, session).await?.unwrap_or(offset));
             }
             if stop_at.is_some_and(|end| offset >= end) {
                 return Ok(());
@@ -703,7 +703,7 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
             offset = read.next_offset;
             if !moved {
                 // Nothing new: stop once the pane's session is gone, else look again shortly.
-                if stop_at.is_some() || pane_end(&client, session).await?.is_none() {
+                if stop_at.is_some() || live_output_end(&client, session).await?.is_none() {
                     return Ok(());
                 }
                 tokio::select! {
@@ -716,7 +716,10 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
 }
 
 /// The end of a live session's output; `None` once it is gone.
-async fn pane_end(client: &ai_session::Client, session: &str) -> anyhow::Result<Option<u64>> {
+async fn live_output_end(
+    client: &ai_session::Client,
+    session: &str,
+) -> anyhow::Result<Option<u64>> {
     Ok(client
         .list_sessions()
         .await?

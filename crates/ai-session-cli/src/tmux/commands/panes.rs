@@ -64,8 +64,7 @@ impl Ctx {
         if client.send(&stop).await.is_ok() {
             let deadline = std::time::Instant::now() + PIPE_DRAIN;
             while std::time::Instant::now() < deadline {
-                let sessions = client.list_sessions().await?.sessions;
-                if !sessions.iter().any(|s| s.id == name && s.alive) {
+                if super::super::live_output_end(client, name).await?.is_none() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
