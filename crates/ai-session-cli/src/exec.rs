@@ -186,9 +186,13 @@ fn print_text(result: &ExecResult, shown: &str) -> anyhow::Result<()> {
             for line in result.screen_tail.iter().flatten() {
                 eprintln!("  | {line}");
             }
+            // `send` takes every word after its options as text, so `--enter` goes first; and
+            // `wait` counts only events after --since-event, or the answer's finish is missed.
             eprintln!(
-                "answer with `ai-session send -s {0} 'TEXT' --keys Enter`, interrupt with `ai-session send -s {0} --keys C-c`",
-                result.session
+                "answer with `ai-session send -s {0} --enter 'TEXT'`, then \
+                 `ai-session wait -s {0} --exit --since-event {1}` wakes when it ends; \
+                 interrupt with `ai-session send -s {0} C-c`",
+                result.session, result.next_event
             );
         }
         ExecState::TimedOut => {

@@ -72,6 +72,49 @@ fn a_command_reading_the_terminal_returns_awaiting_input_and_the_session_survive
     assert_eq!(v["output"]["text"], "still-here\n", "{v}");
 }
 
+fn argv(words: &[String]) -> Vec<&str> {
+    words.iter().map(String::as_str).collect()
+}
+
+/// The commands an `exec` hint names (between backticks), as argv after `ai-session`, with
+/// `'TEXT'` replaced by `answer`.
+fn hinted_commands(hint: &str, answer: &str) -> Vec<Vec<String>> {
+    hint.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|command| command.strip_prefix("ai-session "))
+        .map(|args| {
+            args.split_whitespace()
+                .map(|word| match word {
+                    "'TEXT'" => answer.to_owned(),
+                    other => other.to_owned(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_awaiting_input_hint_answers_the_prompt_and_wakes_on_the_end() {
+    let home = Home::new();
+    let out = home.run(&["exec", "--", "read -p 'name? ' n; echo hi-$n; (exit 7)"]);
+    assert_eq!(out.status.code(), Some(121), "stderr: {}", stderr(&out));
+    let hint = stderr(&out);
+    let commands = hinted_commands(&hint, "bob");
+    let [answer, wait, interrupt] = commands.as_slice() else {
+        panic!("expected answer, wait and interrupt commands in the hint: {hint}");
+    };
+    assert_eq!(interrupt, &["send", "-s", "default", "C-c"], "{hint}");
+    let out = home.run(&argv(answer));
+    assert_eq!(out.status.code(), Some(0), "{answer:?}: {}", stderr(&out));
+    // Run as typed, after the answer: the command may already have finished.
+    let out = home.run(&argv(wait));
+    assert_eq!(out.status.code(), Some(0), "{wait:?}: {}", stderr(&out));
+    assert!(stdout(&out).contains("exit 7"), "{}", stdout(&out));
+    let out = home.run(&["read", "-s", "default"]);
+    assert!(stdout(&out).contains("hi-bob"), "{}", stdout(&out));
+}
+
 #[test]
 fn timeout_interrupts_and_text_mode_exits_124() {
     let home = Home::new();
