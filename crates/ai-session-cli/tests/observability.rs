@@ -198,3 +198,63 @@ fn metrics_show_tokens_saved_after_exec() {
         "AI_SESSION_LOG=debug was not applied:\n{log}"
     );
 }
+
+#[test]
+fn a_command_answered_before_it_ends_counts_its_exit_when_it_ends() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let _daemon = Daemon(home);
+    let agent = ["--agent", "builder"];
+    // Yielded: the answer comes at once, the exit 5 a moment later.
+    let yielded = ai(
+        home,
+        &[
+            &agent[..],
+            &[
+                "exec",
+                "-s",
+                "bg",
+                "--background",
+                "--",
+                "sleep 0.3; (exit 5)",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(yielded.status.code(), Some(120));
+    // Waiting for input: answered with `send`, then it exits 7.
+    let asked = ai(
+        home,
+        &[&agent[..], &["exec", "-s", "ask", "--", "read x; (exit 7)"]].concat(),
+    );
+    assert_eq!(asked.status.code(), Some(121));
+    ok(home, &["send", "-s", "ask", "--enter", "yes"]);
+    ok(home, &["wait", "-s", "bg", "--exit", "--since-event", "0"]);
+    ok(home, &["wait", "-s", "ask", "--exit", "--since-event", "0"]);
+
+    let failed = |stats: &Value| {
+        [
+            stats["total"]["failed"].clone(),
+            stats["sessions"]["bg"]["failed"].clone(),
+            stats["sessions"]["ask"]["failed"].clone(),
+            stats["agents"]["builder"]["failed"].clone(),
+        ]
+    };
+    // The watcher counts the exit right after the event the waits saw: allow it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut stats = json(home, &["stats"]);
+    while failed(&stats) != [2, 1, 1, 2].map(Value::from) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        stats = json(home, &["stats"]);
+    }
+    assert_eq!(failed(&stats), [2, 1, 1, 2].map(Value::from), "{stats}");
+    // Each answer is one command, whatever its state; no exit is counted twice.
+    assert_eq!(stats["total"]["commands"], 2, "{stats}");
+    let text = ok(home, &["metrics"]);
+    for line in [
+        "ai_session_exit_codes_total{session=\"bg\",code=\"5\"} 1",
+        "ai_session_exit_codes_total{session=\"ask\",code=\"7\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+}

@@ -78,6 +78,18 @@ impl SessionManager {
         if record.command.is_empty() {
             record.command.clone_from(&params.command);
         }
+        if matches!(state, p::ExecState::AwaitingInput | p::ExecState::Running) {
+            lock(&entry.answered_unfinished).insert(record.id, params.agent.clone());
+            // It may have ended since the outcome was taken, before the watcher could count it.
+            if let Some(ended) = entry
+                .past
+                .history_after(&entry.pty, record.id.saturating_sub(1))
+                .iter()
+                .find(|r| r.id == record.id)
+            {
+                entry.count_late_exit(ended);
+            }
+        }
         let analysis = match params.budget {
             Some(budget) if state == p::ExecState::Exited => {
                 entry

@@ -424,6 +424,8 @@ impl SessionManager {
             sandbox,
             pidns: std::sync::OnceLock::new(),
             redactor,
+            answered_unfinished: Mutex::new(HashMap::new()),
+            observability: self.inner.observability.clone(),
         })
     }
 

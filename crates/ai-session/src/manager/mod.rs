@@ -99,7 +99,7 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Where sessions are journaled; `None` keeps them in memory only.
     persistence: Option<Persistence>,
-    observability: Observability,
+    observability: Arc<Observability>,
     /// Integrations told about created and ended sessions (set once by the daemon).
     hooks: std::sync::OnceLock<Arc<SessionHooks>>,
     /// What happened in every session.
@@ -144,6 +144,22 @@ struct Entry {
     /// Redacts secrets (token formats, the session environment's secret values) from what
     /// the daemon renders of its output.
     redactor: Arc<ai_session_security::redact::Redactor>,
+    /// Commands an `exec` answered before they ended (waiting for input, yielded), by id,
+    /// with the agent that asked: their exit codes count in the metrics once they end.
+    answered_unfinished: Mutex<HashMap<u64, Option<String>>>,
+    observability: Arc<Observability>,
+}
+
+impl Entry {
+    /// Counts the exit of a command `exec` answered before it ended, once: whichever of the
+    /// answer and the watcher sees the end first takes it from `answered_unfinished`.
+    fn count_late_exit(&self, record: &ai_session_pty::CommandRecord) {
+        if let Some(agent) = lock(&self.answered_unfinished).remove(&record.id) {
+            self.observability
+                .metrics
+                .record_exit(&self.id, agent.as_deref(), record.exit_code);
+        }
+    }
 }
 
 impl Drop for Entry {
@@ -181,7 +197,7 @@ impl SessionManager {
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 persistence,
-                observability: Observability::default(),
+                observability: Arc::default(),
                 hooks: std::sync::OnceLock::new(),
                 events,
                 owners: Mutex::new(HashMap::new()),

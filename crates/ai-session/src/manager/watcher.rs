@@ -333,6 +333,7 @@ impl Watcher {
                 .finished(&entry.id, &record, &raw, DIGEST_BUDGET)
                 .await;
             self.emit(entry, finished_event(&record, analysis));
+            entry.count_late_exit(&record);
             self.finished_upto = record.id;
         }
         if let Some(running) = entry.pty.running() {

@@ -181,6 +181,30 @@ impl Metrics {
         });
     }
 
+    /// Counts the exit code of a command whose `exec` answered before it ended (it waited for
+    /// input or was yielded): its answer was counted by [`Metrics::record_command`] without one.
+    pub fn record_exit(&self, session: &str, agent: Option<&str>, exit_code: Option<i32>) {
+        let Some(code) = exit_code else { return };
+        self.with(|inner| {
+            let count = |series: &mut Series| *series.exit_codes.entry(code).or_default() += 1;
+            count(&mut inner.total);
+            count(
+                inner
+                    .sessions
+                    .entry(session.to_owned())
+                    .or_insert_with(Series::new),
+            );
+            if let Some(agent) = agent {
+                count(
+                    inner
+                        .agents
+                        .entry(agent.to_owned())
+                        .or_insert_with(Series::new),
+                );
+            }
+        });
+    }
+
     /// Counts a request the sandbox or the permission check refused (`session`: the one it
     /// was about, if any).
     pub fn record_denial(&self, session: Option<&str>, agent: Option<&str>) {
