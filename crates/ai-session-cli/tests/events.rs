@@ -267,3 +267,30 @@ fn an_answered_prompt_is_an_event_before_the_command_ends() {
     );
     assert_eq!(after[3]["exit_code"], 0);
 }
+
+#[test]
+fn a_watch_matches_what_programs_print_not_the_typed_command_or_prompt() {
+    let home = Home::new();
+    assert_eq!(home.run(&["new", "--name", "w"]).status.code(), Some(0));
+    let (watch, out) = home.json(&["watch", "-s", "w", "--for", "ERROR|#", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{watch}");
+    // The command line holds the pattern too, and so does the prompt (`# `).
+    let out = home.run(&["exec", "-s", "w", "--", "echo 'an ERROR here'; echo fine"]);
+    assert_eq!(out.status.code(), Some(0));
+    // A job left in the background prints while the shell shows its prompt: still output.
+    let out = home.run(&["exec", "-s", "w", "--", "(sleep 0.3; echo 'late ERROR') &"]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = events(&home)
+            .into_iter()
+            .filter(|e| e["kind"] == "output_matched")
+            .map(|e| e["line"].as_str().unwrap().to_owned())
+            .collect();
+        if lines.iter().any(|l| l.contains("late")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(lines, ["an ERROR here", "late ERROR"], "{lines:?}");
+}

@@ -364,6 +364,15 @@ impl PtySession {
         self.inner.state().pending_record()
     }
 
+    /// Where the scrollback holds the shell's own text (prompts, and the lines `exec` typed as
+    /// the terminal echoed them) rather than a program's output, for the spans that end after
+    /// `offset`, oldest first. Scanning output for what programs print skips these. A prompt
+    /// still being drawn, or a typed line whose command has not started, is open: its span
+    /// ends at `u64::MAX`.
+    pub fn shell_text_after(&self, offset: u64) -> Vec<crate::ByteRange> {
+        self.inner.state().shell_text_after(offset)
+    }
+
     /// When output last arrived (or the session started).
     pub fn last_output(&self) -> std::time::Instant {
         self.inner.state().last_output

@@ -17,6 +17,8 @@ use crate::timeline::Timeline;
 
 /// History keeps at most this many records (oldest dropped first).
 const HISTORY_LIMIT: usize = 10_000;
+/// At most this many spans of the shell's own text are kept (oldest dropped first).
+const SHELL_TEXT_LIMIT: usize = 1024;
 
 /// Where the shell is in its read-run cycle, as told by the marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +79,12 @@ pub(crate) struct State {
     /// Integration files whose shell has shown its prompt: the reader removes them after it
     /// has announced the prompt, so the unlink is not on the path to "ready".
     pub rc_files_done: Option<RcFiles>,
+    /// Where the scrollback holds the shell's own text rather than a program's output: each
+    /// prompt (A to B mark), and each line `exec` typed as the terminal echoed it (from the
+    /// write to the C mark). Oldest first.
+    pub shell_text: VecDeque<ByteRange>,
+    /// Offset of the prompt being drawn (its A mark), until its B mark.
+    prompt_start: Option<u64>,
 }
 
 impl State {
@@ -101,6 +109,8 @@ impl State {
             exited: false,
             rc_files,
             rc_files_done: None,
+            shell_text: VecDeque::new(),
+            prompt_start: None,
         }
     }
 
@@ -133,9 +143,12 @@ impl State {
 
     fn apply_mark(&mut self, mark: Mark) {
         match mark {
-            Mark::PromptStart => {}
+            Mark::PromptStart => self.prompt_start = Some(self.scrollback.end()),
             Mark::CommandStart => {
                 self.phase = ShellPhase::Prompt;
+                if let Some(start) = self.prompt_start.take() {
+                    self.note_shell_text(start);
+                }
                 if let Some(files) = self.rc_files.take() {
                     self.rc_files_done = Some(files);
                 }
@@ -145,7 +158,11 @@ impl State {
                 let offset = self.scrollback.end();
                 match &mut self.pending {
                     Some(pending) => {
-                        pending.output_start.get_or_insert(offset);
+                        if pending.output_start.is_none() {
+                            pending.output_start = Some(offset);
+                            let typed_at = pending.write_offset;
+                            self.note_shell_text(typed_at);
+                        }
                     }
                     None => {
                         // A command typed by a person (via write/attach).
@@ -171,6 +188,47 @@ impl State {
             }
             Mark::Cwd(path) => self.cwd = Some(path),
         }
+    }
+
+    /// See [`crate::PtySession::shell_text_after`].
+    pub fn shell_text_after(&self, offset: u64) -> Vec<ByteRange> {
+        let newer = self
+            .shell_text
+            .iter()
+            .rev()
+            .take_while(|span| span.end > offset)
+            .count();
+        let mut spans: Vec<ByteRange> = self
+            .shell_text
+            .iter()
+            .skip(self.shell_text.len() - newer)
+            .copied()
+            .collect();
+        let typing = self
+            .pending
+            .as_ref()
+            .filter(|p| p.output_start.is_none())
+            .map(|p| p.write_offset);
+        let open = [self.prompt_start, typing].into_iter().flatten().min();
+        if let Some(start) = open {
+            spans.push(ByteRange {
+                start,
+                end: u64::MAX,
+            });
+        }
+        spans
+    }
+
+    /// Notes that the scrollback from `start` to its end is the shell's own text.
+    fn note_shell_text(&mut self, start: u64) {
+        let end = self.scrollback.end();
+        if start >= end {
+            return;
+        }
+        if self.shell_text.len() == SHELL_TEXT_LIMIT {
+            self.shell_text.pop_front();
+        }
+        self.shell_text.push_back(ByteRange { start, end });
     }
 
     pub fn take_id(&mut self) -> u64 {
@@ -246,5 +304,41 @@ impl Progress {
     pub(crate) fn is_step_from(&self, last: &Progress) -> bool {
         (self.commands_finished, self.phase, self.closed, self.exited)
             != (last.commands_finished, last.phase, last.closed, last.exited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: u64, end: u64) -> ByteRange {
+        ByteRange { start, end }
+    }
+
+    #[test]
+    fn prompts_and_typed_lines_are_shell_text_open_until_their_mark() {
+        let mut state = State::new(Size { cols: 80, rows: 24 }, 1 << 20, true, None);
+        state.apply(Piece::Mark(Mark::PromptStart));
+        state.apply(Piece::Data(b"$ ".to_vec()));
+        assert_eq!(state.shell_text_after(0), [span(0, u64::MAX)]);
+        state.apply(Piece::Mark(Mark::CommandStart));
+        assert_eq!(state.shell_text_after(0), [span(0, 2)]);
+        // `exec` types a line: its echo is the shell's until the command starts (C).
+        let id = state.take_id();
+        state.pending = Some(Pending {
+            id,
+            command: "echo hi".into(),
+            started_at: now_ms(),
+            write_offset: state.scrollback.end(),
+            output_start: None,
+        });
+        state.apply(Piece::Data(b"echo hi\r\n".to_vec()));
+        assert_eq!(state.shell_text_after(0), [span(0, 2), span(2, u64::MAX)]);
+        state.apply(Piece::Mark(Mark::OutputStart));
+        state.apply(Piece::Data(b"hi\r\n".to_vec()));
+        state.apply(Piece::Mark(Mark::CommandEnd { exit_code: Some(0) }));
+        assert_eq!(state.shell_text_after(0), [span(0, 2), span(2, 11)]);
+        assert_eq!(state.shell_text_after(2), [span(2, 11)]);
+        assert!(state.shell_text_after(11).is_empty());
     }
 }

@@ -39,6 +39,13 @@ impl LineScanner {
         self.regex.as_str()
     }
 
+    /// Ends the unfinished line (already matched as far as it got), as if a newline came:
+    /// what follows starts a line of its own.
+    pub fn end_line(&mut self) {
+        self.partial.clear();
+        self.partial_matched = false;
+    }
+
     /// Feeds a chunk of output; returns `(matched text, whole line)` of each line that
     /// matched, in order (lines normalised, trailing space trimmed).
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<(String, String)> {

@@ -399,6 +399,8 @@ impl Watcher {
             }
         }
         let mut found = Vec::new();
+        let from = self.scans.values().map(|s| s.scanned).min().unwrap_or(end);
+        let shell_text = shell_text_after(entry, from);
         for (key, scan) in &mut self.scans {
             while scan.scanned < end {
                 let chunk = entry.past.read(&entry.pty, scan.scanned, SCAN_CHUNK);
@@ -406,13 +408,19 @@ impl Watcher {
                     break;
                 }
                 scan.scanned = chunk.next_offset;
-                for (matched, line) in scan.scanner.feed(&chunk.data) {
-                    found.push((
-                        key.watch(),
-                        scan.scanner.pattern().to_owned(),
-                        matched,
-                        line,
-                    ));
+                for piece in program_output(&chunk.data, chunk.start, &shell_text) {
+                    let Some(bytes) = piece else {
+                        scan.scanner.end_line();
+                        continue;
+                    };
+                    for (matched, line) in scan.scanner.feed(bytes) {
+                        found.push((
+                            key.watch(),
+                            scan.scanner.pattern().to_owned(),
+                            matched,
+                            line,
+                        ));
+                    }
                 }
             }
         }
@@ -517,6 +525,48 @@ impl Watcher {
     }
 }
 
+/// The spans of the shell's own text (prompts, typed commands) ending after `offset`, in
+/// session offsets.
+fn shell_text_after(entry: &Entry, offset: u64) -> Vec<ai_session_pty::ByteRange> {
+    let base = entry.past.base();
+    entry
+        .pty
+        .shell_text_after(offset.saturating_sub(base))
+        .into_iter()
+        .map(|span| ai_session_pty::ByteRange {
+            start: span.start + base,
+            end: span.end + base,
+        })
+        .collect()
+}
+
+/// `chunk` (starting at offset `start`) without the shell's own text, in order: each piece of
+/// program output, and `None` where shell text was cut out (a line ends there, so the
+/// output of one command and the next are not joined).
+fn program_output<'a>(
+    chunk: &'a [u8],
+    start: u64,
+    shell_text: &[ai_session_pty::ByteRange],
+) -> Vec<Option<&'a [u8]>> {
+    let end = start + chunk.len() as u64;
+    let mut pieces = Vec::new();
+    let mut at = start;
+    for span in shell_text.iter().filter(|s| s.end > start && s.start < end) {
+        let cut_from = span.start.max(at);
+        if cut_from > at {
+            pieces.push(Some(
+                &chunk[(at - start) as usize..(cut_from - start) as usize],
+            ));
+        }
+        pieces.push(None);
+        at = at.max(span.end.min(end));
+    }
+    if at < end {
+        pieces.push(Some(&chunk[(at - start) as usize..]));
+    }
+    pieces
+}
+
 fn finished_event(
     record: &ai_session_pty::CommandRecord,
     analysis: Option<p::ExecAnalysis>,
@@ -530,5 +580,34 @@ fn finished_event(
         tokens_raw: analysis.as_ref().map(|a| a.tokens_raw),
         tokens_digest: analysis.as_ref().map(|a| a.tokens_digest),
         digest: analysis.map(|a| a.digest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::program_output;
+    use ai_session_pty::ByteRange;
+
+    fn span(start: u64, end: u64) -> ByteRange {
+        ByteRange { start, end }
+    }
+
+    #[test]
+    fn program_output_cuts_shell_text_out_at_any_chunk_boundary() {
+        // Offsets 10..25: "out1\n" (10..15), the shell's "# cmd" (15..20), "out2\n" (20..25).
+        let chunk = b"out1\n# cmdout2\n";
+        let pieces = program_output(chunk, 10, &[span(15, 20)]);
+        assert_eq!(pieces, [Some(&b"out1\n"[..]), None, Some(&b"out2\n"[..])]);
+        // A span that began in an earlier chunk and ends inside this one.
+        assert_eq!(
+            program_output(b"cmdout2\n", 17, &[span(15, 20)]),
+            [None, Some(&b"out2\n"[..])]
+        );
+        // A span running past the chunk's end, and one wholly before it.
+        assert_eq!(
+            program_output(b"out1\n# c", 10, &[span(2, 5), span(15, 20)]),
+            [Some(&b"out1\n"[..]), None]
+        );
+        assert_eq!(program_output(b"abc", 10, &[]), [Some(&b"abc"[..])]);
     }
 }
