@@ -205,6 +205,7 @@ async fn poll_once(client: &Client, session: &str) -> (f64, usize) {
                     since: done.output.start,
                     max_bytes: Some(4096),
                     raw: false,
+                    hold: false,
                 })
                 .await
                 .expect("read")

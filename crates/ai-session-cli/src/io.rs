@@ -165,6 +165,7 @@ pub fn read(args: ReadArgs, global: &Global) -> anyhow::Result<ExitCode> {
         since: args.since,
         max_bytes: args.max_bytes,
         raw: args.raw,
+        hold: false,
     };
     let result = runtime.block_on(async {
         let client = common::connect(global).await?;

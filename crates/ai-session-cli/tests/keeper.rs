@@ -231,6 +231,7 @@ fn a_hundred_streams_lose_and_repeat_no_byte_across_two_kill_9() {
                         since,
                         max_bytes: Some((record.output.end - since) as usize),
                         raw: true,
+                        hold: false,
                     })
                     .await
                     .unwrap();

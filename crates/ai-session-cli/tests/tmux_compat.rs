@@ -284,6 +284,59 @@ fn stopping_a_pipe_keeps_all_the_pane_printed() {
     ours(&home, &["kill-server"]);
 }
 
+/// A pipe whose command reads late gets every byte, as tmux's does: the pane waits for it
+/// instead of its scrollback ring (4 MiB) dropping what the pipe has not taken yet.
+#[test]
+fn a_pipe_that_reads_late_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let log = dir.path().join("pipe.log");
+    ours(
+        &home,
+        &["new", "-d", "-s", "p", "-x", "80", "-y", "24", "sh"],
+    );
+    // ~12 MB of output, three rings' worth, the first of it while the pipe's command has not
+    // started reading.
+    let lines = 1_500_000;
+    ours(
+        &home,
+        &[
+            "pipe-pane",
+            "-t",
+            "p",
+            &format!("sleep 2; cat > {}", log.display()),
+        ],
+    );
+    let command = format!("seq 1 {lines}; echo end-$((1+1))");
+    ours(&home, &["send-keys", "-t", "p", &command, "Enter"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let piped_to_the_end = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("end-2")
+    };
+    while !piped_to_the_end() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the end never reached the pipe"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ours(&home, &["pipe-pane", "-t", "p"]);
+    ours(&home, &["kill-server"]);
+    let piped = std::fs::read_to_string(&log).unwrap();
+    let numbers: Vec<u64> = piped
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').parse().ok())
+        .collect();
+    let first_gap = numbers.iter().zip(1..).find(|(n, i)| **n != *i);
+    assert!(
+        numbers.len() == lines && first_gap.is_none(),
+        "{} of {lines} numbers piped; first out of place: {first_gap:?}",
+        numbers.len()
+    );
+}
+
 /// Stopping the pipe of a pane that keeps printing closes the pipe as tmux does: its command
 /// reads to EOF and finishes on its own, instead of being killed.
 #[test]

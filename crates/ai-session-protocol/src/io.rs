@@ -75,6 +75,14 @@ pub struct ReadParams {
     /// Also return the exact bytes, base64-encoded, in `data_base64`.
     #[serde(default)]
     pub raw: bool,
+    /// Hold the output from this read's `next_offset` on for this connection: while it lags
+    /// by nearly the scrollback's size, the session's terminal is not read (its program
+    /// waits, as on a terminal that stopped reading) instead of the ring dropping what this
+    /// reader has not read yet. For a pipe that must not miss a byte (`tmux pipe-pane`). Each
+    /// read with `hold` moves the hold on; it lets go after 5 s without one, and when the
+    /// connection closes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 /// `read` result.

@@ -11,6 +11,7 @@ mod child;
 mod config;
 mod error;
 mod exec;
+mod hold;
 mod input_wait;
 #[allow(unsafe_code)]
 mod keeper;
@@ -37,6 +38,7 @@ mod timeline;
 
 pub use config::{Integration, SessionConfig, ShellKind, Size, agent_env_defaults};
 pub use error::{PtyError, Result};
+pub use hold::{HOLD_PATIENCE, OutputHold};
 pub use input_wait::{TtyWait, probe as probe_terminal_read};
 pub use keeper::{KEEPER_ARG, Keeper, KeptSession, keeper_main, run_keeper_if_asked};
 pub use keys::{UnknownKey, encode_key, encode_keys};

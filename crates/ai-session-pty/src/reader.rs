@@ -73,6 +73,19 @@ pub(crate) fn apply_pieces(
     }
 }
 
+/// Waits until a terminal read of up to `chunk` bytes drops nothing an output holder still
+/// needs from the scrollback (see [`crate::hold`]).
+async fn room_for(inner: &Inner, chunk: usize) {
+    if !inner.holds.any() {
+        return;
+    }
+    let limit = inner.state().scrollback.limit();
+    inner
+        .holds
+        .room_for(chunk, limit, || inner.state().scrollback.end())
+        .await;
+}
+
 /// Apply, then tell waiters; the rc files go only after the prompt has been announced.
 fn publish(inner: &Inner, pieces: &mut Vec<Piece>, parsed_to: u64) {
     let (progress, rc_files_done) = {
@@ -88,6 +101,7 @@ async fn run_direct(inner: &Inner, mut parser: MarkParser) {
     let mut buf = vec![0u8; READ_BUFFER];
     let mut pieces = Vec::new();
     loop {
+        room_for(inner, READ_BUFFER).await;
         let n = match inner.master.readable().await {
             Ok(mut guard) => {
                 match guard.try_io(|fd| {
@@ -122,6 +136,7 @@ async fn run_kept(inner: &Inner, kept: &KeptIo, mut parser: MarkParser, at: Read
     let running = || inner.state().pending_record().is_some();
     loop {
         if waiting == 0 {
+            room_for(inner, PIPE_SIZE).await;
             // Terminal to pipe, inside the kernel: a death from here on leaves them in the pipe.
             let moved = match inner.master.readable().await {
                 Ok(mut guard) => match guard.try_io(|fd| {

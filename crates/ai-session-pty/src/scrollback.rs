@@ -74,6 +74,11 @@ impl Scrollback {
         }
     }
 
+    /// How many bytes the ring keeps.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Offset of the oldest byte still held.
     pub fn start(&self) -> u64 {
         self.start

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub program: String,
     /// Set when the terminal belongs to the PTY keeper (see [`crate::kept`]).
     pub kept: Option<KeptIo>,
+    /// Readers that must not miss output (see [`crate::hold`]).
+    pub holds: Arc<crate::hold::Holds>,
 }
 
 impl Inner {
@@ -371,6 +373,14 @@ impl PtySession {
     /// ends at `u64::MAX`.
     pub fn shell_text_after(&self, offset: u64) -> Vec<crate::ByteRange> {
         self.inner.state().shell_text_after(offset)
+    }
+
+    /// Holds the output from `offset` on for a reader that must not miss a byte: while it
+    /// lags by nearly the scrollback's size, the terminal is not read (see [`OutputHold`]).
+    ///
+    /// [`OutputHold`]: crate::OutputHold
+    pub fn hold_output(&self, offset: u64) -> crate::OutputHold {
+        self.inner.holds.hold(offset)
     }
 
     /// When output last arrived (or the session started).

@@ -113,6 +113,7 @@ fn inner(parts: Parts) -> Arc<Inner> {
         shell: parts.shell,
         program: parts.program,
         kept: parts.kept,
+        holds: Default::default(),
     });
     if inner.shell.is_some() {
         crate::monitor::start(&inner);

@@ -203,6 +203,7 @@ async fn follow_command(
                             since: output.start,
                             max_bytes: Some((output.end - output.start) as usize),
                             raw: false,
+                            hold: false,
                         })
                         .await?;
                     result.state = ExecState::Exited;

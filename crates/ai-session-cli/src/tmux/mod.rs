@@ -686,6 +686,9 @@ fn pipe_follow(argv: &[String], global: &Global) -> anyhow::Result<()> {
                     since: offset,
                     max_bytes: Some(1 << 20),
                     raw: true,
+                    // tmux never drops what a pane printed before its pipe took it: the pane
+                    // waits for this follower rather than its ring overrunning it.
+                    hold: true,
                 })
                 .await?;
             if let Some(data) = &read.data_base64 {

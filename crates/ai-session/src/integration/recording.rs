@@ -35,6 +35,7 @@ impl SessionRecording {
                     since,
                     max_bytes: None,
                     raw: true,
+                    hold: false,
                 })
                 .await?;
             if chunk.next_offset == chunk.start {

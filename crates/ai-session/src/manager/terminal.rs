@@ -51,6 +51,21 @@ impl SessionManager {
         })
     }
 
+    /// Holds `session`'s output from `offset` on for a reader that must not miss a byte (see
+    /// [`ai_session_pty::OutputHold`]).
+    pub fn hold_output(&self, session: &str, offset: u64) -> Result<ai_session_pty::OutputHold> {
+        let entry = self.get(session)?;
+        Ok(entry
+            .pty
+            .hold_output(offset.saturating_sub(entry.past.base())))
+    }
+
+    /// Moves `hold` (of `session`, from [`SessionManager::hold_output`]) to `offset`.
+    pub fn advance_hold(&self, session: &str, hold: &ai_session_pty::OutputHold, offset: u64) {
+        let base = self.get(session).map_or(0, |entry| entry.past.base());
+        hold.advance(offset.saturating_sub(base));
+    }
+
     /// When each burst of output arrived, from `since` on (see [`p::TimelineResult`]).
     pub async fn timeline(&self, params: p::TimelineParams) -> Result<p::TimelineResult> {
         let entry = self.get(&params.session)?;

@@ -137,6 +137,7 @@ impl McpServer {
                     since: args.rest.since.unwrap_or(0),
                     max_bytes: Some(args.rest.max_bytes.unwrap_or(DEFAULT_READ_BYTES)),
                     raw: false,
+                    hold: false,
                 };
                 let read = client.read(&params).await.map_err(daemon)?;
                 Ok(json!({

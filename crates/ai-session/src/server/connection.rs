@@ -61,6 +61,8 @@ pub(super) struct Connection {
     pub(super) linked: Mutex<Vec<String>>,
     /// The task sending followed events (`events` with `follow`).
     pub(super) following: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Output held for this connection's `read`s with `hold`, by session; let go with it.
+    pub(super) holds: Mutex<HashMap<String, ai_session_pty::OutputHold>>,
 }
 
 impl Connection {
@@ -174,6 +176,7 @@ pub(super) async fn serve_connection(
         streams: Mutex::new(JoinSet::new()),
         agent: Mutex::new(None),
         following: Mutex::new(None),
+        holds: Mutex::new(HashMap::new()),
         peer,
         linked: Mutex::new(Vec::new()),
     });

@@ -258,7 +258,7 @@ async fn dispatch(
         Call::SessionKill(p) => reply(manager.kill(&p.session).await),
         Call::Exec(p) => exec(shared, conn, p).await,
         Call::Send(p) => reply(manager.send(p).await),
-        Call::Read(p) => reply(manager.read(p).await),
+        Call::Read(p) => read(shared, conn, p).await,
         Call::Screen(p) => reply(manager.screen(&p.session).await),
         Call::ScreenReset(p) => reply(manager.reset_screen(&p.session).await),
         Call::Wait(p) => reply(manager.wait(p, viewer(capabilities)).await),
@@ -458,6 +458,31 @@ async fn attach(
         previous.abort();
     }
     reply(Ok(result))
+}
+
+/// `read`; with `hold`, the connection's hold on the session's output moves to what it has
+/// now read (taken on its first such read).
+async fn read(
+    shared: &Arc<Shared>,
+    conn: &Arc<Connection>,
+    params: protocol::ReadParams,
+) -> Outcome {
+    let (hold, session) = (params.hold, params.session.clone());
+    let result = shared.manager.read(params).await;
+    if hold && let Ok(read) = &result {
+        let mut holds = lock(&conn.holds);
+        match holds.get(&session) {
+            Some(held) => shared
+                .manager
+                .advance_hold(&session, held, read.next_offset),
+            None => {
+                if let Ok(held) = shared.manager.hold_output(&session, read.next_offset) {
+                    holds.insert(session, held);
+                }
+            }
+        }
+    }
+    reply(result)
 }
 
 fn reply<T: Serialize>(result: Result<T>) -> Outcome {

@@ -161,6 +161,7 @@ impl Ctx {
                     since: p.history_cleared_at,
                     max_bytes: Some(usize::MAX >> 1),
                     raw: false,
+                    hold: false,
                 })
                 .await?;
             ai_session::output::normalize(read.text.as_bytes())

@@ -299,6 +299,7 @@ impl Ctx {
                 since,
                 max_bytes: Some(WINDOW as usize),
                 raw: false,
+                hold: false,
             })
             .await?;
         let newlines = read.text.bytes().filter(|b| *b == b'\n').count() as u64;
@@ -324,6 +325,7 @@ impl Ctx {
                 since: command.output.start,
                 max_bytes: Some((command.output.end - command.output.start) as usize),
                 raw: false,
+                hold: false,
             })
             .await?;
         let opts = ai_session::output::DigestOptions {

@@ -28,11 +28,14 @@ impl Ctx {
         let daemon = self.server()?.panes[&t.pane].daemon.clone();
         let offset = self.live.infos.get(&daemon).map_or(0, |i| i.output_offset);
         let exe = std::env::current_exe()?.display().to_string();
+        // tmux runs the command with `sh -c`, so all of a compound command reads the pane
+        // (`sleep 1; cat > f`); pasted after the pipe, only its first part would.
         let follow = format!(
-            "{} tmux __pipe-pane {} {} {offset} | {command}",
+            "{} tmux __pipe-pane {} {} {offset} | /bin/sh -c {}",
             sh_quote(&exe),
             sh_quote(&self.global.server),
-            sh_quote(&daemon)
+            sh_quote(&daemon),
+            sh_quote(&command)
         );
         let mut env = BTreeMap::new();
         if let Ok(home) = std::env::var(ai_session::HOME_ENV) {
