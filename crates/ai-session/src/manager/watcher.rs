@@ -403,7 +403,10 @@ impl Watcher {
         let shell_text = shell_text_after(entry, from);
         for (key, scan) in &mut self.scans {
             while scan.scanned < end {
-                let chunk = entry.past.read(&entry.pty, scan.scanned, SCAN_CHUNK);
+                // Up to `end` only: the shell text was looked up for the output until there.
+                let want =
+                    SCAN_CHUNK.min(usize::try_from(end - scan.scanned).unwrap_or(SCAN_CHUNK));
+                let chunk = entry.past.read(&entry.pty, scan.scanned, want);
                 if chunk.next_offset <= scan.scanned {
                     break;
                 }
