@@ -309,3 +309,37 @@ fn with_fsync_durability_an_answered_new_session_survives_kill_9() {
         .collect();
     assert!(names.contains(&"fresh"), "{list}");
 }
+
+#[test]
+fn a_restored_session_watches_its_new_shells_output() {
+    let home = Home::new();
+    // Without the keeper the shell ends with its daemon: the next one restores the session as
+    // a fresh shell whose offsets continue after the earlier shell's output.
+    let ai = |args: &[&str]| {
+        let out = run_with(&home, &[("AI_SESSION_KEEPER", "off")], args, b"");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ai(&["exec", "-s", "keep", "--", "echo before-restart"]);
+    ai(&["kill-server"]);
+    ai(&["watch", "-s", "keep", "--for", "HIT"]);
+    ai(&["exec", "-s", "keep", "--", "echo 'a HIT'"]);
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = ai(&["events", "--since", "0"])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["kind"] == "output_matched")
+            .map(|e| e["line"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if !lines.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(lines, ["a HIT"], "{}", home.log());
+}

@@ -538,7 +538,8 @@ fn shell_text_after(entry: &Entry, offset: u64) -> Vec<ai_session_pty::ByteRange
         .into_iter()
         .map(|span| ai_session_pty::ByteRange {
             start: span.start + base,
-            end: span.end + base,
+            // An open span ends at u64::MAX.
+            end: span.end.saturating_add(base),
         })
         .collect()
 }
