@@ -43,7 +43,7 @@ pub use client::{AttachEvent, AttachInput, AttachOutput, Client};
 pub use error::{Error, Result};
 pub use events::EventLog;
 pub use limits::raise_fd_limit;
-pub use manager::{AttachStream, DIGEST_BUDGET, ManagerConfig, SessionManager, Viewer};
+pub use manager::{AttachStream, DIGEST_BUDGET, HeldOutput, ManagerConfig, SessionManager, Viewer};
 pub use paths::{DEFAULT_SERVER_NAME, HOME_ENV, Home, validate_server_name};
 pub use server::{AUDIT_ENV, Server, ServerOptions, ShutdownHandle};
 pub use takeover::{

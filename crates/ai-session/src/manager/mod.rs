@@ -29,7 +29,7 @@ mod watches;
 
 pub use analysis::DIGEST_BUDGET;
 pub use events::Viewer;
-pub use terminal::AttachStream;
+pub use terminal::{AttachStream, HeldOutput};
 
 /// How long `session.new` waits for the shell's first prompt.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -53,17 +53,13 @@ impl SessionManager {
 
     /// Holds `session`'s output from `offset` on for a reader that must not miss a byte (see
     /// [`ai_session_pty::OutputHold`]).
-    pub fn hold_output(&self, session: &str, offset: u64) -> Result<ai_session_pty::OutputHold> {
+    pub fn hold_output(&self, session: &str, offset: u64) -> Result<HeldOutput> {
         let entry = self.get(session)?;
-        Ok(entry
-            .pty
-            .hold_output(offset.saturating_sub(entry.past.base())))
-    }
-
-    /// Moves `hold` (of `session`, from [`SessionManager::hold_output`]) to `offset`.
-    pub fn advance_hold(&self, session: &str, hold: &ai_session_pty::OutputHold, offset: u64) {
-        let base = self.get(session).map_or(0, |entry| entry.past.base());
-        hold.advance(offset.saturating_sub(base));
+        let base = entry.past.base();
+        Ok(HeldOutput {
+            hold: entry.pty.hold_output(offset.saturating_sub(base)),
+            base,
+        })
     }
 
     /// When each burst of output arrived, from `since` on (see [`p::TimelineResult`]).
@@ -125,6 +121,21 @@ impl SessionManager {
             changes,
             offset,
         })
+    }
+}
+
+/// A hold on a session's output ([`SessionManager::hold_output`]), in session offsets.
+#[derive(Debug)]
+pub struct HeldOutput {
+    hold: ai_session_pty::OutputHold,
+    /// Output of the session's earlier shells: its current shell's offset 0.
+    base: u64,
+}
+
+impl HeldOutput {
+    /// The holder has everything before `offset`.
+    pub fn advance(&self, offset: u64) {
+        self.hold.advance(offset.saturating_sub(self.base));
     }
 }
 

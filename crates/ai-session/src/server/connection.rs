@@ -62,7 +62,7 @@ pub(super) struct Connection {
     /// The task sending followed events (`events` with `follow`).
     pub(super) following: Mutex<Option<tokio::task::AbortHandle>>,
     /// Output held for this connection's `read`s with `hold`, by session; let go with it.
-    pub(super) holds: Mutex<HashMap<String, ai_session_pty::OutputHold>>,
+    pub(super) holds: Mutex<HashMap<String, crate::HeldOutput>>,
 }
 
 impl Connection {

@@ -472,9 +472,7 @@ async fn read(
     if hold && let Ok(read) = &result {
         let mut holds = lock(&conn.holds);
         match holds.get(&session) {
-            Some(held) => shared
-                .manager
-                .advance_hold(&session, held, read.next_offset),
+            Some(held) => held.advance(read.next_offset),
             None => {
                 if let Ok(held) = shared.manager.hold_output(&session, read.next_offset) {
                     holds.insert(session, held);
