@@ -281,16 +281,13 @@ fn a_watch_matches_what_programs_print_not_the_typed_command_or_prompt() {
     let out = home.run(&["exec", "-s", "w", "--", "(sleep 0.3; echo 'late ERROR') &"]);
     assert_eq!(out.status.code(), Some(0));
     let mut lines = Vec::new();
-    for _ in 0..100 {
+    support::eventually(std::time::Duration::from_secs(5), || {
         lines = events(&home)
             .into_iter()
             .filter(|e| e["kind"] == "output_matched")
             .map(|e| e["line"].as_str().unwrap().to_owned())
             .collect();
-        if lines.iter().any(|l| l.contains("late")) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        lines.iter().any(|l| l.contains("late"))
+    });
     assert_eq!(lines, ["an ERROR here", "late ERROR"], "{lines:?}");
 }

@@ -329,17 +329,14 @@ fn a_restored_session_watches_its_new_shells_output() {
     ai(&["watch", "-s", "keep", "--for", "HIT"]);
     ai(&["exec", "-s", "keep", "--", "echo 'a HIT'"]);
     let mut lines = Vec::new();
-    for _ in 0..100 {
+    support::eventually(std::time::Duration::from_secs(5), || {
         lines = ai(&["events", "--since", "0"])
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e["kind"] == "output_matched")
             .map(|e| e["line"].as_str().unwrap_or_default().to_owned())
             .collect();
-        if !lines.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        !lines.is_empty()
+    });
     assert_eq!(lines, ["a HIT"], "{}", home.log());
 }

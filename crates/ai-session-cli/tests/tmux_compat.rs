@@ -1,6 +1,8 @@
 //! The same tmux-driving script, unchanged, against real tmux and against `ai-session` invoked
 //! as `tmux`: what it extracts must be identical.
 
+mod support;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -250,6 +252,14 @@ fn formats_report_exit_codes_and_state() {
     assert!(String::from_utf8_lossy(&after.stderr).contains("no server running"));
 }
 
+/// A detached 80x24 session `name` running `sh`, for the pipe tests.
+fn sh_pane(home: &Path, name: &str) {
+    ours(
+        home,
+        &["new", "-d", "-s", name, "-x", "80", "-y", "24", "sh"],
+    );
+}
+
 /// tmux writes a pane's output to its pipe before it draws it, so whatever the pane shows when
 /// `pipe-pane` stops the pipe is in the pipe's file when the stop returns.
 #[test]
@@ -257,10 +267,7 @@ fn stopping_a_pipe_keeps_all_the_pane_printed() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let log = dir.path().join("pipe.log");
-    ours(
-        &home,
-        &["new", "-d", "-s", "p", "-x", "80", "-y", "24", "sh"],
-    );
+    sh_pane(&home, "p");
     let pipe = format!("cat >> {}", log.display());
     for round in 0..5 {
         ours(&home, &["pipe-pane", "-t", "p", &pipe]);
@@ -291,10 +298,7 @@ fn a_pipe_that_reads_late_misses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let log = dir.path().join("pipe.log");
-    ours(
-        &home,
-        &["new", "-d", "-s", "p", "-x", "80", "-y", "24", "sh"],
-    );
+    sh_pane(&home, "p");
     // ~12 MB of output, three rings' worth, the first of it while the pipe's command has not
     // started reading.
     let lines = 1_500_000;
@@ -311,19 +315,15 @@ fn a_pipe_that_reads_late_misses_nothing() {
     // first read is held by nothing.
     let command = format!("sleep 1; seq 1 {lines}; echo end-$((1+1))");
     ours(&home, &["send-keys", "-t", "p", &command, "Enter"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let piped_to_the_end = || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
             .contains("end-2")
     };
-    while !piped_to_the_end() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the end never reached the pipe"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert!(
+        support::eventually(std::time::Duration::from_secs(120), piped_to_the_end),
+        "the end never reached the pipe"
+    );
     ours(&home, &["pipe-pane", "-t", "p"]);
     ours(&home, &["kill-server"]);
     let piped = std::fs::read_to_string(&log).unwrap();
@@ -348,10 +348,7 @@ fn stopping_a_pipe_of_a_busy_pane_ends_its_command_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let marker = dir.path().join("eof");
-    ours(
-        &home,
-        &["new", "-d", "-s", "busy", "-x", "80", "-y", "24", "sh"],
-    );
+    sh_pane(&home, "busy");
     let pipe = format!("cat > /dev/null; echo reached-eof > {}", marker.display());
     ours(&home, &["pipe-pane", "-t", "busy", &pipe]);
     // Output without a pause: the follower never finds the pane quiet.
